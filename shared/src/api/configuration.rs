@@ -1,0 +1,511 @@
+//! The configuration API the wizard calls: providers, templates and brand at the tenant layer
+//! (defaults) and the event layer (overrides), global templates for platform admins, and event
+//! settings. Deleting an event-layer item means "use the tenant default" again.
+
+use std::collections::BTreeMap;
+
+use lambda_http::Request;
+use secrecy::SecretString;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::domain::audit::{AuditEntry, digest};
+use crate::domain::brand::Brand;
+use crate::domain::identity::{Action, Caller};
+use crate::domain::provider::{
+    CredentialInput, EventProviderEntry, ProviderConfig, ProviderOverride, ProviderSettings, check_priority, check_weight,
+};
+use crate::domain::resolution::EventSettings;
+use crate::domain::template::{TemplateContent, TemplateVersion};
+use crate::domain::validation::{FieldError, text};
+use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
+use crate::http::{self, ApiError, ApiResult};
+use crate::rendering::{RenderError, Renderer};
+use crate::resolution::redact_credentials;
+use crate::store::{Owner, Revisioned};
+use crate::wizard::check_settings;
+
+/// Request context every operation needs.
+struct Ctx<'a> {
+    app: &'a App,
+    request: &'a Request,
+    caller: Caller,
+    request_id: String,
+}
+
+impl Ctx<'_> {
+    fn tenant(&self, action: Action) -> Result<TenantId, ApiError> {
+        Ok(self.caller.tenant_for(action)?.clone())
+    }
+
+    fn event(&self) -> Result<EventId, ApiError> {
+        http::path_param(self.request, "eventId")
+    }
+
+    fn provider_id(&self) -> Result<ProviderId, ApiError> {
+        // An id that cannot be ours is simply not found.
+        http::path_param(self.request, "providerId").map_err(|_| ApiError::NotFound("provider"))
+    }
+
+    fn slot(&self) -> Result<(Category, Channel), ApiError> {
+        Ok((http::path_param(self.request, "category")?, http::path_param(self.request, "channel")?))
+    }
+
+    fn audit<T: serde::Serialize>(&self, action: &str, target: String, before: Option<&T>, after: Option<&T>) -> AuditEntry {
+        AuditEntry::new(&self.caller, &self.request_id, action, target, before.map(digest), after.map(digest))
+    }
+
+    /// The owner of the layer a route addresses, after the role check for `write` or read.
+    fn owner(&self, layer: Layer, write: bool) -> Result<Owner, ApiError> {
+        Ok(match layer {
+            Layer::Platform => {
+                self.caller.authorize(if write { Action::WritePlatform } else { Action::ReadPlatform })?;
+                Owner::Platform
+            }
+            Layer::Tenant => Owner::Tenant(self.tenant(if write { Action::WriteTenant } else { Action::ReadTenant })?),
+            Layer::Event => {
+                Owner::Event(self.tenant(if write { Action::WriteEvent } else { Action::ReadEvent })?, self.event()?)
+            }
+        })
+    }
+
+    /// Event-layer routes need the event to exist (its settings saved) in the caller's tenant.
+    async fn existing_event(&self, owner: &Owner) -> Result<(), ApiError> {
+        if let Owner::Event(..) = owner
+            && self.app.templates.layer(owner).await?.settings.is_none()
+        {
+            return Err(ApiError::NotFound("event"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Layer {
+    Platform,
+    Tenant,
+    Event,
+}
+
+pub async fn handle(app: &App, request: Request) -> ApiResult {
+    let route = http::route(&request);
+    let caller = http::caller(&request)?;
+    let ctx = Ctx { app, request: &request, caller, request_id: http::request_id(&request) };
+    use Layer::*;
+    match route.0.as_str() {
+        "GET /tenant/providers" => list_providers(&ctx, Tenant).await,
+        "POST /tenant/providers" => create_provider(&ctx, Tenant).await,
+        "GET /tenant/providers/{providerId}" => get_provider(&ctx, Tenant).await,
+        "PUT /tenant/providers/{providerId}" => update_provider(&ctx, Tenant).await,
+        "DELETE /tenant/providers/{providerId}" => delete_provider(&ctx, Tenant).await,
+        "POST /tenant/providers/{providerId}/test" => test_provider(&ctx, Tenant).await,
+        "GET /events/{eventId}/providers" => list_providers(&ctx, Event).await,
+        "POST /events/{eventId}/providers" => create_provider(&ctx, Event).await,
+        "GET /events/{eventId}/providers/{providerId}" => get_provider(&ctx, Event).await,
+        "PUT /events/{eventId}/providers/{providerId}" => update_provider(&ctx, Event).await,
+        "DELETE /events/{eventId}/providers/{providerId}" => delete_provider(&ctx, Event).await,
+        "POST /events/{eventId}/providers/{providerId}/test" => test_provider(&ctx, Event).await,
+        "GET /platform/templates" => list_templates(&ctx, Platform).await,
+        "GET /platform/templates/{category}/{channel}" => get_template(&ctx, Platform).await,
+        "PUT /platform/templates/{category}/{channel}" => put_template(&ctx, Platform).await,
+        "DELETE /platform/templates/{category}/{channel}" => delete_template(&ctx, Platform).await,
+        "GET /tenant/templates" => list_templates(&ctx, Tenant).await,
+        "GET /tenant/templates/{category}/{channel}" => get_template(&ctx, Tenant).await,
+        "PUT /tenant/templates/{category}/{channel}" => put_template(&ctx, Tenant).await,
+        "DELETE /tenant/templates/{category}/{channel}" => delete_template(&ctx, Tenant).await,
+        "GET /tenant/templates/{category}/{channel}/versions" => template_versions(&ctx, Tenant).await,
+        "GET /events/{eventId}/templates" => list_templates(&ctx, Event).await,
+        "GET /events/{eventId}/templates/{category}/{channel}" => get_template(&ctx, Event).await,
+        "PUT /events/{eventId}/templates/{category}/{channel}" => put_template(&ctx, Event).await,
+        "DELETE /events/{eventId}/templates/{category}/{channel}" => delete_template(&ctx, Event).await,
+        "GET /events/{eventId}/templates/{category}/{channel}/versions" => template_versions(&ctx, Event).await,
+        "GET /tenant/brand" => get_brand(&ctx, Tenant).await,
+        "PUT /tenant/brand" => put_brand(&ctx, Tenant).await,
+        "GET /events/{eventId}/brand" => get_brand(&ctx, Event).await,
+        "PUT /events/{eventId}/brand" => put_brand(&ctx, Event).await,
+        "DELETE /events/{eventId}/brand" => delete_brand(&ctx).await,
+        "GET /events/{eventId}/settings" => get_settings(&ctx).await,
+        "PUT /events/{eventId}/settings" => put_settings(&ctx).await,
+        _ => Err(ApiError::NoRoute(route.0)),
+    }
+}
+
+fn provider_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, ApiError> {
+    let mut json = serde_json::to_value(value).map_err(|e| ApiError::Internal(e.into()))?;
+    redact_credentials(&mut json);
+    Ok(json)
+}
+
+// ---- providers ----
+
+/// A provider as the wizard sends it. Credentials are optional on update (kept when absent).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderInput {
+    channel: Channel,
+    name: String,
+    settings: ProviderSettings,
+    #[serde(default)]
+    credentials: Option<BTreeMap<String, SecretString>>,
+    #[serde(default = "default_priority")]
+    priority: u32,
+    #[serde(default = "default_weight")]
+    weight: u32,
+    #[serde(default = "yes")]
+    active: bool,
+}
+
+fn default_priority() -> u32 {
+    1
+}
+fn default_weight() -> u32 {
+    100
+}
+fn yes() -> bool {
+    true
+}
+
+/// An event's change to an inherited tenant provider.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideInput {
+    #[serde(default)]
+    priority: Option<u32>,
+    #[serde(default)]
+    weight: Option<u32>,
+    #[serde(default)]
+    active: Option<bool>,
+}
+
+impl ProviderInput {
+    fn check(&self) -> Result<String, FieldError> {
+        let name = text("name", &self.name, 100)?;
+        let kind = self.settings.kind();
+        if !kind.channels().contains(&self.channel) {
+            return Err(FieldError::invalid("channel", format!("a {} provider cannot send {}", kind.as_str(), self.channel)));
+        }
+        self.settings.check()?;
+        check_priority("priority", self.priority)?;
+        check_weight("weight", self.weight)?;
+        Ok(name)
+    }
+
+    fn credentials(&self) -> Option<CredentialInput> {
+        self.credentials.as_ref().map(|c| CredentialInput(c.clone()))
+    }
+
+    async fn into_config(self, ctx: &Ctx<'_>, tenant: &TenantId, id: ProviderId, previous: Option<&ProviderConfig>) -> Result<ProviderConfig, ApiError> {
+        let name = self.check()?;
+        let kind = self.settings.kind();
+        let credentials = match (self.credentials(), previous) {
+            (Some(input), _) => {
+                input.check(kind)?;
+                ctx.app.vault.seal(tenant, &id, &input).await?
+            }
+            (None, Some(p)) if p.kind() == kind => p.credentials.clone(),
+            (None, _) => {
+                let empty = CredentialInput::default();
+                empty.check(kind)?;
+                None
+            }
+        };
+        Ok(ProviderConfig {
+            id,
+            channel: self.channel,
+            name,
+            settings: self.settings,
+            credentials,
+            priority: self.priority,
+            weight: self.weight,
+            active: self.active,
+            revision: previous.map_or(1, |p| p.revision + 1),
+            updated_at: OffsetDateTime::now_utc(),
+            updated_by: ctx.caller.subject.clone(),
+        })
+    }
+}
+
+fn provider_target(owner: &Owner, id: &ProviderId) -> String {
+    match owner {
+        Owner::Event(_, e) => format!("event/{e}/provider/{id}"),
+        _ => format!("tenant/provider/{id}"),
+    }
+}
+
+async fn list_providers(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    match ctx.owner(layer, false)? {
+        Owner::Tenant(t) => http::respond(200, &provider_json(&ctx.app.providers.tenant_providers(&t).await?)?),
+        owner @ Owner::Event(..) => {
+            ctx.existing_event(&owner).await?;
+            let Owner::Event(t, e) = &owner else { unreachable!("matched above") };
+            http::respond(200, &provider_json(&ctx.app.providers.event_providers(t, e).await?)?)
+        }
+        Owner::Platform => Err(ApiError::NoRoute("platform providers".into())),
+    }
+}
+
+async fn create_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let owner = ctx.owner(layer, true)?;
+    ctx.existing_event(&owner).await?;
+    let input: ProviderInput = http::json_body(ctx.request)?;
+    let id = ProviderId::generate();
+    let tenant = match &owner {
+        Owner::Tenant(t) | Owner::Event(t, _) => t.clone(),
+        Owner::Platform => return Err(ApiError::NoRoute("platform providers".into())),
+    };
+    let config = input.into_config(ctx, &tenant, id.clone(), None).await?;
+    let audit = ctx.audit("provider.created", provider_target(&owner, &id), None, Some(&config));
+    match &owner {
+        Owner::Event(t, e) => {
+            let entry = EventProviderEntry::Own(config);
+            ctx.app.providers.put_event_provider(t, e, &entry, None, &audit).await?;
+            http::respond(201, &provider_json(&entry)?)
+        }
+        _ => {
+            ctx.app.providers.put_tenant_provider(&tenant, &config, None, &audit).await?;
+            http::respond(201, &provider_json(&config)?)
+        }
+    }
+}
+
+async fn get_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let id = ctx.provider_id()?;
+    match ctx.owner(layer, false)? {
+        Owner::Tenant(t) => {
+            let p = ctx.app.providers.tenant_provider(&t, &id).await?.ok_or(ApiError::NotFound("provider"))?;
+            http::respond(200, &provider_json(&p)?)
+        }
+        Owner::Event(t, e) => {
+            let p = ctx.app.providers.event_provider(&t, &e, &id).await?.ok_or(ApiError::NotFound("provider"))?;
+            http::respond(200, &provider_json(&p)?)
+        }
+        Owner::Platform => Err(ApiError::NotFound("provider")),
+    }
+}
+
+async fn update_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let id = ctx.provider_id()?;
+    let owner = ctx.owner(layer, true)?;
+    match &owner {
+        Owner::Tenant(t) => {
+            let previous = ctx.app.providers.tenant_provider(t, &id).await?.ok_or(ApiError::NotFound("provider"))?;
+            let input: ProviderInput = http::json_body(ctx.request)?;
+            let config = input.into_config(ctx, t, id.clone(), Some(&previous)).await?;
+            let audit = ctx.audit("provider.updated", provider_target(&owner, &id), Some(&previous), Some(&config));
+            ctx.app.providers.put_tenant_provider(t, &config, Some(previous.revision), &audit).await?;
+            http::respond(200, &provider_json(&config)?)
+        }
+        Owner::Event(t, e) => {
+            ctx.existing_event(&owner).await?;
+            let existing = ctx.app.providers.event_provider(t, e, &id).await?;
+            let entry = match &existing {
+                Some(EventProviderEntry::Own(previous)) => {
+                    let input: ProviderInput = http::json_body(ctx.request)?;
+                    EventProviderEntry::Own(input.into_config(ctx, t, id.clone(), Some(previous)).await?)
+                }
+                // Not the event's own provider: an override of the tenant's provider with this id.
+                Some(EventProviderEntry::Override(_)) | None => {
+                    if ctx.app.providers.tenant_provider(t, &id).await?.is_none() {
+                        return Err(ApiError::NotFound("provider"));
+                    }
+                    let input: OverrideInput = http::json_body(ctx.request)?;
+                    if let Some(p) = input.priority {
+                        check_priority("priority", p)?;
+                    }
+                    if let Some(w) = input.weight {
+                        check_weight("weight", w)?;
+                    }
+                    EventProviderEntry::Override(ProviderOverride {
+                        provider: id.clone(),
+                        priority: input.priority,
+                        weight: input.weight,
+                        active: input.active,
+                        revision: existing.as_ref().map_or(1, |e| e.revision() + 1),
+                        updated_at: OffsetDateTime::now_utc(),
+                        updated_by: ctx.caller.subject.clone(),
+                    })
+                }
+            };
+            let action = if existing.is_some() { "provider.updated" } else { "provider.overridden" };
+            let audit = ctx.audit(action, provider_target(&owner, &id), existing.as_ref(), Some(&entry));
+            ctx.app.providers.put_event_provider(t, e, &entry, existing.as_ref().map(|e| e.revision()), &audit).await?;
+            http::respond(200, &provider_json(&entry)?)
+        }
+        Owner::Platform => Err(ApiError::NotFound("provider")),
+    }
+}
+
+async fn delete_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let id = ctx.provider_id()?;
+    let owner = ctx.owner(layer, true)?;
+    let (revision, before) = match &owner {
+        Owner::Tenant(t) => {
+            let p = ctx.app.providers.tenant_provider(t, &id).await?.ok_or(ApiError::NotFound("provider"))?;
+            (p.revision, digest(&p))
+        }
+        Owner::Event(t, e) => {
+            let p = ctx.app.providers.event_provider(t, e, &id).await?.ok_or(ApiError::NotFound("provider"))?;
+            (p.revision(), digest(&p))
+        }
+        Owner::Platform => return Err(ApiError::NotFound("provider")),
+    };
+    let mut audit = ctx.audit::<()>("provider.deleted", provider_target(&owner, &id), None, None);
+    audit.before = Some(before);
+    ctx.app.providers.delete_provider(&owner, &id, revision, &audit).await?;
+    Ok(http::respond(204, &serde_json::json!({}))?)
+}
+
+async fn test_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let id = ctx.provider_id()?;
+    // Testing sends nothing and changes nothing, so reading the layer is enough.
+    let owner = ctx.owner(layer, false)?;
+    let (tenant, config) = match &owner {
+        Owner::Tenant(t) => (t, ctx.app.providers.tenant_provider(t, &id).await?),
+        Owner::Event(t, e) => match ctx.app.providers.event_provider(t, e, &id).await? {
+            Some(EventProviderEntry::Own(p)) => (t, Some(p)),
+            Some(EventProviderEntry::Override(_)) => (t, ctx.app.providers.tenant_provider(t, &id).await?),
+            None => (t, None),
+        },
+        Owner::Platform => return Err(ApiError::NotFound("provider")),
+    };
+    let config = config.ok_or(ApiError::NotFound("provider"))?;
+    let check = check_settings(tenant, &id, &config.settings, config.credentials.as_ref(), ctx.app.vault.as_ref(), ctx.app.checker.as_ref()).await;
+    tracing::info!(provider = %id, passed = check.outcome.passed(), "provider tested");
+    http::respond(200, &check)
+}
+
+// ---- templates ----
+
+fn template_target(owner: &Owner, category: Category, channel: Channel) -> String {
+    match owner {
+        Owner::Platform => format!("platform/template/{category}/{channel}"),
+        Owner::Tenant(_) => format!("tenant/template/{category}/{channel}"),
+        Owner::Event(_, e) => format!("event/{e}/template/{category}/{channel}"),
+    }
+}
+
+async fn list_templates(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let owner = ctx.owner(layer, false)?;
+    ctx.existing_event(&owner).await?;
+    http::respond(200, &ctx.app.templates.layer(&owner).await?.templates)
+}
+
+async fn get_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let owner = ctx.owner(layer, false)?;
+    let (category, channel) = ctx.slot()?;
+    let t = ctx.app.templates.current_template(&owner, category, channel).await?.ok_or(ApiError::NotFound("template"))?;
+    http::respond(200, &t)
+}
+
+async fn template_versions(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let owner = ctx.owner(layer, false)?;
+    let (category, channel) = ctx.slot()?;
+    let versions = ctx.app.templates.template_versions(&owner, category, channel).await?;
+    if versions.is_empty() {
+        return Err(ApiError::NotFound("template"));
+    }
+    http::respond(200, &versions)
+}
+
+async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let owner = ctx.owner(layer, true)?;
+    ctx.existing_event(&owner).await?;
+    let (category, channel) = ctx.slot()?;
+    let content: TemplateContent = http::json_body(ctx.request)?;
+    content.check(channel)?;
+    // A template that cannot render with its own samples can never become valid unedited.
+    let samples = content.samples();
+    if let Err(e) = Renderer.render(channel, &content, &samples, &placeholder_brand()) {
+        let field = match &e {
+            RenderError::Syntax { part, .. } | RenderError::Undeclared { part, .. } | RenderError::Render { part, .. } => *part,
+        };
+        if !matches!(e, RenderError::Render { .. }) {
+            return Err(FieldError::new("template_invalid", field, e.to_string()).into());
+        }
+    }
+    let latest = ctx.app.templates.template_versions(&owner, category, channel).await?.first().map_or(0, |t| t.version);
+    let previous = ctx.app.templates.current_template(&owner, category, channel).await?;
+    let template = TemplateVersion {
+        category,
+        channel,
+        version: latest + 1,
+        content,
+        created_by: ctx.caller.subject.clone(),
+        created_at: OffsetDateTime::now_utc(),
+    };
+    let audit = ctx.audit("template.published", template_target(&owner, category, channel), previous.as_ref(), Some(&template));
+    ctx.app.templates.put_template(&owner, &template, &audit).await?;
+    http::respond(if latest == 0 { 201 } else { 200 }, &template)
+}
+
+/// Brand values for a save-time render: every field present, so templates may use any of them.
+fn placeholder_brand() -> BTreeMap<&'static str, &'static str> {
+    crate::domain::brand::BRAND_FIELDS.iter().map(|(name, _, _)| (*name, "")).collect()
+}
+
+async fn delete_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let owner = ctx.owner(layer, true)?;
+    let (category, channel) = ctx.slot()?;
+    let current = ctx.app.templates.current_template(&owner, category, channel).await?.ok_or(ApiError::NotFound("template"))?;
+    let audit = ctx.audit("template.removed", template_target(&owner, category, channel), Some(&current), None);
+    ctx.app.templates.remove_template(&owner, category, channel, current.version, &audit).await?;
+    http::respond(204, &serde_json::json!({}))
+}
+
+// ---- brand and settings ----
+
+async fn get_brand(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let owner = ctx.owner(layer, false)?;
+    let layer_content = ctx.app.templates.layer(&owner).await?;
+    if matches!(owner, Owner::Event(..)) && layer_content.settings.is_none() {
+        return Err(ApiError::NotFound("event"));
+    }
+    http::respond(200, &layer_content.brand.map(|b| b.value).unwrap_or_default())
+}
+
+async fn put_brand(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let owner = ctx.owner(layer, true)?;
+    let current = ctx.app.templates.layer(&owner).await?;
+    if matches!(owner, Owner::Event(..)) && current.settings.is_none() {
+        return Err(ApiError::NotFound("event"));
+    }
+    let brand: Brand = http::json_body(ctx.request)?;
+    brand.check()?;
+    let previous = current.brand;
+    let next = Revisioned { value: brand, revision: previous.as_ref().map_or(1, |b| b.revision + 1) };
+    let target = match &owner {
+        Owner::Event(_, e) => format!("event/{e}/brand"),
+        _ => "tenant/brand".to_owned(),
+    };
+    let audit = ctx.audit("brand.updated", target, previous.as_ref().map(|p| &p.value), Some(&next.value));
+    ctx.app.templates.put_brand(&owner, &next, &audit).await?;
+    http::respond(200, &next.value)
+}
+
+async fn delete_brand(ctx: &Ctx<'_>) -> ApiResult {
+    let owner = ctx.owner(Layer::Event, true)?;
+    let current = ctx.app.templates.layer(&owner).await?.brand.ok_or(ApiError::NotFound("brand"))?;
+    let Owner::Event(_, e) = &owner else { return Err(ApiError::NotFound("brand")) };
+    let audit = ctx.audit("brand.removed", format!("event/{e}/brand"), Some(&current.value), None);
+    ctx.app.templates.remove_brand(&owner, current.revision, &audit).await?;
+    http::respond(204, &serde_json::json!({}))
+}
+
+async fn get_settings(ctx: &Ctx<'_>) -> ApiResult {
+    let owner = ctx.owner(Layer::Event, false)?;
+    let settings = ctx.app.templates.layer(&owner).await?.settings.ok_or(ApiError::NotFound("event"))?;
+    http::respond(200, &settings.value)
+}
+
+async fn put_settings(ctx: &Ctx<'_>) -> ApiResult {
+    let owner = ctx.owner(Layer::Event, true)?;
+    let Owner::Event(tenant, event) = &owner else { return Err(ApiError::NotFound("event")) };
+    let settings: EventSettings = http::json_body(ctx.request)?;
+    let previous = ctx.app.templates.layer(&owner).await?.settings;
+    let next = Revisioned { value: settings, revision: previous.as_ref().map_or(1, |s| s.revision + 1) };
+    let action = if previous.is_some() { "event.settings_updated" } else { "event.created" };
+    let audit = ctx.audit(action, format!("event/{event}/settings"), previous.as_ref().map(|p| &p.value), Some(&next.value));
+    ctx.app.templates.put_settings(tenant, event, &next, &audit).await?;
+    http::respond(if previous.is_some() { 200 } else { 201 }, &next.value)
+}

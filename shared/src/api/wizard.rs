@@ -1,0 +1,209 @@
+//! Wizard completion and snapshots: `POST /events/{eventId}/wizard/complete` validates the whole
+//! configuration and activates a new snapshot; snapshots can be listed, read and re-activated
+//! (rollback). Operations only ever read the active snapshot.
+
+use lambda_http::{Body, Request};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::domain::audit::{AuditEntry, digest};
+use crate::domain::identity::Action;
+use crate::domain::snapshot::Snapshot;
+use crate::domain::validation::FieldError;
+use crate::domain::{EventId, TenantId};
+use crate::http::{self, ApiError, ApiResult};
+use crate::resolution::{redact_credentials, resolve_event};
+use crate::store::{Claim, StoreError, StoredResponse};
+use crate::wizard::{check_configuration, check_providers};
+
+pub async fn handle(app: &App, request: Request) -> ApiResult {
+    let route = http::route(&request);
+    match route.0.as_str() {
+        "POST /events/{eventId}/wizard/complete" => complete(app, &request).await,
+        "GET /events/{eventId}/snapshots" => list(app, &request).await,
+        "GET /events/{eventId}/snapshots/{version}" => get(app, &request).await,
+        "POST /events/{eventId}/snapshots/{version}/activate" => activate(app, &request).await,
+        _ => Err(ApiError::NoRoute(route.0)),
+    }
+}
+
+fn target(tenant: &TenantId, event: &EventId) -> String {
+    format!("{tenant}/event/{event}/snapshot")
+}
+
+/// Completion is idempotent per `Idempotency-Key`: a repeat returns the first success. Failed
+/// attempts are not remembered, so the same key can be used again once the problems are fixed.
+async fn complete(app: &App, request: &Request) -> ApiResult {
+    let caller = http::caller(request)?;
+    let tenant = caller.tenant_for(Action::WriteEvent)?.clone();
+    let event: EventId = http::path_param(request, "eventId")?;
+    let key = http::idempotency_key(request)?.ok_or_else(|| FieldError::required("header.Idempotency-Key"))?;
+    let scoped_key = format!("wizard-complete#{tenant}#{event}#{key}");
+    let body_bytes: &[u8] = match request.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    let fingerprint = hex::encode(Sha256::digest([event.as_str().as_bytes(), b"\n", body_bytes].concat()));
+    match app.idempotency.claim(&scoped_key, &fingerprint).await? {
+        Claim::Fresh => {}
+        Claim::Replay(stored) => return replay(stored),
+        Claim::InFlight => {
+            return Err(ApiError::Conflict {
+                code: "request_in_progress",
+                message: "a completion with this Idempotency-Key is still running".to_owned(),
+            });
+        }
+        Claim::Mismatch => {
+            return Err(ApiError::Unprocessable {
+                code: "idempotency_key_reused",
+                message: "this Idempotency-Key was used for a different request".to_owned(),
+                problems: Vec::new(),
+            });
+        }
+    }
+    let result = validate_and_activate(app, request, &caller, &tenant, &event).await;
+    match &result {
+        Ok((status, body)) => {
+            let stored = StoredResponse { status: *status, body: body.to_string() };
+            app.idempotency.finish(&scoped_key, &fingerprint, &stored).await?;
+        }
+        Err(_) => app.idempotency.release(&scoped_key).await?,
+    }
+    let (status, body) = result?;
+    http::respond(status, &body)
+}
+
+fn replay(stored: StoredResponse) -> ApiResult {
+    lambda_http::Response::builder()
+        .status(stored.status)
+        .header("content-type", "application/json")
+        .header("idempotent-replayed", "true")
+        .body(Body::Text(stored.body))
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+async fn validate_and_activate(
+    app: &App,
+    request: &Request,
+    caller: &crate::domain::identity::Caller,
+    tenant: &TenantId,
+    event: &EventId,
+) -> Result<(u16, serde_json::Value), ApiError> {
+    let configuration = resolve_event(app.providers.as_ref(), app.templates.as_ref(), tenant, event)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
+    let mut problems = check_configuration(&configuration);
+    let (provider_checks, provider_problems, warnings) =
+        check_providers(&configuration, app.vault.as_ref(), app.checker.as_ref()).await;
+    problems.extend(provider_problems);
+    if !problems.is_empty() {
+        problems.sort();
+        tracing::info!(problems = problems.len(), "configuration invalid; nothing activated");
+        return Err(ApiError::Unprocessable {
+            code: "configuration_invalid",
+            message: format!("the event configuration has {} problem(s); nothing was activated", problems.len()),
+            problems,
+        });
+    }
+    let previous = app.snapshots.activation(tenant, event).await?.map(|a| a.version);
+    let version = app.snapshots.latest_version(tenant, event).await? + 1;
+    let snapshot = Snapshot {
+        version,
+        created_at: OffsetDateTime::now_utc(),
+        created_by: caller.subject.clone(),
+        digest: digest(&configuration),
+        configuration,
+        provider_checks,
+    };
+    let audit = AuditEntry::new(
+        caller,
+        &http::request_id(request),
+        "snapshot.activated",
+        target(tenant, event),
+        previous.map(|v| format!("version {v}")),
+        Some(format!("version {version} sha256:{}", snapshot.digest)),
+    );
+    let activation = app.snapshots.create_and_activate(tenant, event, &snapshot, previous, &audit).await.map_err(|e| match e {
+        StoreError::Conflict => ApiError::Conflict {
+            code: "concurrent_completion",
+            message: "another completion of this event finished first; read the snapshots and retry".to_owned(),
+        },
+        other => other.into(),
+    })?;
+    tracing::info!(version, "snapshot activated");
+    let mut checks = serde_json::to_value(&snapshot.provider_checks).map_err(|e| ApiError::Internal(e.into()))?;
+    redact_credentials(&mut checks);
+    Ok((
+        201,
+        json!({
+            "version": version,
+            "digest": snapshot.digest,
+            "activated_at": activation.activated_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "previous_version": previous,
+            "provider_checks": checks,
+            "warnings": warnings,
+        }),
+    ))
+}
+
+async fn list(app: &App, request: &Request) -> ApiResult {
+    let caller = http::caller(request)?;
+    let tenant = caller.tenant_for(Action::ReadEvent)?;
+    let event: EventId = http::path_param(request, "eventId")?;
+    let (snapshots, active) = tokio::try_join!(app.snapshots.snapshots(tenant, &event), app.snapshots.activation(tenant, &event))?;
+    if snapshots.is_empty() {
+        return Err(ApiError::NotFound("event snapshots"));
+    }
+    http::respond(200, &json!({ "active": active, "snapshots": snapshots }))
+}
+
+async fn get(app: &App, request: &Request) -> ApiResult {
+    let caller = http::caller(request)?;
+    let tenant = caller.tenant_for(Action::ReadEvent)?;
+    let event: EventId = http::path_param(request, "eventId")?;
+    let version: u32 = http::path_param(request, "version").map_err(|_| ApiError::NotFound("snapshot"))?;
+    let snapshot = app.snapshots.snapshot(tenant, &event, version).await?.ok_or(ApiError::NotFound("snapshot"))?;
+    let mut body = serde_json::to_value(&snapshot).map_err(|e| ApiError::Internal(e.into()))?;
+    redact_credentials(&mut body);
+    http::respond(200, &body)
+}
+
+/// Rollback (or roll forward): makes an existing version the active one.
+async fn activate(app: &App, request: &Request) -> ApiResult {
+    let caller = http::caller(request)?;
+    let tenant = caller.tenant_for(Action::WriteEvent)?.clone();
+    let event: EventId = http::path_param(request, "eventId")?;
+    let version: u32 = http::path_param(request, "version").map_err(|_| ApiError::NotFound("snapshot"))?;
+    let current = app.snapshots.activation(&tenant, &event).await?;
+    if current.as_ref().is_some_and(|a| a.version == version) {
+        return http::respond(200, &current);
+    }
+    let previous = current.map(|a| a.version);
+    let audit = AuditEntry::new(
+        &caller,
+        &http::request_id(request),
+        "snapshot.activated",
+        target(&tenant, &event),
+        previous.map(|v| format!("version {v}")),
+        Some(format!("version {version}")),
+    );
+    let activation = match app.snapshots.activate(&tenant, &event, version, previous, &audit).await {
+        Ok(a) => a,
+        // Either the version does not exist, or the active version changed meanwhile.
+        Err(StoreError::Conflict) if app.snapshots.snapshot(&tenant, &event, version).await?.is_none() => {
+            return Err(ApiError::NotFound("snapshot"));
+        }
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::Conflict {
+                code: "concurrent_activation",
+                message: "the active version changed meanwhile; read the snapshots and retry".to_owned(),
+            });
+        }
+        Err(other) => return Err(other.into()),
+    };
+    tracing::info!(version, "snapshot re-activated");
+    http::respond(200, &activation)
+}

@@ -1,0 +1,139 @@
+//! Identifiers. Tenant and event ids come from callers, so they are parsed into newtypes once at
+//! the edge; provider ids are minted by Herald (`prv_` + ULID) and parsed back from paths.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} must be 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit")]
+pub struct InvalidId {
+    pub what: &'static str,
+}
+
+fn is_slug(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
+}
+
+macro_rules! slug_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(s: &str) -> Result<Self, InvalidId> {
+                if is_slug(s) { Ok(Self(s.to_owned())) } else { Err(InvalidId { what: $what }) }
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+slug_id!(
+    /// A tenant: an organisation with its own providers, templates and brand.
+    TenantId,
+    "tenant id"
+);
+slug_id!(
+    /// An event of a tenant (a gala, a conference, a loan product...): the unit the wizard configures.
+    EventId,
+    "event id"
+);
+
+/// A provider configuration's id: `prv_` followed by a ULID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ProviderId(String);
+
+impl ProviderId {
+    const PREFIX: &'static str = "prv_";
+
+    pub fn generate() -> Self {
+        Self(format!("{}{}", Self::PREFIX, ulid::Ulid::new().to_string().to_lowercase()))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        let ok = s
+            .strip_prefix(Self::PREFIX)
+            .is_some_and(|rest| rest.len() == 26 && ulid::Ulid::from_string(rest).is_ok());
+        if ok { Ok(Self(s.to_owned())) } else { Err(InvalidId { what: "provider id" }) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for ProviderId {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProviderId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_checked() {
+        assert!(TenantId::parse("acme-events").is_ok());
+        assert!(TenantId::parse("9lives_co").is_ok());
+        for bad in ["", "-acme", "Acme", "acme events", "a/b", &"x".repeat(65)] {
+            assert!(TenantId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn provider_ids_round_trip() {
+        let id = ProviderId::generate();
+        assert_eq!(ProviderId::parse(id.as_str()), Ok(id.clone()));
+        assert!(ProviderId::parse("prv_notaulid").is_err());
+        assert!(ProviderId::parse("01J0000000000000000000000").is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! Herald's business rules as pure types and functions: no AWS SDK, no Lambda, no I/O.
+//! Everything here is parsed at the edge ("parse, don't validate") and safe to use afterwards.
+
+pub mod audit;
+pub mod brand;
+pub mod catalogue;
+pub mod identity;
+pub mod ids;
+pub mod provider;
+pub mod resolution;
+pub mod snapshot;
+pub mod template;
+pub mod validation;
+
+pub use catalogue::{Category, CategoryClass, Channel};
+pub use ids::{EventId, ProviderId, TenantId};

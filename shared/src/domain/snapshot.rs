@@ -1,0 +1,71 @@
+//! Resolved snapshots: what wizard completion freezes and operations read. A snapshot is
+//! immutable and numbered; exactly one version per event is active at a time.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::ids::ProviderId;
+use super::resolution::ResolvedConfiguration;
+
+/// One thing wrong with an event's configuration, found by wizard validation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Problem {
+    pub code: String,
+    /// Where the problem is, as a path into the resolved configuration, e.g. `templates.invitation.sms`.
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(code: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), field: field.into(), message: message.into() }
+    }
+}
+
+/// The outcome of a live credential test of one provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CheckOutcome {
+    /// The provider accepted the credentials.
+    Passed { detail: String },
+    /// The provider answered and refused them (wrong key, unknown account, unverified sender).
+    Rejected { detail: String },
+    /// The provider could not be asked (network error, timeout, 5xx): not proof either way.
+    Unreachable { detail: String },
+}
+
+impl CheckOutcome {
+    pub fn passed(&self) -> bool {
+        matches!(self, CheckOutcome::Passed { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderCheck {
+    pub provider: ProviderId,
+    #[serde(flatten)]
+    pub outcome: CheckOutcome,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub created_by: String,
+    /// SHA-256 of the configuration's canonical JSON: what the audit entry records.
+    pub digest: String,
+    pub configuration: ResolvedConfiguration,
+    pub provider_checks: Vec<ProviderCheck>,
+}
+
+/// Which snapshot version operations use for an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    pub version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub activated_at: OffsetDateTime,
+    pub activated_by: String,
+}

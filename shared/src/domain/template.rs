@@ -1,0 +1,148 @@
+//! Templates: what a message of a category says on a channel. They exist at three layers,
+//! platform (global compliance templates), tenant and event, and every change is a new
+//! immutable version.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::catalogue::{Category, Channel};
+use super::validation::{FieldError, text};
+
+pub const MAX_BODY_CHARS: usize = 100_000;
+pub const MAX_SUBJECT_CHARS: usize = 998;
+pub const MAX_VARIABLES: usize = 50;
+/// Names templates may not declare: Herald puts these into every rendering context itself.
+pub const RESERVED_VARIABLES: [&str; 3] = ["brand", "design", "assets"];
+
+/// A variable a template uses, with the sample value previews and wizard validation render with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableDecl {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub required: bool,
+    pub sample: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The editable part of a template version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateContent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    pub body: String,
+    #[serde(default)]
+    pub variables: Vec<VariableDecl>,
+    /// Named images or files the template refers to as `assets.<name>` (URLs).
+    #[serde(default)]
+    pub brand_assets: BTreeMap<String, String>,
+    /// Layout choices the brand layout reads as `design.<name>` (colours, alignment...).
+    #[serde(default)]
+    pub design_settings: BTreeMap<String, String>,
+}
+
+impl TemplateContent {
+    /// Checks the content for `channel`; the rendering check happens in wizard validation.
+    pub fn check(&self, channel: Channel) -> Result<(), FieldError> {
+        match (&self.subject, channel.has_subject()) {
+            (Some(subject), true) => {
+                text("subject", subject, MAX_SUBJECT_CHARS)?;
+            }
+            (None, true) => return Err(FieldError::required("subject")),
+            (Some(_), false) => {
+                return Err(FieldError::new("not_allowed", "subject", format!("{channel} templates have no subject")));
+            }
+            (None, false) => {}
+        }
+        text("body", &self.body, MAX_BODY_CHARS)?;
+        if self.variables.len() > MAX_VARIABLES {
+            return Err(FieldError::new("too_many", "variables", format!("at most {MAX_VARIABLES} variables")));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, v) in self.variables.iter().enumerate() {
+            let field = format!("variables[{i}].name");
+            let is_ident = v.name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && v.name.len() <= 64
+                && v.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !is_ident {
+                return Err(FieldError::invalid(field, "variable names are lower_snake_case identifiers"));
+            }
+            if RESERVED_VARIABLES.contains(&v.name.as_str()) {
+                return Err(FieldError::new("reserved", field, format!("{} is provided by Herald", v.name)));
+            }
+            if !seen.insert(v.name.as_str()) {
+                return Err(FieldError::new("duplicate", field, format!("{} is declared twice", v.name)));
+            }
+            if v.sample.chars().count() > 1024 {
+                return Err(FieldError::new("too_long", format!("variables[{i}].sample"), "samples are at most 1024 characters"));
+            }
+        }
+        for (map, name) in [(&self.brand_assets, "brand_assets"), (&self.design_settings, "design_settings")] {
+            if map.len() > 50 {
+                return Err(FieldError::new("too_many", name, format!("at most 50 {name}")));
+            }
+            if let Some((k, _)) = map.iter().find(|(k, v)| k.is_empty() || k.len() > 64 || v.chars().count() > 2048) {
+                return Err(FieldError::invalid(format!("{name}.{k}"), "keys are 1-64 characters, values at most 2048"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The sample values of the declared variables, for previews and validation.
+    pub fn samples(&self) -> BTreeMap<String, String> {
+        self.variables.iter().map(|v| (v.name.clone(), v.sample.clone())).collect()
+    }
+}
+
+/// One immutable version of a template at one layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateVersion {
+    pub category: Category,
+    pub channel: Channel,
+    pub version: u32,
+    #[serde(flatten)]
+    pub content: TemplateContent,
+    pub created_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(subject: Option<&str>, vars: &[&str]) -> TemplateContent {
+        TemplateContent {
+            subject: subject.map(str::to_owned),
+            body: "Hello {{ guest_name }}".into(),
+            variables: vars
+                .iter()
+                .map(|n| VariableDecl { name: (*n).into(), required: true, sample: "Ada".into(), description: None })
+                .collect(),
+            brand_assets: BTreeMap::new(),
+            design_settings: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn subjects_belong_to_email_only() {
+        assert!(content(Some("Hi"), &["guest_name"]).check(Channel::Email).is_ok());
+        assert_eq!(content(None, &[]).check(Channel::Email).map_err(|e| e.field), Err("subject".into()));
+        assert_eq!(content(Some("Hi"), &[]).check(Channel::Sms).map_err(|e| e.code), Err("not_allowed"));
+    }
+
+    #[test]
+    fn variables_are_identifiers_once_each() {
+        assert_eq!(content(None, &["Guest"]).check(Channel::Sms).map_err(|e| e.field), Err("variables[0].name".into()));
+        assert_eq!(content(None, &["a", "a"]).check(Channel::Sms).map_err(|e| e.code), Err("duplicate"));
+        assert_eq!(content(None, &["brand"]).check(Channel::Sms).map_err(|e| e.code), Err("reserved"));
+    }
+}

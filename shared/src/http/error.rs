@@ -1,0 +1,123 @@
+//! The API's error type: every failure becomes a status and
+//! `{"error": {"code", "message", "field"?, "problems"?}}`; 500s say nothing about internals.
+
+use lambda_http::Body;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::domain::identity::Denied;
+use crate::domain::snapshot::Problem;
+use crate::domain::validation::FieldError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(FieldError),
+    #[error("missing or invalid identity")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(Denied),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String, problems: Vec<Problem> },
+    #[error("no route for {0}")]
+    NoRoute(String),
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::BadRequest(e)
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(e: Denied) -> Self {
+        ApiError::Forbidden(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => ApiError::Conflict {
+                code: "concurrent_change",
+                message: "the resource changed since it was read; read it again and retry".to_owned(),
+            },
+            StoreError::TooLarge { bytes } => ApiError::Unprocessable {
+                code: "too_large",
+                message: format!("the configuration is too large to store ({bytes} bytes)"),
+                problems: Vec::new(),
+            },
+            StoreError::Unavailable(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<crate::credentials::VaultError> for ApiError {
+    fn from(e: crate::credentials::VaultError) -> Self {
+        ApiError::Internal(anyhow::Error::new(e))
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problems: Option<&'a [Problem]>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::BadRequest(_) => 400,
+            ApiError::Unauthenticated => 401,
+            ApiError::Forbidden(_) => 403,
+            ApiError::NotFound(_) | ApiError::NoRoute(_) => 404,
+            ApiError::Conflict { .. } => 409,
+            ApiError::Unprocessable { .. } => 422,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    pub fn into_response(self) -> super::Response {
+        let status = self.status();
+        let body = match &self {
+            ApiError::BadRequest(f) => {
+                ErrorBody { code: f.code, message: f.message.clone(), field: Some(&f.field), problems: None }
+            }
+            ApiError::Unauthenticated => {
+                ErrorBody { code: "unauthenticated", message: self.to_string(), field: None, problems: None }
+            }
+            ApiError::Forbidden(_) => ErrorBody { code: "forbidden", message: self.to_string(), field: None, problems: None },
+            ApiError::NotFound(_) | ApiError::NoRoute(_) => {
+                ErrorBody { code: "not_found", message: self.to_string(), field: None, problems: None }
+            }
+            ApiError::Conflict { code, message } => ErrorBody { code, message: message.clone(), field: None, problems: None },
+            ApiError::Unprocessable { code, message, problems } => ErrorBody {
+                code,
+                message: message.clone(),
+                field: None,
+                problems: (!problems.is_empty()).then_some(problems.as_slice()),
+            },
+            ApiError::Internal(e) => {
+                tracing::error!(error = %format!("{e:#}"), "request failed");
+                ErrorBody { code: "internal", message: "something went wrong on our side".to_owned(), field: None, problems: None }
+            }
+        };
+        let json = json!({ "error": body }).to_string();
+        lambda_http::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::Text(json))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,13 @@
+//! HTTP plumbing shared by the API functions: the caller's identity from the JWT authorizer's
+//! claims, request parsing with field-level errors, and one error type mapped to responses.
+
+mod error;
+mod identity;
+mod request;
+
+pub use error::ApiError;
+pub use identity::caller;
+pub use request::{Route, idempotency_key, json_body, path_param, request_id, respond, route};
+
+pub type Response = lambda_http::Response<lambda_http::Body>;
+pub type ApiResult = Result<Response, ApiError>;

@@ -1,0 +1,16 @@
+//! Herald's shared library: the domain, configuration resolution, rendering, wizard completion,
+//! the providers, the storage ports with their adapters, and the HTTP APIs the functions serve.
+
+pub mod api;
+pub mod app;
+pub mod credentials;
+pub mod domain;
+pub mod http;
+pub mod observability;
+pub mod providers;
+pub mod rendering;
+pub mod resolution;
+pub mod store;
+pub mod wizard;
+
+pub use app::App;

@@ -1,0 +1,348 @@
+//! In-memory adapters of the storage ports, with the same conditional-write semantics as the
+//! DynamoDB ones: for logic and handler tests that need no emulator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{
+    Claim, ExpectedRevision, IdempotencyStore, LayerContent, Owner, ProviderStore, Revisioned, SnapshotStore,
+    SnapshotSummary, StoreError, StoreResult, StoredResponse, TemplateStore,
+};
+use crate::domain::audit::AuditEntry;
+use crate::domain::brand::Brand;
+use crate::domain::provider::{EventProviderEntry, ProviderConfig};
+use crate::domain::resolution::EventSettings;
+use crate::domain::snapshot::{Activation, Snapshot};
+use crate::domain::template::TemplateVersion;
+use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
+
+#[derive(Debug, Default)]
+struct State {
+    tenant_providers: BTreeMap<(TenantId, ProviderId), ProviderConfig>,
+    event_providers: BTreeMap<(TenantId, EventId, ProviderId), EventProviderEntry>,
+    template_heads: HashMap<(String, Category, Channel), TemplateVersion>,
+    template_versions: BTreeMap<(String, Category, Channel, u32), TemplateVersion>,
+    brands: HashMap<String, Revisioned<Brand>>,
+    settings: HashMap<String, Revisioned<EventSettings>>,
+    snapshots: BTreeMap<(String, u32), Snapshot>,
+    activations: HashMap<String, Activation>,
+    idempotency: HashMap<String, (String, Option<StoredResponse>)>,
+    audit: Vec<AuditEntry>,
+}
+
+/// All ports in one mutex-guarded state.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> StoreResult<T>) -> StoreResult<T> {
+        let mut state = self.state.lock().map_err(|_| StoreError::Unavailable(anyhow::anyhow!("poisoned")))?;
+        f(&mut state)
+    }
+
+    /// Every audit entry written so far, oldest first.
+    pub fn audit_entries(&self) -> Vec<AuditEntry> {
+        self.state.lock().map(|s| s.audit.clone()).unwrap_or_default()
+    }
+}
+
+fn expect(current: Option<u32>, expected: ExpectedRevision) -> StoreResult<()> {
+    if current == expected { Ok(()) } else { Err(StoreError::Conflict) }
+}
+
+fn event_key(tenant: &TenantId, event: &EventId) -> String {
+    Owner::Event(tenant.clone(), event.clone()).partition()
+}
+
+#[async_trait]
+impl ProviderStore for MemoryStore {
+    async fn tenant_providers(&self, tenant: &TenantId) -> StoreResult<Vec<ProviderConfig>> {
+        self.with(|s| Ok(s.tenant_providers.iter().filter(|((t, _), _)| t == tenant).map(|(_, p)| p.clone()).collect()))
+    }
+
+    async fn event_providers(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Vec<EventProviderEntry>> {
+        self.with(|s| {
+            Ok(s.event_providers
+                .iter()
+                .filter(|((t, e, _), _)| t == tenant && e == event)
+                .map(|(_, p)| p.clone())
+                .collect())
+        })
+    }
+
+    async fn tenant_provider(&self, tenant: &TenantId, id: &ProviderId) -> StoreResult<Option<ProviderConfig>> {
+        self.with(|s| Ok(s.tenant_providers.get(&(tenant.clone(), id.clone())).cloned()))
+    }
+
+    async fn event_provider(&self, tenant: &TenantId, event: &EventId, id: &ProviderId) -> StoreResult<Option<EventProviderEntry>> {
+        self.with(|s| Ok(s.event_providers.get(&(tenant.clone(), event.clone(), id.clone())).cloned()))
+    }
+
+    async fn put_tenant_provider(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderConfig,
+        expected: ExpectedRevision,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let key = (tenant.clone(), provider.id.clone());
+            expect(s.tenant_providers.get(&key).map(|p| p.revision), expected)?;
+            s.tenant_providers.insert(key, provider.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn put_event_provider(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        entry: &EventProviderEntry,
+        expected: ExpectedRevision,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let key = (tenant.clone(), event.clone(), entry.id().clone());
+            expect(s.event_providers.get(&key).map(EventProviderEntry::revision), expected)?;
+            s.event_providers.insert(key, entry.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn delete_provider(&self, owner: &Owner, id: &ProviderId, revision: u32, audit: &AuditEntry) -> StoreResult<()> {
+        self.with(|s| {
+            match owner {
+                Owner::Tenant(t) => {
+                    let key = (t.clone(), id.clone());
+                    expect(s.tenant_providers.get(&key).map(|p| p.revision), Some(revision))?;
+                    s.tenant_providers.remove(&key);
+                }
+                Owner::Event(t, e) => {
+                    let key = (t.clone(), e.clone(), id.clone());
+                    expect(s.event_providers.get(&key).map(EventProviderEntry::revision), Some(revision))?;
+                    s.event_providers.remove(&key);
+                }
+                Owner::Platform => return Err(StoreError::Conflict),
+            }
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl TemplateStore for MemoryStore {
+    async fn layer(&self, owner: &Owner) -> StoreResult<LayerContent> {
+        let pk = owner.partition();
+        self.with(|s| {
+            let mut templates: Vec<TemplateVersion> =
+                s.template_heads.iter().filter(|((p, _, _), _)| *p == pk).map(|(_, t)| t.clone()).collect();
+            templates.sort_by_key(|t| (t.category, t.channel));
+            Ok(LayerContent { templates, brand: s.brands.get(&pk).cloned(), settings: s.settings.get(&pk).cloned() })
+        })
+    }
+
+    async fn current_template(&self, owner: &Owner, category: Category, channel: Channel) -> StoreResult<Option<TemplateVersion>> {
+        self.with(|s| Ok(s.template_heads.get(&(owner.partition(), category, channel)).cloned()))
+    }
+
+    async fn template_versions(&self, owner: &Owner, category: Category, channel: Channel) -> StoreResult<Vec<TemplateVersion>> {
+        let pk = owner.partition();
+        self.with(|s| {
+            Ok(s.template_versions
+                .iter()
+                .rev()
+                .filter(|((p, cat, ch, _), _)| *p == pk && *cat == category && *ch == channel)
+                .map(|(_, t)| t.clone())
+                .collect())
+        })
+    }
+
+    async fn put_template(&self, owner: &Owner, template: &TemplateVersion, audit: &AuditEntry) -> StoreResult<()> {
+        let pk = owner.partition();
+        self.with(|s| {
+            let vkey = (pk.clone(), template.category, template.channel, template.version);
+            let hkey = (pk.clone(), template.category, template.channel);
+            if s.template_versions.contains_key(&vkey) {
+                return Err(StoreError::Conflict);
+            }
+            if s.template_heads.get(&hkey).is_some_and(|h| h.version + 1 != template.version) {
+                return Err(StoreError::Conflict);
+            }
+            s.template_versions.insert(vkey, template.clone());
+            s.template_heads.insert(hkey, template.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn remove_template(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+        version: u32,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let hkey = (owner.partition(), category, channel);
+            expect(s.template_heads.get(&hkey).map(|t| t.version), Some(version))?;
+            s.template_heads.remove(&hkey);
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn put_brand(&self, owner: &Owner, brand: &Revisioned<Brand>, audit: &AuditEntry) -> StoreResult<()> {
+        self.with(|s| {
+            let pk = owner.partition();
+            expect(s.brands.get(&pk).map(|b| b.revision), brand.revision.checked_sub(1).filter(|r| *r > 0))?;
+            s.brands.insert(pk, brand.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn remove_brand(&self, owner: &Owner, revision: u32, audit: &AuditEntry) -> StoreResult<()> {
+        self.with(|s| {
+            let pk = owner.partition();
+            expect(s.brands.get(&pk).map(|b| b.revision), Some(revision))?;
+            s.brands.remove(&pk);
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        settings: &Revisioned<EventSettings>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let pk = event_key(tenant, event);
+            expect(s.settings.get(&pk).map(|b| b.revision), settings.revision.checked_sub(1).filter(|r| *r > 0))?;
+            s.settings.insert(pk, settings.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for MemoryStore {
+    async fn latest_version(&self, tenant: &TenantId, event: &EventId) -> StoreResult<u32> {
+        let pk = event_key(tenant, event);
+        self.with(|s| Ok(s.snapshots.keys().filter(|(p, _)| *p == pk).map(|(_, v)| *v).max().unwrap_or(0)))
+    }
+
+    async fn create_and_activate(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        snapshot: &Snapshot,
+        previous: Option<u32>,
+        audit: &AuditEntry,
+    ) -> StoreResult<Activation> {
+        let pk = event_key(tenant, event);
+        self.with(|s| {
+            if s.snapshots.contains_key(&(pk.clone(), snapshot.version)) {
+                return Err(StoreError::Conflict);
+            }
+            expect(s.activations.get(&pk).map(|a| a.version), previous)?;
+            let activation = Activation {
+                version: snapshot.version,
+                activated_at: snapshot.created_at,
+                activated_by: snapshot.created_by.clone(),
+            };
+            s.snapshots.insert((pk.clone(), snapshot.version), snapshot.clone());
+            s.activations.insert(pk, activation.clone());
+            s.audit.push(audit.clone());
+            Ok(activation)
+        })
+    }
+
+    async fn snapshot(&self, tenant: &TenantId, event: &EventId, version: u32) -> StoreResult<Option<Snapshot>> {
+        self.with(|s| Ok(s.snapshots.get(&(event_key(tenant, event), version)).cloned()))
+    }
+
+    async fn snapshots(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Vec<SnapshotSummary>> {
+        let pk = event_key(tenant, event);
+        self.with(|s| {
+            Ok(s.snapshots
+                .iter()
+                .rev()
+                .filter(|((p, _), _)| *p == pk)
+                .map(|(_, snap)| SnapshotSummary {
+                    version: snap.version,
+                    created_at: snap.created_at,
+                    created_by: snap.created_by.clone(),
+                    digest: snap.digest.clone(),
+                })
+                .collect())
+        })
+    }
+
+    async fn activation(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Option<Activation>> {
+        self.with(|s| Ok(s.activations.get(&event_key(tenant, event)).cloned()))
+    }
+
+    async fn activate(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        version: u32,
+        previous: Option<u32>,
+        audit: &AuditEntry,
+    ) -> StoreResult<Activation> {
+        let pk = event_key(tenant, event);
+        self.with(|s| {
+            if !s.snapshots.contains_key(&(pk.clone(), version)) {
+                return Err(StoreError::Conflict);
+            }
+            expect(s.activations.get(&pk).map(|a| a.version), previous)?;
+            let activation = Activation { version, activated_at: time::OffsetDateTime::now_utc(), activated_by: audit.actor.clone() };
+            s.activations.insert(pk, activation.clone());
+            s.audit.push(audit.clone());
+            Ok(activation)
+        })
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryStore {
+    async fn claim(&self, key: &str, fingerprint: &str) -> StoreResult<Claim> {
+        self.with(|s| match s.idempotency.get(key) {
+            None => {
+                s.idempotency.insert(key.to_owned(), (fingerprint.to_owned(), None));
+                Ok(Claim::Fresh)
+            }
+            Some((f, _)) if f != fingerprint => Ok(Claim::Mismatch),
+            Some((_, Some(response))) => Ok(Claim::Replay(response.clone())),
+            Some((_, None)) => Ok(Claim::InFlight),
+        })
+    }
+
+    async fn finish(&self, key: &str, fingerprint: &str, response: &StoredResponse) -> StoreResult<()> {
+        self.with(|s| {
+            s.idempotency.insert(key.to_owned(), (fingerprint.to_owned(), Some(response.clone())));
+            Ok(())
+        })
+    }
+
+    async fn release(&self, key: &str) -> StoreResult<()> {
+        self.with(|s| {
+            if matches!(s.idempotency.get(key), Some((_, None))) {
+                s.idempotency.remove(key);
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,190 @@
+//! Ports: what the configuration plane needs from storage, one small trait per capability, with
+//! a DynamoDB adapter for AWS (and the local emulator) and an in-memory one for logic tests.
+//! Every write that changes configuration carries its audit entry and lands atomically with it.
+
+pub mod dynamodb;
+pub mod memory;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::audit::AuditEntry;
+use crate::domain::brand::Brand;
+use crate::domain::provider::{EventProviderEntry, ProviderConfig};
+use crate::domain::resolution::EventSettings;
+use crate::domain::snapshot::{Activation, Snapshot};
+use crate::domain::template::TemplateVersion;
+use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write failed: someone else changed the item first, or it already exists.
+    #[error("the item changed concurrently or already exists")]
+    Conflict,
+    #[error("the item is too large to store ({bytes} bytes)")]
+    TooLarge { bytes: usize },
+    #[error("storage is unavailable: {0:#}")]
+    Unavailable(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Who owns a layer of configuration, and so which partition holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    Platform,
+    Tenant(TenantId),
+    Event(TenantId, EventId),
+}
+
+impl Owner {
+    pub fn partition(&self) -> String {
+        match self {
+            Owner::Platform => "GLOBAL".to_owned(),
+            Owner::Tenant(t) => format!("T#{t}"),
+            Owner::Event(t, e) => format!("E#{t}#{e}"),
+        }
+    }
+}
+
+/// Expected state for optimistic concurrency: `None` means "must not exist yet".
+pub type ExpectedRevision = Option<u32>;
+
+#[async_trait]
+pub trait ProviderStore: Send + Sync {
+    async fn tenant_providers(&self, tenant: &TenantId) -> StoreResult<Vec<ProviderConfig>>;
+    async fn event_providers(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Vec<EventProviderEntry>>;
+    async fn tenant_provider(&self, tenant: &TenantId, id: &ProviderId) -> StoreResult<Option<ProviderConfig>>;
+    async fn event_provider(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        id: &ProviderId,
+    ) -> StoreResult<Option<EventProviderEntry>>;
+    async fn put_tenant_provider(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderConfig,
+        expected: ExpectedRevision,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    async fn put_event_provider(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        entry: &EventProviderEntry,
+        expected: ExpectedRevision,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    async fn delete_provider(&self, owner: &Owner, id: &ProviderId, revision: u32, audit: &AuditEntry) -> StoreResult<()>;
+}
+
+/// What one layer partition holds besides providers: template heads, brand, event settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerContent {
+    pub templates: Vec<TemplateVersion>,
+    pub brand: Option<Revisioned<Brand>>,
+    pub settings: Option<Revisioned<EventSettings>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revisioned<T> {
+    pub value: T,
+    pub revision: u32,
+}
+
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// Everything current in one layer, in one query.
+    async fn layer(&self, owner: &Owner) -> StoreResult<LayerContent>;
+    async fn current_template(&self, owner: &Owner, category: Category, channel: Channel)
+    -> StoreResult<Option<TemplateVersion>>;
+    async fn template_versions(&self, owner: &Owner, category: Category, channel: Channel)
+    -> StoreResult<Vec<TemplateVersion>>;
+    /// Adds `template` as the next version (its `version` must be the current one plus one) and
+    /// makes it current.
+    async fn put_template(&self, owner: &Owner, template: &TemplateVersion, audit: &AuditEntry) -> StoreResult<()>;
+    /// Stops using the layer's template for the slot (its versions stay as history).
+    async fn remove_template(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+        version: u32,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    async fn put_brand(&self, owner: &Owner, brand: &Revisioned<Brand>, audit: &AuditEntry) -> StoreResult<()>;
+    async fn remove_brand(&self, owner: &Owner, revision: u32, audit: &AuditEntry) -> StoreResult<()>;
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        settings: &Revisioned<EventSettings>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+}
+
+/// A snapshot without its configuration, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSummary {
+    pub version: u32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    pub created_by: String,
+    pub digest: String,
+}
+
+#[async_trait]
+pub trait SnapshotStore: Send + Sync {
+    async fn latest_version(&self, tenant: &TenantId, event: &EventId) -> StoreResult<u32>;
+    /// Writes `snapshot` (a new version) and makes it active, in one transaction with `audit`.
+    /// Fails with `Conflict` if the version exists or the active version is no longer `previous`.
+    async fn create_and_activate(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        snapshot: &Snapshot,
+        previous: Option<u32>,
+        audit: &AuditEntry,
+    ) -> StoreResult<Activation>;
+    async fn snapshot(&self, tenant: &TenantId, event: &EventId, version: u32) -> StoreResult<Option<Snapshot>>;
+    async fn snapshots(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Vec<SnapshotSummary>>;
+    async fn activation(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Option<Activation>>;
+    /// Re-activates an existing version (rollback), in one transaction with `audit`.
+    async fn activate(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        version: u32,
+        previous: Option<u32>,
+        audit: &AuditEntry,
+    ) -> StoreResult<Activation>;
+}
+
+/// A response kept for an idempotency key, to answer repeats with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First time this key is seen: go ahead, then `finish` or `release`.
+    Fresh,
+    /// Done before with the same request: answer with the stored response.
+    Replay(StoredResponse),
+    /// Another request with this key is still being handled.
+    InFlight,
+    /// The key was used before for a different request.
+    Mismatch,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// `key` is already scoped (tenant, operation); `fingerprint` is a digest of the request.
+    async fn claim(&self, key: &str, fingerprint: &str) -> StoreResult<Claim>;
+    async fn finish(&self, key: &str, fingerprint: &str, response: &StoredResponse) -> StoreResult<()>;
+    /// Forgets a claim whose request failed unexpectedly, so a retry can run.
+    async fn release(&self, key: &str) -> StoreResult<()>;
+}

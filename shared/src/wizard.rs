@@ -1,0 +1,122 @@
+//! Wizard completion: validate an event's whole resolved configuration, then freeze it as the
+//! next immutable snapshot and activate it. Validation collects every problem rather than
+//! stopping at the first, so the organiser sees the full list at once.
+
+use futures::future::join_all;
+
+use crate::credentials::CredentialVault;
+use crate::domain::Channel;
+use crate::domain::resolution::{ResolvedConfiguration, ResolvedProvider};
+use crate::domain::snapshot::{CheckOutcome, Problem, ProviderCheck};
+use crate::domain::{ProviderId, TenantId};
+use crate::providers::CredentialChecker;
+use crate::rendering::Renderer;
+
+/// Problems that need no network: selections, templates present and rendering, providers present.
+pub fn check_configuration(cfg: &ResolvedConfiguration) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if cfg.settings.channels.is_empty() {
+        problems.push(Problem::new("no_channels", "settings.channels", "select at least one channel"));
+    }
+    if cfg.settings.categories.is_empty() {
+        problems.push(Problem::new("no_categories", "settings.categories", "select at least one message category"));
+    }
+    let brand = cfg.brand_values();
+    for &channel in &cfg.settings.channels {
+        for &category in &cfg.settings.categories {
+            let field = format!("templates.{category}.{channel}");
+            let Some(template) = cfg.template(category, channel) else {
+                problems.push(Problem::new(
+                    "template_missing",
+                    field,
+                    format!("no {channel} template for {category} at any layer"),
+                ));
+                continue;
+            };
+            if let Err(e) = Renderer.render(channel, &template.content, &template.content.samples(), &brand) {
+                problems.push(Problem::new("template_invalid", field, e.to_string()));
+            }
+        }
+        if channel.needs_provider() && cfg.channels.get(&channel).is_none_or(|c| c.active().next().is_none()) {
+            problems.push(Problem::new(
+                "provider_missing",
+                format!("providers.{channel}"),
+                format!("no active {channel} provider"),
+            ));
+        }
+    }
+    problems
+}
+
+/// Live-tests every active provider of every channel in use, concurrently. A channel fails when
+/// none of its providers passes; a failing provider behind a passing one is only a warning.
+pub async fn check_providers(
+    cfg: &ResolvedConfiguration,
+    vault: &dyn CredentialVault,
+    checker: &dyn CredentialChecker,
+) -> (Vec<ProviderCheck>, Vec<Problem>, Vec<Problem>) {
+    let in_use: Vec<(Channel, &ResolvedProvider)> = cfg
+        .settings
+        .channels
+        .iter()
+        .filter_map(|ch| cfg.channels.get(ch).map(|c| (*ch, c)))
+        .flat_map(|(ch, c)| c.active().map(move |p| (ch, p)))
+        .collect();
+    let checks = join_all(in_use.iter().map(|(_, p)| check_provider(&cfg.tenant, p, vault, checker))).await;
+
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
+    for &channel in &cfg.settings.channels {
+        let results: Vec<(&ResolvedProvider, &ProviderCheck)> = in_use
+            .iter()
+            .zip(&checks)
+            .filter(|((ch, _), _)| *ch == channel)
+            .map(|((_, p), c)| (*p, c))
+            .collect();
+        let channel_works = results.iter().any(|(_, c)| c.outcome.passed());
+        for (provider, check) in results.iter().filter(|(_, c)| !c.outcome.passed()) {
+            let detail = match &check.outcome {
+                CheckOutcome::Rejected { detail } | CheckOutcome::Unreachable { detail } | CheckOutcome::Passed { detail } => detail,
+            };
+            let code = if matches!(check.outcome, CheckOutcome::Rejected { .. }) {
+                "provider_credentials_rejected"
+            } else {
+                "provider_unreachable"
+            };
+            let problem = Problem::new(
+                code,
+                format!("providers.{channel}.{}", provider.id),
+                format!("{} ({}): {detail}", provider.name, provider.kind.as_str()),
+            );
+            if channel_works { warnings.push(problem) } else { problems.push(problem) }
+        }
+    }
+    (checks, problems, warnings)
+}
+
+/// One provider's live test with its credentials opened just for it.
+pub async fn check_provider(
+    tenant: &TenantId,
+    provider: &ResolvedProvider,
+    vault: &dyn CredentialVault,
+    checker: &dyn CredentialChecker,
+) -> ProviderCheck {
+    check_settings(tenant, &provider.id, &provider.settings, provider.credentials.as_ref(), vault, checker).await
+}
+
+pub async fn check_settings(
+    tenant: &TenantId,
+    id: &ProviderId,
+    settings: &crate::domain::provider::ProviderSettings,
+    sealed: Option<&crate::domain::provider::SealedCredentials>,
+    vault: &dyn CredentialVault,
+    checker: &dyn CredentialChecker,
+) -> ProviderCheck {
+    let outcome = match vault.open(tenant, id, sealed).await {
+        Ok(credentials) => checker.check(settings, &credentials).await,
+        Err(e) => {
+            tracing::error!(provider = %id, error = %e, "credentials could not be opened");
+            CheckOutcome::Unreachable { detail: "the stored credentials could not be opened".to_owned() }
+        }
+    };
+    ProviderCheck { provider: id.clone(), outcome, checked_at: crate::providers::now() }
+}
