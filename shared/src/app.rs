@@ -32,7 +32,10 @@ impl App {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let key_id = std::env::var("CREDENTIALS_KEY_ID")
             .map_err(|_| anyhow::anyhow!("environment variable CREDENTIALS_KEY_ID is not set"))?;
-        let store = Arc::new(DynamoDb::new(aws_sdk_dynamodb::Client::new(&aws), TableNames::from_env()?));
+        let store = Arc::new(DynamoDb::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            TableNames::from_env()?,
+        ));
         let checker = ProviderClients {
             http: crate::providers::http_client(),
             endpoints: ProviderEndpoints::from_env()?,
@@ -44,7 +47,10 @@ impl App {
             templates: store.clone(),
             snapshots: store.clone(),
             idempotency: store,
-            vault: Arc::new(EnvelopeVault::new(KmsDataKeys::new(aws_sdk_kms::Client::new(&aws), key_id))),
+            vault: Arc::new(EnvelopeVault::new(KmsDataKeys::new(
+                aws_sdk_kms::Client::new(&aws),
+                key_id,
+            ))),
             checker: Arc::new(checker),
         })
     }

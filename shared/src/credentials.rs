@@ -61,8 +61,15 @@ pub trait CredentialVault: Send + Sync {
 #[async_trait]
 pub trait DataKeys: Send + Sync {
     /// A fresh 256-bit key and its encrypted form.
-    async fn generate(&self, context: &BTreeMap<String, String>) -> Result<([u8; 32], Vec<u8>), VaultError>;
-    async fn decrypt(&self, encrypted: &[u8], context: &BTreeMap<String, String>) -> Result<[u8; 32], VaultError>;
+    async fn generate(
+        &self,
+        context: &BTreeMap<String, String>,
+    ) -> Result<([u8; 32], Vec<u8>), VaultError>;
+    async fn decrypt(
+        &self,
+        encrypted: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<[u8; 32], VaultError>;
 }
 
 /// The envelope-encryption vault over any source of data keys.
@@ -78,7 +85,10 @@ impl<K> EnvelopeVault<K> {
 }
 
 fn context(tenant: &TenantId, provider: &ProviderId) -> BTreeMap<String, String> {
-    BTreeMap::from([("tenant".to_owned(), tenant.to_string()), ("provider".to_owned(), provider.to_string())])
+    BTreeMap::from([
+        ("tenant".to_owned(), tenant.to_string()),
+        ("provider".to_owned(), provider.to_string()),
+    ])
 }
 
 fn aad(tenant: &TenantId, provider: &ProviderId) -> Vec<u8> {
@@ -96,14 +106,25 @@ impl<K: DataKeys> CredentialVault for EnvelopeVault<K> {
         if input.0.is_empty() {
             return Ok(None);
         }
-        let plain: BTreeMap<&str, &str> = input.0.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect();
-        let plaintext = zeroizing(serde_json::to_vec(&plain).map_err(|e| VaultError::KeyService(e.into()))?);
+        let plain: BTreeMap<&str, &str> = input
+            .0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose_secret()))
+            .collect();
+        let plaintext =
+            zeroizing(serde_json::to_vec(&plain).map_err(|e| VaultError::KeyService(e.into()))?);
         let (key, encrypted_key) = self.keys.generate(&context(tenant, provider)).await?;
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
         let ciphertext = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plaintext.0, aad: &aad(tenant, provider) })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plaintext.0,
+                    aad: &aad(tenant, provider),
+                },
+            )
             .map_err(|_| VaultError::Corrupt)?;
         Ok(Some(SealedCredentials {
             encrypted_data_key: B64.encode(encrypted_key),
@@ -119,21 +140,37 @@ impl<K: DataKeys> CredentialVault for EnvelopeVault<K> {
         provider: &ProviderId,
         sealed: Option<&SealedCredentials>,
     ) -> Result<OpenCredentials, VaultError> {
-        let Some(sealed) = sealed else { return Ok(OpenCredentials::default()) };
+        let Some(sealed) = sealed else {
+            return Ok(OpenCredentials::default());
+        };
         let decode = |s: &str| B64.decode(s).map_err(|_| VaultError::Corrupt);
         let encrypted_key = decode(&sealed.encrypted_data_key)?;
         let nonce = decode(&sealed.nonce)?;
         if nonce.len() != 12 {
             return Err(VaultError::Corrupt);
         }
-        let key = self.keys.decrypt(&encrypted_key, &context(tenant, provider)).await?;
+        let key = self
+            .keys
+            .decrypt(&encrypted_key, &context(tenant, provider))
+            .await?;
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
         let plaintext = cipher
-            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &decode(&sealed.ciphertext)?, aad: &aad(tenant, provider) })
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &decode(&sealed.ciphertext)?,
+                    aad: &aad(tenant, provider),
+                },
+            )
             .map_err(|_| VaultError::Corrupt)?;
         let plaintext = zeroizing(plaintext);
-        let map: BTreeMap<String, String> = serde_json::from_slice(&plaintext.0).map_err(|_| VaultError::Corrupt)?;
-        Ok(OpenCredentials(map.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect()))
+        let map: BTreeMap<String, String> =
+            serde_json::from_slice(&plaintext.0).map_err(|_| VaultError::Corrupt)?;
+        Ok(OpenCredentials(
+            map.into_iter()
+                .map(|(k, v)| (k, SecretString::from(v)))
+                .collect(),
+        ))
     }
 }
 
@@ -170,7 +207,10 @@ fn key_bytes(bytes: &[u8]) -> Result<[u8; 32], VaultError> {
 
 #[async_trait]
 impl DataKeys for KmsDataKeys {
-    async fn generate(&self, context: &BTreeMap<String, String>) -> Result<([u8; 32], Vec<u8>), VaultError> {
+    async fn generate(
+        &self,
+        context: &BTreeMap<String, String>,
+    ) -> Result<([u8; 32], Vec<u8>), VaultError> {
         let out = self
             .client
             .generate_data_key()
@@ -179,13 +219,19 @@ impl DataKeys for KmsDataKeys {
             .set_encryption_context(Some(context.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(|e| VaultError::KeyService(anyhow::Error::new(e).context("GenerateDataKey")))?;
+            .map_err(|e| {
+                VaultError::KeyService(anyhow::Error::new(e).context("GenerateDataKey"))
+            })?;
         let plain = out.plaintext.ok_or(VaultError::Corrupt)?;
         let encrypted = out.ciphertext_blob.ok_or(VaultError::Corrupt)?;
         Ok((key_bytes(plain.as_ref())?, encrypted.into_inner()))
     }
 
-    async fn decrypt(&self, encrypted: &[u8], context: &BTreeMap<String, String>) -> Result<[u8; 32], VaultError> {
+    async fn decrypt(
+        &self,
+        encrypted: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<[u8; 32], VaultError> {
         let out = self
             .client
             .decrypt()
@@ -222,26 +268,45 @@ impl LocalDataKeys {
 
 #[async_trait]
 impl DataKeys for LocalDataKeys {
-    async fn generate(&self, context: &BTreeMap<String, String>) -> Result<([u8; 32], Vec<u8>), VaultError> {
+    async fn generate(
+        &self,
+        context: &BTreeMap<String, String>,
+    ) -> Result<([u8; 32], Vec<u8>), VaultError> {
         let mut key = [0u8; 32];
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut key);
         rand::thread_rng().fill_bytes(&mut nonce);
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.wrapping));
         let wrapped = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &key, aad: &Self::context_bytes(context) })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &key,
+                    aad: &Self::context_bytes(context),
+                },
+            )
             .map_err(|_| VaultError::Corrupt)?;
         Ok((key, [nonce.as_slice(), &wrapped].concat()))
     }
 
-    async fn decrypt(&self, encrypted: &[u8], context: &BTreeMap<String, String>) -> Result<[u8; 32], VaultError> {
+    async fn decrypt(
+        &self,
+        encrypted: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<[u8; 32], VaultError> {
         if encrypted.len() < 12 {
             return Err(VaultError::Corrupt);
         }
         let (nonce, wrapped) = encrypted.split_at(12);
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.wrapping));
         let key = cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: wrapped, aad: &Self::context_bytes(context) })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: wrapped,
+                    aad: &Self::context_bytes(context),
+                },
+            )
             .map_err(|_| VaultError::Corrupt)?;
         key_bytes(&key)
     }
@@ -252,24 +317,45 @@ mod tests {
     use super::*;
 
     fn input() -> CredentialInput {
-        CredentialInput(BTreeMap::from([("api_key".to_owned(), SecretString::from("at_live_0123456789".to_owned()))]))
+        CredentialInput(BTreeMap::from([(
+            "api_key".to_owned(),
+            SecretString::from("at_live_0123456789".to_owned()),
+        )]))
     }
 
     #[tokio::test]
     async fn sealed_credentials_open_only_for_their_owner() {
         let vault = EnvelopeVault::new(LocalDataKeys::random());
-        let (acme, globex) = (TenantId::parse("acme").expect("id"), TenantId::parse("globex").expect("id"));
+        let (acme, globex) = (
+            TenantId::parse("acme").expect("id"),
+            TenantId::parse("globex").expect("id"),
+        );
         let p = ProviderId::generate();
-        let sealed = vault.seal(&acme, &p, &input()).await.expect("seals").expect("has secrets");
+        let sealed = vault
+            .seal(&acme, &p, &input())
+            .await
+            .expect("seals")
+            .expect("has secrets");
         assert!(!sealed.ciphertext.contains("0123456789"));
         assert_eq!(sealed.hints["api_key"], "…6789");
         let open = vault.open(&acme, &p, Some(&sealed)).await.expect("opens");
         assert_eq!(open.get("api_key"), Some("at_live_0123456789"));
-        assert!(matches!(vault.open(&globex, &p, Some(&sealed)).await, Err(VaultError::Corrupt)));
-        assert!(matches!(vault.open(&acme, &ProviderId::generate(), Some(&sealed)).await, Err(VaultError::Corrupt)));
+        assert!(matches!(
+            vault.open(&globex, &p, Some(&sealed)).await,
+            Err(VaultError::Corrupt)
+        ));
+        assert!(matches!(
+            vault
+                .open(&acme, &ProviderId::generate(), Some(&sealed))
+                .await,
+            Err(VaultError::Corrupt)
+        ));
         let mut tampered = sealed.clone();
         tampered.ciphertext = B64.encode(b"not the ciphertext at all");
-        assert!(matches!(vault.open(&acme, &p, Some(&tampered)).await, Err(VaultError::Corrupt)));
+        assert!(matches!(
+            vault.open(&acme, &p, Some(&tampered)).await,
+            Err(VaultError::Corrupt)
+        ));
         assert!(!format!("{open:?}").contains("0123456789"));
     }
 }

@@ -18,7 +18,10 @@ pub enum RenderError {
     #[error("{part} does not parse: {message}")]
     Syntax { part: &'static str, message: String },
     #[error("{part} uses undeclared variables: {}", names.iter().cloned().collect::<Vec<_>>().join(", "))]
-    Undeclared { part: &'static str, names: BTreeSet<String> },
+    Undeclared {
+        part: &'static str,
+        names: BTreeSet<String>,
+    },
     #[error("{part} failed to render: {message}")]
     Render { part: &'static str, message: String },
 }
@@ -39,7 +42,13 @@ fn environment<'source>() -> Environment<'source> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
-    env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
     env
 }
 
@@ -64,14 +73,24 @@ impl Renderer {
             .map(|(k, v)| (k.as_str(), minijinja::Value::from(v.as_str())))
             .collect();
         context.insert("brand", minijinja::Value::from_serialize(brand));
-        context.insert("assets", minijinja::Value::from_serialize(&content.brand_assets));
-        context.insert("design", minijinja::Value::from_serialize(&content.design_settings));
+        context.insert(
+            "assets",
+            minijinja::Value::from_serialize(&content.brand_assets),
+        );
+        context.insert(
+            "design",
+            minijinja::Value::from_serialize(&content.design_settings),
+        );
 
         let subject = match &content.subject {
             Some(s) => Some(self.render_part("subject", "subject.txt", s, &declared, &context)?),
             None => None,
         };
-        let body_name = if channel == Channel::Email { "body.html" } else { "body.txt" };
+        let body_name = if channel == Channel::Email {
+            "body.html"
+        } else {
+            "body.txt"
+        };
         let body = self.render_part("body", body_name, &content.body, &declared, &context)?;
         Ok(Rendered { subject, body })
     }
@@ -85,19 +104,57 @@ impl Renderer {
         context: &BTreeMap<&str, minijinja::Value>,
     ) -> Result<String, RenderError> {
         let env = environment();
-        let template = env
-            .template_from_named_str(name, source)
-            .map_err(|e| RenderError::Syntax { part, message: describe(&e) })?;
+        let template =
+            env.template_from_named_str(name, source)
+                .map_err(|e| RenderError::Syntax {
+                    part,
+                    message: describe(&e),
+                })?;
         let undeclared: BTreeSet<String> = template
             .undeclared_variables(false)
             .into_iter()
-            .filter(|v| !declared.contains(v.as_str()) && !crate::domain::template::RESERVED_VARIABLES.contains(&v.as_str()))
+            .filter(|v| {
+                !declared.contains(v.as_str())
+                    && !crate::domain::template::RESERVED_VARIABLES.contains(&v.as_str())
+                    && !env.globals().any(|(name, _)| name == v)
+            })
             .collect();
         if !undeclared.is_empty() {
-            return Err(RenderError::Undeclared { part, names: undeclared });
+            return Err(RenderError::Undeclared {
+                part,
+                names: undeclared,
+            });
         }
-        template.render(context).map_err(|e| RenderError::Render { part, message: describe(&e) })
+        template.render(context).map_err(|e| {
+            let missing: Vec<String> = template
+                .undeclared_variables(true)
+                .into_iter()
+                .filter(|name| !resolves(name, context))
+                .collect();
+            let message = if e.kind() == minijinja::ErrorKind::UndefinedError && !missing.is_empty()
+            {
+                format!("uses {} without a value", missing.join(", "))
+            } else {
+                describe(&e)
+            };
+            RenderError::Render { part, message }
+        })
     }
+}
+
+/// Whether a (possibly dotted) variable name has a value in the rendering context.
+fn resolves(name: &str, context: &BTreeMap<&str, minijinja::Value>) -> bool {
+    let mut parts = name.split('.');
+    let Some(mut value) = parts.next().and_then(|top| context.get(top)).cloned() else {
+        return false;
+    };
+    for part in parts {
+        match value.get_attr(part) {
+            Ok(v) if !v.is_undefined() => value = v,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The error's own message and line, without the template source (which may hold personal data).
@@ -121,7 +178,12 @@ mod tests {
             body: body.to_owned(),
             variables: vars
                 .iter()
-                .map(|n| VariableDecl { name: (*n).into(), required: true, sample: format!("<{n}>"), description: None })
+                .map(|n| VariableDecl {
+                    name: (*n).into(),
+                    required: true,
+                    sample: format!("<{n}>"),
+                    description: None,
+                })
                 .collect(),
             brand_assets: BTreeMap::new(),
             design_settings: BTreeMap::new(),
@@ -130,9 +192,15 @@ mod tests {
 
     #[test]
     fn email_bodies_are_escaped_subjects_are_not() {
-        let c = content(Some("Hi {{ name }}"), "<p>Hello {{ name }} from {{ brand.display_name }}</p>", &["name"]);
+        let c = content(
+            Some("Hi {{ name }}"),
+            "<p>Hello {{ name }} from {{ brand.display_name }}</p>",
+            &["name"],
+        );
         let brand = BTreeMap::from([("display_name", "Acme & Co")]);
-        let out = Renderer::new().render(Channel::Email, &c, &c.samples(), &brand).expect("renders");
+        let out = Renderer::new()
+            .render(Channel::Email, &c, &c.samples(), &brand)
+            .expect("renders");
         assert_eq!(out.subject.as_deref(), Some("Hi <name>"));
         assert_eq!(out.body, "<p>Hello &lt;name&gt; from Acme &amp; Co</p>");
     }
@@ -141,22 +209,44 @@ mod tests {
     fn undeclared_and_missing_variables_fail() {
         let r = Renderer::new();
         let c = content(None, "Hi {{ name }} {{ seat }}", &["name"]);
-        assert!(matches!(r.render(Channel::Sms, &c, &c.samples(), &BTreeMap::new()), Err(RenderError::Undeclared { .. })));
+        assert!(matches!(
+            r.render(Channel::Sms, &c, &c.samples(), &BTreeMap::new()),
+            Err(RenderError::Undeclared { .. })
+        ));
         let c = content(None, "Hi {{ name }}", &["name"]);
-        assert!(matches!(r.render(Channel::Sms, &c, &BTreeMap::new(), &BTreeMap::new()), Err(RenderError::Render { .. })));
-        let c = content(None, "Hi {{ brand.nope }}", &[]);
-        assert!(matches!(r.render(Channel::Sms, &c, &BTreeMap::new(), &BTreeMap::new()), Err(RenderError::Render { .. })));
+        assert!(matches!(
+            r.render(Channel::Sms, &c, &BTreeMap::new(), &BTreeMap::new()),
+            Err(RenderError::Render { .. })
+        ));
+        let c = content(None, "Hi {{ brand.display_name }}", &[]);
+        let err = r
+            .render(Channel::Sms, &c, &BTreeMap::new(), &BTreeMap::new())
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            err,
+            Err("body failed to render: uses brand.display_name without a value".to_owned())
+        );
     }
 
     #[test]
     fn endless_templates_run_out_of_fuel() {
-        let c = content(None, "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", &[]);
-        assert!(matches!(Renderer::new().render(Channel::Sms, &c, &BTreeMap::new(), &BTreeMap::new()), Err(RenderError::Render { .. })));
+        let c = content(
+            None,
+            "{% for i in range(5000) %}{% for j in range(5000) %}x{% endfor %}{% endfor %}",
+            &[],
+        );
+        assert!(matches!(
+            Renderer::new().render(Channel::Sms, &c, &BTreeMap::new(), &BTreeMap::new()),
+            Err(RenderError::Render { .. })
+        ));
     }
 
     #[test]
     fn syntax_errors_are_reported() {
         let c = content(None, "Hi {{ name ", &["name"]);
-        assert!(matches!(Renderer::new().render(Channel::Sms, &c, &c.samples(), &BTreeMap::new()), Err(RenderError::Syntax { .. })));
+        assert!(matches!(
+            Renderer::new().render(Channel::Sms, &c, &c.samples(), &BTreeMap::new()),
+            Err(RenderError::Syntax { .. })
+        ));
     }
 }

@@ -13,7 +13,10 @@ pub async fn load_layers(
     tenant: &TenantId,
     event: &EventId,
 ) -> StoreResult<Option<ConfigurationLayers>> {
-    let (tenant_owner, event_owner) = (Owner::Tenant(tenant.clone()), Owner::Event(tenant.clone(), event.clone()));
+    let (tenant_owner, event_owner) = (
+        Owner::Tenant(tenant.clone()),
+        Owner::Event(tenant.clone(), event.clone()),
+    );
     let (tenant_providers, event_providers, global, tenant_layer, event_layer) = tokio::try_join!(
         providers.tenant_providers(tenant),
         providers.event_providers(tenant, event),
@@ -21,7 +24,9 @@ pub async fn load_layers(
         templates.layer(&tenant_owner),
         templates.layer(&event_owner),
     )?;
-    let Some(settings) = event_layer.settings else { return Ok(None) };
+    let Some(settings) = event_layer.settings else {
+        return Ok(None);
+    };
     Ok(Some(ConfigurationLayers {
         tenant: tenant.clone(),
         event: event.clone(),
@@ -42,7 +47,10 @@ pub async fn resolve_event(
     tenant: &TenantId,
     event: &EventId,
 ) -> StoreResult<Option<ResolvedConfiguration>> {
-    Ok(load_layers(providers, templates, tenant, event).await?.as_ref().map(resolve))
+    Ok(load_layers(providers, templates, tenant, event)
+        .await?
+        .as_ref()
+        .map(resolve))
 }
 
 /// Replaces sealed credentials anywhere in an API payload with what callers may see: whether
@@ -51,7 +59,10 @@ pub fn redact_credentials(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             if let Some(creds) = map.get_mut("credentials") {
-                let hints = creds.get("hints").cloned().unwrap_or_else(|| serde_json::json!({}));
+                let hints = creds
+                    .get("hints")
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!({}));
                 let configured = !creds.is_null();
                 *creds = serde_json::json!({ "configured": configured, "hints": hints });
             }
@@ -73,7 +84,10 @@ mod tests {
         redact_credentials(&mut v);
         let text = v.to_string();
         assert!(!text.contains("CCC") && !text.contains("AAA"));
-        assert_eq!(v["providers"][0]["credentials"]["hints"]["api_key"], "…1234");
+        assert_eq!(
+            v["providers"][0]["credentials"]["hints"]["api_key"],
+            "…1234"
+        );
         assert_eq!(v["providers"][0]["credentials"]["configured"], true);
     }
 }

@@ -16,10 +16,18 @@ use crate::rendering::Renderer;
 pub fn check_configuration(cfg: &ResolvedConfiguration) -> Vec<Problem> {
     let mut problems = Vec::new();
     if cfg.settings.channels.is_empty() {
-        problems.push(Problem::new("no_channels", "settings.channels", "select at least one channel"));
+        problems.push(Problem::new(
+            "no_channels",
+            "settings.channels",
+            "select at least one channel",
+        ));
     }
     if cfg.settings.categories.is_empty() {
-        problems.push(Problem::new("no_categories", "settings.categories", "select at least one message category"));
+        problems.push(Problem::new(
+            "no_categories",
+            "settings.categories",
+            "select at least one message category",
+        ));
     }
     let brand = cfg.brand_values();
     for &channel in &cfg.settings.channels {
@@ -33,11 +41,21 @@ pub fn check_configuration(cfg: &ResolvedConfiguration) -> Vec<Problem> {
                 ));
                 continue;
             };
-            if let Err(e) = Renderer.render(channel, &template.content, &template.content.samples(), &brand) {
+            if let Err(e) = Renderer.render(
+                channel,
+                &template.content,
+                &template.content.samples(),
+                &brand,
+            ) {
                 problems.push(Problem::new("template_invalid", field, e.to_string()));
             }
         }
-        if channel.needs_provider() && cfg.channels.get(&channel).is_none_or(|c| c.active().next().is_none()) {
+        if channel.needs_provider()
+            && cfg
+                .channels
+                .get(&channel)
+                .is_none_or(|c| c.active().next().is_none())
+        {
             problems.push(Problem::new(
                 "provider_missing",
                 format!("providers.{channel}"),
@@ -62,7 +80,12 @@ pub async fn check_providers(
         .filter_map(|ch| cfg.channels.get(ch).map(|c| (*ch, c)))
         .flat_map(|(ch, c)| c.active().map(move |p| (ch, p)))
         .collect();
-    let checks = join_all(in_use.iter().map(|(_, p)| check_provider(&cfg.tenant, p, vault, checker))).await;
+    let checks = join_all(
+        in_use
+            .iter()
+            .map(|(_, p)| check_provider(&cfg.tenant, p, vault, checker)),
+    )
+    .await;
 
     let (mut problems, mut warnings) = (Vec::new(), Vec::new());
     for &channel in &cfg.settings.channels {
@@ -75,7 +98,9 @@ pub async fn check_providers(
         let channel_works = results.iter().any(|(_, c)| c.outcome.passed());
         for (provider, check) in results.iter().filter(|(_, c)| !c.outcome.passed()) {
             let detail = match &check.outcome {
-                CheckOutcome::Rejected { detail } | CheckOutcome::Unreachable { detail } | CheckOutcome::Passed { detail } => detail,
+                CheckOutcome::Rejected { detail }
+                | CheckOutcome::Unreachable { detail }
+                | CheckOutcome::Passed { detail } => detail,
             };
             let code = if matches!(check.outcome, CheckOutcome::Rejected { .. }) {
                 "provider_credentials_rejected"
@@ -87,7 +112,11 @@ pub async fn check_providers(
                 format!("providers.{channel}.{}", provider.id),
                 format!("{} ({}): {detail}", provider.name, provider.kind.as_str()),
             );
-            if channel_works { warnings.push(problem) } else { problems.push(problem) }
+            if channel_works {
+                warnings.push(problem)
+            } else {
+                problems.push(problem)
+            }
         }
     }
     (checks, problems, warnings)
@@ -100,7 +129,15 @@ pub async fn check_provider(
     vault: &dyn CredentialVault,
     checker: &dyn CredentialChecker,
 ) -> ProviderCheck {
-    check_settings(tenant, &provider.id, &provider.settings, provider.credentials.as_ref(), vault, checker).await
+    check_settings(
+        tenant,
+        &provider.id,
+        &provider.settings,
+        provider.credentials.as_ref(),
+        vault,
+        checker,
+    )
+    .await
 }
 
 pub async fn check_settings(
@@ -115,8 +152,14 @@ pub async fn check_settings(
         Ok(credentials) => checker.check(settings, &credentials).await,
         Err(e) => {
             tracing::error!(provider = %id, error = %e, "credentials could not be opened");
-            CheckOutcome::Unreachable { detail: "the stored credentials could not be opened".to_owned() }
+            CheckOutcome::Unreachable {
+                detail: "the stored credentials could not be opened".to_owned(),
+            }
         }
     };
-    ProviderCheck { provider: id.clone(), outcome, checked_at: crate::providers::now() }
+    ProviderCheck {
+        provider: id.clone(),
+        outcome,
+        checked_at: crate::providers::now(),
+    }
 }

@@ -14,7 +14,8 @@ use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::brand::Brand;
 use crate::domain::identity::{Action, Caller};
 use crate::domain::provider::{
-    CredentialInput, EventProviderEntry, ProviderConfig, ProviderOverride, ProviderSettings, check_priority, check_weight,
+    CredentialInput, EventProviderEntry, ProviderConfig, ProviderOverride, ProviderSettings,
+    check_priority, check_weight,
 };
 use crate::domain::resolution::EventSettings;
 use crate::domain::template::{TemplateContent, TemplateVersion};
@@ -49,24 +50,53 @@ impl Ctx<'_> {
     }
 
     fn slot(&self) -> Result<(Category, Channel), ApiError> {
-        Ok((http::path_param(self.request, "category")?, http::path_param(self.request, "channel")?))
+        Ok((
+            http::path_param(self.request, "category")?,
+            http::path_param(self.request, "channel")?,
+        ))
     }
 
-    fn audit<T: serde::Serialize>(&self, action: &str, target: String, before: Option<&T>, after: Option<&T>) -> AuditEntry {
-        AuditEntry::new(&self.caller, &self.request_id, action, target, before.map(digest), after.map(digest))
+    fn audit<T: serde::Serialize>(
+        &self,
+        action: &str,
+        target: String,
+        before: Option<&T>,
+        after: Option<&T>,
+    ) -> AuditEntry {
+        AuditEntry::new(
+            &self.caller,
+            &self.request_id,
+            action,
+            target,
+            before.map(digest),
+            after.map(digest),
+        )
     }
 
     /// The owner of the layer a route addresses, after the role check for `write` or read.
     fn owner(&self, layer: Layer, write: bool) -> Result<Owner, ApiError> {
         Ok(match layer {
             Layer::Platform => {
-                self.caller.authorize(if write { Action::WritePlatform } else { Action::ReadPlatform })?;
+                self.caller.authorize(if write {
+                    Action::WritePlatform
+                } else {
+                    Action::ReadPlatform
+                })?;
                 Owner::Platform
             }
-            Layer::Tenant => Owner::Tenant(self.tenant(if write { Action::WriteTenant } else { Action::ReadTenant })?),
-            Layer::Event => {
-                Owner::Event(self.tenant(if write { Action::WriteEvent } else { Action::ReadEvent })?, self.event()?)
-            }
+            Layer::Tenant => Owner::Tenant(self.tenant(if write {
+                Action::WriteTenant
+            } else {
+                Action::ReadTenant
+            })?),
+            Layer::Event => Owner::Event(
+                self.tenant(if write {
+                    Action::WriteEvent
+                } else {
+                    Action::ReadEvent
+                })?,
+                self.event()?,
+            ),
         })
     }
 
@@ -91,7 +121,12 @@ enum Layer {
 pub async fn handle(app: &App, request: Request) -> ApiResult {
     let route = http::route(&request);
     let caller = http::caller(&request)?;
-    let ctx = Ctx { app, request: &request, caller, request_id: http::request_id(&request) };
+    let ctx = Ctx {
+        app,
+        request: &request,
+        caller,
+        request_id: http::request_id(&request),
+    };
     use Layer::*;
     match route.0.as_str() {
         "GET /tenant/providers" => list_providers(&ctx, Tenant).await,
@@ -114,12 +149,18 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         "GET /tenant/templates/{category}/{channel}" => get_template(&ctx, Tenant).await,
         "PUT /tenant/templates/{category}/{channel}" => put_template(&ctx, Tenant).await,
         "DELETE /tenant/templates/{category}/{channel}" => delete_template(&ctx, Tenant).await,
-        "GET /tenant/templates/{category}/{channel}/versions" => template_versions(&ctx, Tenant).await,
+        "GET /tenant/templates/{category}/{channel}/versions" => {
+            template_versions(&ctx, Tenant).await
+        }
         "GET /events/{eventId}/templates" => list_templates(&ctx, Event).await,
         "GET /events/{eventId}/templates/{category}/{channel}" => get_template(&ctx, Event).await,
         "PUT /events/{eventId}/templates/{category}/{channel}" => put_template(&ctx, Event).await,
-        "DELETE /events/{eventId}/templates/{category}/{channel}" => delete_template(&ctx, Event).await,
-        "GET /events/{eventId}/templates/{category}/{channel}/versions" => template_versions(&ctx, Event).await,
+        "DELETE /events/{eventId}/templates/{category}/{channel}" => {
+            delete_template(&ctx, Event).await
+        }
+        "GET /events/{eventId}/templates/{category}/{channel}/versions" => {
+            template_versions(&ctx, Event).await
+        }
         "GET /tenant/brand" => get_brand(&ctx, Tenant).await,
         "PUT /tenant/brand" => put_brand(&ctx, Tenant).await,
         "GET /events/{eventId}/brand" => get_brand(&ctx, Event).await,
@@ -183,7 +224,10 @@ impl ProviderInput {
         let name = text("name", &self.name, 100)?;
         let kind = self.settings.kind();
         if !kind.channels().contains(&self.channel) {
-            return Err(FieldError::invalid("channel", format!("a {} provider cannot send {}", kind.as_str(), self.channel)));
+            return Err(FieldError::invalid(
+                "channel",
+                format!("a {} provider cannot send {}", kind.as_str(), self.channel),
+            ));
         }
         self.settings.check()?;
         check_priority("priority", self.priority)?;
@@ -192,10 +236,18 @@ impl ProviderInput {
     }
 
     fn credentials(&self) -> Option<CredentialInput> {
-        self.credentials.as_ref().map(|c| CredentialInput(c.clone()))
+        self.credentials
+            .as_ref()
+            .map(|c| CredentialInput(c.clone()))
     }
 
-    async fn into_config(self, ctx: &Ctx<'_>, tenant: &TenantId, id: ProviderId, previous: Option<&ProviderConfig>) -> Result<ProviderConfig, ApiError> {
+    async fn into_config(
+        self,
+        ctx: &Ctx<'_>,
+        tenant: &TenantId,
+        id: ProviderId,
+        previous: Option<&ProviderConfig>,
+    ) -> Result<ProviderConfig, ApiError> {
         let name = self.check()?;
         let kind = self.settings.kind();
         let credentials = match (self.credentials(), previous) {
@@ -235,11 +287,19 @@ fn provider_target(owner: &Owner, id: &ProviderId) -> String {
 
 async fn list_providers(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     match ctx.owner(layer, false)? {
-        Owner::Tenant(t) => http::respond(200, &provider_json(&ctx.app.providers.tenant_providers(&t).await?)?),
+        Owner::Tenant(t) => http::respond(
+            200,
+            &provider_json(&ctx.app.providers.tenant_providers(&t).await?)?,
+        ),
         owner @ Owner::Event(..) => {
             ctx.existing_event(&owner).await?;
-            let Owner::Event(t, e) = &owner else { unreachable!("matched above") };
-            http::respond(200, &provider_json(&ctx.app.providers.event_providers(t, e).await?)?)
+            let Owner::Event(t, e) = &owner else {
+                unreachable!("matched above")
+            };
+            http::respond(
+                200,
+                &provider_json(&ctx.app.providers.event_providers(t, e).await?)?,
+            )
         }
         Owner::Platform => Err(ApiError::NoRoute("platform providers".into())),
     }
@@ -255,15 +315,26 @@ async fn create_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
         Owner::Platform => return Err(ApiError::NoRoute("platform providers".into())),
     };
     let config = input.into_config(ctx, &tenant, id.clone(), None).await?;
-    let audit = ctx.audit("provider.created", provider_target(&owner, &id), None, Some(&config));
+    let audit = ctx.audit(
+        "provider.created",
+        provider_target(&owner, &id),
+        None,
+        Some(&config),
+    );
     match &owner {
         Owner::Event(t, e) => {
-            let entry = EventProviderEntry::Own(config);
-            ctx.app.providers.put_event_provider(t, e, &entry, None, &audit).await?;
+            let entry = EventProviderEntry::Own(Box::new(config));
+            ctx.app
+                .providers
+                .put_event_provider(t, e, &entry, None, &audit)
+                .await?;
             http::respond(201, &provider_json(&entry)?)
         }
         _ => {
-            ctx.app.providers.put_tenant_provider(&tenant, &config, None, &audit).await?;
+            ctx.app
+                .providers
+                .put_tenant_provider(&tenant, &config, None, &audit)
+                .await?;
             http::respond(201, &provider_json(&config)?)
         }
     }
@@ -273,11 +344,21 @@ async fn get_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let id = ctx.provider_id()?;
     match ctx.owner(layer, false)? {
         Owner::Tenant(t) => {
-            let p = ctx.app.providers.tenant_provider(&t, &id).await?.ok_or(ApiError::NotFound("provider"))?;
+            let p = ctx
+                .app
+                .providers
+                .tenant_provider(&t, &id)
+                .await?
+                .ok_or(ApiError::NotFound("provider"))?;
             http::respond(200, &provider_json(&p)?)
         }
         Owner::Event(t, e) => {
-            let p = ctx.app.providers.event_provider(&t, &e, &id).await?.ok_or(ApiError::NotFound("provider"))?;
+            let p = ctx
+                .app
+                .providers
+                .event_provider(&t, &e, &id)
+                .await?
+                .ok_or(ApiError::NotFound("provider"))?;
             http::respond(200, &provider_json(&p)?)
         }
         Owner::Platform => Err(ApiError::NotFound("provider")),
@@ -289,11 +370,26 @@ async fn update_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let owner = ctx.owner(layer, true)?;
     match &owner {
         Owner::Tenant(t) => {
-            let previous = ctx.app.providers.tenant_provider(t, &id).await?.ok_or(ApiError::NotFound("provider"))?;
+            let previous = ctx
+                .app
+                .providers
+                .tenant_provider(t, &id)
+                .await?
+                .ok_or(ApiError::NotFound("provider"))?;
             let input: ProviderInput = http::json_body(ctx.request)?;
-            let config = input.into_config(ctx, t, id.clone(), Some(&previous)).await?;
-            let audit = ctx.audit("provider.updated", provider_target(&owner, &id), Some(&previous), Some(&config));
-            ctx.app.providers.put_tenant_provider(t, &config, Some(previous.revision), &audit).await?;
+            let config = input
+                .into_config(ctx, t, id.clone(), Some(&previous))
+                .await?;
+            let audit = ctx.audit(
+                "provider.updated",
+                provider_target(&owner, &id),
+                Some(&previous),
+                Some(&config),
+            );
+            ctx.app
+                .providers
+                .put_tenant_provider(t, &config, Some(previous.revision), &audit)
+                .await?;
             http::respond(200, &provider_json(&config)?)
         }
         Owner::Event(t, e) => {
@@ -302,7 +398,10 @@ async fn update_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
             let entry = match &existing {
                 Some(EventProviderEntry::Own(previous)) => {
                     let input: ProviderInput = http::json_body(ctx.request)?;
-                    EventProviderEntry::Own(input.into_config(ctx, t, id.clone(), Some(previous)).await?)
+                    let config = input
+                        .into_config(ctx, t, id.clone(), Some(previous))
+                        .await?;
+                    EventProviderEntry::Own(Box::new(config))
                 }
                 // Not the event's own provider: an override of the tenant's provider with this id.
                 Some(EventProviderEntry::Override(_)) | None => {
@@ -327,9 +426,27 @@ async fn update_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
                     })
                 }
             };
-            let action = if existing.is_some() { "provider.updated" } else { "provider.overridden" };
-            let audit = ctx.audit(action, provider_target(&owner, &id), existing.as_ref(), Some(&entry));
-            ctx.app.providers.put_event_provider(t, e, &entry, existing.as_ref().map(|e| e.revision()), &audit).await?;
+            let action = if existing.is_some() {
+                "provider.updated"
+            } else {
+                "provider.overridden"
+            };
+            let audit = ctx.audit(
+                action,
+                provider_target(&owner, &id),
+                existing.as_ref(),
+                Some(&entry),
+            );
+            ctx.app
+                .providers
+                .put_event_provider(
+                    t,
+                    e,
+                    &entry,
+                    existing.as_ref().map(|e| e.revision()),
+                    &audit,
+                )
+                .await?;
             http::respond(200, &provider_json(&entry)?)
         }
         Owner::Platform => Err(ApiError::NotFound("provider")),
@@ -341,19 +458,32 @@ async fn delete_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let owner = ctx.owner(layer, true)?;
     let (revision, before) = match &owner {
         Owner::Tenant(t) => {
-            let p = ctx.app.providers.tenant_provider(t, &id).await?.ok_or(ApiError::NotFound("provider"))?;
+            let p = ctx
+                .app
+                .providers
+                .tenant_provider(t, &id)
+                .await?
+                .ok_or(ApiError::NotFound("provider"))?;
             (p.revision, digest(&p))
         }
         Owner::Event(t, e) => {
-            let p = ctx.app.providers.event_provider(t, e, &id).await?.ok_or(ApiError::NotFound("provider"))?;
+            let p = ctx
+                .app
+                .providers
+                .event_provider(t, e, &id)
+                .await?
+                .ok_or(ApiError::NotFound("provider"))?;
             (p.revision(), digest(&p))
         }
         Owner::Platform => return Err(ApiError::NotFound("provider")),
     };
     let mut audit = ctx.audit::<()>("provider.deleted", provider_target(&owner, &id), None, None);
     audit.before = Some(before);
-    ctx.app.providers.delete_provider(&owner, &id, revision, &audit).await?;
-    Ok(http::respond(204, &serde_json::json!({}))?)
+    ctx.app
+        .providers
+        .delete_provider(&owner, &id, revision, &audit)
+        .await?;
+    http::no_content()
 }
 
 async fn test_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
@@ -363,14 +493,24 @@ async fn test_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let (tenant, config) = match &owner {
         Owner::Tenant(t) => (t, ctx.app.providers.tenant_provider(t, &id).await?),
         Owner::Event(t, e) => match ctx.app.providers.event_provider(t, e, &id).await? {
-            Some(EventProviderEntry::Own(p)) => (t, Some(p)),
-            Some(EventProviderEntry::Override(_)) => (t, ctx.app.providers.tenant_provider(t, &id).await?),
+            Some(EventProviderEntry::Own(p)) => (t, Some(*p)),
+            Some(EventProviderEntry::Override(_)) => {
+                (t, ctx.app.providers.tenant_provider(t, &id).await?)
+            }
             None => (t, None),
         },
         Owner::Platform => return Err(ApiError::NotFound("provider")),
     };
     let config = config.ok_or(ApiError::NotFound("provider"))?;
-    let check = check_settings(tenant, &id, &config.settings, config.credentials.as_ref(), ctx.app.vault.as_ref(), ctx.app.checker.as_ref()).await;
+    let check = check_settings(
+        tenant,
+        &id,
+        &config.settings,
+        config.credentials.as_ref(),
+        ctx.app.vault.as_ref(),
+        ctx.app.checker.as_ref(),
+    )
+    .await;
     tracing::info!(provider = %id, passed = check.outcome.passed(), "provider tested");
     http::respond(200, &check)
 }
@@ -394,14 +534,23 @@ async fn list_templates(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
 async fn get_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let owner = ctx.owner(layer, false)?;
     let (category, channel) = ctx.slot()?;
-    let t = ctx.app.templates.current_template(&owner, category, channel).await?.ok_or(ApiError::NotFound("template"))?;
+    let t = ctx
+        .app
+        .templates
+        .current_template(&owner, category, channel)
+        .await?
+        .ok_or(ApiError::NotFound("template"))?;
     http::respond(200, &t)
 }
 
 async fn template_versions(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let owner = ctx.owner(layer, false)?;
     let (category, channel) = ctx.slot()?;
-    let versions = ctx.app.templates.template_versions(&owner, category, channel).await?;
+    let versions = ctx
+        .app
+        .templates
+        .template_versions(&owner, category, channel)
+        .await?;
     if versions.is_empty() {
         return Err(ApiError::NotFound("template"));
     }
@@ -418,14 +567,26 @@ async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let samples = content.samples();
     if let Err(e) = Renderer.render(channel, &content, &samples, &placeholder_brand()) {
         let field = match &e {
-            RenderError::Syntax { part, .. } | RenderError::Undeclared { part, .. } | RenderError::Render { part, .. } => *part,
+            RenderError::Syntax { part, .. }
+            | RenderError::Undeclared { part, .. }
+            | RenderError::Render { part, .. } => *part,
         };
         if !matches!(e, RenderError::Render { .. }) {
             return Err(FieldError::new("template_invalid", field, e.to_string()).into());
         }
     }
-    let latest = ctx.app.templates.template_versions(&owner, category, channel).await?.first().map_or(0, |t| t.version);
-    let previous = ctx.app.templates.current_template(&owner, category, channel).await?;
+    let latest = ctx
+        .app
+        .templates
+        .template_versions(&owner, category, channel)
+        .await?
+        .first()
+        .map_or(0, |t| t.version);
+    let previous = ctx
+        .app
+        .templates
+        .current_template(&owner, category, channel)
+        .await?;
     let template = TemplateVersion {
         category,
         channel,
@@ -434,23 +595,47 @@ async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
         created_by: ctx.caller.subject.clone(),
         created_at: OffsetDateTime::now_utc(),
     };
-    let audit = ctx.audit("template.published", template_target(&owner, category, channel), previous.as_ref(), Some(&template));
-    ctx.app.templates.put_template(&owner, &template, &audit).await?;
+    let audit = ctx.audit(
+        "template.published",
+        template_target(&owner, category, channel),
+        previous.as_ref(),
+        Some(&template),
+    );
+    ctx.app
+        .templates
+        .put_template(&owner, &template, &audit)
+        .await?;
     http::respond(if latest == 0 { 201 } else { 200 }, &template)
 }
 
 /// Brand values for a save-time render: every field present, so templates may use any of them.
 fn placeholder_brand() -> BTreeMap<&'static str, &'static str> {
-    crate::domain::brand::BRAND_FIELDS.iter().map(|(name, _, _)| (*name, "")).collect()
+    crate::domain::brand::BRAND_FIELDS
+        .iter()
+        .map(|(name, _, _)| (*name, ""))
+        .collect()
 }
 
 async fn delete_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let owner = ctx.owner(layer, true)?;
     let (category, channel) = ctx.slot()?;
-    let current = ctx.app.templates.current_template(&owner, category, channel).await?.ok_or(ApiError::NotFound("template"))?;
-    let audit = ctx.audit("template.removed", template_target(&owner, category, channel), Some(&current), None);
-    ctx.app.templates.remove_template(&owner, category, channel, current.version, &audit).await?;
-    http::respond(204, &serde_json::json!({}))
+    let current = ctx
+        .app
+        .templates
+        .current_template(&owner, category, channel)
+        .await?
+        .ok_or(ApiError::NotFound("template"))?;
+    let audit = ctx.audit(
+        "template.removed",
+        template_target(&owner, category, channel),
+        Some(&current),
+        None,
+    );
+    ctx.app
+        .templates
+        .remove_template(&owner, category, channel, current.version, &audit)
+        .await?;
+    http::no_content()
 }
 
 // ---- brand and settings ----
@@ -461,7 +646,10 @@ async fn get_brand(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     if matches!(owner, Owner::Event(..)) && layer_content.settings.is_none() {
         return Err(ApiError::NotFound("event"));
     }
-    http::respond(200, &layer_content.brand.map(|b| b.value).unwrap_or_default())
+    http::respond(
+        200,
+        &layer_content.brand.map(|b| b.value).unwrap_or_default(),
+    )
 }
 
 async fn put_brand(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
@@ -473,39 +661,86 @@ async fn put_brand(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let brand: Brand = http::json_body(ctx.request)?;
     brand.check()?;
     let previous = current.brand;
-    let next = Revisioned { value: brand, revision: previous.as_ref().map_or(1, |b| b.revision + 1) };
+    let next = Revisioned {
+        value: brand,
+        revision: previous.as_ref().map_or(1, |b| b.revision + 1),
+    };
     let target = match &owner {
         Owner::Event(_, e) => format!("event/{e}/brand"),
         _ => "tenant/brand".to_owned(),
     };
-    let audit = ctx.audit("brand.updated", target, previous.as_ref().map(|p| &p.value), Some(&next.value));
+    let audit = ctx.audit(
+        "brand.updated",
+        target,
+        previous.as_ref().map(|p| &p.value),
+        Some(&next.value),
+    );
     ctx.app.templates.put_brand(&owner, &next, &audit).await?;
     http::respond(200, &next.value)
 }
 
 async fn delete_brand(ctx: &Ctx<'_>) -> ApiResult {
     let owner = ctx.owner(Layer::Event, true)?;
-    let current = ctx.app.templates.layer(&owner).await?.brand.ok_or(ApiError::NotFound("brand"))?;
-    let Owner::Event(_, e) = &owner else { return Err(ApiError::NotFound("brand")) };
-    let audit = ctx.audit("brand.removed", format!("event/{e}/brand"), Some(&current.value), None);
-    ctx.app.templates.remove_brand(&owner, current.revision, &audit).await?;
-    http::respond(204, &serde_json::json!({}))
+    let current = ctx
+        .app
+        .templates
+        .layer(&owner)
+        .await?
+        .brand
+        .ok_or(ApiError::NotFound("brand"))?;
+    let Owner::Event(_, e) = &owner else {
+        return Err(ApiError::NotFound("brand"));
+    };
+    let audit = ctx.audit(
+        "brand.removed",
+        format!("event/{e}/brand"),
+        Some(&current.value),
+        None,
+    );
+    ctx.app
+        .templates
+        .remove_brand(&owner, current.revision, &audit)
+        .await?;
+    http::no_content()
 }
 
 async fn get_settings(ctx: &Ctx<'_>) -> ApiResult {
     let owner = ctx.owner(Layer::Event, false)?;
-    let settings = ctx.app.templates.layer(&owner).await?.settings.ok_or(ApiError::NotFound("event"))?;
+    let settings = ctx
+        .app
+        .templates
+        .layer(&owner)
+        .await?
+        .settings
+        .ok_or(ApiError::NotFound("event"))?;
     http::respond(200, &settings.value)
 }
 
 async fn put_settings(ctx: &Ctx<'_>) -> ApiResult {
     let owner = ctx.owner(Layer::Event, true)?;
-    let Owner::Event(tenant, event) = &owner else { return Err(ApiError::NotFound("event")) };
+    let Owner::Event(tenant, event) = &owner else {
+        return Err(ApiError::NotFound("event"));
+    };
     let settings: EventSettings = http::json_body(ctx.request)?;
     let previous = ctx.app.templates.layer(&owner).await?.settings;
-    let next = Revisioned { value: settings, revision: previous.as_ref().map_or(1, |s| s.revision + 1) };
-    let action = if previous.is_some() { "event.settings_updated" } else { "event.created" };
-    let audit = ctx.audit(action, format!("event/{event}/settings"), previous.as_ref().map(|p| &p.value), Some(&next.value));
-    ctx.app.templates.put_settings(tenant, event, &next, &audit).await?;
+    let next = Revisioned {
+        value: settings,
+        revision: previous.as_ref().map_or(1, |s| s.revision + 1),
+    };
+    let action = if previous.is_some() {
+        "event.settings_updated"
+    } else {
+        "event.created"
+    };
+    let audit = ctx.audit(
+        action,
+        format!("event/{event}/settings"),
+        previous.as_ref().map(|p| &p.value),
+        Some(&next.value),
+    );
+    ctx.app
+        .templates
+        .put_settings(tenant, event, &next, &audit)
+        .await?;
     http::respond(if previous.is_some() { 200 } else { 201 }, &next.value)
 }

@@ -15,7 +15,11 @@ use crate::http::{self, ApiResult, Response};
 
 /// Runs one request in its own span (request id and route, never bodies), turning errors into
 /// responses. The function never fails the invocation: a 5xx is an answer too.
-pub async fn serve<'a, F, Fut>(app: &'a App, request: Request, handler: F) -> Result<Response, lambda_http::Error>
+pub async fn serve<'a, F, Fut>(
+    app: &'a App,
+    request: Request,
+    handler: F,
+) -> Result<Response, lambda_http::Error>
 where
     F: FnOnce(&'a App, Request) -> Fut,
     Fut: Future<Output = ApiResult> + 'a,
@@ -23,7 +27,9 @@ where
     let route = http::route(&request);
     let span = tracing::info_span!("request", request_id = %http::request_id(&request), route = %route.0, status = tracing::field::Empty);
     async move {
-        let response = handler(app, request).await.unwrap_or_else(http::ApiError::into_response);
+        let response = handler(app, request)
+            .await
+            .unwrap_or_else(http::ApiError::into_response);
         tracing::Span::current().record("status", response.status().as_u16());
         tracing::info!("handled");
         Ok(response)

@@ -16,10 +16,16 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
             let caller = http::caller(&request)?;
             let tenant = caller.tenant_for(Action::ReadEvent)?;
             let event: EventId = http::path_param(&request, "eventId")?;
-            let resolved = resolve_event(app.providers.as_ref(), app.templates.as_ref(), tenant, &event)
-                .await?
-                .ok_or(ApiError::NotFound("event"))?;
-            let mut body = serde_json::to_value(&resolved).map_err(|e| ApiError::Internal(e.into()))?;
+            let resolved = resolve_event(
+                app.providers.as_ref(),
+                app.templates.as_ref(),
+                tenant,
+                &event,
+            )
+            .await?
+            .ok_or(ApiError::NotFound("event"))?;
+            let mut body =
+                serde_json::to_value(&resolved).map_err(|e| ApiError::Internal(e.into()))?;
             redact_credentials(&mut body);
             http::respond(200, &body)
         }

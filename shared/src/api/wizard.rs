@@ -39,14 +39,17 @@ async fn complete(app: &App, request: &Request) -> ApiResult {
     let caller = http::caller(request)?;
     let tenant = caller.tenant_for(Action::WriteEvent)?.clone();
     let event: EventId = http::path_param(request, "eventId")?;
-    let key = http::idempotency_key(request)?.ok_or_else(|| FieldError::required("header.Idempotency-Key"))?;
+    let key = http::idempotency_key(request)?
+        .ok_or_else(|| FieldError::required("header.Idempotency-Key"))?;
     let scoped_key = format!("wizard-complete#{tenant}#{event}#{key}");
     let body_bytes: &[u8] = match request.body() {
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
         _ => b"",
     };
-    let fingerprint = hex::encode(Sha256::digest([event.as_str().as_bytes(), b"\n", body_bytes].concat()));
+    let fingerprint = hex::encode(Sha256::digest(
+        [event.as_str().as_bytes(), b"\n", body_bytes].concat(),
+    ));
     match app.idempotency.claim(&scoped_key, &fingerprint).await? {
         Claim::Fresh => {}
         Claim::Replay(stored) => return replay(stored),
@@ -67,8 +70,13 @@ async fn complete(app: &App, request: &Request) -> ApiResult {
     let result = validate_and_activate(app, request, &caller, &tenant, &event).await;
     match &result {
         Ok((status, body)) => {
-            let stored = StoredResponse { status: *status, body: body.to_string() };
-            app.idempotency.finish(&scoped_key, &fingerprint, &stored).await?;
+            let stored = StoredResponse {
+                status: *status,
+                body: body.to_string(),
+            };
+            app.idempotency
+                .finish(&scoped_key, &fingerprint, &stored)
+                .await?;
         }
         Err(_) => app.idempotency.release(&scoped_key).await?,
     }
@@ -92,23 +100,38 @@ async fn validate_and_activate(
     tenant: &TenantId,
     event: &EventId,
 ) -> Result<(u16, serde_json::Value), ApiError> {
-    let configuration = resolve_event(app.providers.as_ref(), app.templates.as_ref(), tenant, event)
-        .await?
-        .ok_or(ApiError::NotFound("event"))?;
+    let configuration = resolve_event(
+        app.providers.as_ref(),
+        app.templates.as_ref(),
+        tenant,
+        event,
+    )
+    .await?
+    .ok_or(ApiError::NotFound("event"))?;
     let mut problems = check_configuration(&configuration);
     let (provider_checks, provider_problems, warnings) =
         check_providers(&configuration, app.vault.as_ref(), app.checker.as_ref()).await;
     problems.extend(provider_problems);
     if !problems.is_empty() {
         problems.sort();
-        tracing::info!(problems = problems.len(), "configuration invalid; nothing activated");
+        tracing::info!(
+            problems = problems.len(),
+            "configuration invalid; nothing activated"
+        );
         return Err(ApiError::Unprocessable {
             code: "configuration_invalid",
-            message: format!("the event configuration has {} problem(s); nothing was activated", problems.len()),
+            message: format!(
+                "the event configuration has {} problem(s); nothing was activated",
+                problems.len()
+            ),
             problems,
         });
     }
-    let previous = app.snapshots.activation(tenant, event).await?.map(|a| a.version);
+    let previous = app
+        .snapshots
+        .activation(tenant, event)
+        .await?
+        .map(|a| a.version);
     let version = app.snapshots.latest_version(tenant, event).await? + 1;
     let snapshot = Snapshot {
         version,
@@ -126,15 +149,22 @@ async fn validate_and_activate(
         previous.map(|v| format!("version {v}")),
         Some(format!("version {version} sha256:{}", snapshot.digest)),
     );
-    let activation = app.snapshots.create_and_activate(tenant, event, &snapshot, previous, &audit).await.map_err(|e| match e {
-        StoreError::Conflict => ApiError::Conflict {
-            code: "concurrent_completion",
-            message: "another completion of this event finished first; read the snapshots and retry".to_owned(),
-        },
-        other => other.into(),
-    })?;
+    let activation = app
+        .snapshots
+        .create_and_activate(tenant, event, &snapshot, previous, &audit)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => ApiError::Conflict {
+                code: "concurrent_completion",
+                message:
+                    "another completion of this event finished first; read the snapshots and retry"
+                        .to_owned(),
+            },
+            other => other.into(),
+        })?;
     tracing::info!(version, "snapshot activated");
-    let mut checks = serde_json::to_value(&snapshot.provider_checks).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut checks = serde_json::to_value(&snapshot.provider_checks)
+        .map_err(|e| ApiError::Internal(e.into()))?;
     redact_credentials(&mut checks);
     Ok((
         201,
@@ -153,7 +183,10 @@ async fn list(app: &App, request: &Request) -> ApiResult {
     let caller = http::caller(request)?;
     let tenant = caller.tenant_for(Action::ReadEvent)?;
     let event: EventId = http::path_param(request, "eventId")?;
-    let (snapshots, active) = tokio::try_join!(app.snapshots.snapshots(tenant, &event), app.snapshots.activation(tenant, &event))?;
+    let (snapshots, active) = tokio::try_join!(
+        app.snapshots.snapshots(tenant, &event),
+        app.snapshots.activation(tenant, &event)
+    )?;
     if snapshots.is_empty() {
         return Err(ApiError::NotFound("event snapshots"));
     }
@@ -164,8 +197,13 @@ async fn get(app: &App, request: &Request) -> ApiResult {
     let caller = http::caller(request)?;
     let tenant = caller.tenant_for(Action::ReadEvent)?;
     let event: EventId = http::path_param(request, "eventId")?;
-    let version: u32 = http::path_param(request, "version").map_err(|_| ApiError::NotFound("snapshot"))?;
-    let snapshot = app.snapshots.snapshot(tenant, &event, version).await?.ok_or(ApiError::NotFound("snapshot"))?;
+    let version: u32 =
+        http::path_param(request, "version").map_err(|_| ApiError::NotFound("snapshot"))?;
+    let snapshot = app
+        .snapshots
+        .snapshot(tenant, &event, version)
+        .await?
+        .ok_or(ApiError::NotFound("snapshot"))?;
     let mut body = serde_json::to_value(&snapshot).map_err(|e| ApiError::Internal(e.into()))?;
     redact_credentials(&mut body);
     http::respond(200, &body)
@@ -176,7 +214,8 @@ async fn activate(app: &App, request: &Request) -> ApiResult {
     let caller = http::caller(request)?;
     let tenant = caller.tenant_for(Action::WriteEvent)?.clone();
     let event: EventId = http::path_param(request, "eventId")?;
-    let version: u32 = http::path_param(request, "version").map_err(|_| ApiError::NotFound("snapshot"))?;
+    let version: u32 =
+        http::path_param(request, "version").map_err(|_| ApiError::NotFound("snapshot"))?;
     let current = app.snapshots.activation(&tenant, &event).await?;
     if current.as_ref().is_some_and(|a| a.version == version) {
         return http::respond(200, &current);
@@ -190,16 +229,27 @@ async fn activate(app: &App, request: &Request) -> ApiResult {
         previous.map(|v| format!("version {v}")),
         Some(format!("version {version}")),
     );
-    let activation = match app.snapshots.activate(&tenant, &event, version, previous, &audit).await {
+    let activation = match app
+        .snapshots
+        .activate(&tenant, &event, version, previous, &audit)
+        .await
+    {
         Ok(a) => a,
         // Either the version does not exist, or the active version changed meanwhile.
-        Err(StoreError::Conflict) if app.snapshots.snapshot(&tenant, &event, version).await?.is_none() => {
+        Err(StoreError::Conflict)
+            if app
+                .snapshots
+                .snapshot(&tenant, &event, version)
+                .await?
+                .is_none() =>
+        {
             return Err(ApiError::NotFound("snapshot"));
         }
         Err(StoreError::Conflict) => {
             return Err(ApiError::Conflict {
                 code: "concurrent_activation",
-                message: "the active version changed meanwhile; read the snapshots and retry".to_owned(),
+                message: "the active version changed meanwhile; read the snapshots and retry"
+                    .to_owned(),
             });
         }
         Err(other) => return Err(other.into()),

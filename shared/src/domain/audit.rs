@@ -40,7 +40,10 @@ impl AuditEntry {
             id: ulid::Ulid::new().to_string(),
             actor: caller.subject.clone(),
             actor_role: caller.role,
-            scope: caller.tenant.as_ref().map_or("platform".to_owned(), |t| t.to_string()),
+            scope: caller
+                .tenant
+                .as_ref()
+                .map_or("platform".to_owned(), |t| t.to_string()),
             action: action.to_owned(),
             target,
             before,

@@ -28,17 +28,33 @@ pub struct Brand {
 }
 
 /// The field names, in display order, with accessors: used by resolution to merge field by field.
-pub type BrandField = (&'static str, fn(&Brand) -> &Option<String>, fn(&mut Brand) -> &mut Option<String>);
+pub type BrandField = (
+    &'static str,
+    fn(&Brand) -> &Option<String>,
+    fn(&mut Brand) -> &mut Option<String>,
+);
 
 pub const BRAND_FIELDS: [BrandField; 8] = [
     ("display_name", |b| &b.display_name, |b| &mut b.display_name),
     ("logo_url", |b| &b.logo_url, |b| &mut b.logo_url),
-    ("primary_color", |b| &b.primary_color, |b| &mut b.primary_color),
-    ("secondary_color", |b| &b.secondary_color, |b| &mut b.secondary_color),
+    (
+        "primary_color",
+        |b| &b.primary_color,
+        |b| &mut b.primary_color,
+    ),
+    (
+        "secondary_color",
+        |b| &b.secondary_color,
+        |b| &mut b.secondary_color,
+    ),
     ("font_family", |b| &b.font_family, |b| &mut b.font_family),
     ("footer_text", |b| &b.footer_text, |b| &mut b.footer_text),
     ("website_url", |b| &b.website_url, |b| &mut b.website_url),
-    ("support_email", |b| &b.support_email, |b| &mut b.support_email),
+    (
+        "support_email",
+        |b| &b.support_email,
+        |b| &mut b.support_email,
+    ),
 ];
 
 impl Brand {
@@ -49,18 +65,25 @@ impl Brand {
             text(&field, value, 1024)?;
             match name {
                 "primary_color" | "secondary_color" => {
-                    let ok = value.len() == 7 && value.starts_with('#') && value[1..].chars().all(|c| c.is_ascii_hexdigit());
+                    let ok = value.len() == 7
+                        && value.starts_with('#')
+                        && value[1..].chars().all(|c| c.is_ascii_hexdigit());
                     if !ok {
-                        return Err(FieldError::invalid(field, format!("{name} must be a #rrggbb colour")));
+                        return Err(FieldError::invalid(
+                            field,
+                            format!("{name} must be a #rrggbb colour"),
+                        ));
                     }
                 }
-                "logo_url" | "website_url" => {
-                    if !value.starts_with("https://") {
-                        return Err(FieldError::invalid(field, format!("{name} must be an https URL")));
-                    }
+                "logo_url" | "website_url" if !value.starts_with("https://") => {
+                    return Err(FieldError::invalid(
+                        field,
+                        format!("{name} must be an https URL"),
+                    ));
                 }
                 "support_email" => {
-                    super::validation::EmailAddress::parse(value).map_err(|m| FieldError::invalid(field, m))?;
+                    super::validation::EmailAddress::parse(value)
+                        .map_err(|m| FieldError::invalid(field, m))?;
                 }
                 _ => {}
             }
@@ -75,11 +98,24 @@ mod tests {
 
     #[test]
     fn brand_values_are_checked() {
-        let ok = Brand { primary_color: Some("#1a2B3c".into()), logo_url: Some("https://cdn.acme.example/l.png".into()), ..Brand::default() };
+        let ok = Brand {
+            primary_color: Some("#1a2B3c".into()),
+            logo_url: Some("https://cdn.acme.example/l.png".into()),
+            ..Brand::default()
+        };
         assert!(ok.check().is_ok());
-        let bad = Brand { primary_color: Some("red".into()), ..Brand::default() };
-        assert_eq!(bad.check().map_err(|e| e.field), Err("primary_color".into()));
-        let insecure = Brand { logo_url: Some("http://x.example/l.png".into()), ..Brand::default() };
+        let bad = Brand {
+            primary_color: Some("red".into()),
+            ..Brand::default()
+        };
+        assert_eq!(
+            bad.check().map_err(|e| e.field),
+            Err("primary_color".into())
+        );
+        let insecure = Brand {
+            logo_url: Some("http://x.example/l.png".into()),
+            ..Brand::default()
+        };
         assert!(insecure.check().is_err());
     }
 }

@@ -17,7 +17,12 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 4] = [Channel::Email, Channel::Sms, Channel::Whatsapp, Channel::InApp];
+    pub const ALL: [Channel; 4] = [
+        Channel::Email,
+        Channel::Sms,
+        Channel::Whatsapp,
+        Channel::InApp,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,9 +121,10 @@ impl Category {
 
     pub fn class(self) -> CategoryClass {
         match self {
-            Category::SaveTheDate | Category::Invitation | Category::ThankYou | Category::FeedbackRequest => {
-                CategoryClass::Marketing
-            }
+            Category::SaveTheDate
+            | Category::Invitation
+            | Category::ThankYou
+            | Category::FeedbackRequest => CategoryClass::Marketing,
             _ => CategoryClass::Transactional,
         }
     }
@@ -148,11 +154,17 @@ mod tests {
     fn names_round_trip() {
         for c in Channel::ALL {
             assert_eq!(c.as_str().parse::<Channel>(), Ok(c));
-            assert_eq!(serde_json::to_value(c).ok(), Some(serde_json::json!(c.as_str())));
+            assert_eq!(
+                serde_json::to_value(c).ok(),
+                Some(serde_json::json!(c.as_str()))
+            );
         }
         for c in Category::ALL {
             assert_eq!(c.as_str().parse::<Category>(), Ok(c));
-            assert_eq!(serde_json::to_value(c).ok(), Some(serde_json::json!(c.as_str())));
+            assert_eq!(
+                serde_json::to_value(c).ok(),
+                Some(serde_json::json!(c.as_str()))
+            );
         }
     }
 }

@@ -90,7 +90,11 @@ mod tests {
     use super::*;
 
     fn caller(role: Role) -> Caller {
-        Caller { subject: "u1".into(), role, tenant: TenantId::parse("acme").ok() }
+        Caller {
+            subject: "u1".into(),
+            role,
+            tenant: TenantId::parse("acme").ok(),
+        }
     }
 
     #[test]
@@ -98,20 +102,41 @@ mod tests {
         let c = caller(Role::EventManager);
         assert!(c.tenant_for(Action::WriteEvent).is_ok());
         assert!(c.tenant_for(Action::ReadTenant).is_ok());
-        assert_eq!(c.tenant_for(Action::WriteTenant), Err(Denied::Role { role: Role::EventManager }));
+        assert_eq!(
+            c.tenant_for(Action::WriteTenant),
+            Err(Denied::Role {
+                role: Role::EventManager
+            })
+        );
         assert!(c.authorize(Action::WritePlatform).is_err());
     }
 
     #[test]
     fn only_platform_admins_write_global_templates() {
-        assert!(caller(Role::PlatformAdmin).authorize(Action::WritePlatform).is_ok());
-        assert!(caller(Role::TenantAdmin).authorize(Action::WritePlatform).is_err());
-        assert!(caller(Role::PlatformAdmin).authorize(Action::WriteTenant).is_err());
+        assert!(
+            caller(Role::PlatformAdmin)
+                .authorize(Action::WritePlatform)
+                .is_ok()
+        );
+        assert!(
+            caller(Role::TenantAdmin)
+                .authorize(Action::WritePlatform)
+                .is_err()
+        );
+        assert!(
+            caller(Role::PlatformAdmin)
+                .authorize(Action::WriteTenant)
+                .is_err()
+        );
     }
 
     #[test]
     fn tenant_actions_need_a_tenant() {
-        let c = Caller { subject: "u".into(), role: Role::TenantAdmin, tenant: None };
+        let c = Caller {
+            subject: "u".into(),
+            role: Role::TenantAdmin,
+            tenant: None,
+        };
         assert_eq!(c.tenant_for(Action::ReadTenant), Err(Denied::NoTenant));
     }
 }

@@ -81,14 +81,24 @@ impl ProviderId {
     const PREFIX: &'static str = "prv_";
 
     pub fn generate() -> Self {
-        Self(format!("{}{}", Self::PREFIX, ulid::Ulid::new().to_string().to_lowercase()))
+        Self(format!(
+            "{}{}",
+            Self::PREFIX,
+            ulid::Ulid::new().to_string().to_lowercase()
+        ))
     }
 
     pub fn parse(s: &str) -> Result<Self, InvalidId> {
         let ok = s
             .strip_prefix(Self::PREFIX)
             .is_some_and(|rest| rest.len() == 26 && ulid::Ulid::from_string(rest).is_ok());
-        if ok { Ok(Self(s.to_owned())) } else { Err(InvalidId { what: "provider id" }) }
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId {
+                what: "provider id",
+            })
+        }
     }
 
     pub fn as_str(&self) -> &str {

@@ -137,49 +137,104 @@ impl ProviderSettings {
 
     /// Checks the values serde cannot: formats of provider account identifiers.
     pub fn check(&self) -> Result<(), FieldError> {
-        fn ident(field: &str, value: &str, ok: impl Fn(char) -> bool, max: usize) -> Result<(), FieldError> {
+        fn ident(
+            field: &str,
+            value: &str,
+            ok: impl Fn(char) -> bool,
+            max: usize,
+        ) -> Result<(), FieldError> {
             if value.is_empty() || value.len() > max || !value.chars().all(ok) {
-                return Err(FieldError::invalid(field, format!("{field} is not a valid identifier")));
+                return Err(FieldError::invalid(
+                    field,
+                    format!("{field} is not a valid identifier"),
+                ));
             }
             Ok(())
         }
         let alnum = |c: char| c.is_ascii_alphanumeric();
         match self {
-            ProviderSettings::Smtp { host, port, username, .. } => {
-                ident("settings.host", host, |c| c.is_ascii_alphanumeric() || c == '.' || c == '-', 253)?;
+            ProviderSettings::Smtp {
+                host,
+                port,
+                username,
+                ..
+            } => {
+                ident(
+                    "settings.host",
+                    host,
+                    |c| c.is_ascii_alphanumeric() || c == '.' || c == '-',
+                    253,
+                )?;
                 if *port == 0 {
-                    return Err(FieldError::invalid("settings.port", "settings.port must be 1-65535"));
+                    return Err(FieldError::invalid(
+                        "settings.port",
+                        "settings.port must be 1-65535",
+                    ));
                 }
                 text("settings.username", username, 256).map(drop)
             }
-            ProviderSettings::AfricasTalking { username, sender_id } => {
-                ident("settings.username", username, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-', 64)?;
-                sender_id.as_deref().map_or(Ok(()), |s| ident("settings.sender_id", s, alnum, 11))
+            ProviderSettings::AfricasTalking {
+                username,
+                sender_id,
+            } => {
+                ident(
+                    "settings.username",
+                    username,
+                    |c| c.is_ascii_alphanumeric() || c == '_' || c == '-',
+                    64,
+                )?;
+                sender_id
+                    .as_deref()
+                    .map_or(Ok(()), |s| ident("settings.sender_id", s, alnum, 11))
             }
             ProviderSettings::Twilio { account_sid, from } => {
-                if !(account_sid.len() == 34 && account_sid.starts_with("AC") && account_sid[2..].chars().all(|c| c.is_ascii_hexdigit())) {
-                    return Err(FieldError::invalid("settings.account_sid", "settings.account_sid must be AC followed by 32 hex digits"));
+                if !(account_sid.len() == 34
+                    && account_sid.starts_with("AC")
+                    && account_sid[2..].chars().all(|c| c.is_ascii_hexdigit()))
+                {
+                    return Err(FieldError::invalid(
+                        "settings.account_sid",
+                        "settings.account_sid must be AC followed by 32 hex digits",
+                    ));
                 }
                 let number = from.strip_prefix("whatsapp:").unwrap_or(from);
                 let is_number = number.len() >= 8
                     && number.len() <= 16
                     && number.starts_with('+')
                     && number[1..].chars().all(|c| c.is_ascii_digit());
-                let is_service = from.len() == 34 && from.starts_with("MG") && from[2..].chars().all(|c| c.is_ascii_hexdigit());
+                let is_service = from.len() == 34
+                    && from.starts_with("MG")
+                    && from[2..].chars().all(|c| c.is_ascii_hexdigit());
                 if is_number || is_service {
                     Ok(())
                 } else {
-                    Err(FieldError::invalid("settings.from", "settings.from must be an E.164 number or a Messaging Service SID"))
+                    Err(FieldError::invalid(
+                        "settings.from",
+                        "settings.from must be an E.164 number or a Messaging Service SID",
+                    ))
                 }
             }
-            ProviderSettings::Sns { sender_id, .. } => {
-                sender_id.as_deref().map_or(Ok(()), |s| ident("settings.sender_id", s, alnum, 11))
-            }
-            ProviderSettings::MetaWhatsapp { phone_number_id, business_account_id } => {
-                ident("settings.phone_number_id", phone_number_id, |c| c.is_ascii_digit(), 32)?;
-                business_account_id
-                    .as_deref()
-                    .map_or(Ok(()), |s| ident("settings.business_account_id", s, |c| c.is_ascii_digit(), 32))
+            ProviderSettings::Sns { sender_id, .. } => sender_id
+                .as_deref()
+                .map_or(Ok(()), |s| ident("settings.sender_id", s, alnum, 11)),
+            ProviderSettings::MetaWhatsapp {
+                phone_number_id,
+                business_account_id,
+            } => {
+                ident(
+                    "settings.phone_number_id",
+                    phone_number_id,
+                    |c| c.is_ascii_digit(),
+                    32,
+                )?;
+                business_account_id.as_deref().map_or(Ok(()), |s| {
+                    ident(
+                        "settings.business_account_id",
+                        s,
+                        |c| c.is_ascii_digit(),
+                        32,
+                    )
+                })
             }
             ProviderSettings::Ses { .. } | ProviderSettings::Brevo { .. } => Ok(()),
         }
@@ -196,8 +251,14 @@ impl CredentialInput {
         let wanted = kind.credential_fields();
         for field in wanted {
             match self.0.get(*field) {
-                Some(v) if !v.expose_secret().trim().is_empty() && v.expose_secret().len() <= 4096 => {}
-                Some(_) => return Err(FieldError::invalid(format!("credentials.{field}"), "credential values must be 1-4096 characters")),
+                Some(v)
+                    if !v.expose_secret().trim().is_empty() && v.expose_secret().len() <= 4096 => {}
+                Some(_) => {
+                    return Err(FieldError::invalid(
+                        format!("credentials.{field}"),
+                        "credential values must be 1-4096 characters",
+                    ));
+                }
                 None => return Err(FieldError::required(format!("credentials.{field}"))),
             }
         }
@@ -205,7 +266,10 @@ impl CredentialInput {
             return Err(FieldError::new(
                 "unknown_field",
                 format!("credentials.{extra}"),
-                format!("a {} provider takes no credential named {extra}", kind.as_str()),
+                format!(
+                    "a {} provider takes no credential named {extra}",
+                    kind.as_str()
+                ),
             ));
         }
         Ok(())
@@ -218,7 +282,11 @@ impl CredentialInput {
             .map(|(k, v)| {
                 let s = v.expose_secret();
                 let n = s.chars().count();
-                let hint = if n >= 12 { format!("…{}", s.chars().skip(n - 4).collect::<String>()) } else { "…".to_owned() };
+                let hint = if n >= 12 {
+                    format!("…{}", s.chars().skip(n - 4).collect::<String>())
+                } else {
+                    "…".to_owned()
+                };
                 (k.clone(), hint)
             })
             .collect()
@@ -282,7 +350,7 @@ pub struct ProviderOverride {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "entry", rename_all = "snake_case")]
 pub enum EventProviderEntry {
-    Own(ProviderConfig),
+    Own(Box<ProviderConfig>),
     Override(ProviderOverride),
 }
 
@@ -309,7 +377,11 @@ pub fn check_priority(field: &str, value: u32) -> Result<u32, FieldError> {
     if (1..=MAX_PRIORITY).contains(&value) {
         Ok(value)
     } else {
-        Err(FieldError::new("out_of_range", field, format!("{field} must be 1-{MAX_PRIORITY}")))
+        Err(FieldError::new(
+            "out_of_range",
+            field,
+            format!("{field} must be 1-{MAX_PRIORITY}"),
+        ))
     }
 }
 
@@ -317,7 +389,11 @@ pub fn check_weight(field: &str, value: u32) -> Result<u32, FieldError> {
     if value <= MAX_WEIGHT {
         Ok(value)
     } else {
-        Err(FieldError::new("out_of_range", field, format!("{field} must be 0-{MAX_WEIGHT}")))
+        Err(FieldError::new(
+            "out_of_range",
+            field,
+            format!("{field} must be 0-{MAX_WEIGHT}"),
+        ))
     }
 }
 
@@ -326,15 +402,29 @@ mod tests {
     use super::*;
 
     fn creds(pairs: &[(&str, &str)]) -> CredentialInput {
-        CredentialInput(pairs.iter().map(|(k, v)| ((*k).to_owned(), SecretString::from((*v).to_owned()))).collect())
+        CredentialInput(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), SecretString::from((*v).to_owned())))
+                .collect(),
+        )
     }
 
     #[test]
     fn credentials_must_match_the_kind() {
-        assert!(creds(&[("auth_token", "abcdefabcdef1234")]).check(ProviderKind::Twilio).is_ok());
-        assert_eq!(creds(&[]).check(ProviderKind::Twilio).map_err(|e| e.field), Err("credentials.auth_token".into()));
+        assert!(
+            creds(&[("auth_token", "abcdefabcdef1234")])
+                .check(ProviderKind::Twilio)
+                .is_ok()
+        );
         assert_eq!(
-            creds(&[("auth_token", "x"), ("pin", "1")]).check(ProviderKind::Twilio).map_err(|e| e.code),
+            creds(&[]).check(ProviderKind::Twilio).map_err(|e| e.field),
+            Err("credentials.auth_token".into())
+        );
+        assert_eq!(
+            creds(&[("auth_token", "x"), ("pin", "1")])
+                .check(ProviderKind::Twilio)
+                .map_err(|e| e.code),
             Err("unknown_field")
         );
         assert!(creds(&[]).check(ProviderKind::Ses).is_ok());
@@ -349,21 +439,40 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        let twilio = |sid: &str, from: &str| ProviderSettings::Twilio { account_sid: sid.into(), from: from.into() };
+        let twilio = |sid: &str, from: &str| ProviderSettings::Twilio {
+            account_sid: sid.into(),
+            from: from.into(),
+        };
         let sid = format!("AC{}", "a".repeat(32));
         assert!(twilio(&sid, "+260971234567").check().is_ok());
         assert!(twilio(&sid, "whatsapp:+260971234567").check().is_ok());
-        assert!(twilio(&sid, &format!("MG{}", "b".repeat(32))).check().is_ok());
-        assert_eq!(twilio("AC1", "+2609").check().map_err(|e| e.field), Err("settings.account_sid".into()));
-        assert_eq!(twilio(&sid, "0971").check().map_err(|e| e.field), Err("settings.from".into()));
+        assert!(
+            twilio(&sid, &format!("MG{}", "b".repeat(32)))
+                .check()
+                .is_ok()
+        );
+        assert_eq!(
+            twilio("AC1", "+2609").check().map_err(|e| e.field),
+            Err("settings.account_sid".into())
+        );
+        assert_eq!(
+            twilio(&sid, "0971").check().map_err(|e| e.field),
+            Err("settings.from".into())
+        );
     }
 
     #[test]
     fn settings_serialize_with_their_kind() {
-        let s: ProviderSettings =
-            serde_json::from_value(serde_json::json!({"kind": "brevo", "from_address": "hi@acme.example"}))
-                .expect("valid settings");
+        let s: ProviderSettings = serde_json::from_value(
+            serde_json::json!({"kind": "brevo", "from_address": "hi@acme.example"}),
+        )
+        .expect("valid settings");
         assert_eq!(s.kind(), ProviderKind::Brevo);
-        assert!(serde_json::from_value::<ProviderSettings>(serde_json::json!({"kind": "brevo", "from_address": "nope"})).is_err());
+        assert!(
+            serde_json::from_value::<ProviderSettings>(
+                serde_json::json!({"kind": "brevo", "from_address": "nope"})
+            )
+            .is_err()
+        );
     }
 }

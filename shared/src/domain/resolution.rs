@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::brand::{BRAND_FIELDS, Brand};
 use super::catalogue::{Category, Channel};
 use super::ids::{EventId, ProviderId, TenantId};
-use super::provider::{EventProviderEntry, ProviderConfig, ProviderKind, ProviderSettings, SealedCredentials};
+use super::provider::{
+    EventProviderEntry, ProviderConfig, ProviderKind, ProviderSettings, SealedCredentials,
+};
 use super::template::{TemplateContent, TemplateVersion};
 
 /// A configuration layer, from the most general to the most specific.
@@ -33,7 +35,11 @@ pub struct Sourced<T> {
 
 impl<T> Sourced<T> {
     fn from(value: T, source: Layer) -> Self {
-        Self { value, source, overrides: None }
+        Self {
+            value,
+            source,
+            overrides: None,
+        }
     }
 }
 
@@ -113,12 +119,17 @@ pub struct ResolvedConfiguration {
 
 impl ResolvedConfiguration {
     pub fn template(&self, category: Category, channel: Channel) -> Option<&ResolvedTemplate> {
-        self.templates.iter().find(|t| t.category == category && t.channel == channel)
+        self.templates
+            .iter()
+            .find(|t| t.category == category && t.channel == channel)
     }
 
     /// The merged brand as plain values, for rendering.
     pub fn brand_values(&self) -> BTreeMap<&str, &str> {
-        self.brand.iter().map(|(k, v)| (k.as_str(), v.value.as_str())).collect()
+        self.brand
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.value.as_str()))
+            .collect()
     }
 }
 
@@ -148,7 +159,10 @@ fn resolve_providers(
         .collect();
     let mut channels: BTreeMap<Channel, ResolvedChannel> = BTreeMap::new();
     let mut push = |channel: Channel, provider: ResolvedProvider, customized: bool| {
-        let entry = channels.entry(channel).or_insert_with(|| ResolvedChannel { customized: false, providers: Vec::new() });
+        let entry = channels.entry(channel).or_insert_with(|| ResolvedChannel {
+            customized: false,
+            providers: Vec::new(),
+        });
         entry.customized |= customized;
         entry.providers.push(provider);
     };
@@ -156,7 +170,11 @@ fn resolve_providers(
         let o = overrides.get(&p.id);
         fn field<T>(tenant_value: T, event_value: Option<T>) -> Sourced<T> {
             match event_value {
-                Some(v) => Sourced { value: v, source: Layer::Event, overrides: Some(Layer::Tenant) },
+                Some(v) => Sourced {
+                    value: v,
+                    source: Layer::Event,
+                    overrides: Some(Layer::Tenant),
+                },
                 None => Sourced::from(tenant_value, Layer::Tenant),
             }
         }
@@ -190,7 +208,9 @@ fn resolve_providers(
         }
     }
     for channel in channels.values_mut() {
-        channel.providers.sort_by(|a, b| (a.priority.value, &a.id).cmp(&(b.priority.value, &b.id)));
+        channel
+            .providers
+            .sort_by(|a, b| (a.priority.value, &a.id).cmp(&(b.priority.value, &b.id)));
     }
     channels
 }
@@ -211,7 +231,13 @@ fn resolve_templates(layers: &ConfigurationLayers) -> Vec<ResolvedTemplate> {
             if replaced == Some(layer) && slots.get(&key).is_some_and(|e| e.version >= t.version) {
                 continue;
             }
-            let overrides = slots.get(&key).and_then(|e| if e.source == layer { e.overrides } else { Some(e.source) });
+            let overrides = slots.get(&key).and_then(|e| {
+                if e.source == layer {
+                    e.overrides
+                } else {
+                    Some(e.source)
+                }
+            });
             slots.insert(
                 key,
                 ResolvedTemplate {

@@ -18,7 +18,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(code: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), field: field.into(), message: message.into() }
+        Self {
+            code: code.to_owned(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 

@@ -58,39 +58,81 @@ impl TemplateContent {
             }
             (None, true) => return Err(FieldError::required("subject")),
             (Some(_), false) => {
-                return Err(FieldError::new("not_allowed", "subject", format!("{channel} templates have no subject")));
+                return Err(FieldError::new(
+                    "not_allowed",
+                    "subject",
+                    format!("{channel} templates have no subject"),
+                ));
             }
             (None, false) => {}
         }
         text("body", &self.body, MAX_BODY_CHARS)?;
         if self.variables.len() > MAX_VARIABLES {
-            return Err(FieldError::new("too_many", "variables", format!("at most {MAX_VARIABLES} variables")));
+            return Err(FieldError::new(
+                "too_many",
+                "variables",
+                format!("at most {MAX_VARIABLES} variables"),
+            ));
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, v) in self.variables.iter().enumerate() {
             let field = format!("variables[{i}].name");
-            let is_ident = v.name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            let is_ident = v
+                .name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
                 && v.name.len() <= 64
-                && v.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                && v.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !is_ident {
-                return Err(FieldError::invalid(field, "variable names are lower_snake_case identifiers"));
+                return Err(FieldError::invalid(
+                    field,
+                    "variable names are lower_snake_case identifiers",
+                ));
             }
             if RESERVED_VARIABLES.contains(&v.name.as_str()) {
-                return Err(FieldError::new("reserved", field, format!("{} is provided by Herald", v.name)));
+                return Err(FieldError::new(
+                    "reserved",
+                    field,
+                    format!("{} is provided by Herald", v.name),
+                ));
             }
             if !seen.insert(v.name.as_str()) {
-                return Err(FieldError::new("duplicate", field, format!("{} is declared twice", v.name)));
+                return Err(FieldError::new(
+                    "duplicate",
+                    field,
+                    format!("{} is declared twice", v.name),
+                ));
             }
             if v.sample.chars().count() > 1024 {
-                return Err(FieldError::new("too_long", format!("variables[{i}].sample"), "samples are at most 1024 characters"));
+                return Err(FieldError::new(
+                    "too_long",
+                    format!("variables[{i}].sample"),
+                    "samples are at most 1024 characters",
+                ));
             }
         }
-        for (map, name) in [(&self.brand_assets, "brand_assets"), (&self.design_settings, "design_settings")] {
+        for (map, name) in [
+            (&self.brand_assets, "brand_assets"),
+            (&self.design_settings, "design_settings"),
+        ] {
             if map.len() > 50 {
-                return Err(FieldError::new("too_many", name, format!("at most 50 {name}")));
+                return Err(FieldError::new(
+                    "too_many",
+                    name,
+                    format!("at most 50 {name}"),
+                ));
             }
-            if let Some((k, _)) = map.iter().find(|(k, v)| k.is_empty() || k.len() > 64 || v.chars().count() > 2048) {
-                return Err(FieldError::invalid(format!("{name}.{k}"), "keys are 1-64 characters, values at most 2048"));
+            if let Some((k, _)) = map
+                .iter()
+                .find(|(k, v)| k.is_empty() || k.len() > 64 || v.chars().count() > 2048)
+            {
+                return Err(FieldError::invalid(
+                    format!("{name}.{k}"),
+                    "keys are 1-64 characters, values at most 2048",
+                ));
             }
         }
         Ok(())
@@ -98,7 +140,10 @@ impl TemplateContent {
 
     /// The sample values of the declared variables, for previews and validation.
     pub fn samples(&self) -> BTreeMap<String, String> {
-        self.variables.iter().map(|v| (v.name.clone(), v.sample.clone())).collect()
+        self.variables
+            .iter()
+            .map(|v| (v.name.clone(), v.sample.clone()))
+            .collect()
     }
 }
 
@@ -125,7 +170,12 @@ mod tests {
             body: "Hello {{ guest_name }}".into(),
             variables: vars
                 .iter()
-                .map(|n| VariableDecl { name: (*n).into(), required: true, sample: "Ada".into(), description: None })
+                .map(|n| VariableDecl {
+                    name: (*n).into(),
+                    required: true,
+                    sample: "Ada".into(),
+                    description: None,
+                })
                 .collect(),
             brand_assets: BTreeMap::new(),
             design_settings: BTreeMap::new(),
@@ -134,15 +184,44 @@ mod tests {
 
     #[test]
     fn subjects_belong_to_email_only() {
-        assert!(content(Some("Hi"), &["guest_name"]).check(Channel::Email).is_ok());
-        assert_eq!(content(None, &[]).check(Channel::Email).map_err(|e| e.field), Err("subject".into()));
-        assert_eq!(content(Some("Hi"), &[]).check(Channel::Sms).map_err(|e| e.code), Err("not_allowed"));
+        assert!(
+            content(Some("Hi"), &["guest_name"])
+                .check(Channel::Email)
+                .is_ok()
+        );
+        assert_eq!(
+            content(None, &[])
+                .check(Channel::Email)
+                .map_err(|e| e.field),
+            Err("subject".into())
+        );
+        assert_eq!(
+            content(Some("Hi"), &[])
+                .check(Channel::Sms)
+                .map_err(|e| e.code),
+            Err("not_allowed")
+        );
     }
 
     #[test]
     fn variables_are_identifiers_once_each() {
-        assert_eq!(content(None, &["Guest"]).check(Channel::Sms).map_err(|e| e.field), Err("variables[0].name".into()));
-        assert_eq!(content(None, &["a", "a"]).check(Channel::Sms).map_err(|e| e.code), Err("duplicate"));
-        assert_eq!(content(None, &["brand"]).check(Channel::Sms).map_err(|e| e.code), Err("reserved"));
+        assert_eq!(
+            content(None, &["Guest"])
+                .check(Channel::Sms)
+                .map_err(|e| e.field),
+            Err("variables[0].name".into())
+        );
+        assert_eq!(
+            content(None, &["a", "a"])
+                .check(Channel::Sms)
+                .map_err(|e| e.code),
+            Err("duplicate")
+        );
+        assert_eq!(
+            content(None, &["brand"])
+                .check(Channel::Sms)
+                .map_err(|e| e.code),
+            Err("reserved")
+        );
     }
 }

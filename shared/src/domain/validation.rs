@@ -12,13 +12,21 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code, field: field.into(), message: message.into() }
+        Self {
+            code,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn required(field: impl Into<String>) -> Self {
         let field = field.into();
         let message = format!("{field} is required");
-        Self { code: "required", field, message }
+        Self {
+            code: "required",
+            field,
+            message,
+        }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -41,10 +49,20 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, FieldError> 
         return Err(FieldError::required(field));
     }
     if value.chars().count() > max {
-        return Err(FieldError::new("too_long", field, format!("{field} must be at most {max} characters")));
+        return Err(FieldError::new(
+            "too_long",
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        return Err(FieldError::invalid(field, format!("{field} contains control characters")));
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(FieldError::invalid(
+            field,
+            format!("{field} contains control characters"),
+        ));
     }
     Ok(value.to_owned())
 }
@@ -62,7 +80,9 @@ impl EmailAddress {
             && local.len() <= 64
             && !local.starts_with('.')
             && !local.ends_with('.')
-            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         let valid_domain = domain.len() <= 253
             && domain.contains('.')
             && domain.split('.').all(|label| {
@@ -108,8 +128,19 @@ mod tests {
     #[test]
     fn email_addresses() {
         assert!(EmailAddress::parse("events@acme.example").is_ok());
-        assert_eq!(EmailAddress::parse("a.b+c@mail.acme.io").map(|e| e.domain().to_owned()), Ok("mail.acme.io".into()));
-        for bad in ["", "acme.example", "@acme.example", "a@b", "a b@c.io", "a@-c.io", ".a@c.io"] {
+        assert_eq!(
+            EmailAddress::parse("a.b+c@mail.acme.io").map(|e| e.domain().to_owned()),
+            Ok("mail.acme.io".into())
+        );
+        for bad in [
+            "",
+            "acme.example",
+            "@acme.example",
+            "a@b",
+            "a b@c.io",
+            "a@-c.io",
+            ".a@c.io",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -118,6 +149,9 @@ mod tests {
     fn text_fields() {
         assert_eq!(text("name", "  Gala  ", 10), Ok("Gala".into()));
         assert_eq!(text("name", "  ", 10).map_err(|e| e.code), Err("required"));
-        assert_eq!(text("name", "x".repeat(11).as_str(), 10).map_err(|e| e.code), Err("too_long"));
+        assert_eq!(
+            text("name", "x".repeat(11).as_str(), 10).map_err(|e| e.code),
+            Err("too_long")
+        );
     }
 }

@@ -23,7 +23,11 @@ pub enum ApiError {
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("{message}")]
-    Unprocessable { code: &'static str, message: String, problems: Vec<Problem> },
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        problems: Vec<Problem>,
+    },
     #[error("no route for {0}")]
     NoRoute(String),
     #[error("internal error: {0:#}")]
@@ -47,7 +51,8 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict => ApiError::Conflict {
                 code: "concurrent_change",
-                message: "the resource changed since it was read; read it again and retry".to_owned(),
+                message: "the resource changed since it was read; read it again and retry"
+                    .to_owned(),
             },
             StoreError::TooLarge { bytes } => ApiError::Unprocessable {
                 code: "too_large",
@@ -91,18 +96,41 @@ impl ApiError {
     pub fn into_response(self) -> super::Response {
         let status = self.status();
         let body = match &self {
-            ApiError::BadRequest(f) => {
-                ErrorBody { code: f.code, message: f.message.clone(), field: Some(&f.field), problems: None }
-            }
-            ApiError::Unauthenticated => {
-                ErrorBody { code: "unauthenticated", message: self.to_string(), field: None, problems: None }
-            }
-            ApiError::Forbidden(_) => ErrorBody { code: "forbidden", message: self.to_string(), field: None, problems: None },
-            ApiError::NotFound(_) | ApiError::NoRoute(_) => {
-                ErrorBody { code: "not_found", message: self.to_string(), field: None, problems: None }
-            }
-            ApiError::Conflict { code, message } => ErrorBody { code, message: message.clone(), field: None, problems: None },
-            ApiError::Unprocessable { code, message, problems } => ErrorBody {
+            ApiError::BadRequest(f) => ErrorBody {
+                code: f.code,
+                message: f.message.clone(),
+                field: Some(&f.field),
+                problems: None,
+            },
+            ApiError::Unauthenticated => ErrorBody {
+                code: "unauthenticated",
+                message: self.to_string(),
+                field: None,
+                problems: None,
+            },
+            ApiError::Forbidden(_) => ErrorBody {
+                code: "forbidden",
+                message: self.to_string(),
+                field: None,
+                problems: None,
+            },
+            ApiError::NotFound(_) | ApiError::NoRoute(_) => ErrorBody {
+                code: "not_found",
+                message: self.to_string(),
+                field: None,
+                problems: None,
+            },
+            ApiError::Conflict { code, message } => ErrorBody {
+                code,
+                message: message.clone(),
+                field: None,
+                problems: None,
+            },
+            ApiError::Unprocessable {
+                code,
+                message,
+                problems,
+            } => ErrorBody {
                 code,
                 message: message.clone(),
                 field: None,
@@ -110,7 +138,12 @@ impl ApiError {
             },
             ApiError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "request failed");
-                ErrorBody { code: "internal", message: "something went wrong on our side".to_owned(), field: None, problems: None }
+                ErrorBody {
+                    code: "internal",
+                    message: "something went wrong on our side".to_owned(),
+                    field: None,
+                    problems: None,
+                }
             }
         };
         let json = json!({ "error": body }).to_string();

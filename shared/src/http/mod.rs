@@ -7,7 +7,9 @@ mod request;
 
 pub use error::ApiError;
 pub use identity::caller;
-pub use request::{Route, idempotency_key, json_body, path_param, request_id, respond, route};
+pub use request::{
+    Route, idempotency_key, json_body, no_content, path_param, request_id, respond, route,
+};
 
 pub type Response = lambda_http::Response<lambda_http::Body>;
 pub type ApiResult = Result<Response, ApiError>;

@@ -39,7 +39,13 @@ pub fn path_param<T: FromStr>(request: &Request, name: &str) -> Result<T, ApiErr
         .path_parameters_ref()
         .and_then(|p| p.first(name))
         .ok_or_else(|| FieldError::required(format!("path.{name}")))?;
-    raw.parse().map_err(|_| FieldError::invalid(format!("path.{name}"), format!("{raw:?} is not a valid {name}")).into())
+    raw.parse().map_err(|_| {
+        FieldError::invalid(
+            format!("path.{name}"),
+            format!("{raw:?} is not a valid {name}"),
+        )
+        .into()
+    })
 }
 
 pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
@@ -53,7 +59,12 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
         return Err(FieldError::required("body").into());
     }
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(FieldError::new("too_large", "body", format!("request bodies are at most {MAX_BODY_BYTES} bytes")).into());
+        return Err(FieldError::new(
+            "too_large",
+            "body",
+            format!("request bodies are at most {MAX_BODY_BYTES} bytes"),
+        )
+        .into());
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -64,7 +75,12 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
             "the body is not valid JSON".to_owned()
         } else {
             // serde's messages name the problem without echoing values.
-            inner.to_string().split(" at line ").next().unwrap_or_default().to_owned()
+            inner
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
         };
         ApiError::BadRequest(FieldError::invalid(field, message))
     })
@@ -72,10 +88,16 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
 
 /// The `Idempotency-Key` header: 1-255 printable ASCII characters.
 pub fn idempotency_key(request: &Request) -> Result<Option<String>, ApiError> {
-    let Some(value) = request.headers().get("idempotency-key") else { return Ok(None) };
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
     let key = value.to_str().unwrap_or_default();
     if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(FieldError::invalid("header.Idempotency-Key", "must be 1-255 printable ASCII characters").into());
+        return Err(FieldError::invalid(
+            "header.Idempotency-Key",
+            "must be 1-255 printable ASCII characters",
+        )
+        .into());
     }
     Ok(Some(key.to_owned()))
 }
@@ -86,5 +108,12 @@ pub fn respond<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError
         .status(status)
         .header("content-type", "application/json")
         .body(Body::Text(json))
+        .map_err(|e| ApiError::Internal(e.into()))
+}
+
+pub fn no_content() -> Result<Response, ApiError> {
+    lambda_http::Response::builder()
+        .status(204)
+        .body(Body::Empty)
         .map_err(|e| ApiError::Internal(e.into()))
 }

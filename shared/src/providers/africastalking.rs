@@ -3,7 +3,12 @@
 
 use crate::domain::snapshot::CheckOutcome;
 
-pub async fn check_credentials(http: &reqwest::Client, base: &str, username: &str, api_key: &str) -> CheckOutcome {
+pub async fn check_credentials(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+    api_key: &str,
+) -> CheckOutcome {
     let request = http
         .get(format!("{base}/version1/user"))
         .query(&[("username", username)])

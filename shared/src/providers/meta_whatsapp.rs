@@ -3,7 +3,12 @@
 
 use crate::domain::snapshot::CheckOutcome;
 
-pub async fn check_credentials(http: &reqwest::Client, base: &str, phone_number_id: &str, access_token: &str) -> CheckOutcome {
+pub async fn check_credentials(
+    http: &reqwest::Client,
+    base: &str,
+    phone_number_id: &str,
+    access_token: &str,
+) -> CheckOutcome {
     let request = http
         .get(format!("{base}/{phone_number_id}"))
         .query(&[("fields", "id,display_phone_number,verified_name")])

@@ -53,7 +53,11 @@ impl ProviderEndpoints {
 /// Port: a live test of a provider configuration's credentials.
 #[async_trait]
 pub trait CredentialChecker: Send + Sync {
-    async fn check(&self, settings: &ProviderSettings, credentials: &OpenCredentials) -> CheckOutcome;
+    async fn check(
+        &self,
+        settings: &ProviderSettings,
+        credentials: &OpenCredentials,
+    ) -> CheckOutcome;
 }
 
 /// The real providers.
@@ -76,40 +80,98 @@ pub fn http_client() -> reqwest::Client {
 
 #[async_trait]
 impl CredentialChecker for ProviderClients {
-    async fn check(&self, settings: &ProviderSettings, credentials: &OpenCredentials) -> CheckOutcome {
+    async fn check(
+        &self,
+        settings: &ProviderSettings,
+        credentials: &OpenCredentials,
+    ) -> CheckOutcome {
         let e = &self.endpoints;
         match settings {
             ProviderSettings::Twilio { account_sid, .. } => {
-                twilio::check_credentials(&self.http, &e.twilio, account_sid, credentials.field("auth_token")).await
+                twilio::check_credentials(
+                    &self.http,
+                    &e.twilio,
+                    account_sid,
+                    credentials.field("auth_token"),
+                )
+                .await
             }
             ProviderSettings::AfricasTalking { username, .. } => {
-                africastalking::check_credentials(&self.http, &e.africastalking, username, credentials.field("api_key"))
-                    .await
+                africastalking::check_credentials(
+                    &self.http,
+                    &e.africastalking,
+                    username,
+                    credentials.field("api_key"),
+                )
+                .await
             }
-            ProviderSettings::Brevo { .. } => brevo::check_credentials(&self.http, &e.brevo, credentials.field("api_key")).await,
-            ProviderSettings::MetaWhatsapp { phone_number_id, .. } => {
-                meta_whatsapp::check_credentials(&self.http, &e.meta_graph, phone_number_id, credentials.field("access_token"))
-                    .await
+            ProviderSettings::Brevo { .. } => {
+                brevo::check_credentials(&self.http, &e.brevo, credentials.field("api_key")).await
             }
-            ProviderSettings::Ses { from_address, .. } => ses::check_sender(&self.ses, from_address).await,
+            ProviderSettings::MetaWhatsapp {
+                phone_number_id, ..
+            } => {
+                meta_whatsapp::check_credentials(
+                    &self.http,
+                    &e.meta_graph,
+                    phone_number_id,
+                    credentials.field("access_token"),
+                )
+                .await
+            }
+            ProviderSettings::Ses { from_address, .. } => {
+                ses::check_sender(&self.ses, from_address).await
+            }
             ProviderSettings::Sns { .. } => sns::check_access(&self.sns).await,
-            ProviderSettings::Smtp { host, port, security, username, .. } => {
-                smtp::check_credentials(host, *port, *security, username, credentials.field("password")).await
+            ProviderSettings::Smtp {
+                host,
+                port,
+                security,
+                username,
+                ..
+            } => {
+                smtp::check_credentials(
+                    host,
+                    *port,
+                    *security,
+                    username,
+                    credentials.field("password"),
+                )
+                .await
             }
         }
     }
 }
 
 /// Classifies an HTTP provider's answer to a credential check.
-pub(crate) async fn classify(result: reqwest::Result<reqwest::Response>, provider: &str) -> CheckOutcome {
+pub(crate) async fn classify(
+    result: reqwest::Result<reqwest::Response>,
+    provider: &str,
+) -> CheckOutcome {
     match result {
-        Ok(r) if r.status().is_success() => CheckOutcome::Passed { detail: format!("{provider} accepted the credentials") },
-        Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => CheckOutcome::Unreachable {
-            detail: format!("{provider} answered {}; try again later", r.status().as_u16()),
+        Ok(r) if r.status().is_success() => CheckOutcome::Passed {
+            detail: format!("{provider} accepted the credentials"),
         },
-        Ok(r) => CheckOutcome::Rejected { detail: format!("{provider} refused the credentials ({})", r.status().as_u16()) },
-        Err(e) if e.is_timeout() => CheckOutcome::Unreachable { detail: format!("{provider} did not answer in time") },
-        Err(_) => CheckOutcome::Unreachable { detail: format!("{provider} could not be reached") },
+        Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
+            CheckOutcome::Unreachable {
+                detail: format!(
+                    "{provider} answered {}; try again later",
+                    r.status().as_u16()
+                ),
+            }
+        }
+        Ok(r) => CheckOutcome::Rejected {
+            detail: format!(
+                "{provider} refused the credentials ({})",
+                r.status().as_u16()
+            ),
+        },
+        Err(e) if e.is_timeout() => CheckOutcome::Unreachable {
+            detail: format!("{provider} did not answer in time"),
+        },
+        Err(_) => CheckOutcome::Unreachable {
+            detail: format!("{provider} could not be reached"),
+        },
     }
 }
 

@@ -6,16 +6,36 @@ use crate::domain::validation::EmailAddress;
 
 pub async fn check_sender(ses: &aws_sdk_sesv2::Client, from: &EmailAddress) -> CheckOutcome {
     for identity in [from.as_str(), from.domain()] {
-        match ses.get_email_identity().email_identity(identity).send().await {
+        match ses
+            .get_email_identity()
+            .email_identity(identity)
+            .send()
+            .await
+        {
             Ok(out) if out.verified_for_sending_status() => {
-                return CheckOutcome::Passed { detail: format!("SES identity {identity} is verified for sending") };
+                return CheckOutcome::Passed {
+                    detail: format!("SES identity {identity} is verified for sending"),
+                };
             }
             Ok(_) => {
-                return CheckOutcome::Rejected { detail: format!("SES identity {identity} is not verified for sending") };
+                return CheckOutcome::Rejected {
+                    detail: format!("SES identity {identity} is not verified for sending"),
+                };
             }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found_exception()) => continue,
-            Err(_) => return CheckOutcome::Unreachable { detail: "SES could not be reached".to_owned() },
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) =>
+            {
+                continue;
+            }
+            Err(_) => {
+                return CheckOutcome::Unreachable {
+                    detail: "SES could not be reached".to_owned(),
+                };
+            }
         }
     }
-    CheckOutcome::Rejected { detail: format!("no SES identity exists for {} or its domain", from.domain()) }
+    CheckOutcome::Rejected {
+        detail: format!("no SES identity exists for {} or its domain", from.domain()),
+    }
 }

@@ -15,12 +15,16 @@ pub async fn check_credentials(
     password: &str,
 ) -> CheckOutcome {
     let builder = match security {
-        SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)),
+        SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            host,
+        )),
         SmtpSecurity::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
         SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
     };
     let Ok(builder) = builder else {
-        return CheckOutcome::Rejected { detail: "the SMTP host name is not usable for TLS".to_owned() };
+        return CheckOutcome::Rejected {
+            detail: "the SMTP host name is not usable for TLS".to_owned(),
+        };
     };
     let transport: AsyncSmtpTransport<Tokio1Executor> = builder
         .port(port)
@@ -28,9 +32,17 @@ pub async fn check_credentials(
         .credentials(Credentials::new(username.to_owned(), password.to_owned()))
         .build();
     match transport.test_connection().await {
-        Ok(true) => CheckOutcome::Passed { detail: "the SMTP server accepted the login".to_owned() },
-        Ok(false) => CheckOutcome::Unreachable { detail: "the SMTP server closed the connection".to_owned() },
-        Err(e) if e.is_permanent() => CheckOutcome::Rejected { detail: "the SMTP server refused the login".to_owned() },
-        Err(_) => CheckOutcome::Unreachable { detail: "the SMTP server could not be reached".to_owned() },
+        Ok(true) => CheckOutcome::Passed {
+            detail: "the SMTP server accepted the login".to_owned(),
+        },
+        Ok(false) => CheckOutcome::Unreachable {
+            detail: "the SMTP server closed the connection".to_owned(),
+        },
+        Err(e) if e.is_permanent() => CheckOutcome::Rejected {
+            detail: "the SMTP server refused the login".to_owned(),
+        },
+        Err(_) => CheckOutcome::Unreachable {
+            detail: "the SMTP server could not be reached".to_owned(),
+        },
     }
 }

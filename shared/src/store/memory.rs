@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Claim, ExpectedRevision, IdempotencyStore, LayerContent, Owner, ProviderStore, Revisioned, SnapshotStore,
-    SnapshotSummary, StoreError, StoreResult, StoredResponse, TemplateStore,
+    Claim, ExpectedRevision, IdempotencyStore, LayerContent, Owner, ProviderStore, Revisioned,
+    SnapshotStore, SnapshotSummary, StoreError, StoreResult, StoredResponse, TemplateStore,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::brand::Brand;
@@ -40,18 +40,28 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     fn with<T>(&self, f: impl FnOnce(&mut State) -> StoreResult<T>) -> StoreResult<T> {
-        let mut state = self.state.lock().map_err(|_| StoreError::Unavailable(anyhow::anyhow!("poisoned")))?;
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("poisoned")))?;
         f(&mut state)
     }
 
     /// Every audit entry written so far, oldest first.
     pub fn audit_entries(&self) -> Vec<AuditEntry> {
-        self.state.lock().map(|s| s.audit.clone()).unwrap_or_default()
+        self.state
+            .lock()
+            .map(|s| s.audit.clone())
+            .unwrap_or_default()
     }
 }
 
 fn expect(current: Option<u32>, expected: ExpectedRevision) -> StoreResult<()> {
-    if current == expected { Ok(()) } else { Err(StoreError::Conflict) }
+    if current == expected {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict)
+    }
 }
 
 fn event_key(tenant: &TenantId, event: &EventId) -> String {
@@ -61,10 +71,20 @@ fn event_key(tenant: &TenantId, event: &EventId) -> String {
 #[async_trait]
 impl ProviderStore for MemoryStore {
     async fn tenant_providers(&self, tenant: &TenantId) -> StoreResult<Vec<ProviderConfig>> {
-        self.with(|s| Ok(s.tenant_providers.iter().filter(|((t, _), _)| t == tenant).map(|(_, p)| p.clone()).collect()))
+        self.with(|s| {
+            Ok(s.tenant_providers
+                .iter()
+                .filter(|((t, _), _)| t == tenant)
+                .map(|(_, p)| p.clone())
+                .collect())
+        })
     }
 
-    async fn event_providers(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Vec<EventProviderEntry>> {
+    async fn event_providers(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+    ) -> StoreResult<Vec<EventProviderEntry>> {
         self.with(|s| {
             Ok(s.event_providers
                 .iter()
@@ -74,12 +94,29 @@ impl ProviderStore for MemoryStore {
         })
     }
 
-    async fn tenant_provider(&self, tenant: &TenantId, id: &ProviderId) -> StoreResult<Option<ProviderConfig>> {
-        self.with(|s| Ok(s.tenant_providers.get(&(tenant.clone(), id.clone())).cloned()))
+    async fn tenant_provider(
+        &self,
+        tenant: &TenantId,
+        id: &ProviderId,
+    ) -> StoreResult<Option<ProviderConfig>> {
+        self.with(|s| {
+            Ok(s.tenant_providers
+                .get(&(tenant.clone(), id.clone()))
+                .cloned())
+        })
     }
 
-    async fn event_provider(&self, tenant: &TenantId, event: &EventId, id: &ProviderId) -> StoreResult<Option<EventProviderEntry>> {
-        self.with(|s| Ok(s.event_providers.get(&(tenant.clone(), event.clone(), id.clone())).cloned()))
+    async fn event_provider(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        id: &ProviderId,
+    ) -> StoreResult<Option<EventProviderEntry>> {
+        self.with(|s| {
+            Ok(s.event_providers
+                .get(&(tenant.clone(), event.clone(), id.clone()))
+                .cloned())
+        })
     }
 
     async fn put_tenant_provider(
@@ -108,24 +145,43 @@ impl ProviderStore for MemoryStore {
     ) -> StoreResult<()> {
         self.with(|s| {
             let key = (tenant.clone(), event.clone(), entry.id().clone());
-            expect(s.event_providers.get(&key).map(EventProviderEntry::revision), expected)?;
+            expect(
+                s.event_providers
+                    .get(&key)
+                    .map(EventProviderEntry::revision),
+                expected,
+            )?;
             s.event_providers.insert(key, entry.clone());
             s.audit.push(audit.clone());
             Ok(())
         })
     }
 
-    async fn delete_provider(&self, owner: &Owner, id: &ProviderId, revision: u32, audit: &AuditEntry) -> StoreResult<()> {
+    async fn delete_provider(
+        &self,
+        owner: &Owner,
+        id: &ProviderId,
+        revision: u32,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         self.with(|s| {
             match owner {
                 Owner::Tenant(t) => {
                     let key = (t.clone(), id.clone());
-                    expect(s.tenant_providers.get(&key).map(|p| p.revision), Some(revision))?;
+                    expect(
+                        s.tenant_providers.get(&key).map(|p| p.revision),
+                        Some(revision),
+                    )?;
                     s.tenant_providers.remove(&key);
                 }
                 Owner::Event(t, e) => {
                     let key = (t.clone(), e.clone(), id.clone());
-                    expect(s.event_providers.get(&key).map(EventProviderEntry::revision), Some(revision))?;
+                    expect(
+                        s.event_providers
+                            .get(&key)
+                            .map(EventProviderEntry::revision),
+                        Some(revision),
+                    )?;
                     s.event_providers.remove(&key);
                 }
                 Owner::Platform => return Err(StoreError::Conflict),
@@ -141,18 +197,40 @@ impl TemplateStore for MemoryStore {
     async fn layer(&self, owner: &Owner) -> StoreResult<LayerContent> {
         let pk = owner.partition();
         self.with(|s| {
-            let mut templates: Vec<TemplateVersion> =
-                s.template_heads.iter().filter(|((p, _, _), _)| *p == pk).map(|(_, t)| t.clone()).collect();
+            let mut templates: Vec<TemplateVersion> = s
+                .template_heads
+                .iter()
+                .filter(|((p, _, _), _)| *p == pk)
+                .map(|(_, t)| t.clone())
+                .collect();
             templates.sort_by_key(|t| (t.category, t.channel));
-            Ok(LayerContent { templates, brand: s.brands.get(&pk).cloned(), settings: s.settings.get(&pk).cloned() })
+            Ok(LayerContent {
+                templates,
+                brand: s.brands.get(&pk).cloned(),
+                settings: s.settings.get(&pk).cloned(),
+            })
         })
     }
 
-    async fn current_template(&self, owner: &Owner, category: Category, channel: Channel) -> StoreResult<Option<TemplateVersion>> {
-        self.with(|s| Ok(s.template_heads.get(&(owner.partition(), category, channel)).cloned()))
+    async fn current_template(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+    ) -> StoreResult<Option<TemplateVersion>> {
+        self.with(|s| {
+            Ok(s.template_heads
+                .get(&(owner.partition(), category, channel))
+                .cloned())
+        })
     }
 
-    async fn template_versions(&self, owner: &Owner, category: Category, channel: Channel) -> StoreResult<Vec<TemplateVersion>> {
+    async fn template_versions(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+    ) -> StoreResult<Vec<TemplateVersion>> {
         let pk = owner.partition();
         self.with(|s| {
             Ok(s.template_versions
@@ -164,15 +242,28 @@ impl TemplateStore for MemoryStore {
         })
     }
 
-    async fn put_template(&self, owner: &Owner, template: &TemplateVersion, audit: &AuditEntry) -> StoreResult<()> {
+    async fn put_template(
+        &self,
+        owner: &Owner,
+        template: &TemplateVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let pk = owner.partition();
         self.with(|s| {
-            let vkey = (pk.clone(), template.category, template.channel, template.version);
+            let vkey = (
+                pk.clone(),
+                template.category,
+                template.channel,
+                template.version,
+            );
             let hkey = (pk.clone(), template.category, template.channel);
             if s.template_versions.contains_key(&vkey) {
                 return Err(StoreError::Conflict);
             }
-            if s.template_heads.get(&hkey).is_some_and(|h| h.version + 1 != template.version) {
+            if s.template_heads
+                .get(&hkey)
+                .is_some_and(|h| h.version + 1 != template.version)
+            {
                 return Err(StoreError::Conflict);
             }
             s.template_versions.insert(vkey, template.clone());
@@ -192,24 +283,40 @@ impl TemplateStore for MemoryStore {
     ) -> StoreResult<()> {
         self.with(|s| {
             let hkey = (owner.partition(), category, channel);
-            expect(s.template_heads.get(&hkey).map(|t| t.version), Some(version))?;
+            expect(
+                s.template_heads.get(&hkey).map(|t| t.version),
+                Some(version),
+            )?;
             s.template_heads.remove(&hkey);
             s.audit.push(audit.clone());
             Ok(())
         })
     }
 
-    async fn put_brand(&self, owner: &Owner, brand: &Revisioned<Brand>, audit: &AuditEntry) -> StoreResult<()> {
+    async fn put_brand(
+        &self,
+        owner: &Owner,
+        brand: &Revisioned<Brand>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         self.with(|s| {
             let pk = owner.partition();
-            expect(s.brands.get(&pk).map(|b| b.revision), brand.revision.checked_sub(1).filter(|r| *r > 0))?;
+            expect(
+                s.brands.get(&pk).map(|b| b.revision),
+                brand.revision.checked_sub(1).filter(|r| *r > 0),
+            )?;
             s.brands.insert(pk, brand.clone());
             s.audit.push(audit.clone());
             Ok(())
         })
     }
 
-    async fn remove_brand(&self, owner: &Owner, revision: u32, audit: &AuditEntry) -> StoreResult<()> {
+    async fn remove_brand(
+        &self,
+        owner: &Owner,
+        revision: u32,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         self.with(|s| {
             let pk = owner.partition();
             expect(s.brands.get(&pk).map(|b| b.revision), Some(revision))?;
@@ -228,7 +335,10 @@ impl TemplateStore for MemoryStore {
     ) -> StoreResult<()> {
         self.with(|s| {
             let pk = event_key(tenant, event);
-            expect(s.settings.get(&pk).map(|b| b.revision), settings.revision.checked_sub(1).filter(|r| *r > 0))?;
+            expect(
+                s.settings.get(&pk).map(|b| b.revision),
+                settings.revision.checked_sub(1).filter(|r| *r > 0),
+            )?;
             s.settings.insert(pk, settings.clone());
             s.audit.push(audit.clone());
             Ok(())
@@ -240,7 +350,14 @@ impl TemplateStore for MemoryStore {
 impl SnapshotStore for MemoryStore {
     async fn latest_version(&self, tenant: &TenantId, event: &EventId) -> StoreResult<u32> {
         let pk = event_key(tenant, event);
-        self.with(|s| Ok(s.snapshots.keys().filter(|(p, _)| *p == pk).map(|(_, v)| *v).max().unwrap_or(0)))
+        self.with(|s| {
+            Ok(s.snapshots
+                .keys()
+                .filter(|(p, _)| *p == pk)
+                .map(|(_, v)| *v)
+                .max()
+                .unwrap_or(0))
+        })
     }
 
     async fn create_and_activate(
@@ -262,18 +379,32 @@ impl SnapshotStore for MemoryStore {
                 activated_at: snapshot.created_at,
                 activated_by: snapshot.created_by.clone(),
             };
-            s.snapshots.insert((pk.clone(), snapshot.version), snapshot.clone());
+            s.snapshots
+                .insert((pk.clone(), snapshot.version), snapshot.clone());
             s.activations.insert(pk, activation.clone());
             s.audit.push(audit.clone());
             Ok(activation)
         })
     }
 
-    async fn snapshot(&self, tenant: &TenantId, event: &EventId, version: u32) -> StoreResult<Option<Snapshot>> {
-        self.with(|s| Ok(s.snapshots.get(&(event_key(tenant, event), version)).cloned()))
+    async fn snapshot(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        version: u32,
+    ) -> StoreResult<Option<Snapshot>> {
+        self.with(|s| {
+            Ok(s.snapshots
+                .get(&(event_key(tenant, event), version))
+                .cloned())
+        })
     }
 
-    async fn snapshots(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Vec<SnapshotSummary>> {
+    async fn snapshots(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+    ) -> StoreResult<Vec<SnapshotSummary>> {
         let pk = event_key(tenant, event);
         self.with(|s| {
             Ok(s.snapshots
@@ -290,7 +421,11 @@ impl SnapshotStore for MemoryStore {
         })
     }
 
-    async fn activation(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Option<Activation>> {
+    async fn activation(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+    ) -> StoreResult<Option<Activation>> {
         self.with(|s| Ok(s.activations.get(&event_key(tenant, event)).cloned()))
     }
 
@@ -308,7 +443,11 @@ impl SnapshotStore for MemoryStore {
                 return Err(StoreError::Conflict);
             }
             expect(s.activations.get(&pk).map(|a| a.version), previous)?;
-            let activation = Activation { version, activated_at: time::OffsetDateTime::now_utc(), activated_by: audit.actor.clone() };
+            let activation = Activation {
+                version,
+                activated_at: time::OffsetDateTime::now_utc(),
+                activated_by: audit.actor.clone(),
+            };
             s.activations.insert(pk, activation.clone());
             s.audit.push(audit.clone());
             Ok(activation)
@@ -321,7 +460,8 @@ impl IdempotencyStore for MemoryStore {
     async fn claim(&self, key: &str, fingerprint: &str) -> StoreResult<Claim> {
         self.with(|s| match s.idempotency.get(key) {
             None => {
-                s.idempotency.insert(key.to_owned(), (fingerprint.to_owned(), None));
+                s.idempotency
+                    .insert(key.to_owned(), (fingerprint.to_owned(), None));
                 Ok(Claim::Fresh)
             }
             Some((f, _)) if f != fingerprint => Ok(Claim::Mismatch),
@@ -330,9 +470,17 @@ impl IdempotencyStore for MemoryStore {
         })
     }
 
-    async fn finish(&self, key: &str, fingerprint: &str, response: &StoredResponse) -> StoreResult<()> {
+    async fn finish(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()> {
         self.with(|s| {
-            s.idempotency.insert(key.to_owned(), (fingerprint.to_owned(), Some(response.clone())));
+            s.idempotency.insert(
+                key.to_owned(),
+                (fingerprint.to_owned(), Some(response.clone())),
+            );
             Ok(())
         })
     }

@@ -53,8 +53,16 @@ pub type ExpectedRevision = Option<u32>;
 #[async_trait]
 pub trait ProviderStore: Send + Sync {
     async fn tenant_providers(&self, tenant: &TenantId) -> StoreResult<Vec<ProviderConfig>>;
-    async fn event_providers(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Vec<EventProviderEntry>>;
-    async fn tenant_provider(&self, tenant: &TenantId, id: &ProviderId) -> StoreResult<Option<ProviderConfig>>;
+    async fn event_providers(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+    ) -> StoreResult<Vec<EventProviderEntry>>;
+    async fn tenant_provider(
+        &self,
+        tenant: &TenantId,
+        id: &ProviderId,
+    ) -> StoreResult<Option<ProviderConfig>>;
     async fn event_provider(
         &self,
         tenant: &TenantId,
@@ -76,7 +84,13 @@ pub trait ProviderStore: Send + Sync {
         expected: ExpectedRevision,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
-    async fn delete_provider(&self, owner: &Owner, id: &ProviderId, revision: u32, audit: &AuditEntry) -> StoreResult<()>;
+    async fn delete_provider(
+        &self,
+        owner: &Owner,
+        id: &ProviderId,
+        revision: u32,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 }
 
 /// What one layer partition holds besides providers: template heads, brand, event settings.
@@ -97,13 +111,26 @@ pub struct Revisioned<T> {
 pub trait TemplateStore: Send + Sync {
     /// Everything current in one layer, in one query.
     async fn layer(&self, owner: &Owner) -> StoreResult<LayerContent>;
-    async fn current_template(&self, owner: &Owner, category: Category, channel: Channel)
-    -> StoreResult<Option<TemplateVersion>>;
-    async fn template_versions(&self, owner: &Owner, category: Category, channel: Channel)
-    -> StoreResult<Vec<TemplateVersion>>;
+    async fn current_template(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+    ) -> StoreResult<Option<TemplateVersion>>;
+    async fn template_versions(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+    ) -> StoreResult<Vec<TemplateVersion>>;
     /// Adds `template` as the next version (its `version` must be the current one plus one) and
     /// makes it current.
-    async fn put_template(&self, owner: &Owner, template: &TemplateVersion, audit: &AuditEntry) -> StoreResult<()>;
+    async fn put_template(
+        &self,
+        owner: &Owner,
+        template: &TemplateVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
     /// Stops using the layer's template for the slot (its versions stay as history).
     async fn remove_template(
         &self,
@@ -113,8 +140,18 @@ pub trait TemplateStore: Send + Sync {
         version: u32,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
-    async fn put_brand(&self, owner: &Owner, brand: &Revisioned<Brand>, audit: &AuditEntry) -> StoreResult<()>;
-    async fn remove_brand(&self, owner: &Owner, revision: u32, audit: &AuditEntry) -> StoreResult<()>;
+    async fn put_brand(
+        &self,
+        owner: &Owner,
+        brand: &Revisioned<Brand>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    async fn remove_brand(
+        &self,
+        owner: &Owner,
+        revision: u32,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
     async fn put_settings(
         &self,
         tenant: &TenantId,
@@ -147,9 +184,22 @@ pub trait SnapshotStore: Send + Sync {
         previous: Option<u32>,
         audit: &AuditEntry,
     ) -> StoreResult<Activation>;
-    async fn snapshot(&self, tenant: &TenantId, event: &EventId, version: u32) -> StoreResult<Option<Snapshot>>;
-    async fn snapshots(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Vec<SnapshotSummary>>;
-    async fn activation(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Option<Activation>>;
+    async fn snapshot(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        version: u32,
+    ) -> StoreResult<Option<Snapshot>>;
+    async fn snapshots(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+    ) -> StoreResult<Vec<SnapshotSummary>>;
+    async fn activation(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+    ) -> StoreResult<Option<Activation>>;
     /// Re-activates an existing version (rollback), in one transaction with `audit`.
     async fn activate(
         &self,
@@ -184,7 +234,12 @@ pub enum Claim {
 pub trait IdempotencyStore: Send + Sync {
     /// `key` is already scoped (tenant, operation); `fingerprint` is a digest of the request.
     async fn claim(&self, key: &str, fingerprint: &str) -> StoreResult<Claim>;
-    async fn finish(&self, key: &str, fingerprint: &str, response: &StoredResponse) -> StoreResult<()>;
+    async fn finish(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
     /// Forgets a claim whose request failed unexpectedly, so a retry can run.
     async fn release(&self, key: &str) -> StoreResult<()>;
 }

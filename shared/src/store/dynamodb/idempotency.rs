@@ -40,7 +40,8 @@ impl IdempotencyStore for DynamoDb {
             .await;
         match put {
             Ok(_) => return Ok(Claim::Fresh),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {}
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {}
             Err(e) => return Err(unavailable(e, "PutItem")),
         }
         let existing = self
@@ -60,14 +61,23 @@ impl IdempotencyStore for DynamoDb {
         }
         match (text("state").as_deref(), text("body")) {
             (Some("done"), Some(body)) => {
-                let status = existing.get("status").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(200);
+                let status = existing
+                    .get("status")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(200);
                 Ok(Claim::Replay(StoredResponse { status, body }))
             }
             _ => Ok(Claim::InFlight),
         }
     }
 
-    async fn finish(&self, key: &str, fingerprint: &str, response: &StoredResponse) -> StoreResult<()> {
+    async fn finish(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        response: &StoredResponse,
+    ) -> StoreResult<()> {
         self.client
             .update_item()
             .table_name(&self.tables.idempotency)
@@ -99,7 +109,9 @@ impl IdempotencyStore for DynamoDb {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(())
+            }
             Err(e) => Err(unavailable(e, "DeleteItem")),
         }
     }

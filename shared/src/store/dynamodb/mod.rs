@@ -35,7 +35,9 @@ pub struct TableNames {
 
 impl TableNames {
     pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).with_context(|| format!("environment variable {name} is not set"));
+        let var = |name: &str| {
+            std::env::var(name).with_context(|| format!("environment variable {name} is not set"))
+        };
         Ok(Self {
             providers: var("PROVIDERS_TABLE")?,
             templates: var("TEMPLATES_TABLE")?,
@@ -67,7 +69,11 @@ impl DynamoDb {
             #[serde(flatten)]
             entry: &'a AuditEntry,
         }
-        let item = to_item(&AuditItem { pk: format!("A#{}", entry.scope), sk: &entry.id, entry })?;
+        let item = to_item(&AuditItem {
+            pk: format!("A#{}", entry.scope),
+            sk: &entry.id,
+            entry,
+        })?;
         let put = Put::builder()
             .table_name(&self.tables.audit)
             .set_item(Some(item))
@@ -78,18 +84,29 @@ impl DynamoDb {
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) => match e.err() {
                 TransactWriteItemsError::TransactionCanceledException(c)
-                    if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                    if c.cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
                 {
                     Err(StoreError::Conflict)
                 }
-                other => Err(StoreError::Unavailable(anyhow::anyhow!("TransactWriteItems failed: {other}"))),
+                other => Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "TransactWriteItems failed: {other}"
+                ))),
             },
-            Err(e) => Err(StoreError::Unavailable(anyhow::Error::new(e).context("TransactWriteItems failed"))),
+            Err(e) => Err(StoreError::Unavailable(
+                anyhow::Error::new(e).context("TransactWriteItems failed"),
+            )),
         }
     }
 
@@ -117,7 +134,9 @@ impl DynamoDb {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("Query failed")))?;
+                .map_err(|e| {
+                    StoreError::Unavailable(anyhow::Error::new(e).context("Query failed"))
+                })?;
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key;
             if start.is_none() || limit.is_some_and(|l| items.len() >= l as usize) {
@@ -136,7 +155,9 @@ impl DynamoDb {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("GetItem failed")))?;
+            .map_err(|e| {
+                StoreError::Unavailable(anyhow::Error::new(e).context("GetItem failed"))
+            })?;
         Ok(out.item)
     }
 }
@@ -150,11 +171,14 @@ pub(crate) fn n(value: impl ToString) -> AttributeValue {
 }
 
 fn to_item<T: Serialize>(value: &T) -> StoreResult<Item> {
-    serde_dynamo::to_item(value).map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("serialising an item")))
+    serde_dynamo::to_item(value)
+        .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("serialising an item")))
 }
 
 fn from_item<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("reading a stored item")))
+    serde_dynamo::from_item(item).map_err(|e| {
+        StoreError::Unavailable(anyhow::Error::new(e).context("reading a stored item"))
+    })
 }
 
 fn unexpected(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -175,13 +199,21 @@ fn put_item(table: &str, item: Item, expected: Option<u32>) -> StoreResult<Trans
         .table_name(table)
         .set_item(Some(item))
         .condition_expression(condition)
-        .set_expression_attribute_values(value.map(|v| HashMap::from([(":expected".to_owned(), v)])))
+        .set_expression_attribute_values(
+            value.map(|v| HashMap::from([(":expected".to_owned(), v)])),
+        )
         .build()
         .map_err(unexpected)?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-fn delete_item(table: &str, partition: &str, sort: &str, revision: u32, attribute: &str) -> StoreResult<TransactWriteItem> {
+fn delete_item(
+    table: &str,
+    partition: &str,
+    sort: &str,
+    revision: u32,
+    attribute: &str,
+) -> StoreResult<TransactWriteItem> {
     let delete = aws_sdk_dynamodb::types::Delete::builder()
         .table_name(table)
         .key("pk", s(partition))

@@ -47,7 +47,12 @@ fn version_key(version: u32) -> String {
 }
 
 impl DynamoDb {
-    fn activation_put(&self, pk: &str, activation: &Activation, previous: Option<u32>) -> StoreResult<TransactWriteItem> {
+    fn activation_put(
+        &self,
+        pk: &str,
+        activation: &Activation,
+        previous: Option<u32>,
+    ) -> StoreResult<TransactWriteItem> {
         let item = to_item(&ActiveItem {
             pk: pk.to_owned(),
             sk: ACTIVE.to_owned(),
@@ -60,7 +65,11 @@ impl DynamoDb {
                 .condition_expression("version = :previous")
                 .expression_attribute_values(":previous", n(v)),
         };
-        let put = put.table_name(&self.tables.snapshots).set_item(Some(item)).build().map_err(unexpected)?;
+        let put = put
+            .table_name(&self.tables.snapshots)
+            .set_item(Some(item))
+            .build()
+            .map_err(unexpected)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 }
@@ -69,7 +78,13 @@ impl DynamoDb {
 impl SnapshotStore for DynamoDb {
     async fn latest_version(&self, tenant: &TenantId, event: &EventId) -> StoreResult<u32> {
         let items = self
-            .query_all(&self.tables.snapshots, &partition(tenant, event), VERSION_PREFIX, true, Some(1))
+            .query_all(
+                &self.tables.snapshots,
+                &partition(tenant, event),
+                VERSION_PREFIX,
+                true,
+                Some(1),
+            )
             .await?;
         Ok(items
             .first()
@@ -115,15 +130,33 @@ impl SnapshotStore for DynamoDb {
         Ok(activation)
     }
 
-    async fn snapshot(&self, tenant: &TenantId, event: &EventId, version: u32) -> StoreResult<Option<Snapshot>> {
-        let Some(item) = self.get(&self.tables.snapshots, &partition(tenant, event), &version_key(version)).await? else {
+    async fn snapshot(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        version: u32,
+    ) -> StoreResult<Option<Snapshot>> {
+        let Some(item) = self
+            .get(
+                &self.tables.snapshots,
+                &partition(tenant, event),
+                &version_key(version),
+            )
+            .await?
+        else {
             return Ok(None);
         };
         let item: SnapshotItem = from_item(item)?;
-        serde_json::from_str(&item.body).map(Some).map_err(unexpected)
+        serde_json::from_str(&item.body)
+            .map(Some)
+            .map_err(unexpected)
     }
 
-    async fn snapshots(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Vec<SnapshotSummary>> {
+    async fn snapshots(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+    ) -> StoreResult<Vec<SnapshotSummary>> {
         let out = self
             .client
             .query()
@@ -142,9 +175,16 @@ impl SnapshotStore for DynamoDb {
         out.into_iter().map(from_item).collect()
     }
 
-    async fn activation(&self, tenant: &TenantId, event: &EventId) -> StoreResult<Option<Activation>> {
-        let item = self.get(&self.tables.snapshots, &partition(tenant, event), ACTIVE).await?;
-        item.map(|i| from_item::<ActiveItem>(i).map(|a| a.activation)).transpose()
+    async fn activation(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+    ) -> StoreResult<Option<Activation>> {
+        let item = self
+            .get(&self.tables.snapshots, &partition(tenant, event), ACTIVE)
+            .await?;
+        item.map(|i| from_item::<ActiveItem>(i).map(|a| a.activation))
+            .transpose()
     }
 
     async fn activate(

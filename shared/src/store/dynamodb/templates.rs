@@ -48,18 +48,36 @@ fn template_from(item: Item) -> StoreResult<TemplateVersion> {
 #[async_trait]
 impl TemplateStore for DynamoDb {
     async fn layer(&self, owner: &Owner) -> StoreResult<LayerContent> {
-        let items = self.query_all(&self.tables.templates, &owner.partition(), CURRENT, false, None).await?;
+        let items = self
+            .query_all(
+                &self.tables.templates,
+                &owner.partition(),
+                CURRENT,
+                false,
+                None,
+            )
+            .await?;
         let mut layer = LayerContent::default();
         for item in items {
-            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let sk = item
+                .get("sk")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
             if sk.starts_with(CURRENT_TEMPLATE) {
                 layer.templates.push(template_from(item)?);
             } else if sk == BRAND {
                 let b: RevisionedItem<Brand> = from_item(item)?;
-                layer.brand = Some(Revisioned { value: b.record, revision: b.revision });
+                layer.brand = Some(Revisioned {
+                    value: b.record,
+                    revision: b.revision,
+                });
             } else if sk == SETTINGS {
                 let s: RevisionedItem<EventSettings> = from_item(item)?;
-                layer.settings = Some(Revisioned { value: s.record, revision: s.revision });
+                layer.settings = Some(Revisioned {
+                    value: s.record,
+                    revision: s.revision,
+                });
             }
         }
         Ok(layer)
@@ -71,7 +89,13 @@ impl TemplateStore for DynamoDb {
         category: Category,
         channel: Channel,
     ) -> StoreResult<Option<TemplateVersion>> {
-        let item = self.get(&self.tables.templates, &owner.partition(), &head_key(category, channel)).await?;
+        let item = self
+            .get(
+                &self.tables.templates,
+                &owner.partition(),
+                &head_key(category, channel),
+            )
+            .await?;
         item.map(template_from).transpose()
     }
 
@@ -82,17 +106,32 @@ impl TemplateStore for DynamoDb {
         channel: Channel,
     ) -> StoreResult<Vec<TemplateVersion>> {
         let items = self
-            .query_all(&self.tables.templates, &owner.partition(), &versions_prefix(category, channel), true, None)
+            .query_all(
+                &self.tables.templates,
+                &owner.partition(),
+                &versions_prefix(category, channel),
+                true,
+                None,
+            )
             .await?;
         items.into_iter().map(template_from).collect()
     }
 
-    async fn put_template(&self, owner: &Owner, template: &TemplateVersion, audit: &AuditEntry) -> StoreResult<()> {
+    async fn put_template(
+        &self,
+        owner: &Owner,
+        template: &TemplateVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let (category, channel) = (template.category, template.channel);
         let record = template;
         let version_item = to_item(&TemplateItem {
             pk: owner.partition(),
-            sk: format!("{}{:06}", versions_prefix(category, channel), template.version),
+            sk: format!(
+                "{}{:06}",
+                versions_prefix(category, channel),
+                template.version
+            ),
             version: template.version,
             record,
         })?;
@@ -112,8 +151,11 @@ impl TemplateStore for DynamoDb {
             .expression_attribute_values(":previous", n(template.version.saturating_sub(1)))
             .build()
             .map_err(unexpected)?;
-        let head_put = aws_sdk_dynamodb::types::TransactWriteItem::builder().put(head_put).build();
-        self.transact(vec![version_put, head_put, self.audit_put(audit)?]).await
+        let head_put = aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(head_put)
+            .build();
+        self.transact(vec![version_put, head_put, self.audit_put(audit)?])
+            .await
     }
 
     async fn remove_template(
@@ -124,18 +166,49 @@ impl TemplateStore for DynamoDb {
         version: u32,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let delete = delete_item(&self.tables.templates, &owner.partition(), &head_key(category, channel), version, "version")?;
+        let delete = delete_item(
+            &self.tables.templates,
+            &owner.partition(),
+            &head_key(category, channel),
+            version,
+            "version",
+        )?;
         self.transact(vec![delete, self.audit_put(audit)?]).await
     }
 
-    async fn put_brand(&self, owner: &Owner, brand: &Revisioned<Brand>, audit: &AuditEntry) -> StoreResult<()> {
-        let item = to_item(&RevisionedItem { pk: owner.partition(), sk: BRAND.to_owned(), revision: brand.revision, record: &brand.value })?;
+    async fn put_brand(
+        &self,
+        owner: &Owner,
+        brand: &Revisioned<Brand>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let item = to_item(&RevisionedItem {
+            pk: owner.partition(),
+            sk: BRAND.to_owned(),
+            revision: brand.revision,
+            record: &brand.value,
+        })?;
         let expected = brand.revision.checked_sub(1).filter(|r| *r > 0);
-        self.transact(vec![put_item(&self.tables.templates, item, expected)?, self.audit_put(audit)?]).await
+        self.transact(vec![
+            put_item(&self.tables.templates, item, expected)?,
+            self.audit_put(audit)?,
+        ])
+        .await
     }
 
-    async fn remove_brand(&self, owner: &Owner, revision: u32, audit: &AuditEntry) -> StoreResult<()> {
-        let delete = delete_item(&self.tables.templates, &owner.partition(), BRAND, revision, "revision")?;
+    async fn remove_brand(
+        &self,
+        owner: &Owner,
+        revision: u32,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let delete = delete_item(
+            &self.tables.templates,
+            &owner.partition(),
+            BRAND,
+            revision,
+            "revision",
+        )?;
         self.transact(vec![delete, self.audit_put(audit)?]).await
     }
 
@@ -154,6 +227,10 @@ impl TemplateStore for DynamoDb {
             record: &settings.value,
         })?;
         let expected = settings.revision.checked_sub(1).filter(|r| *r > 0);
-        self.transact(vec![put_item(&self.tables.templates, item, expected)?, self.audit_put(audit)?]).await
+        self.transact(vec![
+            put_item(&self.tables.templates, item, expected)?,
+            self.audit_put(audit)?,
+        ])
+        .await
     }
 }

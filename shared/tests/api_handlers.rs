@@ -1,0 +1,493 @@
+//! Handler tests: the API functions' handlers driven by the sample requests in `events/`, over
+//! in-memory stores and a scripted provider checker. The emulator-backed versions of these
+//! flows live in the integration tests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use herald_shared::App;
+use herald_shared::api;
+use herald_shared::credentials::OpenCredentials;
+use herald_shared::domain::provider::{ProviderKind, ProviderSettings};
+use herald_shared::domain::snapshot::CheckOutcome;
+use herald_shared::providers::CredentialChecker;
+use serde_json::{Value, json};
+
+/// Passes every provider except the kinds told to fail; remembers the secrets it was shown.
+#[derive(Default)]
+struct ScriptedChecker {
+    failing: Mutex<HashMap<ProviderKind, CheckOutcome>>,
+    seen_secrets: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl CredentialChecker for ScriptedChecker {
+    async fn check(
+        &self,
+        settings: &ProviderSettings,
+        credentials: &OpenCredentials,
+    ) -> CheckOutcome {
+        for field in settings.kind().credential_fields() {
+            if let Some(v) = credentials.get(field) {
+                self.seen_secrets.lock().expect("lock").push(v.to_owned());
+            }
+        }
+        let failing = self.failing.lock().expect("lock");
+        failing
+            .get(&settings.kind())
+            .cloned()
+            .unwrap_or(CheckOutcome::Passed {
+                detail: "ok".into(),
+            })
+    }
+}
+
+struct Harness {
+    app: App,
+    checker: Arc<ScriptedChecker>,
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+/// A fixture with path parameters and body replaced.
+fn with(mut event: Value, params: &[(&str, &str)], body: Option<Value>) -> Value {
+    for (k, v) in params {
+        event["pathParameters"][*k] = json!(v);
+    }
+    if let Some(body) = body {
+        event["body"] = json!(body.to_string());
+    }
+    event
+}
+
+impl Harness {
+    fn new() -> Self {
+        let checker = Arc::new(ScriptedChecker::default());
+        Self {
+            app: App::in_memory(checker.clone()),
+            checker,
+        }
+    }
+
+    async fn call(&self, event: Value) -> (u16, Value, HashMap<String, String>) {
+        let function = match event["routeKey"].as_str().unwrap_or_default() {
+            r if r.ends_with("/configuration") => "resolution",
+            r if r.contains("/wizard/") || r.contains("/snapshots") => "wizard",
+            _ => "configuration",
+        };
+        let request =
+            lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event");
+        let response = match function {
+            "resolution" => api::serve(&self.app, request, api::resolution::handle).await,
+            "wizard" => api::serve(&self.app, request, api::wizard::handle).await,
+            _ => api::serve(&self.app, request, api::configuration::handle).await,
+        }
+        .expect("handlers answer every request");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let body = match response.body() {
+            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        (status, body, headers)
+    }
+
+    async fn ok(&self, event: Value) -> Value {
+        let route = event["routeKey"].clone();
+        let (status, body, _) = self.call(event).await;
+        assert!(
+            (200..300).contains(&status),
+            "{route} answered {status}: {body}"
+        );
+        body
+    }
+
+    /// An event with settings, tenant SMS + email providers and templates: completable.
+    async fn configured_event(&self) -> String {
+        self.ok(fixture("config-api/put-event-settings")).await;
+        self.ok(fixture("config-api/put-tenant-brand")).await;
+        let twilio = self.ok(fixture("config-api/create-tenant-provider")).await;
+        let mut brevo = fixture("config-api/create-tenant-provider");
+        brevo["body"] = json!(json!({"channel": "email", "name": "Brevo", "settings": {"kind": "brevo", "from_address": "events@acme.example"},
+            "credentials": {"api_key": "xkeysib-demo-000000000000"}}).to_string());
+        self.ok(brevo).await;
+        for t in ["put-tenant-template", "put-tenant-email-template"] {
+            self.ok(fixture(&format!("config-api/{t}"))).await;
+        }
+        for category in ["rsvp_confirmation"] {
+            for (channel, t) in [
+                ("sms", "put-tenant-template"),
+                ("email", "put-tenant-email-template"),
+            ] {
+                self.ok(with(
+                    fixture(&format!("config-api/{t}")),
+                    &[("category", category), ("channel", channel)],
+                    None,
+                ))
+                .await;
+            }
+        }
+        twilio["id"].as_str().expect("id").to_owned()
+    }
+}
+
+#[tokio::test]
+async fn credentials_are_write_only() {
+    let h = Harness::new();
+    let created = h.ok(fixture("config-api/create-tenant-provider")).await;
+    let id = created["id"].as_str().expect("id");
+    for body in [
+        created.clone(),
+        h.ok(with(
+            fixture("config-api/get-tenant-provider"),
+            &[("providerId", id)],
+            None,
+        ))
+        .await,
+    ] {
+        let text = body.to_string();
+        assert!(
+            !text.contains("tw-auth-token-0000-demo-4d2f"),
+            "secret leaked: {text}"
+        );
+        assert!(!text.contains("ciphertext"), "sealed form leaked: {text}");
+        assert_eq!(body["credentials"]["hints"]["auth_token"], "…4d2f");
+    }
+    let listed = h.ok(fixture("config-api/list-tenant-providers")).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+
+    // Updating without credentials keeps them; the live test still opens the right secret.
+    h.ok(with(
+        fixture("config-api/update-tenant-provider"),
+        &[("providerId", id)],
+        None,
+    ))
+    .await;
+    let check = h
+        .ok(with(
+            fixture("config-api/test-tenant-provider"),
+            &[("providerId", id)],
+            None,
+        ))
+        .await;
+    assert_eq!(check["outcome"], "passed");
+    assert_eq!(
+        h.checker.seen_secrets.lock().expect("lock").as_slice(),
+        ["tw-auth-token-0000-demo-4d2f"]
+    );
+}
+
+#[tokio::test]
+async fn roles_are_enforced() {
+    let h = Harness::new();
+    let (status, body, _) = h
+        .call(fixture(
+            "config-api/create-tenant-provider-as-event-manager",
+        ))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let (status, _, _) = h
+        .call(fixture("config-api/put-platform-template-as-tenant-admin"))
+        .await;
+    assert_eq!(status, 403);
+    h.ok(fixture("config-api/put-platform-template")).await;
+    let mut no_claims = fixture("config-api/list-tenant-providers");
+    no_claims["requestContext"]["authorizer"] = Value::Null;
+    assert_eq!(h.call(no_claims).await.0, 401);
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_writes_nothing() {
+    let h = Harness::new();
+    let mut bad = fixture("config-api/create-tenant-provider");
+    let mut body: Value = serde_json::from_str(bad["body"].as_str().expect("body")).expect("json");
+    body["settings"]["account_sid"] = json!("AC123");
+    bad["body"] = json!(body.to_string());
+    let (status, err, _) = h.call(bad).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["field"], "settings.account_sid");
+
+    let mut wrong_channel = fixture("config-api/create-tenant-provider");
+    let mut body: Value =
+        serde_json::from_str(wrong_channel["body"].as_str().expect("body")).expect("json");
+    body["channel"] = json!("email");
+    wrong_channel["body"] = json!(body.to_string());
+    let (status, err, _) = h.call(wrong_channel).await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (400, Some("channel"))
+    );
+
+    let mut missing_secret = fixture("config-api/create-tenant-provider");
+    let mut body: Value =
+        serde_json::from_str(missing_secret["body"].as_str().expect("body")).expect("json");
+    body["credentials"] = json!({});
+    missing_secret["body"] = json!(body.to_string());
+    let (status, err, _) = h.call(missing_secret).await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (400, Some("credentials.auth_token"))
+    );
+
+    let undeclared = with(
+        fixture("config-api/put-tenant-template"),
+        &[],
+        Some(json!({"body": "Hi {{ guest }}", "variables": []})),
+    );
+    let (status, err, _) = h.call(undeclared).await;
+    assert_eq!(
+        (
+            status,
+            err["error"]["code"].as_str(),
+            err["error"]["field"].as_str()
+        ),
+        (400, Some("template_invalid"), Some("body"))
+    );
+
+    let not_json = with(fixture("config-api/put-tenant-brand"), &[], None);
+    let mut not_json = not_json;
+    not_json["body"] = json!("{\"display_name\": ");
+    assert_eq!(h.call(not_json).await.0, 400);
+
+    assert!(
+        h.ok(fixture("config-api/list-tenant-providers"))
+            .await
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+    assert!(
+        h.ok(fixture("config-api/list-tenant-templates"))
+            .await
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
+}
+
+#[tokio::test]
+async fn event_overrides_show_their_provenance_and_fall_back_when_removed() {
+    let h = Harness::new();
+    let twilio = h.configured_event().await;
+    h.ok(fixture("config-api/put-event-brand")).await;
+    h.ok(fixture("config-api/put-event-template")).await;
+    h.ok(with(
+        fixture("config-api/override-tenant-provider-for-event"),
+        &[("providerId", &twilio)],
+        None,
+    ))
+    .await;
+    let own = h.ok(fixture("config-api/create-event-provider")).await;
+
+    let cfg = h
+        .ok(fixture("config-resolution/get-event-configuration"))
+        .await;
+    let sms = &cfg["channels"]["sms"];
+    assert_eq!(sms["customized"], true);
+    assert_eq!(
+        sms["providers"][0]["id"], own["id"],
+        "the event's own provider (priority 1) comes first"
+    );
+    assert_eq!(sms["providers"][1]["id"].as_str(), Some(twilio.as_str()));
+    assert_eq!(
+        sms["providers"][1]["priority"],
+        json!({"value": 2, "source": "event", "overrides": "tenant"})
+    );
+    assert_eq!(
+        sms["providers"][1]["weight"],
+        json!({"value": 100, "source": "tenant"})
+    );
+    let invitation_sms = cfg["templates"]
+        .as_array()
+        .expect("templates")
+        .iter()
+        .find(|t| t["category"] == "invitation" && t["channel"] == "sms")
+        .expect("slot")
+        .clone();
+    assert_eq!(
+        (
+            invitation_sms["source"].as_str(),
+            invitation_sms["overrides"].as_str()
+        ),
+        (Some("event"), Some("tenant"))
+    );
+    assert_eq!(
+        cfg["brand"]["display_name"],
+        json!({"value": "Acme Winter Gala 2026", "source": "event", "overrides": "tenant"})
+    );
+    assert_eq!(cfg["brand"]["logo_url"]["source"], "tenant");
+    assert!(
+        !cfg.to_string().contains("atsk_demo"),
+        "no secret in the resolution"
+    );
+
+    // "Use tenant default" again: remove the overrides.
+    h.ok(fixture("config-api/delete-event-template")).await;
+    h.ok(with(
+        fixture("config-api/delete-event-provider"),
+        &[("providerId", &twilio)],
+        None,
+    ))
+    .await;
+    h.ok(fixture("config-api/delete-event-brand")).await;
+    let cfg = h
+        .ok(fixture("config-resolution/get-event-configuration"))
+        .await;
+    let inherited = cfg["channels"]["sms"]["providers"]
+        .as_array()
+        .expect("providers")
+        .iter()
+        .find(|p| p["id"].as_str() == Some(twilio.as_str()))
+        .expect("tenant provider")
+        .clone();
+    assert_eq!(
+        inherited["priority"],
+        json!({"value": 1, "source": "tenant"})
+    );
+    let invitation_sms = cfg["templates"]
+        .as_array()
+        .expect("templates")
+        .iter()
+        .find(|t| t["category"] == "invitation" && t["channel"] == "sms")
+        .expect("slot")
+        .clone();
+    assert_eq!(invitation_sms["source"], "tenant");
+    assert_eq!(
+        cfg["brand"]["display_name"],
+        json!({"value": "Acme Events", "source": "tenant"})
+    );
+}
+
+#[tokio::test]
+async fn other_tenants_see_nothing() {
+    let h = Harness::new();
+    let twilio = h.configured_event().await;
+    let (status, _, _) = h
+        .call(fixture(
+            "config-resolution/get-event-configuration-other-tenant",
+        ))
+        .await;
+    assert_eq!(status, 404);
+    let mut get = with(
+        fixture("config-api/get-tenant-provider"),
+        &[("providerId", &twilio)],
+        None,
+    );
+    get["requestContext"]["authorizer"]["jwt"]["claims"]["herald:tenant"] = json!("globex");
+    assert_eq!(h.call(get).await.0, 404);
+    let mut complete = fixture("wizard-completion/complete-wizard");
+    complete["requestContext"]["authorizer"]["jwt"]["claims"]["herald:tenant"] = json!("globex");
+    assert_eq!(h.call(complete).await.0, 404);
+}
+
+#[tokio::test]
+async fn invalid_configuration_lists_every_problem_and_activates_nothing() {
+    let h = Harness::new();
+    h.ok(fixture("config-api/put-event-settings")).await;
+    h.ok(fixture("config-api/create-tenant-provider")).await;
+    h.ok(with(fixture("config-api/put-tenant-template"), &[], Some(json!({"body": "Hi {{ guest_name }}", "variables": [{"name": "guest_name", "sample": "Ada"}]})))).await;
+    h.checker.failing.lock().expect("lock").insert(
+        ProviderKind::Twilio,
+        CheckOutcome::Rejected {
+            detail: "Twilio refused the credentials (401)".into(),
+        },
+    );
+
+    let (status, body, _) = h.call(fixture("wizard-completion/complete-wizard")).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "configuration_invalid");
+    let problems: Vec<(String, String)> = body["error"]["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap_or_default().to_owned(),
+                p["field"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let has = |code: &str, field: &str| {
+        problems
+            .iter()
+            .any(|(c, f)| c == code && f.starts_with(field))
+    };
+    assert!(
+        has("template_missing", "templates.invitation.email"),
+        "{problems:?}"
+    );
+    assert!(
+        has("template_missing", "templates.rsvp_confirmation.sms"),
+        "{problems:?}"
+    );
+    assert!(has("provider_missing", "providers.email"), "{problems:?}");
+    assert!(
+        has("provider_credentials_rejected", "providers.sms.prv_"),
+        "{problems:?}"
+    );
+    assert!(
+        !has("template_missing", "templates.invitation.sms"),
+        "{problems:?}"
+    );
+    assert_eq!(
+        h.call(fixture("wizard-completion/list-snapshots")).await.0,
+        404,
+        "nothing activated"
+    );
+}
+
+#[tokio::test]
+async fn completion_is_idempotent_versioned_and_rolls_back() {
+    let h = Harness::new();
+    h.configured_event().await;
+    let first = h.ok(fixture("wizard-completion/complete-wizard")).await;
+    assert_eq!(first["version"], 1);
+    let (status, again, headers) = h.call(fixture("wizard-completion/complete-wizard")).await;
+    assert_eq!((status, &again), (201, &first));
+    assert_eq!(
+        headers.get("idempotent-replayed").map(String::as_str),
+        Some("true")
+    );
+
+    let mut reused = fixture("wizard-completion/complete-wizard");
+    reused["body"] = json!("{\"note\": \"different\"}");
+    assert_eq!(h.call(reused).await.0, 422);
+
+    h.ok(fixture("config-api/put-event-template")).await;
+    let mut second = fixture("wizard-completion/complete-wizard");
+    second["headers"]["idempotency-key"] = json!("wizard-gala-2026-attempt-2");
+    let second = h.ok(second).await;
+    assert_eq!(
+        (
+            second["version"].as_u64(),
+            second["previous_version"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert_ne!(second["digest"], first["digest"]);
+
+    let listed = h.ok(fixture("wizard-completion/list-snapshots")).await;
+    assert_eq!(listed["active"]["version"], 2);
+    assert_eq!(listed["snapshots"].as_array().map(Vec::len), Some(2));
+    let rolled = h.ok(fixture("wizard-completion/activate-snapshot")).await;
+    assert_eq!(rolled["version"], 1);
+    let snapshot = h.ok(fixture("wizard-completion/get-snapshot")).await;
+    assert_eq!(snapshot["version"], 1);
+    assert!(!snapshot.to_string().contains("ciphertext"));
+    let missing = with(
+        fixture("wizard-completion/activate-snapshot"),
+        &[("version", "9")],
+        None,
+    );
+    assert_eq!(h.call(missing).await.0, 404);
+}
