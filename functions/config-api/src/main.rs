@@ -8,5 +8,8 @@ use lambda_http::{Error, Request, run, service_fn};
 async fn main() -> Result<(), Error> {
     herald_shared::observability::init();
     let app = App::from_env().await?;
-    run(service_fn(|request: Request| api::serve(&app, request, api::configuration::handle))).await
+    run(service_fn(|request: Request| {
+        api::serve(&app, request, api::configuration::handle)
+    }))
+    .await
 }
