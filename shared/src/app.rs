@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::credentials::{CredentialVault, EnvelopeVault, KmsDataKeys, LocalDataKeys};
+use crate::observability::AwsRequestCounter;
 use crate::providers::{CredentialChecker, ProviderClients, ProviderEndpoints};
 use crate::store::dynamodb::{DynamoDb, TableNames};
 use crate::store::memory::MemoryStore;
@@ -26,33 +27,66 @@ impl std::fmt::Debug for App {
     }
 }
 
+/// What a function reads from its environment (set by the SAM template, or by the local stack).
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub tables: TableNames,
+    pub credentials_key_id: String,
+    pub endpoints: ProviderEndpoints,
+}
+
+impl AppConfig {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            tables: TableNames::from_env()?,
+            credentials_key_id: std::env::var("CREDENTIALS_KEY_ID").map_err(|_| {
+                anyhow::anyhow!("environment variable CREDENTIALS_KEY_ID is not set")
+            })?,
+            endpoints: ProviderEndpoints::from_env()?,
+        })
+    }
+}
+
 impl App {
     /// Everything from the environment the SAM template sets (and `AWS_ENDPOINT_URL` locally).
     pub async fn from_env() -> anyhow::Result<Self> {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let key_id = std::env::var("CREDENTIALS_KEY_ID")
-            .map_err(|_| anyhow::anyhow!("environment variable CREDENTIALS_KEY_ID is not set"))?;
-        let store = Arc::new(DynamoDb::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            TableNames::from_env()?,
-        ));
+        Ok(Self::new(&aws, AppConfig::from_env()?, None))
+    }
+
+    /// The AWS-backed app; `counter`, when given, counts every AWS request the app makes.
+    pub fn new(
+        aws: &aws_config::SdkConfig,
+        config: AppConfig,
+        counter: Option<AwsRequestCounter>,
+    ) -> Self {
+        macro_rules! client {
+            ($sdk:ident) => {{
+                let mut builder = $sdk::config::Builder::from(aws);
+                if let Some(c) = &counter {
+                    builder = builder.interceptor(c.clone());
+                }
+                $sdk::Client::from_conf(builder.build())
+            }};
+        }
+        let store = Arc::new(DynamoDb::new(client!(aws_sdk_dynamodb), config.tables));
         let checker = ProviderClients {
             http: crate::providers::http_client(),
-            endpoints: ProviderEndpoints::from_env()?,
-            ses: aws_sdk_sesv2::Client::new(&aws),
-            sns: aws_sdk_sns::Client::new(&aws),
+            endpoints: config.endpoints,
+            ses: client!(aws_sdk_sesv2),
+            sns: client!(aws_sdk_sns),
         };
-        Ok(Self {
+        Self {
             providers: store.clone(),
             templates: store.clone(),
             snapshots: store.clone(),
             idempotency: store,
             vault: Arc::new(EnvelopeVault::new(KmsDataKeys::new(
-                aws_sdk_kms::Client::new(&aws),
-                key_id,
+                client!(aws_sdk_kms),
+                config.credentials_key_id,
             ))),
             checker: Arc::new(checker),
-        })
+        }
     }
 
     /// In-memory stores and a local key, with the given provider checker.

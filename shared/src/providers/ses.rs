@@ -12,7 +12,13 @@ pub async fn check_sender(ses: &aws_sdk_sesv2::Client, from: &EmailAddress) -> C
             .send()
             .await
         {
-            Ok(out) if out.verified_for_sending_status() => {
+            // VerificationStatus SUCCESS is the verification itself; VerifiedForSendingStatus
+            // follows it in AWS (the emulator only reports the former).
+            Ok(out)
+                if out.verified_for_sending_status()
+                    || out.verification_status()
+                        == Some(&aws_sdk_sesv2::types::VerificationStatus::Success) =>
+            {
                 return CheckOutcome::Passed {
                     detail: format!("SES identity {identity} is verified for sending"),
                 };

@@ -29,11 +29,11 @@ struct SnapshotItem {
     body: String,
 }
 
+/// The pointer item; `Activation`'s own `version` attribute is what activations condition on.
 #[derive(Serialize, Deserialize)]
 struct ActiveItem {
     pk: String,
     sk: String,
-    version: u32,
     #[serde(flatten)]
     activation: Activation,
 }
@@ -56,7 +56,6 @@ impl DynamoDb {
         let item = to_item(&ActiveItem {
             pk: pk.to_owned(),
             sk: ACTIVE.to_owned(),
-            version: activation.version,
             activation: activation.clone(),
         })?;
         let put = match previous {

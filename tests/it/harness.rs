@@ -1,0 +1,392 @@
+//! Test harness: one emulator and one SMTP server per test process (started on first use, gone
+//! when the process exits), and per test a fresh tenant, stand-ins and an [`App`] wired to them.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use herald_shared::App;
+use herald_shared::api;
+use herald_shared::app::AppConfig;
+use herald_shared::observability::AwsRequestCounter;
+use herald_shared::providers::ProviderEndpoints;
+use herald_shared::store::dynamodb::TableNames;
+use provider_standins::{RunningStandIns, StandIns};
+use serde_json::{Value, json};
+
+pub const TWILIO_SID: &str = "AC5f1c2b7e9d0a4c3b8e6f7a1d2c3b4a59";
+pub const TWILIO_TOKEN: &str = "tw-auth-token-0000-demo-4d2f";
+pub const AT_USERNAME: &str = "acme_gala";
+pub const AT_KEY: &str = "atsk_demo_0000000000000000a1b2";
+pub const BREVO_KEY: &str = "xkeysib-demo-0000000000000000beef";
+pub const META_PHONE: &str = "106540352242922";
+pub const META_TOKEN: &str = "EAAGm0PX4ZCpsBA-demo-token-7731";
+pub const SMTP_USER: &str = "herald";
+pub const SMTP_PASSWORD: &str = "smtp-pass-demo-91c3";
+/// Every secret the tests configure: none may appear in a response or a log line.
+pub const SECRETS: [&str; 6] = [
+    TWILIO_TOKEN,
+    AT_KEY,
+    BREVO_KEY,
+    META_TOKEN,
+    SMTP_PASSWORD,
+    "app-secret-demo-55e1",
+];
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn python() -> PathBuf {
+    let python = root().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "the project toolchain is missing: run scripts/toolchain.sh"
+    );
+    python
+}
+
+pub struct Stack {
+    pub endpoint: String,
+    pub env: HashMap<String, String>,
+    _emulator: Mutex<Option<Child>>,
+}
+
+/// The emulator, provisioned from the SAM template once per test process.
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(|| {
+        let state = std::env::temp_dir().join(format!("herald-it-{}", std::process::id()));
+        let out = Command::new(python())
+            .arg(root().join("scripts/stack.py"))
+            .args(["up", "--state-dir"])
+            .arg(&state)
+            .args(["--exit-with-parent", &std::process::id().to_string()])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("stack.py runs");
+        assert!(out.status.success(), "stack.py up failed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let info: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+            .expect("stack.json on the last line");
+        let env = info["env"]
+            .as_object()
+            .expect("env")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        Stack {
+            endpoint: info["endpoint"].as_str().expect("endpoint").to_owned(),
+            env,
+            _emulator: Mutex::new(None),
+        }
+    })
+}
+
+pub struct Smtp {
+    pub port: u16,
+    _child: Mutex<Child>,
+}
+
+/// A real SMTP server (aiosmtpd) with AUTH, once per test process.
+pub fn smtp() -> &'static Smtp {
+    static SMTP: OnceLock<Smtp> = OnceLock::new();
+    SMTP.get_or_init(|| {
+        let spool =
+            std::env::temp_dir().join(format!("herald-it-smtp-{}.jsonl", std::process::id()));
+        let mut child = Command::new(python())
+            .arg(root().join("scripts/smtp_server.py"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--user",
+                SMTP_USER,
+                "--password",
+                SMTP_PASSWORD,
+                "--spool",
+            ])
+            .arg(&spool)
+            .args(["--exit-with-parent", &std::process::id().to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("smtp_server.py starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("smtp server announces its port");
+        let info: Value = serde_json::from_str(&line).expect("JSON line");
+        Smtp {
+            port: info["port"].as_u64().expect("port") as u16,
+            _child: Mutex::new(child),
+        }
+    })
+}
+
+/// Captured log output of the whole test process (JSON lines), for redaction checks.
+pub fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "debug,hyper=info,h2=info,aws_smithy_runtime=info,aws_config=info",
+            ))
+            .with_writer(move || CaptureWriter(writer.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+    .clone()
+}
+
+struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let stack = stack();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&stack.endpoint)
+        .region(aws_config::Region::new(stack.env["AWS_REGION"].clone()))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// One test's world: a fresh tenant id, provider stand-ins and the app wired to both.
+pub struct World {
+    pub app: App,
+    pub tenant: String,
+    pub standins: RunningStandIns,
+    pub counter: AwsRequestCounter,
+    pub aws: aws_config::SdkConfig,
+}
+
+impl World {
+    pub async fn new() -> World {
+        logs();
+        let stack = stack();
+        let standins = StandIns::builder()
+            .twilio_account(TWILIO_SID, TWILIO_TOKEN)
+            .africastalking_account(AT_USERNAME, AT_KEY)
+            .brevo_key(BREVO_KEY)
+            .meta_phone_number(META_PHONE, META_TOKEN)
+            .build()
+            .spawn()
+            .await
+            .expect("stand-ins start");
+        let config = AppConfig {
+            tables: TableNames {
+                providers: stack.env["PROVIDERS_TABLE"].clone(),
+                templates: stack.env["TEMPLATES_TABLE"].clone(),
+                snapshots: stack.env["SNAPSHOTS_TABLE"].clone(),
+                audit: stack.env["AUDIT_TABLE"].clone(),
+                idempotency: stack.env["IDEMPOTENCY_TABLE"].clone(),
+            },
+            credentials_key_id: stack.env["CREDENTIALS_KEY_ID"].clone(),
+            endpoints: ProviderEndpoints {
+                twilio: standins.twilio_base_url().to_owned(),
+                africastalking: standins.africastalking_base_url().to_owned(),
+                brevo: standins.brevo_base_url().to_owned(),
+                meta_graph: standins.meta_graph_base_url().to_owned(),
+            },
+        };
+        let aws = sdk_config().await;
+        let counter = AwsRequestCounter::default();
+        let app = App::new(&aws, config, Some(counter.clone()));
+        let tenant = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
+        World {
+            app,
+            tenant,
+            standins,
+            counter,
+            aws,
+        }
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.aws)
+    }
+
+    /// A sample request from `events/`, re-addressed to this world's tenant.
+    pub fn event(&self, name: &str) -> Request {
+        let path = root().join(format!("events/{name}.json"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut event: Value = serde_json::from_str(&text).expect("fixture is JSON");
+        let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
+        if claims.get("herald:tenant").is_some() {
+            claims["herald:tenant"] = json!(self.tenant);
+        }
+        Request(event)
+    }
+
+    pub async fn call(&self, request: Request) -> Reply {
+        let event = request.0;
+        let route = event["routeKey"].as_str().unwrap_or_default().to_owned();
+        let request =
+            lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event");
+        let response = if route.ends_with("/configuration") {
+            api::serve(&self.app, request, api::resolution::handle).await
+        } else if route.contains("/wizard/") || route.contains("/snapshots") {
+            api::serve(&self.app, request, api::wizard::handle).await
+        } else {
+            api::serve(&self.app, request, api::configuration::handle).await
+        }
+        .expect("handlers answer every request");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let text = match response.body() {
+            lambda_http::Body::Text(t) => t.clone(),
+            _ => String::new(),
+        };
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            route,
+            status,
+            body,
+            text,
+            headers,
+        }
+    }
+
+    /// Calls and insists on a 2xx answer.
+    pub async fn ok(&self, request: Request) -> Value {
+        let reply = self.call(request).await;
+        if !(200..300).contains(&reply.status) {
+            let logged =
+                String::from_utf8_lossy(&logs().lock().map(|l| l.clone()).unwrap_or_default())
+                    .to_string();
+            let errors: Vec<&str> = logged.lines().filter(|l| l.contains("\"ERROR\"")).collect();
+            panic!(
+                "{} answered {}: {}\nerrors logged: {errors:#?}",
+                reply.route, reply.status, reply.text
+            );
+        }
+        reply.body
+    }
+}
+
+/// A sample API Gateway request being adjusted for a test.
+pub struct Request(pub Value);
+
+impl Request {
+    pub fn path(mut self, name: &str, value: &str) -> Self {
+        self.0["pathParameters"][name] = json!(value);
+        self
+    }
+
+    pub fn body(mut self, body: Value) -> Self {
+        self.0["body"] = json!(body.to_string());
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.0["headers"][name] = json!(value);
+        self
+    }
+
+    pub fn claim(mut self, name: &str, value: &str) -> Self {
+        self.0["requestContext"]["authorizer"]["jwt"]["claims"][name] = json!(value);
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub route: String,
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+    pub headers: HashMap<String, String>,
+}
+
+/// Body JSON of a provider of each kind this harness can serve.
+pub fn provider_body(kind: &str) -> Value {
+    match kind {
+        "twilio" => {
+            json!({"channel": "sms", "name": "Twilio", "settings": {"kind": "twilio", "account_sid": TWILIO_SID, "from": "+260211555010"},
+                            "credentials": {"auth_token": TWILIO_TOKEN}})
+        }
+        "twilio_whatsapp" => {
+            json!({"channel": "whatsapp", "name": "Twilio WhatsApp", "settings": {"kind": "twilio", "account_sid": TWILIO_SID, "from": "whatsapp:+260211555010"},
+                            "credentials": {"auth_token": TWILIO_TOKEN}})
+        }
+        "africas_talking" => {
+            json!({"channel": "sms", "name": "Africa's Talking", "settings": {"kind": "africas_talking", "username": AT_USERNAME, "sender_id": "ACMEGALA"},
+                            "credentials": {"api_key": AT_KEY}})
+        }
+        "brevo" => {
+            json!({"channel": "email", "name": "Brevo", "settings": {"kind": "brevo", "from_address": "events@acme.example"},
+                            "credentials": {"api_key": BREVO_KEY}})
+        }
+        "meta_whatsapp" => {
+            json!({"channel": "whatsapp", "name": "Meta WhatsApp", "settings": {"kind": "meta_whatsapp", "phone_number_id": META_PHONE},
+                            "credentials": {"access_token": META_TOKEN, "app_secret": "app-secret-demo-55e1"}})
+        }
+        "smtp" => {
+            json!({"channel": "email", "name": "Legacy SMTP", "settings": {"kind": "smtp", "host": "127.0.0.1", "port": smtp().port, "security": "none",
+                            "username": SMTP_USER, "from_address": "events@acme.example"}, "credentials": {"password": SMTP_PASSWORD}, "priority": 2})
+        }
+        "ses" => {
+            json!({"channel": "email", "name": "Amazon SES", "settings": {"kind": "ses", "from_address": "events@acme.example"}})
+        }
+        "sns" => {
+            json!({"channel": "sms", "name": "Amazon SNS", "settings": {"kind": "sns", "sms_type": "transactional"}, "priority": 3})
+        }
+        other => panic!("no sample provider of kind {other}"),
+    }
+}
+
+impl World {
+    /// Creates a tenant-default provider and returns its id.
+    pub async fn tenant_provider(&self, body: Value) -> String {
+        let created = self
+            .ok(self.event("config-api/create-tenant-provider").body(body))
+            .await;
+        created["id"].as_str().expect("id").to_owned()
+    }
+
+    /// An event with settings (email + SMS, two categories), a brand, tenant providers
+    /// (Twilio SMS, Brevo email) and tenant templates for every slot in use.
+    pub async fn configured_event(&self) -> HashMap<&'static str, String> {
+        self.ok(self.event("config-api/put-event-settings")).await;
+        self.ok(self.event("config-api/put-tenant-brand")).await;
+        let twilio = self.tenant_provider(provider_body("twilio")).await;
+        let brevo = self.tenant_provider(provider_body("brevo")).await;
+        for category in ["invitation", "rsvp_confirmation"] {
+            self.ok(self
+                .event("config-api/put-tenant-template")
+                .path("category", category))
+                .await;
+            self.ok(self
+                .event("config-api/put-tenant-email-template")
+                .path("category", category))
+                .await;
+        }
+        HashMap::from([("twilio", twilio), ("brevo", brevo)])
+    }
+}

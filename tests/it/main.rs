@@ -1,0 +1,11 @@
+//! Integration tests: Herald's API handlers and DynamoDB/KMS adapters against the local AWS
+//! emulator provisioned from `infra/template.yaml`, with provider stand-ins on 127.0.0.1 and a
+//! real local SMTP server. Needs the project toolchain (`scripts/toolchain.sh`).
+
+mod harness;
+
+mod isolation;
+mod provider_checks;
+mod redaction;
+mod resolution_requests;
+mod wizard_flow;

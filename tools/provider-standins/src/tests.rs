@@ -1,0 +1,773 @@
+//! End-to-end tests over real HTTP: credentials accepted and rejected in each provider's shape,
+//! sends answered in the documented shape, faults failing exactly the requests asked for.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{Fault, Provider, RunningStandIns, StandIns};
+
+const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TWILIO_TOKEN: &str = "twilio-token";
+const AT_USER: &str = "sandbox";
+const AT_KEY: &str = "at-key";
+const BREVO_KEY: &str = "xkeysib-test";
+const META_PHONE_ID: &str = "106540352242922";
+const META_TOKEN: &str = "meta-token";
+
+async fn spawn() -> anyhow::Result<(RunningStandIns, reqwest::Client)> {
+    let standins = StandIns::builder()
+        .twilio_account(TWILIO_SID, TWILIO_TOKEN)
+        .twilio_api_key(
+            TWILIO_SID,
+            "SK0123456789abcdef0123456789abcdef",
+            "key-secret",
+        )
+        .africastalking_account(AT_USER, AT_KEY)
+        .brevo_key(BREVO_KEY)
+        .meta_phone_number(META_PHONE_ID, META_TOKEN)
+        .build()
+        .spawn()
+        .await?;
+    Ok((standins, reqwest::Client::new()))
+}
+
+async fn json_of(response: reqwest::Response) -> anyhow::Result<(StatusCode, Value)> {
+    let status = response.status();
+    let text = response.text().await?;
+    let body = serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?;
+    Ok((status, body))
+}
+
+fn twilio_send(
+    client: &reqwest::Client,
+    standins: &RunningStandIns,
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    client
+        .post(format!(
+            "{}/2010-04-01/Accounts/{TWILIO_SID}/Messages.json",
+            standins.twilio_base_url()
+        ))
+        .basic_auth(TWILIO_SID, Some(TWILIO_TOKEN))
+        .form(form)
+}
+
+#[tokio::test]
+async fn base_urls_follow_the_provider_prefixes() -> anyhow::Result<()> {
+    let (standins, _) = spawn().await?;
+    let base = standins.base_url();
+    assert!(base.starts_with("http://127.0.0.1:"));
+    assert_eq!(standins.twilio_base_url(), format!("{base}/twilio"));
+    assert_eq!(
+        standins.africastalking_base_url(),
+        format!("{base}/africastalking")
+    );
+    assert_eq!(standins.brevo_base_url(), format!("{base}/brevo"));
+    assert_eq!(standins.meta_graph_base_url(), format!("{base}/meta/v21.0"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn twilio_accepts_its_credentials_and_rejects_others() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    let account_url = format!(
+        "{}/2010-04-01/Accounts/{TWILIO_SID}.json",
+        standins.twilio_base_url()
+    );
+
+    for (user, pass) in [
+        (TWILIO_SID, TWILIO_TOKEN),
+        ("SK0123456789abcdef0123456789abcdef", "key-secret"),
+    ] {
+        let (status, account) = json_of(
+            client
+                .get(&account_url)
+                .basic_auth(user, Some(pass))
+                .send()
+                .await?,
+        )
+        .await?;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(account["sid"], TWILIO_SID);
+        assert_eq!(account["status"], "active");
+        assert_eq!(account["type"], "Full");
+        assert_eq!(
+            account["uri"],
+            format!("/2010-04-01/Accounts/{TWILIO_SID}.json")
+        );
+        // RFC 2822, e.g. "Thu, 01 Jan 2026 10:00:00 +0000".
+        let created = account["date_created"].as_str().context("date_created")?;
+        assert!(
+            created.ends_with("+0000") && created.contains(", "),
+            "{created}"
+        );
+    }
+
+    for auth in [
+        Some((TWILIO_SID, "wrong")),
+        Some(("ACnobody", TWILIO_TOKEN)),
+        None,
+    ] {
+        let mut request = client.get(&account_url);
+        if let Some((user, pass)) = auth {
+            request = request.basic_auth(user, Some(pass));
+        }
+        let response = request.send().await?;
+        assert!(response.headers().contains_key("www-authenticate"));
+        let (status, body) = json_of(response).await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            body,
+            json!({
+                "code": 20003,
+                "message": "Authenticate",
+                "more_info": "https://www.twilio.com/docs/errors/20003",
+                "status": 401,
+            })
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn twilio_send_answers_with_a_queued_message_resource() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    let (status, message) = json_of(
+        twilio_send(
+            &client,
+            &standins,
+            &[
+                ("To", "+254711000001"),
+                ("From", "+15005550006"),
+                ("Body", "Your code is 1234"),
+                ("StatusCallback", "https://example.com/receipts"),
+            ],
+        )
+        .send()
+        .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED);
+    let sid = message["sid"].as_str().context("sid")?;
+    assert!(sid.starts_with("SM") && sid.len() == 34);
+    assert_eq!(message["status"], "queued");
+    assert_eq!(message["direction"], "outbound-api");
+    assert_eq!(message["num_segments"], "1");
+    assert_eq!(message["price"], Value::Null);
+    assert_eq!(message["api_version"], "2010-04-01");
+    assert_eq!(message["to"], "+254711000001");
+    assert_eq!(message["from"], "+15005550006");
+    assert_eq!(message["body"], "Your code is 1234");
+    assert_eq!(message["account_sid"], TWILIO_SID);
+    assert_eq!(
+        message["uri"],
+        format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages/{sid}.json")
+    );
+
+    let sent = standins.sent_messages_for(Provider::Twilio);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].id, sid);
+    assert_eq!(sent[0].body.as_deref(), Some("Your code is 1234"));
+    let request = &standins.requests_for(Provider::Twilio)[0];
+    assert_eq!(
+        request.path,
+        format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json")
+    );
+    assert_eq!(request.status, Some(201));
+    assert!(request.form().contains(&(
+        "StatusCallback".into(),
+        "https://example.com/receipts".into()
+    )));
+
+    // WhatsApp through Twilio: both ends carry the channel prefix.
+    let (status, whatsapp) = json_of(
+        twilio_send(
+            &client,
+            &standins,
+            &[
+                ("To", "whatsapp:+254711000001"),
+                ("From", "whatsapp:+14155238886"),
+                ("Body", "hi"),
+            ],
+        )
+        .send()
+        .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(whatsapp["to"], "whatsapp:+254711000001");
+
+    // Through a Messaging Service the sender is picked later.
+    let (status, via_service) = json_of(
+        twilio_send(
+            &client,
+            &standins,
+            &[
+                ("To", "+254711000001"),
+                ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef"),
+                ("Body", "hi"),
+            ],
+        )
+        .send()
+        .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(via_service["status"], "accepted");
+    assert_eq!(via_service["from"], Value::Null);
+    assert_eq!(via_service["num_segments"], "0");
+    Ok(())
+}
+
+#[tokio::test]
+async fn twilio_rejects_bad_numbers_with_its_error_codes() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, u32);
+    let cases: [Case; 5] = [
+        (
+            &[
+                ("To", "0711000001"),
+                ("From", "+15005550006"),
+                ("Body", "x"),
+            ],
+            400,
+            21211,
+        ),
+        (
+            &[
+                ("To", "+15005550001"),
+                ("From", "+15005550006"),
+                ("Body", "x"),
+            ],
+            400,
+            21211,
+        ),
+        (
+            &[
+                ("To", "+15005550009"),
+                ("From", "+15005550006"),
+                ("Body", "x"),
+            ],
+            400,
+            21614,
+        ),
+        (
+            &[
+                ("To", "whatsapp:+254711000001"),
+                ("From", "+15005550006"),
+                ("Body", "x"),
+            ],
+            400,
+            21910,
+        ),
+        (&[("From", "+15005550006"), ("Body", "x")], 400, 21604),
+    ];
+    for (form, status, code) in cases {
+        let (got_status, body) =
+            json_of(twilio_send(&client, &standins, form).send().await?).await?;
+        assert_eq!(got_status.as_u16(), status, "{form:?}: {body}");
+        assert_eq!(body["code"], code, "{form:?}: {body}");
+        assert_eq!(body["status"], status);
+        assert_eq!(
+            body["more_info"],
+            format!("https://www.twilio.com/docs/errors/{code}")
+        );
+    }
+    let (_, body) = json_of(
+        twilio_send(
+            &client,
+            &standins,
+            &[
+                ("To", "0711000001"),
+                ("From", "+15005550006"),
+                ("Body", "x"),
+            ],
+        )
+        .send()
+        .await?,
+    )
+    .await?;
+    assert_eq!(
+        body["message"],
+        "The 'To' number 0711000001 is not a valid phone number."
+    );
+    assert!(standins.sent_messages().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn africastalking_checks_the_api_key_and_reports_per_recipient() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    let base = standins.africastalking_base_url();
+
+    let (status, user) = json_of(
+        client
+            .get(format!("{base}/version1/user?username={AT_USER}"))
+            .header("apiKey", AT_KEY)
+            .header("Accept", "application/json")
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user, json!({ "UserData": { "balance": "KES 1000.0000" } }));
+
+    let rejected = client
+        .get(format!("{base}/version1/user?username={AT_USER}"))
+        .header("apiKey", "wrong")
+        .header("Accept", "application/json")
+        .send()
+        .await?;
+    assert_eq!(rejected.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        rejected.text().await?,
+        "The supplied authentication is invalid"
+    );
+
+    let response = client
+        .post(format!("{base}/version1/messaging"))
+        .header("apiKey", AT_KEY)
+        .header("Accept", "application/json")
+        .form(&[
+            ("username", AT_USER),
+            ("to", "+254711000001,0711"),
+            ("message", "Hello"),
+            ("from", "HERALD"),
+        ])
+        .send()
+        .await?;
+    assert_eq!(
+        response.headers().get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/json"[..])
+    );
+    let (status, sent) = json_of(response).await?;
+    assert_eq!(status, StatusCode::CREATED);
+    let data = &sent["SMSMessageData"];
+    assert_eq!(data["Message"], "Sent to 1/2 Total Cost: KES 0.8000");
+    let ok = &data["Recipients"][0];
+    assert_eq!(ok["statusCode"], 101);
+    assert_eq!(ok["status"], "Success");
+    assert_eq!(ok["number"], "+254711000001");
+    assert_eq!(ok["cost"], "KES 0.8000");
+    assert!(
+        ok["messageId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("ATXid_"))
+    );
+    let bad = &data["Recipients"][1];
+    assert_eq!(bad["statusCode"], 403);
+    assert_eq!(bad["status"], "InvalidPhoneNumber");
+    assert_eq!(bad["messageId"], "None");
+
+    // The JSON bulk endpoint answers in the same shape and shares the balance.
+    let (status, bulk) = json_of(
+        client
+            .post(format!("{base}/version1/messaging/bulk"))
+            .header("apiKey", AT_KEY)
+            .header("Accept", "application/json")
+            .json(&json!({
+                "username": AT_USER,
+                "message": "Hello",
+                "senderId": "HERALD",
+                "phoneNumbers": ["+254711000002"],
+            }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(bulk["SMSMessageData"]["Recipients"][0]["statusCode"], 101);
+    let (_, user) = json_of(
+        client
+            .get(format!("{base}/version1/user?username={AT_USER}"))
+            .header("apiKey", AT_KEY)
+            .header("Accept", "application/json")
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(user["UserData"]["balance"], "KES 998.4000");
+
+    let sent: Vec<String> = standins
+        .sent_messages_for(Provider::AfricasTalking)
+        .into_iter()
+        .map(|m| m.to)
+        .collect();
+    assert_eq!(sent, ["+254711000001", "+254711000002"]);
+
+    // Without `Accept: application/json` the API answers in XML.
+    let xml = client
+        .get(format!("{base}/version1/user?username={AT_USER}"))
+        .header("apiKey", AT_KEY)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        xml.contains("<UserData><balance>KES 998.4000</balance></UserData>"),
+        "{xml}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn brevo_checks_the_key_and_returns_a_message_id() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    let base = standins.brevo_base_url();
+
+    let (status, account) = json_of(
+        client
+            .get(format!("{base}/v3/account"))
+            .header("api-key", BREVO_KEY)
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(account["email"].is_string() && account["plan"].is_array());
+
+    let (status, body) = json_of(
+        client
+            .get(format!("{base}/v3/account"))
+            .header("api-key", "nope")
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body,
+        json!({ "code": "unauthorized", "message": "Key not found" })
+    );
+
+    let email = |to: &str| {
+        json!({
+            "sender": { "name": "Herald", "email": "noreply@herald.example" },
+            "to": [{ "email": to, "name": "Ana" }],
+            "subject": "Welcome",
+            "htmlContent": "<p>Hi</p>",
+            "textContent": "Hi",
+            "headers": { "X-Herald-Message": "msg_1" },
+            "tags": ["welcome"],
+        })
+    };
+    let (status, sent) = json_of(
+        client
+            .post(format!("{base}/v3/smtp/email"))
+            .header("api-key", BREVO_KEY)
+            .json(&email("ana@example.com"))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = sent["messageId"].as_str().context("messageId")?;
+    assert!(
+        id.starts_with('<') && id.ends_with("@smtp-relay.mailin.fr>"),
+        "{id}"
+    );
+
+    let (status, body) = json_of(
+        client
+            .post(format!("{base}/v3/smtp/email"))
+            .header("api-key", BREVO_KEY)
+            .json(&email("not-an-address"))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "invalid_parameter");
+
+    let sent = standins.sent_messages_for(Provider::Brevo);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].subject.as_deref(), Some("Welcome"));
+    assert_eq!(sent[0].to, "ana@example.com");
+    Ok(())
+}
+
+#[tokio::test]
+async fn meta_checks_the_token_and_the_phone_number_id() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    let graph = standins.meta_graph_base_url();
+
+    let (status, number) = json_of(
+        client
+            .get(format!("{graph}/{META_PHONE_ID}"))
+            .bearer_auth(META_TOKEN)
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(number["id"], META_PHONE_ID);
+    assert_eq!(number["quality_rating"], "GREEN");
+    assert!(number["verified_name"].is_string() && number["display_phone_number"].is_string());
+
+    let (status, body) = json_of(
+        client
+            .get(format!("{graph}/{META_PHONE_ID}"))
+            .bearer_auth("garbage")
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], 190);
+    assert_eq!(body["error"]["type"], "OAuthException");
+    assert_eq!(
+        body["error"]["message"],
+        "Invalid OAuth access token - Cannot parse access token"
+    );
+    assert!(body["error"]["fbtrace_id"].is_string());
+
+    let (status, body) = json_of(
+        client
+            .get(format!("{graph}/999999"))
+            .bearer_auth(META_TOKEN)
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], 100);
+    assert_eq!(body["error"]["error_subcode"], 33);
+
+    let (status, sent) = json_of(
+        client
+            .post(format!("{graph}/{META_PHONE_ID}/messages"))
+            .bearer_auth(META_TOKEN)
+            .json(&json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": "+254711000001",
+                "type": "text",
+                "text": { "body": "Hello" },
+            }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sent["messaging_product"], "whatsapp");
+    assert_eq!(
+        sent["contacts"],
+        json!([{ "input": "+254711000001", "wa_id": "254711000001" }])
+    );
+    let wamid = sent["messages"][0]["id"].as_str().context("message id")?;
+    assert!(wamid.starts_with("wamid."));
+
+    let (status, template) = json_of(
+        client
+            .post(format!("{graph}/{META_PHONE_ID}/messages"))
+            .bearer_auth(META_TOKEN)
+            .json(&json!({
+                "messaging_product": "whatsapp",
+                "to": "254711000001",
+                "type": "template",
+                "template": { "name": "otp", "language": { "code": "en_US" } },
+            }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(template["messages"][0]["message_status"], "accepted");
+
+    let sent = standins.sent_messages_for(Provider::Meta);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].body.as_deref(), Some("Hello"));
+    assert_eq!(sent[1].template.as_deref(), Some("otp"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_injected_fault_fails_exactly_n_requests() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    standins.fail_next(Provider::Twilio, 2, Fault::Status(503));
+    assert_eq!(standins.pending_faults(Provider::Twilio), 2);
+    let form = [
+        ("To", "+254711000001"),
+        ("From", "+15005550006"),
+        ("Body", "x"),
+    ];
+
+    for _ in 0..2 {
+        let (status, body) = json_of(twilio_send(&client, &standins, &form).send().await?).await?;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], 20503);
+        assert_eq!(body["status"], 503);
+    }
+    let (status, _) = json_of(twilio_send(&client, &standins, &form).send().await?).await?;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(standins.pending_faults(Provider::Twilio), 0);
+    assert_eq!(standins.sent_messages_for(Provider::Twilio).len(), 1);
+
+    let faults: Vec<Option<Fault>> = standins.requests().iter().map(|r| r.fault).collect();
+    assert_eq!(
+        faults,
+        [Some(Fault::Status(503)), Some(Fault::Status(503)), None]
+    );
+
+    // Other providers are untouched; 429 carries Retry-After and the provider's body.
+    standins.fail_next(Provider::Meta, 1, Fault::Status(429));
+    let response = client
+        .get(format!(
+            "{}/{META_PHONE_ID}",
+            standins.meta_graph_base_url()
+        ))
+        .bearer_auth(META_TOKEN)
+        .send()
+        .await?;
+    assert_eq!(
+        response.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let (status, body) = json_of(response).await?;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["error"]["code"], 130_429);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_delay_fault_makes_the_client_time_out_once() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    standins.fail_next(Provider::Brevo, 1, Fault::Delay(Duration::from_secs(30)));
+    let account = || {
+        client
+            .get(format!("{}/v3/account", standins.brevo_base_url()))
+            .header("api-key", BREVO_KEY)
+            .timeout(Duration::from_millis(300))
+            .send()
+    };
+    let timed_out = account().await;
+    assert!(
+        timed_out.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "{timed_out:?}"
+    );
+    assert_eq!(account().await?.status(), StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_control_api_mirrors_the_rust_api() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    let control = format!("{}/_standin", standins.base_url());
+
+    let (status, health) = json_of(client.get(format!("{control}/health")).send().await?).await?;
+    assert_eq!(
+        (status, health),
+        (StatusCode::OK, json!({ "status": "ok" }))
+    );
+
+    // Credentials registered at run time are accepted from then on.
+    let url = format!("{}/v3/account", standins.brevo_base_url());
+    let before = client
+        .get(&url)
+        .header("api-key", "late-key")
+        .send()
+        .await?;
+    assert_eq!(before.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = json_of(
+        client
+            .post(format!("{control}/accounts"))
+            .json(&json!({ "brevo": [{ "api_key": "late-key" }] }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        client
+            .get(&url)
+            .header("api-key", "late-key")
+            .send()
+            .await?
+            .status(),
+        StatusCode::OK
+    );
+
+    let (status, pending) = json_of(
+        client
+            .post(format!("{control}/faults"))
+            .json(&json!({ "provider": "brevo", "count": 1, "status": 500 }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(pending["pending"]["brevo"], 1);
+    let (status, body) = json_of(
+        client
+            .get(&url)
+            .header("api-key", "late-key")
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body["code"].is_string() && body["message"].is_string());
+
+    let bad = client
+        .post(format!("{control}/faults"))
+        .json(&json!({ "provider": "brevo", "status": 500, "delay_ms": 10 }))
+        .send()
+        .await?;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    let (_, requests) = json_of(
+        client
+            .get(format!("{control}/requests?provider=brevo"))
+            .send()
+            .await?,
+    )
+    .await?;
+    let statuses: Vec<&Value> = requests
+        .as_array()
+        .context("requests array")?
+        .iter()
+        .map(|r| &r["status"])
+        .collect();
+    assert_eq!(statuses, [&json!(401), &json!(200), &json!(500)]);
+    assert_eq!(requests[2]["fault"], json!({ "status": 500 }));
+
+    let cleared = client.delete(format!("{control}/requests")).send().await?;
+    assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
+    assert!(standins.requests().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn waiting_for_sends_and_shutting_down() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    let url = format!("{}/v3/smtp/email", standins.brevo_base_url());
+    let send = client.post(url).header("api-key", BREVO_KEY).json(&json!({
+        "sender": { "email": "noreply@herald.example" },
+        "to": [{ "email": "ana@example.com" }],
+        "subject": "Hi",
+        "textContent": "Hi",
+    }));
+    let later = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        send.send().await
+    });
+    let sent = standins
+        .wait_for_sent(Provider::Brevo, 1, Duration::from_secs(5))
+        .await?;
+    assert_eq!(sent[0].to, "ana@example.com");
+    later.await??;
+    assert!(
+        standins
+            .wait_for_sent(Provider::Twilio, 1, Duration::from_millis(20))
+            .await
+            .is_err()
+    );
+
+    let health = format!("{}/_standin/health", standins.base_url());
+    standins.shutdown().await?;
+    assert!(reqwest::Client::new().get(health).send().await.is_err());
+    Ok(())
+}

@@ -1,0 +1,414 @@
+//! Twilio REST API 2010-04-01: fetch the Account resource and create Message resources (SMS and
+//! `whatsapp:` addresses), with Twilio's Basic auth, error bodies and test-number behaviour.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+
+use crate::address::{is_e164, sms_segments};
+use crate::gate::RequestSeq;
+use crate::journal::{Channel, SentMessage};
+use crate::{Provider, Shared, ids, json_response};
+
+const API_VERSION: &str = "2010-04-01";
+const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+const MAX_BODY_CHARS: usize = 1600;
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/2010-04-01/Accounts/{account}", get(fetch_account))
+        .route(
+            "/2010-04-01/Accounts/{account}/Messages.json",
+            post(create_message),
+        )
+        .fallback(not_found)
+}
+
+/// Twilio's error body: `{"code", "message", "more_info", "status"}`.
+fn error(status: StatusCode, code: u32, message: impl Into<String>) -> Response {
+    let mut response = json_response(
+        status,
+        CONTENT_TYPE,
+        &json!({
+            "code": code,
+            "message": message.into(),
+            "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+            "status": status.as_u16(),
+        }),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"Twilio API\""),
+        );
+    }
+    response
+}
+
+fn unauthenticated() -> Response {
+    error(StatusCode::UNAUTHORIZED, 20003, "Authenticate")
+}
+
+fn resource_not_found(path: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        20404,
+        format!("The requested resource {path} was not found"),
+    )
+}
+
+async fn not_found(uri: Uri) -> Response {
+    resource_not_found(uri.path())
+}
+
+pub(crate) fn fault_response(status: StatusCode) -> Response {
+    if status == StatusCode::UNAUTHORIZED {
+        return unauthenticated();
+    }
+    // Twilio's generic HTTP errors are 20000 + status: 20429, 20500, 20503...
+    let code = 20_000 + u32::from(status.as_u16());
+    error(status, code, status.canonical_reason().unwrap_or("Error"))
+}
+
+fn rfc2822(at: OffsetDateTime) -> String {
+    at.format(&Rfc2822).unwrap_or_default()
+}
+
+/// The account a request authenticated as.
+struct Authenticated {
+    sid: String,
+    friendly_name: Option<String>,
+    auth_token: String,
+}
+
+/// Why a request was refused before reaching the resource.
+enum Denied {
+    /// Missing or wrong credentials: 401 / 20003.
+    BadCredentials,
+    /// Valid credentials for another account than the path names: 404 / 20404.
+    OtherAccount,
+}
+
+impl Denied {
+    fn into_response(self, path: &str) -> Response {
+        match self {
+            Denied::BadCredentials => unauthenticated(),
+            Denied::OtherAccount => resource_not_found(path),
+        }
+    }
+}
+
+/// Checks Basic auth (`AccountSid:AuthToken` or `SK...:secret`) and that it is for `path_sid`.
+fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    path_sid: &str,
+) -> Result<Authenticated, Denied> {
+    let (username, password) = basic_credentials(headers).ok_or(Denied::BadCredentials)?;
+    let registry = shared.registry();
+    let account = registry
+        .twilio_authenticate(&username, &password)
+        .ok_or(Denied::BadCredentials)?;
+    if account.account_sid != path_sid {
+        return Err(Denied::OtherAccount);
+    }
+    Ok(Authenticated {
+        sid: account.account_sid.clone(),
+        friendly_name: account.friendly_name.clone(),
+        auth_token: account.auth_token.clone(),
+    })
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (user, pass) = decoded.split_once(':')?;
+    Some((user.to_owned(), pass.to_owned()))
+}
+
+async fn fetch_account(
+    State(shared): State<Arc<Shared>>,
+    Path(account): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let Some(sid) = account.strip_suffix(".json") else {
+        return resource_not_found(uri.path());
+    };
+    let Authenticated {
+        sid,
+        friendly_name,
+        auth_token,
+    } = match authenticate(&shared, &headers, sid) {
+        Ok(account) => account,
+        Err(denied) => return denied.into_response(uri.path()),
+    };
+    let created = rfc2822(shared.started_at);
+    let base = format!("/{API_VERSION}/Accounts/{sid}");
+    let subresource = |name: &str| format!("{base}/{name}.json");
+    json_response(
+        StatusCode::OK,
+        CONTENT_TYPE,
+        &json!({
+            "auth_token": auth_token,
+            "date_created": created,
+            "date_updated": created,
+            "friendly_name": friendly_name.unwrap_or_else(|| "My first Twilio account".to_owned()),
+            "owner_account_sid": sid,
+            "sid": sid,
+            "status": "active",
+            "subresource_uris": {
+                "addresses": subresource("Addresses"),
+                "balance": subresource("Balance"),
+                "calls": subresource("Calls"),
+                "incoming_phone_numbers": subresource("IncomingPhoneNumbers"),
+                "keys": subresource("Keys"),
+                "messages": subresource("Messages"),
+                "notifications": subresource("Notifications"),
+                "usage": subresource("Usage"),
+            },
+            "type": "Full",
+            "uri": format!("{base}.json"),
+        }),
+    )
+}
+
+/// A Twilio address: plain E.164 or a channel address like `whatsapp:+E164`.
+fn channel_of(address: &str) -> (Option<&str>, &str) {
+    match address.split_once(':') {
+        Some((channel, number)) => (Some(channel), number),
+        None => (None, address),
+    }
+}
+
+fn is_alphanumeric_sender(from: &str) -> bool {
+    (1..=11).contains(&from.len())
+        && from.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ')
+        && from.chars().any(|c| c.is_ascii_alphabetic())
+}
+
+fn is_short_code(from: &str) -> bool {
+    (5..=6).contains(&from.len()) && from.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn invalid_to(to: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        21211,
+        format!("The 'To' number {to} is not a valid phone number."),
+    )
+}
+
+/// Twilio's documented magic test numbers, so failure paths can be exercised.
+fn magic_to_error(to: &str, from: Option<&str>) -> Option<Response> {
+    let bad = |code, message: String| Some(error(StatusCode::BAD_REQUEST, code, message));
+    match to {
+        "+15005550001" => Some(invalid_to(to)),
+        "+15005550002" => bad(
+            21612,
+            format!(
+                "The 'To' phone number: {to}, is not currently reachable using the 'From' phone number: {} via SMS.",
+                from.unwrap_or("")
+            ),
+        ),
+        "+15005550003" => bad(
+            21408,
+            format!(
+                "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}."
+            ),
+        ),
+        "+15005550004" => bad(
+            21610,
+            "Attempt to send to unsubscribed recipient".to_owned(),
+        ),
+        "+15005550009" => bad(
+            21614,
+            format!("'To' number {to} is not a valid mobile number"),
+        ),
+        _ => None,
+    }
+}
+
+fn magic_from_error(from: &str) -> Option<Response> {
+    let bad = |code, message: String| Some(error(StatusCode::BAD_REQUEST, code, message));
+    match from {
+        "+15005550001" => bad(
+            21212,
+            format!(
+                "The 'From' number {from} is not a valid phone number, shortcode, or alphanumeric sender ID."
+            ),
+        ),
+        "+15005550007" => bad(
+            21606,
+            format!(
+                "The From phone number {from} is not a valid, SMS-capable inbound phone number or short code for your account."
+            ),
+        ),
+        "+15005550008" => bad(
+            21611,
+            "This 'From' number has exceeded the maximum number of queued messages".to_owned(),
+        ),
+        _ => None,
+    }
+}
+
+async fn create_message(
+    State(shared): State<Arc<Shared>>,
+    Path(account): Path<String>,
+    Extension(RequestSeq(seq)): Extension<RequestSeq>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let account_sid = match authenticate(&shared, &headers, &account) {
+        Ok(account) => account.sid,
+        Err(denied) => return denied.into_response(uri.path()),
+    };
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(key, value)| key == name && !value.is_empty())
+            .map(|(_, value)| value.clone())
+    };
+    let media_count = form.iter().filter(|(key, _)| key == "MediaUrl").count();
+
+    let Some(to) = field("To") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            21604,
+            "A 'To' phone number is required.",
+        );
+    };
+    let from = field("From");
+    let messaging_service_sid = field("MessagingServiceSid");
+    if from.is_none() && messaging_service_sid.is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            21603,
+            "A 'From' phone number is required.",
+        );
+    }
+    let message_body = field("Body");
+    if message_body.is_none() && media_count == 0 && field("ContentSid").is_none() {
+        return error(StatusCode::BAD_REQUEST, 21602, "Message body is required.");
+    }
+    let text = message_body.clone().unwrap_or_default();
+    if text.chars().count() > MAX_BODY_CHARS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            21617,
+            "The concatenated message body exceeds the 1600 character limit.",
+        );
+    }
+
+    let (to_channel, to_number) = channel_of(&to);
+    if to_channel.is_some_and(|c| c != "whatsapp") || !is_e164(to_number) {
+        return invalid_to(&to);
+    }
+    if let Some(sid) = &messaging_service_sid
+        && !(sid.starts_with("MG") && sid.len() == 34)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            21701,
+            format!("The Messaging Service Sid {sid} is invalid."),
+        );
+    }
+    if let Some(from) = &from {
+        let (from_channel, from_number) = channel_of(from);
+        let valid = match from_channel {
+            Some("whatsapp") => is_e164(from_number),
+            Some(_) => false,
+            None => is_e164(from) || is_short_code(from) || is_alphanumeric_sender(from),
+        };
+        if !valid {
+            return error(
+                StatusCode::BAD_REQUEST,
+                21212,
+                format!(
+                    "The 'From' number {from} is not a valid phone number, shortcode, or alphanumeric sender ID."
+                ),
+            );
+        }
+        if from_channel != to_channel {
+            return error(
+                StatusCode::BAD_REQUEST,
+                21910,
+                "Invalid From and To pair. From and To should be of the same channel",
+            );
+        }
+        if let Some(response) = magic_from_error(from_number) {
+            return response;
+        }
+    }
+    if let Some(response) = magic_to_error(to_number, from.as_deref()) {
+        return response;
+    }
+
+    let now = OffsetDateTime::now_utc();
+    let sid = ids::twilio_message_sid();
+    let uri_base = format!("/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}");
+    // A Messaging Service picks the sender later: Twilio answers "accepted", no From, 0 segments.
+    let (status, num_segments) = if from.is_none() {
+        ("accepted", 0)
+    } else if to_channel.is_some() {
+        // Channel messages are not split into SMS parts.
+        ("queued", 1)
+    } else {
+        ("queued", sms_segments(&text))
+    };
+    let resource = json!({
+        "account_sid": account_sid,
+        "api_version": API_VERSION,
+        "body": text,
+        "date_created": rfc2822(now),
+        "date_sent": null,
+        "date_updated": rfc2822(now),
+        "direction": "outbound-api",
+        "error_code": null,
+        "error_message": null,
+        "from": from,
+        "messaging_service_sid": messaging_service_sid,
+        "num_media": media_count.to_string(),
+        "num_segments": num_segments.to_string(),
+        "price": null,
+        "price_unit": "USD",
+        "sid": sid,
+        "status": status,
+        "subresource_uris": { "media": format!("{uri_base}/Media.json") },
+        "to": to,
+        "uri": format!("{uri_base}.json"),
+    });
+
+    shared.journal.record_sent(vec![SentMessage {
+        provider: Provider::Twilio,
+        channel: if to_channel.is_some() {
+            Channel::Whatsapp
+        } else {
+            Channel::Sms
+        },
+        id: sid,
+        to: to.clone(),
+        from,
+        subject: None,
+        body: message_body,
+        template: field("ContentSid"),
+        request_seq: seq,
+        sent_at: now,
+    }]);
+    json_response(StatusCode::CREATED, CONTENT_TYPE, &resource)
+}
