@@ -823,6 +823,14 @@ def function_environments(template: dict[str, Any], resolver: Resolver) -> dict[
     return functions
 
 
+def dotenv_value(value: str) -> str:
+    """A value for a KEY=VALUE env file: quoted when it holds more than a plain token, because
+    cargo lambda's env-file parser splits unquoted values on commas."""
+    if re.fullmatch(r"[A-Za-z0-9_./:@+-]*", value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def up(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     state_dir = Path(args.state_dir).resolve()
@@ -902,7 +910,7 @@ def up(args: argparse.Namespace) -> dict[str, Any]:
         "functions": functions,
         "resources": {name: attrs["Ref"] for name, attrs in resolver.attributes.items()},
     }
-    (state_dir / "stack.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    (state_dir / "stack.env").write_text("".join(f"{k}={dotenv_value(v)}\n" for k, v in env.items()))
     (state_dir / "stack.json").write_text(json.dumps(state, indent=2) + "\n")
     log(f"stack {STACK_NAME} ready in {time.monotonic() - started:.1f}s; env in {state_dir / 'stack.env'}")
     return state

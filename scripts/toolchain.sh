@@ -13,15 +13,6 @@ python="${PYTHON:-python3}"
 
 die() { echo "toolchain: $*" >&2; exit 1; }
 
-# `sam build` cross-compiles for Lambda's arm64. With parallel builds, cargo-lambda's own
-# attempts to add the target race each other on a fresh machine, so add it once here.
-rust_target=aarch64-unknown-linux-gnu
-if command -v rustup >/dev/null 2>&1 && command -v rustc >/dev/null 2>&1 \
-   && [[ ! -d "$(rustc --print sysroot)/lib/rustlib/$rust_target" ]]; then
-  rustup target add "$rust_target" >/dev/null 2>&1 \
-    || echo "toolchain: warning: could not add Rust target $rust_target (sam build needs it)" >&2
-fi
-
 [[ -f "$requirements" ]] || die "missing $requirements"
 # The stamp covers the requirements and the venv's interpreter (pyvenv.cfg), so a change
 # of either reinstalls. Computed without starting Python, to keep the no-op run fast.

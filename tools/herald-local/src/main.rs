@@ -1,1 +1,40 @@
-fn main() {}
+//! `herald-local`: drives Herald's functions as they run locally under `cargo lambda watch`,
+//! sending the real-shaped API Gateway requests from `events/` (re-addressed and filled in) to
+//! the Lambda invoke endpoint, exactly as API Gateway would after its JWT authorizer.
+//!
+//! `herald-local demo` walks the main job end to end and prints what happens.
+
+mod demo;
+mod invoke;
+
+use anyhow::{Context as _, bail};
+
+const USAGE: &str = "usage: herald-local demo --invoke-url URL --standins-url URL --smtp-port PORT \
+--smtp-user USER --smtp-password PASSWORD [--events-dir DIR]";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else { bail!(USAGE) };
+    let option = |name: &str| -> anyhow::Result<String> {
+        rest.iter()
+            .position(|a| a == name)
+            .and_then(|i| rest.get(i + 1))
+            .cloned()
+            .with_context(|| format!("missing {name}\n{USAGE}"))
+    };
+    match command.as_str() {
+        "demo" => {
+            let setup = demo::Setup {
+                invoke_url: option("--invoke-url")?,
+                standins_url: option("--standins-url")?,
+                smtp_port: option("--smtp-port")?.parse().context("--smtp-port")?,
+                smtp_user: option("--smtp-user")?,
+                smtp_password: option("--smtp-password")?,
+                events_dir: option("--events-dir").unwrap_or_else(|_| "events".to_owned()).into(),
+            };
+            demo::run(setup).await
+        }
+        _ => bail!(USAGE),
+    }
+}

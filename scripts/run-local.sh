@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Herald's main job, locally and for real: installs the pinned toolchain, builds the functions,
+# brings up the AWS emulator provisioned from infra/template.yaml, provider stand-ins and an SMTP
+# server, runs the functions under `cargo lambda watch`, and walks the wizard scenario end to end
+# against them (tools/herald-local). Everything listens on 127.0.0.1 on free ports and stops when
+# this script exits. State and logs: .local/run/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+state="$root/.local/run"
+rm -rf "$state" && mkdir -p "$state"
+
+say() { printf '%s\n' "$*" >&2; }
+free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+watch_pid=""
+cleanup() {
+  [ -n "$watch_pid" ] && kill -- "-$watch_pid" 2>/dev/null || true
+  .venv/bin/python scripts/stack.py down --state-dir "$state/stack" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+say "toolchain (.venv: moto, cargo-lambda, cfn-lint, aiosmtpd)..."
+scripts/toolchain.sh
+
+say "building the functions and local tools..."
+cargo build --quiet --workspace --bins
+
+say "provider stand-ins and SMTP server..."
+target/debug/provider-standins --exit-with-parent="$$" >"$state/standins.json" 2>"$state/standins.log" &
+smtp_user=herald-demo
+smtp_password="local-$(date +%s)-$RANDOM"
+.venv/bin/python scripts/smtp_server.py --port 0 --user "$smtp_user" --password "$smtp_password" \
+  --spool "$state/smtp-spool.jsonl" --exit-with-parent "$$" >"$state/smtp.json" 2>"$state/smtp.log" &
+for _ in $(seq 1 100); do [ -s "$state/standins.json" ] && [ -s "$state/smtp.json" ] && break; sleep 0.1; done
+standins_url=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["base_url"])' "$state/standins.json")
+urls() { .venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$state/standins.json" "$1"; }
+smtp_port=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$state/smtp.json")
+
+say "AWS emulator, provisioned from infra/template.yaml..."
+.venv/bin/python scripts/stack.py up --state-dir "$state/stack" --exit-with-parent "$$" \
+  --param "TwilioApiBaseUrl=$(urls twilio)" --param "AfricasTalkingApiBaseUrl=$(urls africastalking)" \
+  --param "BrevoApiBaseUrl=$(urls brevo)" --param "MetaGraphApiBaseUrl=$(urls meta)" \
+  >"$state/stack.json" 2>"$state/stack.log"
+
+port=$(free_port)
+say "functions under cargo lambda watch on 127.0.0.1:$port (log: .local/run/watch.log)..."
+setsid .venv/bin/cargo-lambda lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --env-file "$state/stack/stack.env" --ignore-changes --quiet >"$state/watch.log" 2>&1 &
+watch_pid=$!
+for _ in $(seq 1 300); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  kill -0 "$watch_pid" 2>/dev/null || { cat "$state/watch.log" >&2; exit 1; }
+  sleep 0.2
+done
+
+target/debug/herald-local demo --invoke-url "http://127.0.0.1:$port" --standins-url "$standins_url" \
+  --smtp-port "$smtp_port" --smtp-user "$smtp_user" --smtp-password "$smtp_password" --events-dir events
