@@ -28,22 +28,47 @@ const AT_USER: &str = "acme_gala";
 const AT_KEY: &str = "atsk_demo_0000000000000000a1b2";
 const BREVO_KEY: &str = "xkeysib-demo-0000000000000000beef";
 
-const PLATFORM: Identity = Identity { subject: "ops-lin", role: "platform_admin", tenant: None };
-const ADMIN: Identity = Identity { subject: "user-ada", role: "tenant_admin", tenant: Some(TENANT) };
-const MANAGER: Identity = Identity { subject: "user-grace", role: "event_manager", tenant: Some(TENANT) };
-const OUTSIDER: Identity = Identity { subject: "user-mallory", role: "tenant_admin", tenant: Some("globex") };
+const PLATFORM: Identity = Identity {
+    subject: "ops-lin",
+    role: "platform_admin",
+    tenant: None,
+};
+const ADMIN: Identity = Identity {
+    subject: "user-ada",
+    role: "tenant_admin",
+    tenant: Some(TENANT),
+};
+const MANAGER: Identity = Identity {
+    subject: "user-grace",
+    role: "event_manager",
+    tenant: Some(TENANT),
+};
+const OUTSIDER: Identity = Identity {
+    subject: "user-mallory",
+    role: "tenant_admin",
+    tenant: Some("globex"),
+};
 
 fn step(title: &str) {
     println!("\n== {title}");
 }
 
 fn show(what: &str, answer: &Answer, note: &str) {
-    let replay = if answer.replayed { " (idempotent replay)" } else { "" };
+    let replay = if answer.replayed {
+        " (idempotent replay)"
+    } else {
+        ""
+    };
     println!("   {what:<58} -> {}{replay}  {note}", answer.status);
 }
 
 fn expect(answer: &Answer, status: u16, what: &str) -> anyhow::Result<()> {
-    ensure!(answer.status == status, "{what}: expected {status}, got {} {}", answer.status, answer.body);
+    ensure!(
+        answer.status == status,
+        "{what}: expected {status}, got {} {}",
+        answer.status,
+        answer.body
+    );
     Ok(())
 }
 
@@ -64,136 +89,409 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     println!("Herald local run: tenant {TENANT}, event {EVENT}");
     println!("   functions: cargo lambda watch at {}", setup.invoke_url);
-    println!("   providers: stand-ins at {} and an SMTP server on 127.0.0.1:{}", setup.standins_url, setup.smtp_port);
+    println!(
+        "   providers: stand-ins at {} and an SMTP server on 127.0.0.1:{}",
+        setup.standins_url, setup.smtp_port
+    );
 
     step("1. The platform publishes compliance templates (global layer)");
     for (category, channel, body) in [
-        ("rsvp_confirmation", "sms", "{{ brand.display_name }}: your RSVP is confirmed, {{ guest_name }}. Reply STOP to opt out."),
-        ("event_reminder", "sms", "{{ brand.display_name }} reminder: {{ event_date }}. Reply STOP to opt out."),
+        (
+            "rsvp_confirmation",
+            "sms",
+            "{{ brand.display_name }}: your RSVP is confirmed, {{ guest_name }}. Reply STOP to opt out.",
+        ),
+        (
+            "event_reminder",
+            "sms",
+            "{{ brand.display_name }} reminder: {{ event_date }}. Reply STOP to opt out.",
+        ),
     ] {
         let vars = if body.contains("guest_name") {
             json!([{"name": "guest_name", "sample": "Ada"}])
         } else {
             json!([{"name": "event_date", "sample": "12 Dec"}])
         };
-        let a = f.call("config-api/put-platform-template", &PLATFORM, &[("category", category), ("channel", channel)],
-            Some(json!({"body": body, "variables": vars})), None).await?;
+        let a = f
+            .call(
+                "config-api/put-platform-template",
+                &PLATFORM,
+                &[("category", category), ("channel", channel)],
+                Some(json!({"body": body, "variables": vars})),
+                None,
+            )
+            .await?;
         expect(&a, 201, "global template")?;
-        show(&format!("PUT /platform/templates/{category}/{channel}"), &a, "platform admin");
+        show(
+            &format!("PUT /platform/templates/{category}/{channel}"),
+            &a,
+            "platform admin",
+        );
     }
-    for (category, subject) in [("rsvp_confirmation", "RSVP confirmed"), ("event_reminder", "Reminder: {{ event_date }}")] {
+    for (category, subject) in [
+        ("rsvp_confirmation", "RSVP confirmed"),
+        ("event_reminder", "Reminder: {{ event_date }}"),
+    ] {
         let body = "<p>{{ brand.display_name }}</p><p>See you on {{ event_date }}.</p><p><small>Unsubscribe at any time.</small></p>";
         let a = f.call("config-api/put-platform-template", &PLATFORM, &[("category", category), ("channel", "email")],
             Some(json!({"subject": subject, "body": body, "variables": [{"name": "event_date", "sample": "12 December 2026"}]})), None).await?;
         expect(&a, 201, "global template")?;
-        show(&format!("PUT /platform/templates/{category}/email"), &a, "platform admin");
+        show(
+            &format!("PUT /platform/templates/{category}/email"),
+            &a,
+            "platform admin",
+        );
     }
 
     step("2. The tenant sets its defaults: brand, providers (credentials write-only), templates");
-    let a = f.call("config-api/put-tenant-brand", &ADMIN, &[], None, None).await?;
+    let a = f
+        .call("config-api/put-tenant-brand", &ADMIN, &[], None, None)
+        .await?;
     expect(&a, 200, "tenant brand")?;
-    show("PUT /tenant/brand", &a, "display_name \"Acme Events\", colours, logo");
-    let twilio = f.call("config-api/create-tenant-provider", &ADMIN, &[], None, None).await?;
+    show(
+        "PUT /tenant/brand",
+        &a,
+        "display_name \"Acme Events\", colours, logo",
+    );
+    let twilio = f
+        .call("config-api/create-tenant-provider", &ADMIN, &[], None, None)
+        .await?;
     expect(&twilio, 201, "twilio")?;
-    show("POST /tenant/providers  (Twilio SMS, priority 1)", &twilio, &format!("credentials shown as {}", twilio.body["credentials"]));
+    show(
+        "POST /tenant/providers  (Twilio SMS, priority 1)",
+        &twilio,
+        &format!("credentials shown as {}", twilio.body["credentials"]),
+    );
     let twilio_id = twilio.body["id"].as_str().context("id")?.to_owned();
     let brevo = f.call("config-api/create-tenant-provider", &ADMIN, &[], Some(json!({
         "channel": "email", "name": "Brevo (primary email)", "settings": {"kind": "brevo", "from_address": "events@acme.example", "from_name": "Acme Events"},
         "credentials": {"api_key": BREVO_KEY}, "priority": 1})), None).await?;
     expect(&brevo, 201, "brevo")?;
-    show("POST /tenant/providers  (Brevo email, priority 1)", &brevo, "");
+    show(
+        "POST /tenant/providers  (Brevo email, priority 1)",
+        &brevo,
+        "",
+    );
     let smtp = f.call("config-api/create-tenant-provider", &ADMIN, &[], Some(json!({
         "channel": "email", "name": "Legacy SMTP (fallback)", "settings": {"kind": "smtp", "host": "127.0.0.1", "port": setup.smtp_port,
         "security": "none", "username": setup.smtp_user, "from_address": "events@acme.example"},
         "credentials": {"password": setup.smtp_password}, "priority": 2})), None).await?;
     expect(&smtp, 201, "smtp")?;
-    show("POST /tenant/providers  (SMTP email, priority 2)", &smtp, "");
-    let test = f.call("config-api/test-tenant-provider", &ADMIN, &[("providerId", &twilio_id)], None, None).await?;
+    show(
+        "POST /tenant/providers  (SMTP email, priority 2)",
+        &smtp,
+        "",
+    );
+    let test = f
+        .call(
+            "config-api/test-tenant-provider",
+            &ADMIN,
+            &[("providerId", &twilio_id)],
+            None,
+            None,
+        )
+        .await?;
     expect(&test, 200, "test")?;
-    show("POST /tenant/providers/{id}/test  (Twilio)", &test, &format!("live check: {}", test.body["outcome"]));
-    for (sample, channel) in [("put-tenant-email-template", "email"), ("put-tenant-template", "sms")] {
-        let a = f.call(&format!("config-api/{sample}"), &ADMIN, &[("category", "invitation"), ("channel", channel)], None, None).await?;
+    show(
+        "POST /tenant/providers/{id}/test  (Twilio)",
+        &test,
+        &format!("live check: {}", test.body["outcome"]),
+    );
+    for (sample, channel) in [
+        ("put-tenant-email-template", "email"),
+        ("put-tenant-template", "sms"),
+    ] {
+        let a = f
+            .call(
+                &format!("config-api/{sample}"),
+                &ADMIN,
+                &[("category", "invitation"), ("channel", channel)],
+                None,
+                None,
+            )
+            .await?;
         expect(&a, 201, "tenant template")?;
-        show(&format!("PUT /tenant/templates/invitation/{channel}"), &a, "");
+        show(
+            &format!("PUT /tenant/templates/invitation/{channel}"),
+            &a,
+            "",
+        );
     }
-    let denied = f.call("config-api/create-tenant-provider", &MANAGER, &[], None, None).await?;
+    let denied = f
+        .call(
+            "config-api/create-tenant-provider",
+            &MANAGER,
+            &[],
+            None,
+            None,
+        )
+        .await?;
     expect(&denied, 403, "role")?;
-    show("POST /tenant/providers as event_manager", &denied, "roles enforced: tenant defaults are the admin's");
+    show(
+        "POST /tenant/providers as event_manager",
+        &denied,
+        "roles enforced: tenant defaults are the admin's",
+    );
 
     step("3. The event manager customises the event");
     let a = f.call("config-api/put-event-settings", &MANAGER, &[], Some(json!({
         "channels": ["email", "sms"], "categories": ["invitation", "rsvp_confirmation", "event_reminder", "check_in"]})), None).await?;
     expect(&a, 201, "settings")?;
-    show("PUT /events/gala-2026/settings", &a, "email + sms; invitation, rsvp_confirmation, event_reminder, check_in");
-    let at = f.call("config-api/create-event-provider", &MANAGER, &[], None, None).await?;
+    show(
+        "PUT /events/gala-2026/settings",
+        &a,
+        "email + sms; invitation, rsvp_confirmation, event_reminder, check_in",
+    );
+    let at = f
+        .call(
+            "config-api/create-event-provider",
+            &MANAGER,
+            &[],
+            None,
+            None,
+        )
+        .await?;
     expect(&at, 201, "event provider")?;
-    show("POST /events/gala-2026/providers  (Africa's Talking, own)", &at, "customize for event");
-    let a = f.call("config-api/override-tenant-provider-for-event", &MANAGER, &[("providerId", &twilio_id)], None, None).await?;
+    show(
+        "POST /events/gala-2026/providers  (Africa's Talking, own)",
+        &at,
+        "customize for event",
+    );
+    let a = f
+        .call(
+            "config-api/override-tenant-provider-for-event",
+            &MANAGER,
+            &[("providerId", &twilio_id)],
+            None,
+            None,
+        )
+        .await?;
     expect(&a, 200, "override")?;
-    show("PUT /events/gala-2026/providers/{twilio}  {priority: 2}", &a, "tenant Twilio becomes the fallback");
-    let a = f.call("config-api/put-event-template", &MANAGER, &[], None, None).await?;
+    show(
+        "PUT /events/gala-2026/providers/{twilio}  {priority: 2}",
+        &a,
+        "tenant Twilio becomes the fallback",
+    );
+    let a = f
+        .call("config-api/put-event-template", &MANAGER, &[], None, None)
+        .await?;
     expect(&a, 201, "event template")?;
-    show("PUT /events/gala-2026/templates/invitation/sms", &a, "overrides the tenant's");
-    let a = f.call("config-api/put-event-brand", &MANAGER, &[], None, None).await?;
+    show(
+        "PUT /events/gala-2026/templates/invitation/sms",
+        &a,
+        "overrides the tenant's",
+    );
+    let a = f
+        .call("config-api/put-event-brand", &MANAGER, &[], None, None)
+        .await?;
     expect(&a, 200, "event brand")?;
-    show("PUT /events/gala-2026/brand", &a, "display_name and primary colour for the gala");
+    show(
+        "PUT /events/gala-2026/brand",
+        &a,
+        "display_name and primary colour for the gala",
+    );
 
     step("4. Wizard completion: validated as a whole, nothing activated when invalid");
-    let a = f.call("wizard-completion/complete-wizard", &MANAGER, &[], None, Some("gala-complete-1")).await?;
+    let a = f
+        .call(
+            "wizard-completion/complete-wizard",
+            &MANAGER,
+            &[],
+            None,
+            Some("gala-complete-1"),
+        )
+        .await?;
     expect(&a, 422, "invalid completion")?;
-    show("POST /events/gala-2026/wizard/complete", &a, &a.body["error"]["message"].as_str().unwrap_or_default().to_owned());
+    show(
+        "POST /events/gala-2026/wizard/complete",
+        &a,
+        &a.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    );
     for p in a.body["error"]["problems"].as_array().into_iter().flatten() {
-        println!("      - {:<22} {:<36} {}", p["code"].as_str().unwrap_or_default(), p["field"].as_str().unwrap_or_default(), p["message"].as_str().unwrap_or_default());
+        println!(
+            "      - {:<22} {:<36} {}",
+            p["code"].as_str().unwrap_or_default(),
+            p["field"].as_str().unwrap_or_default(),
+            p["message"].as_str().unwrap_or_default()
+        );
     }
     let a = f.call("config-api/put-event-settings", &MANAGER, &[], Some(json!({
         "channels": ["email", "sms"], "categories": ["invitation", "rsvp_confirmation", "event_reminder"]})), None).await?;
     expect(&a, 200, "settings")?;
-    show("PUT /events/gala-2026/settings  (check-in messages dropped)", &a, "");
-    let first = f.call("wizard-completion/complete-wizard", &MANAGER, &[], None, Some("gala-complete-1")).await?;
+    show(
+        "PUT /events/gala-2026/settings  (check-in messages dropped)",
+        &a,
+        "",
+    );
+    let first = f
+        .call(
+            "wizard-completion/complete-wizard",
+            &MANAGER,
+            &[],
+            None,
+            Some("gala-complete-1"),
+        )
+        .await?;
     expect(&first, 201, "completion")?;
-    show("POST /events/gala-2026/wizard/complete", &first, &format!("snapshot version {} active", first.body["version"]));
-    for check in first.body["provider_checks"].as_array().into_iter().flatten() {
-        println!("      live check {:<32} {}", check["provider"].as_str().unwrap_or_default(), check["outcome"].as_str().unwrap_or_default());
+    show(
+        "POST /events/gala-2026/wizard/complete",
+        &first,
+        &format!("snapshot version {} active", first.body["version"]),
+    );
+    for check in first.body["provider_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "      live check {:<32} {}",
+            check["provider"].as_str().unwrap_or_default(),
+            check["outcome"].as_str().unwrap_or_default()
+        );
     }
-    let again = f.call("wizard-completion/complete-wizard", &MANAGER, &[], None, Some("gala-complete-1")).await?;
+    let again = f
+        .call(
+            "wizard-completion/complete-wizard",
+            &MANAGER,
+            &[],
+            None,
+            Some("gala-complete-1"),
+        )
+        .await?;
     expect(&again, 201, "replay")?;
-    ensure!(again.replayed && again.body == first.body, "the repeat must return the first result");
-    show("POST /events/gala-2026/wizard/complete  (same Idempotency-Key)", &again, "same version, nothing new written");
+    ensure!(
+        again.replayed && again.body == first.body,
+        "the repeat must return the first result"
+    );
+    show(
+        "POST /events/gala-2026/wizard/complete  (same Idempotency-Key)",
+        &again,
+        "same version, nothing new written",
+    );
 
     step("5. The resolved configuration, with where every value comes from");
-    let cfg = f.call("config-resolution/get-event-configuration", &MANAGER, &[], None, None).await?;
+    let cfg = f
+        .call(
+            "config-resolution/get-event-configuration",
+            &MANAGER,
+            &[],
+            None,
+            None,
+        )
+        .await?;
     expect(&cfg, 200, "configuration")?;
     show("GET /events/gala-2026/configuration", &cfg, "");
     print_configuration(&cfg.body);
 
     step("6. Operations change: a second version, then rollback to the first");
-    let a = f.call("config-api/put-event-brand", &MANAGER, &[], Some(json!({"display_name": "Acme Winter Gala 2026", "primary_color": "#c0392b"})), None).await?;
+    let a = f
+        .call(
+            "config-api/put-event-brand",
+            &MANAGER,
+            &[],
+            Some(json!({"display_name": "Acme Winter Gala 2026", "primary_color": "#c0392b"})),
+            None,
+        )
+        .await?;
     expect(&a, 200, "brand")?;
     show("PUT /events/gala-2026/brand  (new colour)", &a, "");
-    let second = f.call("wizard-completion/complete-wizard", &MANAGER, &[], None, Some("gala-complete-2")).await?;
+    let second = f
+        .call(
+            "wizard-completion/complete-wizard",
+            &MANAGER,
+            &[],
+            None,
+            Some("gala-complete-2"),
+        )
+        .await?;
     expect(&second, 201, "second completion")?;
-    show("POST /events/gala-2026/wizard/complete", &second, &format!("version {} active (was {})", second.body["version"], second.body["previous_version"]));
-    let rolled = f.call("wizard-completion/activate-snapshot", &ADMIN, &[("version", "1")], None, None).await?;
+    show(
+        "POST /events/gala-2026/wizard/complete",
+        &second,
+        &format!(
+            "version {} active (was {})",
+            second.body["version"], second.body["previous_version"]
+        ),
+    );
+    let rolled = f
+        .call(
+            "wizard-completion/activate-snapshot",
+            &ADMIN,
+            &[("version", "1")],
+            None,
+            None,
+        )
+        .await?;
     expect(&rolled, 200, "rollback")?;
-    show("POST /events/gala-2026/snapshots/1/activate", &rolled, "rollback");
-    let list = f.call("wizard-completion/list-snapshots", &MANAGER, &[], None, None).await?;
+    show(
+        "POST /events/gala-2026/snapshots/1/activate",
+        &rolled,
+        "rollback",
+    );
+    let list = f
+        .call(
+            "wizard-completion/list-snapshots",
+            &MANAGER,
+            &[],
+            None,
+            None,
+        )
+        .await?;
     expect(&list, 200, "snapshots")?;
-    show("GET /events/gala-2026/snapshots", &list, &format!("active version {}", list.body["active"]["version"]));
+    show(
+        "GET /events/gala-2026/snapshots",
+        &list,
+        &format!("active version {}", list.body["active"]["version"]),
+    );
     for s in list.body["snapshots"].as_array().into_iter().flatten() {
-        println!("      version {} by {} sha256:{}…", s["version"], s["created_by"].as_str().unwrap_or_default(), &s["digest"].as_str().unwrap_or_default()[..12]);
+        println!(
+            "      version {} by {} sha256:{}…",
+            s["version"],
+            s["created_by"].as_str().unwrap_or_default(),
+            &s["digest"].as_str().unwrap_or_default()[..12]
+        );
     }
 
     step("7. Isolation: another tenant sees nothing");
-    let a = f.call("config-resolution/get-event-configuration", &OUTSIDER, &[], None, None).await?;
+    let a = f
+        .call(
+            "config-resolution/get-event-configuration",
+            &OUTSIDER,
+            &[],
+            None,
+            None,
+        )
+        .await?;
     expect(&a, 404, "isolation")?;
-    show("GET /events/gala-2026/configuration as tenant globex", &a, "404: the tenant comes from the token");
+    show(
+        "GET /events/gala-2026/configuration as tenant globex",
+        &a,
+        "404: the tenant comes from the token",
+    );
 
-    let requests: Value = http.get(format!("{}/_standin/requests", setup.standins_url)).send().await?.json().await?;
+    let requests: Value = http
+        .get(format!("{}/_standin/requests", setup.standins_url))
+        .send()
+        .await?
+        .json()
+        .await?;
     let mut per_provider = std::collections::BTreeMap::<String, usize>::new();
-    for r in requests.as_array().or_else(|| requests["requests"].as_array()).into_iter().flatten() {
-        *per_provider.entry(r["provider"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+    for r in requests
+        .as_array()
+        .or_else(|| requests["requests"].as_array())
+        .into_iter()
+        .flatten()
+    {
+        *per_provider
+            .entry(r["provider"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
     }
-    println!("\nLive credential checks reached the stand-ins: {per_provider:?}; the SMTP server took the logins.");
+    println!(
+        "\nLive credential checks reached the stand-ins: {per_provider:?}; the SMTP server took the logins."
+    );
     if first.body["version"] != 1 || second.body["version"] != 2 {
         bail!("unexpected versions");
     }
@@ -220,16 +518,30 @@ fn print_configuration(cfg: &Value) {
                 p["name"].as_str().unwrap_or_default(),
                 p["priority"]["value"],
                 source(&p["priority"]),
-                if p["source"] == "event" { "owned by the event" } else { "inherited from tenant" },
+                if p["source"] == "event" {
+                    "owned by the event"
+                } else {
+                    "inherited from tenant"
+                },
             );
         }
     }
     println!("      templates:");
     for t in cfg["templates"].as_array().into_iter().flatten() {
-        println!("        {:<18} {:<6} v{}  {}", t["category"].as_str().unwrap_or_default(), t["channel"].as_str().unwrap_or_default(), t["version"], source(t));
+        println!(
+            "        {:<18} {:<6} v{}  {}",
+            t["category"].as_str().unwrap_or_default(),
+            t["channel"].as_str().unwrap_or_default(),
+            t["version"],
+            source(t)
+        );
     }
     println!("      brand:");
     for (field, v) in cfg["brand"].as_object().into_iter().flatten() {
-        println!("        {field:<14} {:<36} {}", v["value"].as_str().unwrap_or_default(), source(v));
+        println!(
+            "        {field:<14} {:<36} {}",
+            v["value"].as_str().unwrap_or_default(),
+            source(v)
+        );
     }
 }

@@ -31,8 +31,15 @@ pub struct Answer {
 
 impl Functions {
     pub fn new(invoke_url: &str, events_dir: &Path) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap_or_default();
-        Self { http, invoke_url: invoke_url.trim_end_matches('/').to_owned(), events_dir: events_dir.to_owned() }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            invoke_url: invoke_url.trim_end_matches('/').to_owned(),
+            events_dir: events_dir.to_owned(),
+        }
     }
 
     /// Loads `events/<sample>.json`, addresses it to `who` with `path` parameters and `body`,
@@ -45,9 +52,12 @@ impl Functions {
         body: Option<Value>,
         idempotency_key: Option<&str>,
     ) -> anyhow::Result<Answer> {
-        let (function, _) = sample.split_once('/').context("samples are <function>/<name>")?;
+        let (function, _) = sample
+            .split_once('/')
+            .context("samples are <function>/<name>")?;
         let file = self.events_dir.join(format!("{sample}.json"));
-        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
         let mut event: Value = serde_json::from_str(&text)?;
         let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
         claims["sub"] = json!(who.subject);
@@ -60,30 +70,58 @@ impl Functions {
                 }
             }
         }
-        let mut raw_path = event["routeKey"].as_str().unwrap_or_default().split_once(' ').map(|(_, p)| p.to_owned()).unwrap_or_default();
+        let mut raw_path = event["routeKey"]
+            .as_str()
+            .unwrap_or_default()
+            .split_once(' ')
+            .map(|(_, p)| p.to_owned())
+            .unwrap_or_default();
         for (name, value) in path {
             event["pathParameters"][*name] = json!(value);
             raw_path = raw_path.replace(&format!("{{{name}}}"), value);
         }
         event["rawPath"] = json!(raw_path);
         event["requestContext"]["http"]["path"] = json!(raw_path);
-        event["requestContext"]["requestId"] = json!(format!("demo-{}", std::process::id() as u64 * 1000 + rand_suffix()));
+        event["requestContext"]["requestId"] = json!(format!(
+            "demo-{}",
+            std::process::id() as u64 * 1000 + rand_suffix()
+        ));
         if let Some(body) = body {
             event["body"] = json!(body.to_string());
         }
         if let Some(key) = idempotency_key {
             event["headers"]["idempotency-key"] = json!(key);
         }
-        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.invoke_url);
-        let response = self.http.post(&url).json(&event).send().await.with_context(|| format!("invoking {function}"))?;
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.invoke_url
+        );
+        let response = self
+            .http
+            .post(&url)
+            .json(&event)
+            .send()
+            .await
+            .with_context(|| format!("invoking {function}"))?;
         if !response.status().is_success() {
-            bail!("{function} failed to run: {} {}", response.status(), response.text().await.unwrap_or_default());
+            bail!(
+                "{function} failed to run: {} {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            );
         }
         let result: Value = response.json().await?;
         let status = result["statusCode"].as_u64().unwrap_or_default() as u16;
-        let body = result["body"].as_str().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null);
+        let body = result["body"]
+            .as_str()
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
         let replayed = result["headers"]["idempotent-replayed"].as_str() == Some("true");
-        Ok(Answer { status, body, replayed })
+        Ok(Answer {
+            status,
+            body,
+            replayed,
+        })
     }
 }
 

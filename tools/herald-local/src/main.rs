@@ -15,7 +15,9 @@ const USAGE: &str = "usage: herald-local demo --invoke-url URL --standins-url UR
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((command, rest)) = args.split_first() else { bail!(USAGE) };
+    let Some((command, rest)) = args.split_first() else {
+        bail!(USAGE)
+    };
     let option = |name: &str| -> anyhow::Result<String> {
         rest.iter()
             .position(|a| a == name)
@@ -31,7 +33,9 @@ async fn main() -> anyhow::Result<()> {
                 smtp_port: option("--smtp-port")?.parse().context("--smtp-port")?,
                 smtp_user: option("--smtp-user")?,
                 smtp_password: option("--smtp-password")?,
-                events_dir: option("--events-dir").unwrap_or_else(|_| "events".to_owned()).into(),
+                events_dir: option("--events-dir")
+                    .unwrap_or_else(|_| "events".to_owned())
+                    .into(),
             };
             demo::run(setup).await
         }
