@@ -305,10 +305,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     show(
         "POST /events/gala-2026/wizard/complete",
         &a,
-        &a.body["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
+        a.body["error"]["message"].as_str().unwrap_or_default(),
     );
     for p in a.body["error"]["problems"].as_array().into_iter().flatten() {
         println!(
