@@ -72,6 +72,13 @@ impl Renderer {
             .filter(|(k, _)| declared.contains(k.as_str()))
             .map(|(k, v)| (k.as_str(), minijinja::Value::from(v.as_str())))
             .collect();
+        // Optional variables render empty when not given; required ones stay undefined, which
+        // strict rendering turns into an error naming them.
+        for v in content.variables.iter().filter(|v| !v.required) {
+            context
+                .entry(v.name.as_str())
+                .or_insert_with(|| minijinja::Value::from(""));
+        }
         context.insert("brand", minijinja::Value::from_serialize(brand));
         context.insert(
             "assets",
@@ -225,6 +232,25 @@ mod tests {
         assert_eq!(
             err,
             Err("body failed to render: uses brand.display_name without a value".to_owned())
+        );
+    }
+
+    #[test]
+    fn optional_variables_render_empty() {
+        let mut c = content(None, "Hi {{ name }}{{ seat }}", &["name", "seat"]);
+        c.variables[1].required = false;
+        let vars = BTreeMap::from([("name".to_owned(), "Ada".to_owned())]);
+        let out = Renderer::new()
+            .render(Channel::Sms, &c, &vars, &BTreeMap::new())
+            .expect("renders");
+        assert_eq!(out.body, "Hi Ada");
+        c.variables[1].required = true;
+        let err = Renderer::new()
+            .render(Channel::Sms, &c, &vars, &BTreeMap::new())
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            err,
+            Err("body failed to render: uses seat without a value".to_owned())
         );
     }
 

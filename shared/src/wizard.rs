@@ -160,6 +160,6 @@ pub async fn check_settings(
     ProviderCheck {
         provider: id.clone(),
         outcome,
-        checked_at: crate::providers::now(),
+        checked_at: time::OffsetDateTime::now_utc(),
     }
 }

@@ -491,3 +491,27 @@ async fn completion_is_idempotent_versioned_and_rolls_back() {
     );
     assert_eq!(h.call(missing).await.0, 404);
 }
+
+#[tokio::test]
+async fn retried_provider_creates_do_not_duplicate() {
+    let h = Harness::new();
+    let mut create = fixture("config-api/create-tenant-provider");
+    create["headers"]["idempotency-key"] = json!("create-twilio-1");
+    let first = h.ok(create.clone()).await;
+    let (status, again, headers) = h.call(create.clone()).await;
+    assert_eq!((status, &again), (201, &first));
+    assert_eq!(
+        headers.get("idempotent-replayed").map(String::as_str),
+        Some("true")
+    );
+    let mut other = create;
+    other["body"] = json!(json!({"channel": "sms", "name": "Other", "settings": {"kind": "sns", "sms_type": "transactional"}}).to_string());
+    assert_eq!(h.call(other).await.0, 422);
+    assert_eq!(
+        h.ok(fixture("config-api/list-tenant-providers"))
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}

@@ -305,39 +305,46 @@ async fn list_providers(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     }
 }
 
+/// Creates a provider; with an `Idempotency-Key`, a retried create returns the first one
+/// instead of adding a duplicate.
 async fn create_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let owner = ctx.owner(layer, true)?;
-    ctx.existing_event(&owner).await?;
-    let input: ProviderInput = http::json_body(ctx.request)?;
-    let id = ProviderId::generate();
     let tenant = match &owner {
         Owner::Tenant(t) | Owner::Event(t, _) => t.clone(),
         Owner::Platform => return Err(ApiError::NoRoute("platform providers".into())),
     };
-    let config = input.into_config(ctx, &tenant, id.clone(), None).await?;
-    let audit = ctx.audit(
-        "provider.created",
-        provider_target(&owner, &id),
-        None,
-        Some(&config),
-    );
-    match &owner {
-        Owner::Event(t, e) => {
-            let entry = EventProviderEntry::Own(Box::new(config));
-            ctx.app
-                .providers
-                .put_event_provider(t, e, &entry, None, &audit)
-                .await?;
-            http::respond(201, &provider_json(&entry)?)
-        }
-        _ => {
-            ctx.app
-                .providers
-                .put_tenant_provider(&tenant, &config, None, &audit)
-                .await?;
-            http::respond(201, &provider_json(&config)?)
-        }
-    }
+    let scope = format!("provider-create#{}", owner.partition());
+    super::idempotency::once(ctx.app, ctx.request, &scope, false, || async {
+        ctx.existing_event(&owner).await?;
+        let input: ProviderInput = http::json_body(ctx.request)?;
+        let id = ProviderId::generate();
+        let config = input.into_config(ctx, &tenant, id.clone(), None).await?;
+        let audit = ctx.audit(
+            "provider.created",
+            provider_target(&owner, &id),
+            None,
+            Some(&config),
+        );
+        let body = match &owner {
+            Owner::Event(t, e) => {
+                let entry = EventProviderEntry::Own(Box::new(config));
+                ctx.app
+                    .providers
+                    .put_event_provider(t, e, &entry, None, &audit)
+                    .await?;
+                provider_json(&entry)?
+            }
+            _ => {
+                ctx.app
+                    .providers
+                    .put_tenant_provider(&tenant, &config, None, &audit)
+                    .await?;
+                provider_json(&config)?
+            }
+        };
+        Ok((201, body))
+    })
+    .await
 }
 
 async fn get_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {

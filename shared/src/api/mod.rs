@@ -2,6 +2,7 @@
 //! [`App`]. Each function's `main` only builds the [`App`] and hands requests to `handle`.
 
 pub mod configuration;
+pub mod idempotency;
 pub mod resolution;
 pub mod wizard;
 

@@ -2,20 +2,18 @@
 //! configuration and activates a new snapshot; snapshots can be listed, read and re-activated
 //! (rollback). Operations only ever read the active snapshot.
 
-use lambda_http::{Body, Request};
+use lambda_http::Request;
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use crate::app::App;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::identity::Action;
 use crate::domain::snapshot::Snapshot;
-use crate::domain::validation::FieldError;
 use crate::domain::{EventId, TenantId};
 use crate::http::{self, ApiError, ApiResult};
 use crate::resolution::{redact_credentials, resolve_event};
-use crate::store::{Claim, StoreError, StoredResponse};
+use crate::store::StoreError;
 use crate::wizard::{check_configuration, check_providers};
 
 pub async fn handle(app: &App, request: Request) -> ApiResult {
@@ -33,64 +31,16 @@ fn target(tenant: &TenantId, event: &EventId) -> String {
     format!("{tenant}/event/{event}/snapshot")
 }
 
-/// Completion is idempotent per `Idempotency-Key`: a repeat returns the first success. Failed
-/// attempts are not remembered, so the same key can be used again once the problems are fixed.
+/// Completion is idempotent per `Idempotency-Key` (required): a repeat returns the first success.
 async fn complete(app: &App, request: &Request) -> ApiResult {
     let caller = http::caller(request)?;
     let tenant = caller.tenant_for(Action::WriteEvent)?.clone();
     let event: EventId = http::path_param(request, "eventId")?;
-    let key = http::idempotency_key(request)?
-        .ok_or_else(|| FieldError::required("header.Idempotency-Key"))?;
-    let scoped_key = format!("wizard-complete#{tenant}#{event}#{key}");
-    let body_bytes: &[u8] = match request.body() {
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
-    let fingerprint = hex::encode(Sha256::digest(
-        [event.as_str().as_bytes(), b"\n", body_bytes].concat(),
-    ));
-    match app.idempotency.claim(&scoped_key, &fingerprint).await? {
-        Claim::Fresh => {}
-        Claim::Replay(stored) => return replay(stored),
-        Claim::InFlight => {
-            return Err(ApiError::Conflict {
-                code: "request_in_progress",
-                message: "a completion with this Idempotency-Key is still running".to_owned(),
-            });
-        }
-        Claim::Mismatch => {
-            return Err(ApiError::Unprocessable {
-                code: "idempotency_key_reused",
-                message: "this Idempotency-Key was used for a different request".to_owned(),
-                problems: Vec::new(),
-            });
-        }
-    }
-    let result = validate_and_activate(app, request, &caller, &tenant, &event).await;
-    match &result {
-        Ok((status, body)) => {
-            let stored = StoredResponse {
-                status: *status,
-                body: body.to_string(),
-            };
-            app.idempotency
-                .finish(&scoped_key, &fingerprint, &stored)
-                .await?;
-        }
-        Err(_) => app.idempotency.release(&scoped_key).await?,
-    }
-    let (status, body) = result?;
-    http::respond(status, &body)
-}
-
-fn replay(stored: StoredResponse) -> ApiResult {
-    lambda_http::Response::builder()
-        .status(stored.status)
-        .header("content-type", "application/json")
-        .header("idempotent-replayed", "true")
-        .body(Body::Text(stored.body))
-        .map_err(|e| ApiError::Internal(e.into()))
+    let scope = format!("wizard-complete#{tenant}#{event}");
+    super::idempotency::once(app, request, &scope, true, || {
+        validate_and_activate(app, request, &caller, &tenant, &event)
+    })
+    .await
 }
 
 async fn validate_and_activate(

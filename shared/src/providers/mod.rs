@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use time::OffsetDateTime;
 
 use crate::credentials::OpenCredentials;
 use crate::domain::provider::ProviderSettings;
@@ -173,9 +172,4 @@ pub(crate) async fn classify(
             detail: format!("{provider} could not be reached"),
         },
     }
-}
-
-/// When a check ran, for the snapshot record.
-pub fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
 }
