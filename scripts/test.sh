@@ -17,8 +17,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "SAM template lint (cfn-lint, sam validate --lint)"
 scripts/lint-template.sh
 step "cargo test (unit, property, handler, integration)"
-cargo test --workspace
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+cargo test --workspace 2>&1 | tee "$results"
 step "benchmarks build"
 cargo bench --workspace --no-run
 step "end to end: scripts/run-local.sh"
 scripts/run-local.sh
+
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\nsuite: %d passed, %d failed\n", p, f }' "$results"

@@ -48,10 +48,10 @@ fn python() -> PathBuf {
     python
 }
 
+/// The emulator started by `stack.py` (it exits with this process).
 pub struct Stack {
     pub endpoint: String,
     pub env: HashMap<String, String>,
-    _emulator: Mutex<Option<Child>>,
 }
 
 /// The emulator, provisioned from the SAM template once per test process.
@@ -80,7 +80,6 @@ pub fn stack() -> &'static Stack {
         Stack {
             endpoint: info["endpoint"].as_str().expect("endpoint").to_owned(),
             env,
-            _emulator: Mutex::new(None),
         }
     })
 }
