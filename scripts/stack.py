@@ -6,8 +6,9 @@ Run with the project toolchain (scripts/toolchain.sh): `.venv/bin/python scripts
   up   --state-dir DIR [--param K=V ...] [--exit-with-parent PID] [--template FILE]
        Starts moto on a free 127.0.0.1 port, creates the `herald-local` CloudFormation
        stack from the template's data resources (tables, KMS, SNS, SQS), applies what the
-       emulator's CloudFormation ignores, and writes DIR/stack.env and DIR/stack.json.
-       stdout's last line is stack.json; everything else goes to stderr.
+       emulator's CloudFormation ignores, and writes DIR/stack.env and DIR/stack.json
+       (endpoint, env, functions, deployments, per-channel queues, resources; see
+       infra/README.md). stdout's last line is stack.json; everything else goes to stderr.
   down --state-dir DIR   stops the emulator started by `up`.
   env  --state-dir DIR   prints DIR/stack.env.
 
@@ -62,6 +63,13 @@ DIRECT_TYPES = {
     "AWS::SNS::Subscription",
 }
 FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
+# Function environment variables whose value legitimately differs between functions (the
+# dispatch function's CHANNEL). stack.env holds one value per key, so these are left out of it
+# (a local binary serving several functions must do without: dispatch then serves every
+# channel) and appear only per function, under `deployments` in stack.json.
+PER_FUNCTION_KEYS = {"CHANNEL"}
+# The SNS message attribute whose subscription filter names a queue in stack.json's `queues`.
+QUEUE_KEY_ATTRIBUTE = "channel"
 EMPTY_KEY_POLICY = json.dumps({"Version": "2012-10-17", "Statement": []})
 
 
@@ -698,9 +706,21 @@ def same_attribute(have: str | None, want: str) -> bool:
     if have == want:
         return True
     try:
-        return json.loads(have) == json.loads(want)
+        return json_numbers(json.loads(have)) == json_numbers(json.loads(want))
     except ValueError:
         return have.lower() == want.lower()
+
+
+def json_numbers(value: Any) -> Any:
+    """JSON with numeric strings as numbers: a `!Ref` of a Number parameter is text in
+    CloudFormation ({"maxReceiveCount": "5"}), which AWS and the emulator store as 5."""
+    if isinstance(value, dict):
+        return {key: json_numbers(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [json_numbers(inner) for inner in value]
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
+        return int(value)
+    return value
 
 
 # Queue properties that are not SetQueueAttributes attributes.
@@ -794,10 +814,11 @@ def subscribe(client: Callable[[str], Any], name: str, props: dict[str, Any]) ->
     return arn
 
 
-def function_environments(template: dict[str, Any], resolver: Resolver) -> dict[str, dict[str, str]]:
+def function_environments(template: dict[str, Any], resolver: Resolver) -> dict[str, dict[str, Any]]:
+    """Every function's Lambda environment, by logical id: {"binary": ..., "env": {...}}."""
     globals_env = (((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {})
     shared = globals_env.get("Variables") or {}
-    functions: dict[str, dict[str, str]] = {}
+    deployments: dict[str, dict[str, Any]] = {}
     for name, spec in template["Resources"].items():
         if spec.get("Type") not in FUNCTION_TYPES or not enabled(resolver, spec):
             continue
@@ -809,18 +830,96 @@ def function_environments(template: dict[str, Any], resolver: Resolver) -> dict[
             try:
                 resolved = resolver.resolve(value)
             except Unresolvable as error:
-                log(f"{binary}: {key} left out of the local environment: {error}")
+                log(f"{name} ({binary}): {key} left out of the local environment: {error}")
                 continue
             if resolved is _NO_VALUE:
                 continue
             text = attribute_string(resolved)
             if "\n" in text:
-                raise StackError(f"{binary}: {key} has a multi-line value; stack.env cannot hold it")
+                raise StackError(f"{name} ({binary}): {key} has a multi-line value; stack.env cannot hold it")
             env[key] = text
-        if binary in functions:
-            raise StackError(f"two functions build the binary {binary!r}")
-        functions[binary] = env
-    return functions
+        deployments[name] = {"binary": binary, "env": dict(sorted(env.items()))}
+    return deployments
+
+
+def shared_environment(deployments: dict[str, dict[str, Any]]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The one environment every function can run with (stack.env) and, per binary, the
+    variables its functions share. Keys in PER_FUNCTION_KEYS are left out of both."""
+    env: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    binaries: dict[str, dict[str, str]] = {}
+    for name, deployment in deployments.items():
+        common = {k: v for k, v in deployment["env"].items() if k not in PER_FUNCTION_KEYS}
+        for key, value in common.items():
+            if key in env and env[key] != value:
+                raise StackError(
+                    f"functions disagree on {key}: {env[key]!r} ({owner[key]}) vs {value!r} ({name}); "
+                    "stack.env can only hold one. If the variable is meant to differ per function, "
+                    "add it to PER_FUNCTION_KEYS in scripts/stack.py (see infra/README.md)")
+            env[key] = value
+            owner.setdefault(key, name)
+        # Like stack.env, a binary deployed several times gets the union of its functions' keys.
+        binaries.setdefault(deployment["binary"], {}).update(common)
+    return env, {binary: dict(sorted(variables.items())) for binary, variables in binaries.items()}
+
+
+def channel_queues(client: Callable[[str], Any], template: dict[str, Any], resolver: Resolver,
+                   deployments: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per channel: the queue an SNS subscription filtered on that channel feeds, its
+    dead-letter queue and the function consuming it, read from the template's wiring (no
+    logical-id conventions) and the emulator's queue attributes."""
+    resources = template["Resources"]
+    queue_by_arn = {attrs["Arn"]: name for name, attrs in resolver.attributes.items()
+                    if resources.get(name, {}).get("Type") == "AWS::SQS::Queue"}
+    consumer: dict[str, str] = {}  # queue ARN -> function logical id
+    for name, spec in resources.items():
+        if spec.get("Type") != "AWS::Serverless::Function" or name not in deployments:
+            continue
+        for event in ((spec.get("Properties") or {}).get("Events") or {}).values():
+            if event.get("Type") != "SQS":
+                continue
+            try:
+                consumer[resolver.resolve(event["Properties"]["Queue"])] = name
+            except (Unresolvable, KeyError):
+                continue
+
+    sqs = client("sqs")
+    queues: dict[str, dict[str, Any]] = {}
+    for name, spec in resources.items():
+        if spec.get("Type") != "AWS::SNS::Subscription" or name not in resolver.attributes:
+            continue
+        props = desired_properties(resolver, spec)
+        policy = props.get("FilterPolicy")
+        policy = json.loads(policy) if isinstance(policy, str) else policy
+        channels = (policy or {}).get(QUEUE_KEY_ATTRIBUTE) if isinstance(policy, dict) else None
+        queue = queue_by_arn.get(props.get("Endpoint", ""))
+        if props.get("Protocol") != "sqs" or not isinstance(channels, list) or queue is None:
+            continue
+        attrs = resolver.attributes[queue]
+        have = sqs.get_queue_attributes(QueueUrl=attrs["Ref"], AttributeNames=["All"])["Attributes"]
+        entry: dict[str, Any] = {
+            "queue": queue, "url": attrs["Ref"], "arn": attrs["Arn"],
+            "visibility_timeout": int(have.get("VisibilityTimeout", "30")),
+        }
+        redrive = json.loads(have["RedrivePolicy"]) if have.get("RedrivePolicy") else None
+        dead_letters = queue_by_arn.get((redrive or {}).get("deadLetterTargetArn", ""))
+        if redrive and dead_letters:
+            entry.update({
+                "dlq": dead_letters, "dlq_url": resolver.attributes[dead_letters]["Ref"],
+                "dlq_arn": resolver.attributes[dead_letters]["Arn"],
+                "max_receive_count": int(redrive["maxReceiveCount"]),
+            })
+        function = consumer.get(attrs["Arn"])
+        if function:
+            entry.update({"function": function, "binary": deployments[function]["binary"]})
+        for channel in channels:
+            if not isinstance(channel, str):
+                continue
+            if channel in queues and queues[channel]["queue"] != queue:
+                raise StackError(f"{QUEUE_KEY_ATTRIBUTE} {channel!r} is routed to two queues: "
+                                 f"{queues[channel]['queue']} and {queue}")
+            queues[channel] = entry
+    return dict(sorted(queues.items()))
 
 
 def dotenv_value(value: str) -> str:
@@ -881,14 +980,9 @@ def up(args: argparse.Namespace) -> dict[str, Any]:
         verify_tables(client, template, resolver)
         apply_queues(client, template, resolver)
         apply_direct(client, template, resolver, physical)
-        functions = function_environments(template, resolver)
-        env: dict[str, str] = {}
-        for binary, variables in functions.items():
-            for key, value in variables.items():
-                if key in env and env[key] != value:
-                    raise StackError(f"functions disagree on {key}: {env[key]!r} vs {value!r} "
-                                     f"({binary}); stack.env can only hold one")
-                env[key] = value
+        deployments = function_environments(template, resolver)
+        env, functions = shared_environment(deployments)
+        queues = channel_queues(client, template, resolver, deployments)
     except BaseException:
         stop_emulator(state_dir)
         raise
@@ -908,6 +1002,11 @@ def up(args: argparse.Namespace) -> dict[str, Any]:
         "stack_name": STACK_NAME,
         "env": env,
         "functions": functions,
+        # A function's whole environment is functions[binary] plus its deployments[...]["env"].
+        "deployments": {name: {"binary": d["binary"],
+                               "env": {k: v for k, v in d["env"].items() if k in PER_FUNCTION_KEYS}}
+                        for name, d in deployments.items()},
+        "queues": queues,
         "resources": {name: attrs["Ref"] for name, attrs in resolver.attributes.items()},
     }
     (state_dir / "stack.env").write_text("".join(f"{k}={dotenv_value(v)}\n" for k, v in env.items()))

@@ -83,6 +83,7 @@ fn provider(channel: Channel, settings: ProviderSettings, priority: u32) -> Prov
         priority,
         weight: 100,
         active: true,
+        rate_limit_per_second: None,
         revision: 4,
         updated_at: OffsetDateTime::UNIX_EPOCH,
         updated_by: "user-ada".into(),
@@ -179,6 +180,7 @@ fn layers() -> ConfigurationLayers {
         settings: EventSettings {
             channels: CHANNELS.into_iter().collect(),
             categories: Category::ALL.into_iter().collect::<BTreeSet<_>>(),
+            ..EventSettings::default()
         },
     }
 }

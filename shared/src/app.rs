@@ -5,11 +5,13 @@
 use std::sync::Arc;
 
 use crate::credentials::{CredentialVault, EnvelopeVault, KmsDataKeys, LocalDataKeys};
+use crate::domain::cost::RateTable;
+use crate::fanout::{Fanout, MemoryFanout, SnsFanout};
 use crate::observability::AwsRequestCounter;
-use crate::providers::{CredentialChecker, ProviderClients, ProviderEndpoints};
+use crate::providers::{ChannelSender, CredentialChecker, ProviderClients, ProviderEndpoints};
 use crate::store::dynamodb::{DynamoDb, TableNames};
 use crate::store::memory::MemoryStore;
-use crate::store::{IdempotencyStore, ProviderStore, SnapshotStore, TemplateStore};
+use crate::store::{IdempotencyStore, MessageStore, ProviderStore, SnapshotStore, TemplateStore};
 
 #[derive(Clone)]
 pub struct App {
@@ -17,8 +19,13 @@ pub struct App {
     pub templates: Arc<dyn TemplateStore>,
     pub snapshots: Arc<dyn SnapshotStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub messages: Arc<dyn MessageStore>,
     pub vault: Arc<dyn CredentialVault>,
     pub checker: Arc<dyn CredentialChecker>,
+    pub sender: Arc<dyn ChannelSender>,
+    pub fanout: Arc<dyn Fanout>,
+    /// Prices for cost estimates at send time (receipts correct them).
+    pub rates: Arc<RateTable>,
 }
 
 impl std::fmt::Debug for App {
@@ -33,6 +40,8 @@ pub struct AppConfig {
     pub tables: TableNames,
     pub credentials_key_id: String,
     pub endpoints: ProviderEndpoints,
+    /// The fan-out topic sends publish to.
+    pub messages_topic_arn: String,
 }
 
 impl AppConfig {
@@ -43,6 +52,9 @@ impl AppConfig {
                 anyhow::anyhow!("environment variable CREDENTIALS_KEY_ID is not set")
             })?,
             endpoints: ProviderEndpoints::from_env()?,
+            messages_topic_arn: std::env::var("MESSAGES_TOPIC_ARN").map_err(|_| {
+                anyhow::anyhow!("environment variable MESSAGES_TOPIC_ARN is not set")
+            })?,
         })
     }
 }
@@ -70,35 +82,45 @@ impl App {
             }};
         }
         let store = Arc::new(DynamoDb::new(client!(aws_sdk_dynamodb), config.tables));
-        let checker = ProviderClients {
+        let sns = client!(aws_sdk_sns);
+        let providers = Arc::new(ProviderClients {
             http: crate::providers::http_client(),
             endpoints: config.endpoints,
             ses: client!(aws_sdk_sesv2),
-            sns: client!(aws_sdk_sns),
-        };
+            sns: sns.clone(),
+        });
+        let keys = KmsDataKeys::new(client!(aws_sdk_kms), config.credentials_key_id);
         Self {
             providers: store.clone(),
             templates: store.clone(),
             snapshots: store.clone(),
-            idempotency: store,
-            vault: Arc::new(EnvelopeVault::new(KmsDataKeys::new(
-                client!(aws_sdk_kms),
-                config.credentials_key_id,
-            ))),
-            checker: Arc::new(checker),
+            idempotency: store.clone(),
+            messages: store,
+            vault: Arc::new(EnvelopeVault::new(keys)),
+            checker: providers.clone(),
+            sender: providers,
+            fanout: Arc::new(SnsFanout {
+                sns,
+                topic_arn: config.messages_topic_arn,
+            }),
+            rates: Arc::new(RateTable::default_rates()),
         }
     }
 
-    /// In-memory stores and a local key, with the given provider checker.
-    pub fn in_memory(checker: Arc<dyn CredentialChecker>) -> Self {
+    /// In-memory stores, fan-out and a local key, with the given provider checker and sender.
+    pub fn in_memory(checker: Arc<dyn CredentialChecker>, sender: Arc<dyn ChannelSender>) -> Self {
         let store = Arc::new(MemoryStore::default());
         Self {
             providers: store.clone(),
             templates: store.clone(),
             snapshots: store.clone(),
-            idempotency: store,
+            idempotency: store.clone(),
+            messages: store,
             vault: Arc::new(EnvelopeVault::new(LocalDataKeys::random())),
             checker,
+            sender,
+            fanout: Arc::new(MemoryFanout::default()),
+            rates: Arc::new(RateTable::default_rates()),
         }
     }
 }

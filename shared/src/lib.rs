@@ -4,10 +4,13 @@
 pub mod api;
 pub mod app;
 pub mod credentials;
+pub mod dispatch;
 pub mod domain;
+pub mod fanout;
 pub mod http;
 pub mod observability;
 pub mod providers;
+pub mod redrive;
 pub mod rendering;
 pub mod resolution;
 pub mod store;

@@ -11,7 +11,7 @@ use herald_shared::api;
 use herald_shared::credentials::OpenCredentials;
 use herald_shared::domain::provider::{ProviderKind, ProviderSettings};
 use herald_shared::domain::snapshot::CheckOutcome;
-use herald_shared::providers::CredentialChecker;
+use herald_shared::providers::{Accepted, ChannelSender, CredentialChecker, Outbound, SendError};
 use serde_json::{Value, json};
 
 /// Passes every provider except the kinds told to fail; remembers the secrets it was shown.
@@ -43,9 +43,60 @@ impl CredentialChecker for ScriptedChecker {
     }
 }
 
+/// Accepts messages unless told to fail the next ones of a provider kind; remembers every
+/// message a provider accepted (kind, message id, recipient).
+#[derive(Default)]
+struct RecordingSender {
+    failures: Mutex<HashMap<ProviderKind, Vec<SendError>>>,
+    sent: Mutex<Vec<(ProviderKind, String, String)>>,
+    calls: Mutex<usize>,
+}
+
+impl RecordingSender {
+    fn fail_next(&self, kind: ProviderKind, errors: Vec<SendError>) {
+        self.failures.lock().expect("lock").insert(kind, errors);
+    }
+
+    fn sent(&self) -> Vec<(ProviderKind, String, String)> {
+        self.sent.lock().expect("lock").clone()
+    }
+}
+
+#[async_trait]
+impl ChannelSender for RecordingSender {
+    async fn send(
+        &self,
+        settings: &ProviderSettings,
+        _: &OpenCredentials,
+        message: &Outbound<'_>,
+    ) -> Result<Accepted, SendError> {
+        *self.calls.lock().expect("lock") += 1;
+        if let Some(errors) = self
+            .failures
+            .lock()
+            .expect("lock")
+            .get_mut(&settings.kind())
+            && !errors.is_empty()
+        {
+            return Err(errors.remove(0));
+        }
+        self.sent.lock().expect("lock").push((
+            settings.kind(),
+            message.message_id.to_owned(),
+            message.to.to_owned(),
+        ));
+        Ok(Accepted {
+            provider_message_id: format!("pm-{}", message.message_id),
+            cost: None,
+            segments: None,
+        })
+    }
+}
+
 struct Harness {
     app: App,
     checker: Arc<ScriptedChecker>,
+    sender: Arc<RecordingSender>,
 }
 
 fn fixture(name: &str) -> Value {
@@ -68,15 +119,18 @@ fn with(mut event: Value, params: &[(&str, &str)], body: Option<Value>) -> Value
 impl Harness {
     fn new() -> Self {
         let checker = Arc::new(ScriptedChecker::default());
+        let sender = Arc::new(RecordingSender::default());
         Self {
-            app: App::in_memory(checker.clone()),
+            app: App::in_memory(checker.clone(), sender.clone()),
             checker,
+            sender,
         }
     }
 
     async fn call(&self, event: Value) -> (u16, Value, HashMap<String, String>) {
         let function = match event["routeKey"].as_str().unwrap_or_default() {
             r if r.ends_with("/configuration") => "resolution",
+            r if r.contains("/messages") || r.contains("/triggers/") => "send",
             r if r.contains("/wizard/") || r.contains("/snapshots") => "wizard",
             _ => "configuration",
         };
@@ -85,6 +139,7 @@ impl Harness {
         let response = match function {
             "resolution" => api::serve(&self.app, request, api::resolution::handle).await,
             "wizard" => api::serve(&self.app, request, api::wizard::handle).await,
+            "send" => api::serve(&self.app, request, api::send::handle).await,
             _ => api::serve(&self.app, request, api::configuration::handle).await,
         }
         .expect("handlers answer every request");
@@ -513,5 +568,347 @@ async fn retried_provider_creates_do_not_duplicate() {
             .as_array()
             .map(Vec::len),
         Some(1)
+    );
+}
+
+// ---- sending and dispatch (in memory) ----
+
+use herald_shared::dispatch::{DispatchConfig, Dispatcher, Disposition};
+use herald_shared::domain::message::{MessageId, MessageStatus};
+
+impl Harness {
+    /// A completed event whose SMS chain is Twilio (priority 1) then Amazon SNS (priority 2).
+    async fn live_event(&self) {
+        self.configured_event().await;
+        let mut sns = fixture("config-api/create-tenant-provider");
+        sns["body"] = json!(json!({"channel": "sms", "name": "SNS", "settings": {"kind": "sns", "sms_type": "transactional"}, "priority": 2}).to_string());
+        self.ok(sns).await;
+        self.ok(fixture("wizard-completion/complete-wizard")).await;
+    }
+
+    fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(
+            self.app.messages.clone(),
+            self.app.snapshots.clone(),
+            self.app.vault.clone(),
+            self.app.sender.clone(),
+            DispatchConfig::default(),
+        )
+    }
+
+    async fn status(&self, id: &MessageId) -> MessageStatus {
+        self.app
+            .messages
+            .message(id)
+            .await
+            .expect("store")
+            .expect("message")
+            .message
+            .status
+    }
+}
+
+fn ids(reply: &Value) -> Vec<MessageId> {
+    reply["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| MessageId::parse(m["id"].as_str().expect("id")).expect("message id"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_send_is_accepted_then_dispatched_through_the_first_provider() {
+    let h = Harness::new();
+    h.live_event().await;
+    let reply = h.ok(fixture("send-api/send-message")).await;
+    assert_eq!(reply["messages"][0]["status"], "accepted");
+    assert_eq!(reply["messages"][0]["segments"], 1);
+    let id = ids(&reply).remove(0);
+    assert_eq!(h.dispatcher().dispatch(&id, 1).await, Disposition::Done);
+    assert_eq!(h.status(&id).await, MessageStatus::Sent);
+    assert_eq!(
+        h.sender.sent(),
+        vec![(
+            ProviderKind::Twilio,
+            id.to_string(),
+            "+260971234567".to_owned()
+        )]
+    );
+    let stored = h
+        .app
+        .messages
+        .message(&id)
+        .await
+        .expect("store")
+        .expect("message")
+        .message;
+    assert_eq!(
+        stored.provider_message_id.as_deref(),
+        Some(format!("pm-{id}").as_str())
+    );
+    assert!(stored.content.text.contains("Ada"));
+}
+
+#[tokio::test]
+async fn bad_recipients_and_missing_variables_are_refused_before_anything_is_written() {
+    let h = Harness::new();
+    h.live_event().await;
+    let mut bad_phone = fixture("send-api/send-batch");
+    bad_phone["body"] = json!(
+        json!({"category": "invitation", "channel": "sms", "recipients": [
+        {"to": "+260971234567", "variables": {"guest_name": "Ada", "event_date": "12 Dec"}},
+        {"to": "0971234567", "variables": {"guest_name": "Bo", "event_date": "12 Dec"}}]})
+        .to_string()
+    );
+    let (status, body, _) = h.call(bad_phone).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("recipients[1].to")),
+        "{body}"
+    );
+
+    let mut missing = fixture("send-api/send-batch");
+    missing["body"] = json!(
+        json!({"category": "invitation", "channel": "email", "recipients": [
+        {"to": "ada@guests.example", "variables": {"guest_name": "Ada", "event_date": "12 Dec"}},
+        {"to": "grace@guests.example", "variables": {"guest_name": "Grace"}}]})
+        .to_string()
+    );
+    let (status, body, _) = h.call(missing).await;
+    assert_eq!(
+        (
+            status,
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
+        (
+            400,
+            Some("missing_variable"),
+            Some("recipients[1].variables")
+        ),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("event_date"),
+        "{body}"
+    );
+
+    // Nothing was written for either request: the ids they would have had do not exist.
+    let tenant = herald_shared::domain::TenantId::parse("acme-events").expect("tenant");
+    for (key, n) in [("invite-batch-2026-11-22-001", 2)] {
+        for i in 0..n {
+            let id = MessageId::derive(&tenant, "gala-2026", key, i);
+            assert!(h.app.messages.message(&id).await.expect("store").is_none());
+        }
+    }
+    assert!(h.sender.sent().is_empty());
+}
+
+#[tokio::test]
+async fn repeated_sends_with_one_key_create_one_message() {
+    let h = Harness::new();
+    h.live_event().await;
+    let first = h.ok(fixture("send-api/send-batch")).await;
+    let (status, again, headers) = h.call(fixture("send-api/send-batch")).await;
+    assert_eq!((status, &again), (202, &first));
+    assert_eq!(
+        headers.get("idempotent-replayed").map(String::as_str),
+        Some("true")
+    );
+    let mut different = fixture("send-api/send-batch");
+    different["body"] = json!(
+        json!({"category": "invitation", "channel": "email", "recipients": [
+        {"to": "ada@guests.example", "variables": {"guest_name": "Ada", "event_date": "13 Dec"}}]})
+        .to_string()
+    );
+    assert_eq!(h.call(different).await.0, 422);
+    for id in ids(&first) {
+        for _ in 0..3 {
+            assert_eq!(h.dispatcher().dispatch(&id, 1).await, Disposition::Done);
+        }
+    }
+    assert_eq!(
+        h.sender.sent().len(),
+        2,
+        "three deliveries of each queue message, one send each"
+    );
+}
+
+#[tokio::test]
+async fn outages_fail_over_and_recipient_errors_do_not() {
+    let h = Harness::new();
+    h.live_event().await;
+    let d = h.dispatcher();
+
+    h.sender.fail_next(
+        ProviderKind::Twilio,
+        vec![SendError::Retryable {
+            reason: "503".into(),
+            retry_after: None,
+        }],
+    );
+    let id = ids(&h.ok(fixture("send-api/send-message")).await).remove(0);
+    assert_eq!(d.dispatch(&id, 1).await, Disposition::Done);
+    assert_eq!(
+        h.sender.sent(),
+        vec![(
+            ProviderKind::Sns,
+            id.to_string(),
+            "+260971234567".to_owned()
+        )],
+        "fallback used, once"
+    );
+
+    h.sender.fail_next(
+        ProviderKind::Twilio,
+        vec![SendError::Permanent {
+            code: "21211".into(),
+            reason: "invalid To".into(),
+        }],
+    );
+    let mut other = fixture("send-api/send-message");
+    other["headers"]["idempotency-key"] = json!("invite-2");
+    let id = ids(&h.ok(other).await).remove(0);
+    assert_eq!(d.dispatch(&id, 1).await, Disposition::Done);
+    assert_eq!(h.status(&id).await, MessageStatus::Failed);
+    assert_eq!(
+        h.sender.sent().len(),
+        1,
+        "no failover after a permanent recipient error"
+    );
+    let stored = h
+        .app
+        .messages
+        .message(&id)
+        .await
+        .expect("store")
+        .expect("message")
+        .message;
+    assert!(
+        stored
+            .status_reason
+            .unwrap_or_default()
+            .starts_with("21211")
+    );
+}
+
+#[tokio::test]
+async fn when_every_provider_is_down_the_message_waits_and_is_sent_later() {
+    let h = Harness::new();
+    h.live_event().await;
+    let d = h.dispatcher();
+    let down = || SendError::Retryable {
+        reason: "down".into(),
+        retry_after: Some(std::time::Duration::from_secs(30)),
+    };
+    h.sender.fail_next(ProviderKind::Twilio, vec![down()]);
+    h.sender.fail_next(ProviderKind::Sns, vec![down()]);
+    let id = ids(&h.ok(fixture("send-api/send-message")).await).remove(0);
+    match d.dispatch(&id, 1).await {
+        Disposition::RetryAfter(wait) => assert!(
+            wait >= std::time::Duration::from_secs(30),
+            "honours Retry-After: {wait:?}"
+        ),
+        other => panic!("expected a retry, got {other:?}"),
+    }
+    assert_eq!(h.status(&id).await, MessageStatus::Accepted);
+    assert_eq!(d.dispatch(&id, 2).await, Disposition::Done);
+    let stored = h
+        .app
+        .messages
+        .message(&id)
+        .await
+        .expect("store")
+        .expect("message")
+        .message;
+    assert_eq!(stored.status, MessageStatus::Sent);
+    assert_eq!(
+        stored.attempts.len(),
+        3,
+        "two failures on the first delivery, the success on the second"
+    );
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_dead_dispatcher_is_never_resent() {
+    let h = Harness::new();
+    h.live_event().await;
+    let id = ids(&h.ok(fixture("send-api/send-message")).await).remove(0);
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    h.app
+        .messages
+        .claim(&id, "dead-dispatcher", long_ago)
+        .await
+        .expect("claimed");
+    assert_eq!(h.dispatcher().dispatch(&id, 2).await, Disposition::Done);
+    let stored = h
+        .app
+        .messages
+        .message(&id)
+        .await
+        .expect("store")
+        .expect("message")
+        .message;
+    assert_eq!(stored.status, MessageStatus::Failed);
+    assert!(
+        stored
+            .status_reason
+            .unwrap_or_default()
+            .starts_with("outcome_unknown")
+    );
+    assert!(h.sender.sent().is_empty());
+}
+
+#[tokio::test]
+async fn poison_messages_are_left_for_the_dead_letter_queue() {
+    let h = Harness::new();
+    let d = h.dispatcher();
+    assert!(matches!(
+        d.dispatch_body("not json", 1).await,
+        Disposition::Poison(_)
+    ));
+    let sqs: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/../events/dispatch/sqs-batch.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("fixture"),
+    )
+    .expect("SQS event");
+    let body = sqs.records[0].body.clone().unwrap_or_default();
+    assert!(
+        matches!(d.dispatch_body(&body, 1).await, Disposition::Poison(_)),
+        "no such message"
+    );
+}
+
+#[tokio::test]
+async fn business_events_send_on_every_channel_of_their_trigger() {
+    let h = Harness::new();
+    h.configured_event().await;
+    let mut settings = fixture("config-api/put-event-settings");
+    settings["body"] = json!(json!({"channels": ["email", "sms"], "categories": ["invitation", "rsvp_confirmation"],
+        "triggers": {"guest.rsvp_confirmed": {"category": "rsvp_confirmation", "channels": ["email", "sms"]}}}).to_string());
+    h.ok(settings).await;
+    h.ok(fixture("wizard-completion/complete-wizard")).await;
+    let reply = h.ok(fixture("send-api/trigger")).await;
+    let channels: Vec<&str> = reply["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["channel"].as_str())
+        .collect();
+    assert_eq!(channels, ["email", "sms"]);
+    let mut unknown = fixture("send-api/trigger");
+    unknown["pathParameters"]["eventType"] = json!("loan.approved");
+    unknown["headers"]["idempotency-key"] = json!("another");
+    let (status, body, _) = h.call(unknown).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("unknown_trigger"))
     );
 }

@@ -48,17 +48,20 @@ fn python() -> PathBuf {
     python
 }
 
-/// The emulator started by `stack.py` (it exits with this process).
+/// An emulator started by `stack.py` and provisioned from the template (it exits with this
+/// process).
 pub struct Stack {
     pub endpoint: String,
     pub env: HashMap<String, String>,
+    /// Per channel: `url`, `arn`, `dlq_url`, `max_receive_count`... (see infra/README.md).
+    pub queues: Value,
 }
 
-/// The emulator, provisioned from the SAM template once per test process.
-pub fn stack() -> &'static Stack {
-    static STACK: OnceLock<Stack> = OnceLock::new();
-    STACK.get_or_init(|| {
-        let state = std::env::temp_dir().join(format!("herald-it-{}", std::process::id()));
+impl Stack {
+    pub fn start() -> Stack {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let state = std::env::temp_dir().join(format!("herald-it-{}-{n}", std::process::id()));
         let out = Command::new(python())
             .arg(root().join("scripts/stack.py"))
             .args(["up", "--state-dir"])
@@ -80,8 +83,22 @@ pub fn stack() -> &'static Stack {
         Stack {
             endpoint: info["endpoint"].as_str().expect("endpoint").to_owned(),
             env,
+            queues: info["queues"].clone(),
         }
-    })
+    }
+
+    pub fn queue(&self, channel: &str, field: &str) -> String {
+        self.queues[channel][field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field} for the {channel} queue"))
+            .to_owned()
+    }
+}
+
+/// The emulator most tests share (each uses its own tenant).
+pub fn stack() -> &'static Stack {
+    static STACK: OnceLock<Stack> = OnceLock::new();
+    STACK.get_or_init(Stack::start)
 }
 
 pub struct Smtp {
@@ -159,8 +176,7 @@ impl Write for CaptureWriter {
     }
 }
 
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    let stack = stack();
+pub async fn sdk_config(stack: &Stack) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(&stack.endpoint)
         .region(aws_config::Region::new(stack.env["AWS_REGION"].clone()))
@@ -173,6 +189,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 
 /// One test's world: a fresh tenant id, provider stand-ins and the app wired to both.
 pub struct World {
+    pub stack: &'static Stack,
     pub app: App,
     pub tenant: String,
     pub standins: RunningStandIns,
@@ -182,8 +199,16 @@ pub struct World {
 
 impl World {
     pub async fn new() -> World {
+        Self::on(stack()).await
+    }
+
+    /// A world with an emulator of its own: for tests that drain queues.
+    pub async fn isolated() -> World {
+        Self::on(Box::leak(Box::new(Stack::start()))).await
+    }
+
+    async fn on(stack: &'static Stack) -> World {
         logs();
-        let stack = stack();
         let standins = StandIns::builder()
             .twilio_account(TWILIO_SID, TWILIO_TOKEN)
             .africastalking_account(AT_USERNAME, AT_KEY)
@@ -200,6 +225,7 @@ impl World {
                 snapshots: stack.env["SNAPSHOTS_TABLE"].clone(),
                 audit: stack.env["AUDIT_TABLE"].clone(),
                 idempotency: stack.env["IDEMPOTENCY_TABLE"].clone(),
+                messages: stack.env["MESSAGES_TABLE"].clone(),
             },
             credentials_key_id: stack.env["CREDENTIALS_KEY_ID"].clone(),
             endpoints: ProviderEndpoints {
@@ -208,12 +234,14 @@ impl World {
                 brevo: standins.brevo_base_url().to_owned(),
                 meta_graph: standins.meta_graph_base_url().to_owned(),
             },
+            messages_topic_arn: stack.env["MESSAGES_TOPIC_ARN"].clone(),
         };
-        let aws = sdk_config().await;
+        let aws = sdk_config(stack).await;
         let counter = AwsRequestCounter::default();
         let app = App::new(&aws, config, Some(counter.clone()));
         let tenant = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
         World {
+            stack,
             app,
             tenant,
             standins,
@@ -246,6 +274,8 @@ impl World {
             lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event");
         let response = if route.ends_with("/configuration") {
             api::serve(&self.app, request, api::resolution::handle).await
+        } else if route.contains("/messages") || route.contains("/triggers/") {
+            api::serve(&self.app, request, api::send::handle).await
         } else if route.contains("/wizard/") || route.contains("/snapshots") {
             api::serve(&self.app, request, api::wizard::handle).await
         } else {
@@ -387,5 +417,111 @@ impl World {
                 .await;
         }
         HashMap::from([("twilio", twilio), ("brevo", brevo)])
+    }
+}
+
+impl World {
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.aws)
+    }
+
+    pub fn dispatcher(&self) -> herald_shared::dispatch::Dispatcher {
+        herald_shared::dispatch::Dispatcher::new(
+            self.app.messages.clone(),
+            self.app.snapshots.clone(),
+            self.app.vault.clone(),
+            self.app.sender.clone(),
+            herald_shared::dispatch::DispatchConfig::default(),
+        )
+    }
+
+    /// Receives one batch from `channel`'s queue as Lambda's event source mapping would, hands
+    /// it to the dispatch handler, deletes what it did not report as failed, and returns the
+    /// batch's (queue message ids, failed ids). `repeat` delivers the same batch that many times.
+    pub async fn deliver(
+        &self,
+        dispatcher: &herald_shared::dispatch::Dispatcher,
+        channel: &str,
+        repeat: usize,
+    ) -> (Vec<String>, Vec<String>) {
+        let sqs = self.sqs();
+        let url = self.stack.queue(channel, "url");
+        let arn = self.stack.queue(channel, "arn");
+        let received = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        let messages = received.messages.unwrap_or_default();
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, Value> =
+                    m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect()).unwrap_or_default();
+                let message_attributes: serde_json::Map<String, Value> = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.clone(), json!({"stringValue": v.string_value(), "dataType": v.data_type()})))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                    "attributes": attributes, "messageAttributes": message_attributes, "md5OfBody": m.md5_of_body(),
+                    "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": self.stack.env["AWS_REGION"],
+                })
+            })
+            .collect();
+        let ids: Vec<String> = messages
+            .iter()
+            .filter_map(|m| m.message_id().map(str::to_owned))
+            .collect();
+        if records.is_empty() {
+            return (ids, Vec::new());
+        }
+        let event: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_value(json!({ "Records": records })).expect("SQS event");
+        let queue = herald_shared::dispatch::sqs::QueueClient::new(sqs.clone());
+        let mut failed = Vec::new();
+        for _ in 0..repeat.max(1) {
+            let response =
+                herald_shared::dispatch::sqs::handle(dispatcher, &queue, event.clone()).await;
+            failed = response
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.clone())
+                .collect();
+        }
+        for m in &messages {
+            if m.message_id()
+                .is_some_and(|id| !failed.iter().any(|f| f == id))
+                && let Some(handle) = m.receipt_handle()
+            {
+                sqs.delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+        (ids, failed)
+    }
+
+    /// Publishes a live event: the configured event plus the given extra tenant providers,
+    /// completed into an active snapshot.
+    pub async fn live_event(&self, extra: &[Value]) {
+        self.configured_event().await;
+        for body in extra {
+            self.tenant_provider(body.clone()).await;
+        }
+        self.ok(self.event("wizard-completion/complete-wizard"))
+            .await;
     }
 }

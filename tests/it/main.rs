@@ -8,4 +8,5 @@ mod isolation;
 mod provider_checks;
 mod redaction;
 mod resolution_requests;
+mod sending;
 mod wizard_flow;

@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::harness::{SECRETS, World, logs, provider_body, stack};
+use crate::harness::{SECRETS, World, logs, provider_body};
 
 #[tokio::test]
 async fn secrets_never_leave_in_responses_logs_or_storage() {
@@ -89,7 +89,7 @@ async fn secrets_never_leave_in_responses_logs_or_storage() {
     let scan = w
         .dynamodb()
         .scan()
-        .table_name(&stack().env["PROVIDERS_TABLE"])
+        .table_name(&w.stack.env["PROVIDERS_TABLE"])
         .send()
         .await
         .expect("scan");

@@ -88,7 +88,7 @@ async fn wizard_completes_versions_and_rolls_back() {
     let audit = w
         .dynamodb()
         .query()
-        .table_name(&crate::harness::stack().env["AUDIT_TABLE"])
+        .table_name(&w.stack.env["AUDIT_TABLE"])
         .key_condition_expression("pk = :pk")
         .expression_attribute_values(
             ":pk",

@@ -195,6 +195,8 @@ struct ProviderInput {
     weight: u32,
     #[serde(default = "yes")]
     active: bool,
+    #[serde(default)]
+    rate_limit_per_second: Option<u32>,
 }
 
 fn default_priority() -> u32 {
@@ -232,6 +234,16 @@ impl ProviderInput {
         self.settings.check()?;
         check_priority("priority", self.priority)?;
         check_weight("weight", self.weight)?;
+        if self
+            .rate_limit_per_second
+            .is_some_and(|r| r == 0 || r > 100_000)
+        {
+            return Err(FieldError::new(
+                "out_of_range",
+                "rate_limit_per_second",
+                "rate_limit_per_second must be 1-100000",
+            ));
+        }
         Ok(name)
     }
 
@@ -271,6 +283,7 @@ impl ProviderInput {
             priority: self.priority,
             weight: self.weight,
             active: self.active,
+            rate_limit_per_second: self.rate_limit_per_second,
             revision: previous.map_or(1, |p| p.revision + 1),
             updated_at: OffsetDateTime::now_utc(),
             updated_by: ctx.caller.subject.clone(),
@@ -729,6 +742,7 @@ async fn put_settings(ctx: &Ctx<'_>) -> ApiResult {
         return Err(ApiError::NotFound("event"));
     };
     let settings: EventSettings = http::json_body(ctx.request)?;
+    settings.check()?;
     let previous = ctx.app.templates.layer(&owner).await?.settings;
     let next = Revisioned {
         value: settings,

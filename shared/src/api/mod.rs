@@ -4,6 +4,7 @@
 pub mod configuration;
 pub mod idempotency;
 pub mod resolution;
+pub mod send;
 pub mod wizard;
 
 use std::future::Future;

@@ -54,6 +54,32 @@ impl AuditEntry {
     }
 }
 
+impl AuditEntry {
+    /// An entry for a change Herald made itself (dispatch, receipts), not a person.
+    pub fn by_system(
+        actor: &str,
+        tenant: &super::ids::TenantId,
+        request_id: &str,
+        action: &str,
+        target: String,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> Self {
+        Self {
+            id: ulid::Ulid::new().to_string(),
+            actor: actor.to_owned(),
+            actor_role: super::identity::Role::System,
+            scope: tenant.to_string(),
+            action: action.to_owned(),
+            target,
+            before,
+            after,
+            at: OffsetDateTime::now_utc(),
+            request_id: request_id.to_owned(),
+        }
+    }
+}
+
 /// SHA-256 (hex) of a value's JSON. serde_json writes struct fields in declaration order and
 /// maps as BTreeMaps in key order here, so equal values give equal digests.
 pub fn digest<T: Serialize>(value: &T) -> String {

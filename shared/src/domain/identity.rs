@@ -14,6 +14,8 @@ pub enum Role {
     TenantAdmin,
     /// Configures events, reads the tenant's defaults, cannot change them.
     EventManager,
+    /// Herald itself (dispatch, receipts): only ever an audit actor, never a caller.
+    System,
 }
 
 impl Role {
@@ -69,6 +71,7 @@ impl Caller {
             (TenantAdmin, _) => true,
             (EventManager, ReadPlatform | ReadTenant | ReadEvent | WriteEvent) => true,
             (EventManager, WritePlatform | WriteTenant) => false,
+            (System, _) => false,
         };
         if !allowed {
             return Err(Denied::Role { role: self.role });

@@ -4,10 +4,15 @@
 pub mod audit;
 pub mod brand;
 pub mod catalogue;
+pub mod cost;
 pub mod identity;
 pub mod ids;
+pub mod message;
 pub mod provider;
+pub mod recipient;
 pub mod resolution;
+pub mod routing;
+pub mod sms;
 pub mod snapshot;
 pub mod template;
 pub mod validation;

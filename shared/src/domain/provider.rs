@@ -318,6 +318,10 @@ pub struct ProviderConfig {
     /// Share of traffic among active providers of the same priority; 0 = failover only.
     pub weight: u32,
     pub active: bool,
+    /// The most messages a second the account takes (SES's sending rate, a long code's
+    /// throughput); dispatch honours it across its containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_second: Option<u32>,
     pub revision: u32,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,

@@ -49,6 +49,54 @@ impl<T> Sourced<T> {
 pub struct EventSettings {
     pub channels: BTreeSet<Channel>,
     pub categories: BTreeSet<Category>,
+    /// Business events tenant systems raise (`loan.approved`, `guest.rsvp_confirmed`) and the
+    /// category and channels each one sends.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub triggers: BTreeMap<String, TriggerRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRoute {
+    pub category: Category,
+    pub channels: BTreeSet<Channel>,
+}
+
+impl EventSettings {
+    /// Checks trigger names and that every trigger sends a category and channels in use.
+    pub fn check(&self) -> Result<(), super::validation::FieldError> {
+        use super::validation::FieldError;
+        for (name, route) in &self.triggers {
+            let field = format!("triggers.{name}");
+            let valid_name = name.len() <= 64
+                && name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+                });
+            if !valid_name {
+                return Err(FieldError::invalid(
+                    field,
+                    "trigger names are lower-case words joined by '.', '_' or '-'",
+                ));
+            }
+            if !self.categories.contains(&route.category) {
+                return Err(FieldError::invalid(
+                    format!("{field}.category"),
+                    format!("{} is not a category in use", route.category),
+                ));
+            }
+            if route.channels.is_empty() {
+                return Err(FieldError::required(format!("{field}.channels")));
+            }
+            if let Some(ch) = route.channels.iter().find(|ch| !self.channels.contains(ch)) {
+                return Err(FieldError::invalid(
+                    format!("{field}.channels"),
+                    format!("{ch} is not a channel in use"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Everything stored for one event's resolution, as read from the stores.
@@ -79,6 +127,8 @@ pub struct ResolvedProvider {
     pub priority: Sourced<u32>,
     pub weight: Sourced<u32>,
     pub active: Sourced<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_second: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +238,7 @@ fn resolve_providers(
             priority: field(p.priority, o.and_then(|o| o.priority)),
             weight: field(p.weight, o.and_then(|o| o.weight)),
             active: field(p.active, o.and_then(|o| o.active)),
+            rate_limit_per_second: p.rate_limit_per_second,
         };
         push(p.channel, resolved, o.is_some());
     }
@@ -203,6 +254,7 @@ fn resolve_providers(
                 priority: Sourced::from(p.priority, Layer::Event),
                 weight: Sourced::from(p.weight, Layer::Event),
                 active: Sourced::from(p.active, Layer::Event),
+                rate_limit_per_second: p.rate_limit_per_second,
             };
             push(p.channel, resolved, true);
         }

@@ -1,8 +1,19 @@
 //! Amazon SES v2 (email). Herald's own IAM role sends, so there are no tenant secrets; what must
-//! hold is that the tenant's sender address (or its domain) is a verified SES identity.
+//! hold is that the tenant's sender address (or its domain) is a verified SES identity. A send
+//! is one `SendEmail` with simple content (subject, text and HTML bodies).
 
+use aws_sdk_sesv2::types::{
+    Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag,
+};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::{Accepted, Outbound, SendError};
 use crate::domain::snapshot::CheckOutcome;
 use crate::domain::validation::EmailAddress;
+
+const PROVIDER: &str = "SES";
 
 pub async fn check_sender(ses: &aws_sdk_sesv2::Client, from: &EmailAddress) -> CheckOutcome {
     for identity in [from.as_str(), from.domain()] {
@@ -43,5 +54,225 @@ pub async fn check_sender(ses: &aws_sdk_sesv2::Client, from: &EmailAddress) -> C
     }
     CheckOutcome::Rejected {
         detail: format!("no SES identity exists for {} or its domain", from.domain()),
+    }
+}
+
+/// The tenant's sender as SES needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    pub from_address: &'a EmailAddress,
+    pub from_name: Option<&'a str>,
+    pub configuration_set: Option<&'a str>,
+}
+
+/// The tag and header carrying Herald's message id; SES event publishing returns tags with
+/// every delivery, bounce and complaint event.
+pub const MESSAGE_ID_TAG: &str = "herald_message_id";
+pub const MESSAGE_ID_HEADER: &str = "X-Herald-Message-Id";
+
+pub async fn send(
+    ses: &aws_sdk_sesv2::Client,
+    sender: &Sender<'_>,
+    message: &Outbound<'_>,
+) -> Result<Accepted, SendError> {
+    let to = super::email_recipient(message.to)?;
+    let subject = super::require_subject(message)?;
+    super::require_text(message)?;
+    let from = from_header(sender.from_address, sender.from_name)?;
+    let not_built =
+        |_| SendError::provider("request_not_built", "the SES request could not be built");
+    let utf8 = |data: &str| {
+        Content::builder()
+            .data(data)
+            .charset("UTF-8")
+            .build()
+            .map_err(not_built)
+    };
+    let mut body = Body::builder().text(utf8(message.text)?);
+    if let Some(html) = message.html {
+        body = body.html(utf8(html)?);
+    }
+    // Tag values allow letters, digits, '_' and '-' only; Herald ids are made of those.
+    let tag_value: String = message
+        .message_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let simple = Message::builder()
+        .subject(utf8(subject)?)
+        .body(body.build())
+        .headers(
+            MessageHeader::builder()
+                .name(MESSAGE_ID_HEADER)
+                .value(tag_value.clone())
+                .build()
+                .map_err(not_built)?,
+        )
+        .build();
+    let output = ses
+        .send_email()
+        .from_email_address(from)
+        .destination(Destination::builder().to_addresses(to.to_string()).build())
+        .content(EmailContent::builder().simple(simple).build())
+        .set_configuration_set_name(sender.configuration_set.map(str::to_owned))
+        .email_tags(
+            MessageTag::builder()
+                .name(MESSAGE_ID_TAG)
+                .value(tag_value)
+                .build()
+                .map_err(not_built)?,
+        )
+        .send()
+        .await
+        .map_err(|e| super::aws_error(PROVIDER, &e, classify))?;
+    let provider_message_id = output
+        .message_id()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| super::unexpected_answer(PROVIDER))?
+        .to_owned();
+    Ok(Accepted {
+        provider_message_id,
+        cost: None,
+        segments: None,
+    })
+}
+
+/// `Display Name <address>`. SES takes no raw UTF-8 in the sender: a non-ASCII name is
+/// RFC 2047-encoded, an ASCII one quoted when it holds specials.
+fn from_header(address: &EmailAddress, name: Option<&str>) -> Result<String, SendError> {
+    let address: lettre::Address = address.as_str().parse().map_err(|_| {
+        SendError::provider(
+            "invalid_sender",
+            "the configured sender address is not usable",
+        )
+    })?;
+    let name: String = name
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(address.to_string());
+    }
+    Ok(format!("{} <{address}>", display_name(name)))
+}
+
+fn display_name(name: &str) -> String {
+    if !name.is_ascii() {
+        // Encoded words of at most 75 characters: 45 bytes of UTF-8 each, split between
+        // characters.
+        let mut words = Vec::new();
+        let mut chunk = String::new();
+        for c in name.chars() {
+            if chunk.len() + c.len_utf8() > 45 {
+                words.push(std::mem::take(&mut chunk));
+            }
+            chunk.push(c);
+        }
+        words.push(chunk);
+        return words
+            .iter()
+            .map(|w| format!("=?UTF-8?B?{}?=", B64.encode(w)))
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    if name.chars().any(|c| "()<>[]:;@\\,.\"".contains(c)) {
+        let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
+        return format!("\"{escaped}\"");
+    }
+    name.to_owned()
+}
+
+/// SES v2 `SendEmail` errors (API Reference v2, SendEmail "Errors"; "Amazon SES email sending
+/// errors" in the developer guide) by who is at fault. `None` leaves it to the generic AWS rules.
+fn classify(code: &str, message: &str) -> Option<SendError> {
+    match code {
+        // Account-level: the sender, the account or its quota.
+        "AccountSuspendedException" | "SendingPausedException" => Some(SendError::provider(
+            code,
+            "SES sending is suspended or paused for the account",
+        )),
+        "MailFromDomainNotVerifiedException" => Some(SendError::provider(
+            code,
+            "the sender's MAIL FROM domain is not verified",
+        )),
+        "NotFoundException" => Some(SendError::provider(
+            code,
+            "the configuration set or identity does not exist",
+        )),
+        // A rejected message is about the recipient only when SES says it is suppressed;
+        // otherwise it is the sender (unverified identity, sandbox).
+        "MessageRejected" => {
+            let lower = message.to_ascii_lowercase();
+            if lower.contains("blacklist") || lower.contains("suppress") {
+                Some(SendError::permanent(code, "SES refused the recipient"))
+            } else {
+                Some(SendError::provider(code, "SES refused the sender"))
+            }
+        }
+        // Invalid input that passed Herald's checks: the address or the content.
+        "BadRequestException" | "InvalidParameterValue" => Some(SendError::permanent(
+            code,
+            "SES refused the recipient address or the message content",
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_blame_the_right_party() {
+        let kind = |code, message| classify(code, message).map(|e| e.kind());
+        assert_eq!(
+            kind("MessageRejected", "Email address not verified a@b.example"),
+            Some("provider")
+        );
+        assert_eq!(
+            kind("MessageRejected", "Address blacklisted."),
+            Some("permanent")
+        );
+        assert_eq!(kind("AccountSuspendedException", ""), Some("provider"));
+        assert_eq!(
+            kind("MailFromDomainNotVerifiedException", ""),
+            Some("provider")
+        );
+        assert_eq!(
+            kind("BadRequestException", "Illegal address"),
+            Some("permanent")
+        );
+        assert_eq!(kind("TooManyRequestsException", ""), None);
+    }
+
+    #[test]
+    fn display_names_are_encoded() -> Result<(), SendError> {
+        let address = EmailAddress::parse("events@acme.example")
+            .map_err(|_| SendError::provider("test", "fixture"))?;
+        assert_eq!(from_header(&address, None)?, "events@acme.example");
+        assert_eq!(
+            from_header(&address, Some("Acme Events"))?,
+            "Acme Events <events@acme.example>"
+        );
+        assert_eq!(
+            from_header(&address, Some("Acme, Inc. \"Events\""))?,
+            "\"Acme, Inc. \\\"Events\\\"\" <events@acme.example>"
+        );
+        assert_eq!(
+            from_header(&address, Some("Café Gala"))?,
+            "=?UTF-8?B?Q2Fmw6kgR2FsYQ==?= <events@acme.example>"
+        );
+        let long = from_header(&address, Some(&"é".repeat(40)))?;
+        assert_eq!(long.matches("=?UTF-8?B?").count(), 2, "{long}");
+        assert!(long.split(' ').all(|w| w.len() <= 75), "{long}");
+        Ok(())
     }
 }

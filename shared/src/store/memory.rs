@@ -7,11 +7,13 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Claim, ExpectedRevision, IdempotencyStore, LayerContent, Owner, ProviderStore, Revisioned,
-    SnapshotStore, SnapshotSummary, StoreError, StoreResult, StoredResponse, TemplateStore,
+    Claim, ClaimResult, DispatchClaim, ExpectedRevision, IdempotencyStore, LayerContent,
+    MessageStore, Owner, ProviderStore, Revisioned, SnapshotStore, SnapshotSummary, StoreError,
+    StoreResult, StoredMessage, StoredResponse, TemplateStore,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::brand::Brand;
+use crate::domain::message::{Message, MessageId, MessageStatus};
 use crate::domain::provider::{EventProviderEntry, ProviderConfig};
 use crate::domain::resolution::EventSettings;
 use crate::domain::snapshot::{Activation, Snapshot};
@@ -29,6 +31,7 @@ struct State {
     snapshots: BTreeMap<(String, u32), Snapshot>,
     activations: HashMap<String, Activation>,
     idempotency: HashMap<String, (String, Option<StoredResponse>)>,
+    messages: HashMap<MessageId, StoredMessage>,
     audit: Vec<AuditEntry>,
 }
 
@@ -490,6 +493,88 @@ impl IdempotencyStore for MemoryStore {
             if matches!(s.idempotency.get(key), Some((_, None))) {
                 s.idempotency.remove(key);
             }
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    async fn create(&self, message: &Message) -> StoreResult<bool> {
+        self.with(|s| {
+            if s.messages.contains_key(&message.id) {
+                return Ok(false);
+            }
+            s.messages.insert(
+                message.id.clone(),
+                StoredMessage {
+                    message: message.clone(),
+                    claim: None,
+                },
+            );
+            Ok(true)
+        })
+    }
+
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<StoredMessage>> {
+        self.with(|s| Ok(s.messages.get(id).cloned()))
+    }
+
+    async fn claim(
+        &self,
+        id: &MessageId,
+        token: &str,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<ClaimResult> {
+        self.with(|s| {
+            let Some(stored) = s.messages.get_mut(id) else {
+                return Ok(ClaimResult::Missing);
+            };
+            if stored.message.status != MessageStatus::Accepted {
+                return Ok(ClaimResult::Settled(stored.message.status));
+            }
+            if let Some(claim) = &stored.claim {
+                return Ok(ClaimResult::Held(claim.clone()));
+            }
+            stored.claim = Some(DispatchClaim {
+                token: token.to_owned(),
+                at,
+            });
+            Ok(ClaimResult::Claimed(Box::new(stored.message.clone())))
+        })
+    }
+
+    async fn settle(&self, message: &Message, token: &str, audit: &AuditEntry) -> StoreResult<()> {
+        self.with(|s| {
+            let stored = s
+                .messages
+                .get_mut(&message.id)
+                .ok_or(StoreError::Conflict)?;
+            if stored.claim.as_ref().map(|c| c.token.as_str()) != Some(token) {
+                return Err(StoreError::Conflict);
+            }
+            *stored = StoredMessage {
+                message: message.clone(),
+                claim: None,
+            };
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn release(&self, message: &Message, token: &str) -> StoreResult<()> {
+        self.with(|s| {
+            let stored = s
+                .messages
+                .get_mut(&message.id)
+                .ok_or(StoreError::Conflict)?;
+            if stored.claim.as_ref().map(|c| c.token.as_str()) != Some(token) {
+                return Err(StoreError::Conflict);
+            }
+            *stored = StoredMessage {
+                message: message.clone(),
+                claim: None,
+            };
             Ok(())
         })
     }

@@ -243,3 +243,63 @@ pub trait IdempotencyStore: Send + Sync {
     /// Forgets a claim whose request failed unexpectedly, so a retry can run.
     async fn release(&self, key: &str) -> StoreResult<()>;
 }
+
+/// A message with its dispatch claim, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub message: crate::domain::message::Message,
+    /// Set while a dispatcher works on the message: its token and when it claimed it.
+    pub claim: Option<DispatchClaim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatchClaim {
+    pub token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+}
+
+/// How a claim attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimResult {
+    /// The caller now owns the message until it finishes or releases it.
+    Claimed(Box<crate::domain::message::Message>),
+    /// The message is past `accepted`: nothing to do (a duplicate delivery).
+    Settled(crate::domain::message::MessageStatus),
+    /// Another dispatcher holds a claim taken at this time.
+    Held(DispatchClaim),
+    Missing,
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores a new message; `false` when a message with its id already exists (a retried
+    /// request), in which case nothing is written.
+    async fn create(&self, message: &crate::domain::message::Message) -> StoreResult<bool>;
+    async fn message(
+        &self,
+        id: &crate::domain::message::MessageId,
+    ) -> StoreResult<Option<StoredMessage>>;
+    /// Claims an `accepted` message that nobody holds, before any provider is called: the
+    /// guard that keeps a redelivered queue message from sending twice.
+    async fn claim(
+        &self,
+        id: &crate::domain::message::MessageId,
+        token: &str,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<ClaimResult>;
+    /// Writes the claimed message's outcome (sent, failed...) and drops the claim, with its
+    /// audit entry, in one transaction; `Conflict` if `token` no longer holds the claim.
+    async fn settle(
+        &self,
+        message: &crate::domain::message::Message,
+        token: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// Gives a claimed message back, still `accepted`, to be retried later (its attempts kept).
+    async fn release(
+        &self,
+        message: &crate::domain::message::Message,
+        token: &str,
+    ) -> StoreResult<()>;
+}

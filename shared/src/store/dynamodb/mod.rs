@@ -4,6 +4,7 @@
 //! `VER#`. Conditional writes give optimistic concurrency and idempotency.
 
 mod idempotency;
+mod messages;
 mod providers;
 mod snapshots;
 mod templates;
@@ -31,6 +32,7 @@ pub struct TableNames {
     pub snapshots: String,
     pub audit: String,
     pub idempotency: String,
+    pub messages: String,
 }
 
 impl TableNames {
@@ -44,6 +46,7 @@ impl TableNames {
             snapshots: var("SNAPSHOTS_TABLE")?,
             audit: var("AUDIT_TABLE")?,
             idempotency: var("IDEMPOTENCY_TABLE")?,
+            messages: var("MESSAGES_TABLE")?,
         })
     }
 }

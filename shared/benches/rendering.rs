@@ -1,0 +1,166 @@
+//! Rendering for sending: an SMS template (about 140 characters, 3 variables) with its segment
+//! count, and a branded HTML email (a 3 KB body, 5 variables) into its HTML document and
+//! plain-text alternative.
+//! `cargo bench -p herald-shared --bench rendering`
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use herald_shared::domain::Channel;
+use herald_shared::domain::template::{TemplateContent, VariableDecl};
+use herald_shared::rendering::Renderer;
+
+fn content(subject: Option<&str>, body: String, variables: &[(&str, &str)]) -> TemplateContent {
+    TemplateContent {
+        subject: subject.map(str::to_owned),
+        body,
+        variables: variables
+            .iter()
+            .map(|(name, sample)| VariableDecl {
+                name: (*name).into(),
+                required: true,
+                sample: (*sample).into(),
+                description: None,
+            })
+            .collect(),
+        brand_assets: BTreeMap::new(),
+        design_settings: BTreeMap::from([
+            ("layout".into(), "centered".into()),
+            ("button_color".into(), "#e58e26".into()),
+        ]),
+    }
+}
+
+fn sms() -> TemplateContent {
+    content(
+        None,
+        "{{ brand.display_name }}: Hi {{ guest_name }}, your seat for {{ event_name }} is confirmed. \
+         Doors open at {{ doors_open }}, please bring your ID. Reply STOP to opt out."
+            .into(),
+        &[
+            ("guest_name", "Mwila Banda"),
+            ("event_name", "Lusaka Fintech Summit"),
+            ("doors_open", "08:30"),
+        ],
+    )
+}
+
+fn email() -> TemplateContent {
+    let body = r#"<h1>You're invited to {{ event_name }}</h1>
+<p>Dear {{ guest_name }},</p>
+<p>We are delighted to invite you to <strong>{{ event_name }}</strong>, our annual evening of music,
+dinner and conversation in support of the community library programme. This year we return to
+{{ venue }}, where the ballroom has been restored to its original splendour.</p>
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="margin:16px 0;">
+  <tr><td style="padding:4px 0;width:30%;"><strong>Date</strong></td><td>{{ event_date }}</td></tr>
+  <tr><td style="padding:4px 0;"><strong>Venue</strong></td><td>{{ venue }}</td></tr>
+  <tr><td style="padding:4px 0;"><strong>Dress code</strong></td><td>Black tie optional</td></tr>
+</table>
+<h2>The evening</h2>
+<ul>
+  <li>18:30 &ndash; Welcome drinks on the terrace</li>
+  <li>19:30 &ndash; Dinner, with a menu by our guest chef</li>
+  <li>21:00 &ndash; Live music and the charity auction</li>
+  <li>23:00 &ndash; Carriages</li>
+</ul>
+<p>Please let us know whether you can join us by {{ rsvp_by }}. If you are bringing a guest, add
+their name when you reply so we can prepare a place card and seat you together.</p>
+<p style="text-align:center;margin:24px 0;"><a class="button" href="https://events.acme.example/gala/rsvp?ref=email">Reply to the invitation</a></p>
+<p>Parking is available beneath the venue from 18:00, and the venue is a short walk from the
+central station. If you need step-free access or have dietary requirements, tell us in your reply
+and we will make the arrangements.</p>
+<h2>Good to know</h2>
+<ol>
+  <li>Your invitation is personal; your e-ticket will follow once you have replied.</li>
+  <li>The auction catalogue will be online two weeks before the evening.</li>
+  <li>Photographs will be taken during the evening; let us know if you would prefer not to appear.</li>
+</ol>
+<p>We very much hope to see you there.</p>
+<p>Warm regards,<br>The {{ event_name }} team</p>
+<p style="font-size:12px;color:#6b7280;">You are receiving this because you attended a previous
+event. <a href="https://events.acme.example/preferences">Manage your preferences</a> or
+<a href="https://events.acme.example/unsubscribe">unsubscribe</a>.</p>"#;
+    content(
+        Some("You're invited: {{ event_name }} on {{ event_date }}"),
+        body.into(),
+        &[
+            ("guest_name", "Ada Lovelace"),
+            ("event_name", "Acme Winter Gala"),
+            ("event_date", "Saturday 12 December 2026"),
+            ("venue", "The Grand Hall, Cairo Road"),
+            ("rsvp_by", "28 November"),
+        ],
+    )
+}
+
+fn brand() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([
+        ("display_name", "Acme Events"),
+        ("logo_url", "https://cdn.acme.example/logo.png"),
+        ("primary_color", "#0a3d62"),
+        ("secondary_color", "#e58e26"),
+        ("font_family", "Inter"),
+        (
+            "footer_text",
+            "Acme Events Ltd, Plot 12, Cairo Road, Lusaka, Zambia",
+        ),
+        ("website_url", "https://events.acme.example"),
+        ("support_email", "help@acme.example"),
+    ])
+}
+
+fn rendering(c: &mut Criterion) {
+    let brand = brand();
+    let (sms, email) = (sms(), email());
+    let (sms_vars, email_vars) = (sms.samples(), email.samples());
+
+    let out = Renderer::new()
+        .render_message(Channel::Sms, &sms, &sms_vars, &brand)
+        .expect("the SMS renders");
+    let segments = out.segments.expect("SMS has segments");
+    assert!((135..=150).contains(&segments.characters), "{segments:?}");
+    assert_eq!(segments.segments, 1);
+
+    let out = Renderer::new()
+        .render_message(Channel::Email, &email, &email_vars, &brand)
+        .expect("the email renders");
+    let body_len = Renderer::new()
+        .render(Channel::Email, &email, &email_vars, &brand)
+        .expect("renders")
+        .body
+        .len();
+    assert!(
+        (2_000..=4_096).contains(&body_len),
+        "body is {body_len} bytes"
+    );
+    assert!(out.html.is_some_and(|h| h.contains("Acme Winter Gala")));
+    assert!(out.text.contains("Reply to the invitation (https://"));
+
+    c.bench_function("render SMS (140 chars, 3 variables) + segments", |b| {
+        b.iter(|| {
+            Renderer::new().render_message(
+                Channel::Sms,
+                black_box(&sms),
+                black_box(&sms_vars),
+                black_box(&brand),
+            )
+        })
+    });
+    c.bench_function(
+        "render branded email (3 KB body, 5 variables) into html + text",
+        |b| {
+            b.iter(|| {
+                Renderer::new().render_message(
+                    Channel::Email,
+                    black_box(&email),
+                    black_box(&email_vars),
+                    black_box(&brand),
+                )
+            })
+        },
+    );
+}
+
+criterion_group!(benches, rendering);
+criterion_main!(benches);

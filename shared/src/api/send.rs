@@ -1,0 +1,406 @@
+//! The send API tenant systems call: a single message, a batch (per-recipient variables), or a
+//! business event mapped to a category and channels by the event's active snapshot. Every
+//! request carries an `Idempotency-Key`. All recipients are parsed and rendered before anything
+//! is written, so a bad recipient or a missing variable is a 400 naming it and nothing is sent;
+//! then one record per message (state `accepted`) and one publish to the fan-out topic.
+
+use std::collections::BTreeMap;
+
+use futures::stream::{self, StreamExt as _, TryStreamExt as _};
+use lambda_http::Request;
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::domain::identity::Action;
+use crate::domain::message::{Message, MessageContent, MessageId, MessageStatus};
+use crate::domain::recipient::Recipient;
+use crate::domain::routing::provider_order;
+use crate::domain::snapshot::Snapshot;
+use crate::domain::validation::FieldError;
+use crate::domain::{Category, Channel, EventId, TenantId};
+use crate::http::{self, ApiError, ApiResult};
+use crate::rendering::{RenderError, Renderer};
+
+/// Most recipients one request may carry.
+pub const MAX_RECIPIENTS: usize = 500;
+/// Concurrent record writes per request.
+const WRITE_CONCURRENCY: usize = 16;
+
+pub async fn handle(app: &App, request: Request) -> ApiResult {
+    let route = http::route(&request);
+    match route.0.as_str() {
+        "POST /events/{eventId}/messages" => send(app, &request, Kind::Single).await,
+        "POST /events/{eventId}/messages/batch" => send(app, &request, Kind::Batch).await,
+        "POST /events/{eventId}/triggers/{eventType}" => send(app, &request, Kind::Trigger).await,
+        "GET /events/{eventId}/messages/{messageId}" => get(app, &request).await,
+        _ => Err(ApiError::NoRoute(route.0)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Single,
+    Batch,
+    Trigger,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SingleInput {
+    category: Category,
+    channel: Channel,
+    to: String,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchInput {
+    category: Category,
+    channel: Channel,
+    recipients: Vec<RecipientInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientInput {
+    to: String,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+}
+
+/// A business event: each recipient names an address per channel the trigger sends on.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerInput {
+    recipients: Vec<TriggerRecipient>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerRecipient {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+}
+
+/// One message to render: where it goes, on what, with which variables, and where in the
+/// request its recipient is (`` for a single send, `recipients[3]` in a batch).
+struct Planned {
+    category: Category,
+    channel: Channel,
+    to: String,
+    variables: BTreeMap<String, String>,
+    base: String,
+    address_field: &'static str,
+}
+
+impl Planned {
+    fn field(&self, name: &str) -> String {
+        if self.base.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.base)
+        }
+    }
+}
+
+async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
+    let caller = http::caller(request)?;
+    let tenant = caller.tenant_for(Action::WriteEvent)?.clone();
+    let event: EventId = http::path_param(request, "eventId")?;
+    let key = http::idempotency_key(request)?
+        .ok_or_else(|| FieldError::required("header.Idempotency-Key"))?;
+    let scope = format!("send#{tenant}#{event}");
+    let request_id = http::request_id(request);
+    super::idempotency::once(app, request, &scope, true, || async {
+        let snapshot = active_snapshot(app, &tenant, &event).await?;
+        let (planned, trigger) = plan(request, kind, &snapshot)?;
+        let messages = render_all(
+            app,
+            &tenant,
+            &event,
+            &snapshot,
+            planned,
+            &key,
+            trigger.as_deref(),
+            &request_id,
+        )?;
+        let store = app.messages.clone();
+        let created: Vec<bool> = stream::iter(messages.clone())
+            .map(move |m| {
+                let store = store.clone();
+                async move { store.create(&m).await }
+            })
+            .buffered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        // Messages that already existed (a retried request) are published again: dispatch is
+        // idempotent per message id, and an earlier attempt may have died before publishing.
+        let queued: Vec<_> = messages.iter().map(|m| (m.id.clone(), m.channel)).collect();
+        app.fanout
+            .publish(&queued)
+            .await
+            .map_err(ApiError::Internal)?;
+        tracing::info!(
+            messages = messages.len(),
+            new = created.iter().filter(|c| **c).count(),
+            "messages accepted"
+        );
+        let body = json!({
+            "messages": messages.iter().map(|m| json!({
+                "id": m.id,
+                "channel": m.channel,
+                "category": m.category,
+                "status": m.status,
+                "segments": m.content.segments,
+                "estimated_cost": m.estimated_cost,
+            })).collect::<Vec<_>>(),
+        });
+        Ok((202, body))
+    })
+    .await
+}
+
+async fn active_snapshot(
+    app: &App,
+    tenant: &TenantId,
+    event: &EventId,
+) -> Result<Snapshot, ApiError> {
+    let activation = app
+        .snapshots
+        .activation(tenant, event)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
+    app.snapshots
+        .snapshot(tenant, event, activation.version)
+        .await?
+        .ok_or(ApiError::NotFound("event"))
+}
+
+fn plan(
+    request: &Request,
+    kind: Kind,
+    snapshot: &Snapshot,
+) -> Result<(Vec<Planned>, Option<String>), ApiError> {
+    let planned = match kind {
+        Kind::Single => {
+            let input: SingleInput = http::json_body(request)?;
+            vec![Planned {
+                category: input.category,
+                channel: input.channel,
+                to: input.to,
+                variables: input.variables,
+                base: String::new(),
+                address_field: "to",
+            }]
+        }
+        Kind::Batch => {
+            let input: BatchInput = http::json_body(request)?;
+            check_count(input.recipients.len())?;
+            input
+                .recipients
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| Planned {
+                    category: input.category,
+                    channel: input.channel,
+                    to: r.to,
+                    variables: r.variables,
+                    base: format!("recipients[{i}]"),
+                    address_field: "to",
+                })
+                .collect()
+        }
+        Kind::Trigger => {
+            let event_type: String = http::path_param(request, "eventType")?;
+            let route = snapshot
+                .configuration
+                .settings
+                .triggers
+                .get(&event_type)
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "unknown_trigger",
+                        "path.eventType",
+                        format!("{event_type} is not a trigger of this event"),
+                    )
+                })?
+                .clone();
+            let input: TriggerInput = http::json_body(request)?;
+            check_count(input.recipients.len())?;
+            let mut planned = Vec::new();
+            for (i, r) in input.recipients.into_iter().enumerate() {
+                for &channel in &route.channels {
+                    let (address, name) = match channel {
+                        Channel::Email => (r.email.clone(), "email"),
+                        _ => (r.phone.clone(), "phone"),
+                    };
+                    let base = format!("recipients[{i}]");
+                    let to =
+                        address.ok_or_else(|| FieldError::required(format!("{base}.{name}")))?;
+                    planned.push(Planned {
+                        category: route.category,
+                        channel,
+                        to,
+                        variables: r.variables.clone(),
+                        base,
+                        address_field: name,
+                    });
+                }
+            }
+            return Ok((planned, Some(event_type)));
+        }
+    };
+    Ok((planned, None))
+}
+
+fn check_count(n: usize) -> Result<(), FieldError> {
+    match n {
+        0 => Err(FieldError::required("recipients")),
+        n if n > MAX_RECIPIENTS => Err(FieldError::new(
+            "too_many",
+            "recipients",
+            format!("at most {MAX_RECIPIENTS} recipients per request"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_all(
+    app: &App,
+    tenant: &TenantId,
+    event: &EventId,
+    snapshot: &Snapshot,
+    planned: Vec<Planned>,
+    key: &str,
+    trigger: Option<&str>,
+    request_id: &str,
+) -> Result<Vec<Message>, ApiError> {
+    let cfg = &snapshot.configuration;
+    let brand = cfg.brand_values();
+    let now = OffsetDateTime::now_utc();
+    let mut messages = Vec::with_capacity(planned.len());
+    for (index, p) in planned.into_iter().enumerate() {
+        if !cfg.settings.channels.contains(&p.channel)
+            || !cfg.settings.categories.contains(&p.category)
+        {
+            return Err(FieldError::new(
+                "not_in_use",
+                "category",
+                format!(
+                    "{} on {} is not configured for this event",
+                    p.category, p.channel
+                ),
+            )
+            .into());
+        }
+        let template = cfg.template(p.category, p.channel).ok_or_else(|| {
+            FieldError::new(
+                "not_in_use",
+                "category",
+                format!("no {} template for {}", p.channel, p.category),
+            )
+        })?;
+        let recipient = Recipient::parse(p.channel, &p.to)
+            .map_err(|m| FieldError::invalid(p.field(p.address_field), m))?;
+        if let Some(extra) = p
+            .variables
+            .keys()
+            .find(|k| !template.content.variables.iter().any(|v| &v.name == *k))
+        {
+            return Err(FieldError::new(
+                "unknown_variable",
+                p.field(&format!("variables.{extra}")),
+                format!("the template declares no variable {extra}"),
+            )
+            .into());
+        }
+        let rendered = Renderer
+            .render_message(p.channel, &template.content, &p.variables, &brand)
+            .map_err(|e| match e {
+                RenderError::Render { message, .. } => {
+                    FieldError::new("missing_variable", p.field("variables"), message)
+                }
+                other => FieldError::new("template_invalid", "template", other.to_string()),
+            })?;
+        let recipient_key = recipient.key(tenant.as_str());
+        let segments = rendered.segments.map(|s| s.segments);
+        let estimated_cost = cfg
+            .channels
+            .get(&p.channel)
+            .and_then(|c| {
+                provider_order(c, &recipient_key)
+                    .first()
+                    .map(|first| first.kind)
+            })
+            .and_then(|kind| {
+                app.rates
+                    .estimate(kind, p.channel, recipient.as_str(), segments.unwrap_or(1))
+            });
+        messages.push(Message {
+            id: MessageId::derive(tenant, event.as_str(), key, index),
+            tenant: tenant.clone(),
+            event: event.clone(),
+            snapshot_version: snapshot.version,
+            category: p.category,
+            channel: p.channel,
+            recipient,
+            recipient_key,
+            content: MessageContent {
+                subject: rendered.subject,
+                html: rendered.html,
+                text: rendered.text,
+                segments,
+            },
+            status: MessageStatus::Accepted,
+            status_reason: None,
+            trigger: trigger.map(str::to_owned),
+            estimated_cost,
+            cost: None,
+            provider: None,
+            provider_kind: None,
+            provider_message_id: None,
+            attempts: Vec::new(),
+            created_at: now,
+            sent_at: None,
+            request_id: request_id.to_owned(),
+        });
+    }
+    Ok(messages)
+}
+
+async fn get(app: &App, request: &Request) -> ApiResult {
+    let caller = http::caller(request)?;
+    let tenant = caller.tenant_for(Action::ReadEvent)?;
+    let event: EventId = http::path_param(request, "eventId")?;
+    let id: MessageId =
+        http::path_param(request, "messageId").map_err(|_| ApiError::NotFound("message"))?;
+    let stored = app
+        .messages
+        .message(&id)
+        .await?
+        .ok_or(ApiError::NotFound("message"))?;
+    let m = stored.message;
+    if &m.tenant != tenant || m.event != event {
+        return Err(ApiError::NotFound("message"));
+    }
+    http::respond(
+        200,
+        &json!({
+            "id": m.id, "channel": m.channel, "category": m.category, "status": m.status,
+            "status_reason": m.status_reason, "provider": m.provider, "provider_kind": m.provider_kind,
+            "provider_message_id": m.provider_message_id, "segments": m.content.segments,
+            "estimated_cost": m.estimated_cost, "cost": m.cost, "attempts": m.attempts,
+            "created_at": m.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "sent_at": m.sent_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        }),
+    )
+}

@@ -1,0 +1,523 @@
+//! Dispatch: one queued message to one person, through the event's provider chain from the
+//! snapshot the message was rendered with. A conditional claim on the message record comes
+//! before any provider call, so a redelivered queue message never sends twice. Providers are
+//! tried in routing order (priority, then a weighted pick stable per recipient), skipping those
+//! whose circuit is open; outages and refusals of *us* fail over, a refusal of the *recipient*
+//! fails the message, and when every provider is down the message goes back to the queue with
+//! a backoff.
+//!
+//! The ambiguous case: a dispatcher that dies after a provider accepted the message but before
+//! the outcome is written leaves its claim behind. A later delivery that finds a claim older than
+//! the lease does not send again; it settles the message as `failed` with reason
+//! `outcome_unknown` (Herald prefers a missed message to a duplicate one), and a receipt from the
+//! provider can still correct it later.
+
+pub mod circuit;
+pub mod rate;
+pub mod sqs;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+use crate::credentials::{CredentialVault, OpenCredentials};
+use crate::domain::audit::AuditEntry;
+use crate::domain::cost::{Currency, Money};
+use crate::domain::message::{Attempt, AttemptOutcome, Message, MessageId, MessageStatus};
+use crate::domain::resolution::ResolvedProvider;
+use crate::domain::routing::provider_order;
+use crate::domain::snapshot::Snapshot;
+use crate::domain::{EventId, ProviderId, TenantId};
+use crate::providers::{ChannelSender, Outbound, SendError};
+use crate::store::{ClaimResult, MessageStore, SnapshotStore, StoreError};
+use circuit::CircuitBreaker;
+use rate::RateLimits;
+
+/// What the fan-out topic carries: only the id; the record holds the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedMessage {
+    pub message_id: MessageId,
+}
+
+/// What to do with the queue message after dispatching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Settled (sent or failed) or nothing to do: delete it from the queue.
+    Done,
+    /// Try again after this long (visibility change, then redelivery; the dead-letter queue
+    /// takes it after the configured number of receives).
+    RetryAfter(Duration),
+    /// Unusable input: leave it to redelivery and, in the end, the dead-letter queue.
+    Poison(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// A claim older than this belongs to a dispatcher that died.
+    pub lease: Duration,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    pub breaker_threshold: u32,
+    pub breaker_cool_down: Duration,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(120),
+            backoff_base: Duration::from_secs(5),
+            backoff_cap: Duration::from_secs(900),
+            breaker_threshold: 5,
+            breaker_cool_down: Duration::from_secs(30),
+        }
+    }
+}
+
+type SnapshotKey = (TenantId, EventId, u32);
+/// A provider and its sealed credentials' ciphertext (a credential change is a new entry).
+type CredentialKey = (ProviderId, String);
+type OpenedCredentials = (Instant, Arc<OpenCredentials>);
+
+pub struct Dispatcher {
+    pub messages: Arc<dyn MessageStore>,
+    pub snapshots: Arc<dyn SnapshotStore>,
+    pub vault: Arc<dyn CredentialVault>,
+    pub sender: Arc<dyn ChannelSender>,
+    pub config: DispatchConfig,
+    breaker: CircuitBreaker,
+    limits: RateLimits,
+    /// Snapshots are immutable: cached for the container's life.
+    snapshot_cache: Mutex<HashMap<SnapshotKey, Arc<Snapshot>>>,
+    /// Opened credentials, per provider and sealed value, for a few minutes (saves a KMS call per message).
+    credential_cache: Mutex<HashMap<CredentialKey, OpenedCredentials>>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+const CREDENTIALS_TTL: Duration = Duration::from_secs(300);
+const SNAPSHOT_CACHE_LIMIT: usize = 256;
+/// Longest a message waits for a provider's rate limit before trying the next provider.
+const RATE_WAIT: Duration = Duration::from_secs(5);
+
+impl Dispatcher {
+    pub fn new(
+        messages: Arc<dyn MessageStore>,
+        snapshots: Arc<dyn SnapshotStore>,
+        vault: Arc<dyn CredentialVault>,
+        sender: Arc<dyn ChannelSender>,
+        config: DispatchConfig,
+    ) -> Self {
+        let breaker = CircuitBreaker::new(config.breaker_threshold, config.breaker_cool_down);
+        Self {
+            messages,
+            snapshots,
+            vault,
+            sender,
+            config,
+            breaker,
+            limits: RateLimits::from_env(),
+            snapshot_cache: Mutex::new(HashMap::new()),
+            credential_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Dispatches the queue message `body`, delivered for the `delivery`th time.
+    pub async fn dispatch_body(&self, body: &str, delivery: u32) -> Disposition {
+        match serde_json::from_str::<QueuedMessage>(body) {
+            Ok(queued) => self.dispatch(&queued.message_id, delivery).await,
+            Err(_) => Disposition::Poison("the queue message is not a Herald message".into()),
+        }
+    }
+
+    pub async fn dispatch(&self, id: &MessageId, delivery: u32) -> Disposition {
+        let token = ulid::Ulid::new().to_string();
+        let now = OffsetDateTime::now_utc();
+        match self.messages.claim(id, &token, now).await {
+            Ok(ClaimResult::Claimed(message)) => self.send(*message, &token, delivery).await,
+            Ok(ClaimResult::Settled(status)) => {
+                info!(
+                    status = status.as_str(),
+                    "already settled; duplicate delivery acknowledged"
+                );
+                Disposition::Done
+            }
+            Ok(ClaimResult::Held(claim)) => {
+                let age = now - claim.at;
+                if age > self.config.lease && !claim.token.is_empty() {
+                    self.settle_unknown(id, &claim.token).await
+                } else {
+                    let wait = self
+                        .config
+                        .lease
+                        .saturating_sub(Duration::try_from(age).unwrap_or_default());
+                    Disposition::RetryAfter(wait.max(Duration::from_secs(1)))
+                }
+            }
+            Ok(ClaimResult::Missing) => {
+                Disposition::Poison("no message record with this id".into())
+            }
+            Err(e) => {
+                warn!(error = %e, "claim failed; retrying later");
+                Disposition::RetryAfter(self.backoff(delivery, None))
+            }
+        }
+    }
+
+    /// A claim outlived its lease: the dispatcher holding it died, maybe after a provider took
+    /// the message. Not resending; see the module documentation.
+    async fn settle_unknown(&self, id: &MessageId, stale_token: &str) -> Disposition {
+        let Ok(Some(stored)) = self.messages.message(id).await else {
+            return Disposition::RetryAfter(Duration::from_secs(5));
+        };
+        let mut message = stored.message;
+        message.status = MessageStatus::Failed;
+        message.status_reason = Some(
+            "outcome_unknown: a dispatcher stopped mid-send; not resent to avoid a duplicate"
+                .into(),
+        );
+        let audit = self.audit(&message, "message.failed", MessageStatus::Accepted);
+        match self.messages.settle(&message, stale_token, &audit).await {
+            Ok(()) | Err(StoreError::Conflict) => {
+                warn!("stale dispatch claim settled as outcome_unknown");
+                Disposition::Done
+            }
+            Err(_) => Disposition::RetryAfter(Duration::from_secs(5)),
+        }
+    }
+
+    async fn send(&self, mut message: Message, token: &str, delivery: u32) -> Disposition {
+        let snapshot = match self
+            .snapshot(&message.tenant, &message.event, message.snapshot_version)
+            .await
+        {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                return self
+                    .fail(
+                        message,
+                        token,
+                        "no_snapshot",
+                        "the message's snapshot no longer exists",
+                    )
+                    .await;
+            }
+            Err(e) => {
+                warn!(error = %e, "snapshot unavailable");
+                return self
+                    .release(message, token, self.backoff(delivery, None))
+                    .await;
+            }
+        };
+        let Some(channel) = snapshot.configuration.channels.get(&message.channel) else {
+            return self
+                .fail(
+                    message,
+                    token,
+                    "no_provider",
+                    "the channel has no provider in the snapshot",
+                )
+                .await;
+        };
+        let order = provider_order(channel, &message.recipient_key);
+        if order.is_empty() {
+            return self
+                .fail(
+                    message,
+                    token,
+                    "no_provider",
+                    "the channel has no active provider",
+                )
+                .await;
+        }
+        let from_name = snapshot
+            .configuration
+            .brand
+            .get("display_name")
+            .map(|b| b.value.clone());
+        let mut retry_after: Option<Duration> = None;
+        for provider in order {
+            if !self.breaker.allow(&provider.id, Instant::now()) {
+                message.attempts.push(attempt(
+                    provider,
+                    delivery,
+                    AttemptOutcome::Skipped {
+                        reason: "circuit open".into(),
+                    },
+                    Duration::ZERO,
+                ));
+                continue;
+            }
+            if let Some(rate) = provider.rate_limit_per_second
+                && !self.limits.acquire(&provider.id, rate, RATE_WAIT).await
+            {
+                retry_after = retry_after.max(Some(Duration::from_secs(1)));
+                let outcome = AttemptOutcome::Retryable {
+                    reason: "send rate limit reached".into(),
+                };
+                message
+                    .attempts
+                    .push(attempt(provider, delivery, outcome, RATE_WAIT));
+                continue;
+            }
+            let credentials = match self.credentials(&message.tenant, provider).await {
+                Ok(c) => c,
+                Err(reason) => {
+                    self.breaker.record_failure(&provider.id, Instant::now());
+                    let outcome = AttemptOutcome::ProviderRefused {
+                        code: "credentials".into(),
+                        reason,
+                    };
+                    message
+                        .attempts
+                        .push(attempt(provider, delivery, outcome, Duration::ZERO));
+                    continue;
+                }
+            };
+            // Twilio tells WhatsApp from SMS by the address prefix.
+            let to = match (message.channel, provider.kind) {
+                (
+                    crate::domain::Channel::Whatsapp,
+                    crate::domain::provider::ProviderKind::Twilio,
+                ) => {
+                    format!("whatsapp:{}", message.recipient.as_str())
+                }
+                _ => message.recipient.as_str().to_owned(),
+            };
+            let outbound = Outbound {
+                message_id: message.id.as_str(),
+                to: &to,
+                subject: message.content.subject.as_deref(),
+                html: message.content.html.as_deref(),
+                text: &message.content.text,
+                from_name: from_name.as_deref(),
+                status_callback: None,
+            };
+            let started = Instant::now();
+            let result = self
+                .sender
+                .send(&provider.settings, &credentials, &outbound)
+                .await;
+            let took = started.elapsed();
+            match result {
+                Ok(accepted) => {
+                    self.breaker.record_success(&provider.id);
+                    let outcome = AttemptOutcome::Accepted {
+                        provider_message_id: accepted.provider_message_id.clone(),
+                    };
+                    message
+                        .attempts
+                        .push(attempt(provider, delivery, outcome, took));
+                    message.status = MessageStatus::Sent;
+                    message.status_reason = None;
+                    message.provider = Some(provider.id.clone());
+                    message.provider_kind = Some(provider.kind);
+                    message.provider_message_id = Some(accepted.provider_message_id);
+                    message.cost = accepted
+                        .cost
+                        .and_then(|c| {
+                            Currency::parse(&c.currency)
+                                .ok()
+                                .map(|cur| Money::new(c.amount_micros, cur))
+                        })
+                        .or(message.estimated_cost);
+                    message.sent_at = Some(OffsetDateTime::now_utc());
+                    info!(provider = %provider.id, kind = provider.kind.as_str(), took_ms = took.as_millis() as u64, "sent");
+                    return self.settle(message, token, MessageStatus::Sent).await;
+                }
+                Err(SendError::Permanent { code, reason }) => {
+                    message.attempts.push(attempt(
+                        provider,
+                        delivery,
+                        AttemptOutcome::Rejected {
+                            code: code.clone(),
+                            reason: reason.clone(),
+                        },
+                        took,
+                    ));
+                    info!(provider = %provider.id, code = %code, "recipient refused; no failover");
+                    return self.fail(message, token, &code, &reason).await;
+                }
+                Err(SendError::Provider { code, reason }) => {
+                    self.breaker.record_failure(&provider.id, Instant::now());
+                    warn!(provider = %provider.id, code = %code, "provider refused us; failing over");
+                    message.attempts.push(attempt(
+                        provider,
+                        delivery,
+                        AttemptOutcome::ProviderRefused { code, reason },
+                        took,
+                    ));
+                }
+                Err(SendError::Retryable {
+                    reason,
+                    retry_after: hint,
+                }) => {
+                    self.breaker.record_failure(&provider.id, Instant::now());
+                    warn!(provider = %provider.id, took_ms = took.as_millis() as u64, "provider unavailable; failing over");
+                    retry_after = retry_after.max(hint);
+                    message.attempts.push(attempt(
+                        provider,
+                        delivery,
+                        AttemptOutcome::Retryable { reason },
+                        took,
+                    ));
+                }
+            }
+        }
+        let wait = self.backoff(delivery, retry_after);
+        info!(
+            delivery,
+            wait_s = wait.as_secs(),
+            "every provider failed; retrying later"
+        );
+        self.release(message, token, wait).await
+    }
+
+    async fn settle(&self, message: Message, token: &str, status: MessageStatus) -> Disposition {
+        let action = format!("message.{}", status.as_str());
+        let audit = self.audit(&message, &action, MessageStatus::Accepted);
+        // Once a provider took the message, its record must be written: retry briefly, and if the
+        // store stays down, leave the claim for the lease path (which never resends).
+        for pause in [0u64, 100, 400, 1600] {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            match self.messages.settle(&message, token, &audit).await {
+                Ok(()) | Err(StoreError::Conflict) => return Disposition::Done,
+                Err(e) => warn!(error = %e, "settling failed; retrying"),
+            }
+        }
+        Disposition::RetryAfter(self.config.lease)
+    }
+
+    async fn fail(
+        &self,
+        mut message: Message,
+        token: &str,
+        code: &str,
+        reason: &str,
+    ) -> Disposition {
+        message.status = MessageStatus::Failed;
+        message.status_reason = Some(format!("{code}: {reason}"));
+        self.settle(message, token, MessageStatus::Failed).await
+    }
+
+    async fn release(&self, message: Message, token: &str, wait: Duration) -> Disposition {
+        if let Err(e) = self.messages.release(&message, token).await {
+            // The claim stays; the lease path settles it later without resending.
+            warn!(error = %e, "releasing the claim failed");
+        }
+        Disposition::RetryAfter(wait)
+    }
+
+    fn audit(&self, message: &Message, action: &str, before: MessageStatus) -> AuditEntry {
+        AuditEntry::by_system(
+            "dispatch",
+            &message.tenant,
+            message.id.as_str(),
+            action,
+            format!("event/{}/message/{}", message.event, message.id),
+            Some(before.as_str().to_owned()),
+            Some(message.status.as_str().to_owned()),
+        )
+    }
+
+    /// Exponential backoff with full jitter, at least the provider's `Retry-After`.
+    pub fn backoff(&self, delivery: u32, at_least: Option<Duration>) -> Duration {
+        let exponent = delivery.saturating_sub(1).min(16);
+        let ceiling = self
+            .config
+            .backoff_base
+            .saturating_mul(1 << exponent)
+            .min(self.config.backoff_cap);
+        let jittered =
+            Duration::from_millis(rand::thread_rng().gen_range(0..=ceiling.as_millis() as u64));
+        jittered
+            .max(at_least.unwrap_or_default())
+            .max(Duration::from_secs(1))
+    }
+
+    async fn snapshot(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        version: u32,
+    ) -> Result<Option<Arc<Snapshot>>, StoreError> {
+        let key = (tenant.clone(), event.clone(), version);
+        if let Some(s) = self
+            .snapshot_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return Ok(Some(s));
+        }
+        let Some(snapshot) = self.snapshots.snapshot(tenant, event, version).await? else {
+            return Ok(None);
+        };
+        let snapshot = Arc::new(snapshot);
+        if let Ok(mut cache) = self.snapshot_cache.lock() {
+            if cache.len() >= SNAPSHOT_CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key, snapshot.clone());
+        }
+        Ok(Some(snapshot))
+    }
+
+    async fn credentials(
+        &self,
+        tenant: &TenantId,
+        provider: &ResolvedProvider,
+    ) -> Result<Arc<OpenCredentials>, String> {
+        let sealed_id = provider
+            .credentials
+            .as_ref()
+            .map(|c| c.ciphertext.clone())
+            .unwrap_or_default();
+        let key = (provider.id.clone(), sealed_id);
+        if let Some((at, creds)) = self
+            .credential_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+            && at.elapsed() < CREDENTIALS_TTL
+        {
+            return Ok(creds);
+        }
+        let opened = self
+            .vault
+            .open(tenant, &provider.id, provider.credentials.as_ref())
+            .await
+            .map_err(|e| format!("credentials could not be opened: {e}"))?;
+        let opened = Arc::new(opened);
+        if let Ok(mut cache) = self.credential_cache.lock() {
+            cache.insert(key, (Instant::now(), opened.clone()));
+        }
+        Ok(opened)
+    }
+}
+
+fn attempt(
+    provider: &ResolvedProvider,
+    delivery: u32,
+    outcome: AttemptOutcome,
+    took: Duration,
+) -> Attempt {
+    Attempt {
+        provider: provider.id.clone(),
+        kind: provider.kind,
+        delivery,
+        outcome,
+        at: OffsetDateTime::now_utc(),
+        duration_ms: took.as_millis() as u64,
+    }
+}

@@ -1,0 +1,223 @@
+//! Messages: one rendered communication to one recipient on one channel, and what happened to
+//! it. A message's id is derived from the request's idempotency key and the recipient's position,
+//! so a retried request finds the messages it already created instead of making new ones.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::catalogue::{Category, Channel};
+use super::cost::Money;
+use super::ids::{EventId, InvalidId, ProviderId, TenantId};
+use super::provider::ProviderKind;
+use super::recipient::Recipient;
+
+/// `msg_` followed by 26 lowercase base32 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MessageId(String);
+
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+impl MessageId {
+    /// The id of the `index`th message of the request with `idempotency_key` in `tenant`.
+    pub fn derive(tenant: &TenantId, scope: &str, idempotency_key: &str, index: usize) -> Self {
+        let digest = Sha256::digest(format!("{tenant}\n{scope}\n{idempotency_key}\n{index}"));
+        // 130 bits of the digest in Crockford base32.
+        let mut bits: u128 = 0;
+        for byte in &digest[..16] {
+            bits = (bits << 8) | u128::from(*byte);
+        }
+        let mut out = String::with_capacity(30);
+        out.push_str("msg_");
+        for i in (0..26).rev() {
+            let shift = (i * 5) % 128;
+            out.push(char::from(ALPHABET[((bits >> shift) & 31) as usize]));
+        }
+        Self(out)
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        let ok = s
+            .strip_prefix("msg_")
+            .is_some_and(|rest| rest.len() == 26 && rest.bytes().all(|b| ALPHABET.contains(&b)));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId { what: "message id" })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for MessageId {
+    type Err = InvalidId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl TryFrom<String> for MessageId {
+    type Error = InvalidId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<MessageId> for String {
+    fn from(id: MessageId) -> String {
+        id.0
+    }
+}
+
+/// Where a message is. Dispatch moves `accepted` to `sent` or `failed`; delivery receipts move it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Accepted,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+    Bounced,
+    Complained,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Accepted => "accepted",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Read => "read",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Bounced => "bounced",
+            MessageStatus::Complained => "complained",
+        }
+    }
+}
+
+/// What one try with one provider came to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Accepted {
+        provider_message_id: String,
+    },
+    /// Outage, timeout or throttling: the next provider, or a retry later.
+    Retryable {
+        reason: String,
+    },
+    /// The provider refused us (credentials, sender, balance): the next provider.
+    ProviderRefused {
+        code: String,
+        reason: String,
+    },
+    /// The provider refused the recipient or the content for good.
+    Rejected {
+        code: String,
+        reason: String,
+    },
+    /// Not tried: its circuit is open.
+    Skipped {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub provider: ProviderId,
+    pub kind: ProviderKind,
+    /// Which delivery of the queue message this attempt belonged to.
+    pub delivery: u32,
+    #[serde(flatten)]
+    pub outcome: AttemptOutcome,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub duration_ms: u64,
+}
+
+/// The rendered content, as the recipient will see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageContent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub tenant: TenantId,
+    pub event: EventId,
+    /// The snapshot the message was rendered from; dispatch routes with the same one.
+    pub snapshot_version: u32,
+    pub category: Category,
+    pub channel: Channel,
+    pub recipient: Recipient,
+    /// Stable, non-reversible recipient key: routing, logs and metrics use it, never the address.
+    pub recipient_key: String,
+    pub content: MessageContent,
+    pub status: MessageStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_cost: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_kind: Option<ProviderKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub sent_at: Option<OffsetDateTime>,
+    pub request_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_derived_stably_and_parse_back() {
+        let t = TenantId::parse("acme").expect("id");
+        let a = MessageId::derive(&t, "send", "key-1", 0);
+        assert_eq!(a, MessageId::derive(&t, "send", "key-1", 0));
+        assert_ne!(a, MessageId::derive(&t, "send", "key-1", 1));
+        assert_ne!(
+            a,
+            MessageId::derive(&TenantId::parse("globex").expect("id"), "send", "key-1", 0)
+        );
+        assert_eq!(MessageId::parse(a.as_str()), Ok(a.clone()));
+        assert_eq!(a.as_str().len(), 30);
+        assert!(MessageId::parse("msg_short").is_err());
+    }
+}

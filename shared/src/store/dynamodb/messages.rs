@@ -1,0 +1,185 @@
+//! Messages, one item each (`pk` = message id). `status` and the dispatch claim are top-level
+//! attributes for conditions; `provider_message_key` (`<kind>#<provider message id>`) feeds the
+//! GSI receipts look messages up by; `expires_at` is the retention TTL.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{DynamoDb, from_item, s, to_item, unexpected};
+use crate::domain::audit::AuditEntry;
+use crate::domain::message::{Message, MessageId, MessageStatus};
+use crate::store::{
+    ClaimResult, DispatchClaim, MessageStore, StoreError, StoreResult, StoredMessage,
+};
+
+#[derive(Serialize, Deserialize)]
+struct MessageItem<M> {
+    pk: String,
+    status: MessageStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claim_token: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    claim_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider_message_key: Option<String>,
+    expires_at: i64,
+    record: M,
+}
+
+/// How long message records are kept (the template's MESSAGE_RETENTION_DAYS).
+fn retention_days() -> i64 {
+    std::env::var("MESSAGE_RETENTION_DAYS")
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(90)
+}
+
+fn item_of(message: &Message) -> MessageItem<&Message> {
+    MessageItem {
+        pk: message.id.to_string(),
+        status: message.status,
+        claim_token: None,
+        claim_at: None,
+        provider_message_key: match (&message.provider_kind, &message.provider_message_id) {
+            (Some(kind), Some(id)) => Some(format!("{}#{id}", kind.as_str())),
+            _ => None,
+        },
+        expires_at: (message.created_at + time::Duration::days(retention_days())).unix_timestamp(),
+        record: message,
+    }
+}
+
+fn stored(item: super::Item) -> StoreResult<StoredMessage> {
+    let item: MessageItem<Message> = from_item(item)?;
+    let claim = match (item.claim_token, item.claim_at) {
+        (Some(token), Some(at)) => Some(DispatchClaim { token, at }),
+        _ => None,
+    };
+    Ok(StoredMessage {
+        message: item.record,
+        claim,
+    })
+}
+
+impl DynamoDb {
+    fn claimed_put(&self, message: &Message, token: &str) -> StoreResult<Put> {
+        Put::builder()
+            .table_name(&self.tables.messages)
+            .set_item(Some(to_item(&item_of(message))?))
+            .condition_expression("claim_token = :token")
+            .expression_attribute_values(":token", s(token))
+            .build()
+            .map_err(unexpected)
+    }
+}
+
+#[async_trait]
+impl MessageStore for DynamoDb {
+    async fn create(&self, message: &Message) -> StoreResult<bool> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.messages)
+            .set_item(Some(to_item(&item_of(message))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::Unavailable(
+                anyhow::Error::new(e).context("PutItem failed"),
+            )),
+        }
+    }
+
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<StoredMessage>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.messages)
+            .key("pk", s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(anyhow::Error::new(e).context("GetItem failed"))
+            })?;
+        out.item.map(stored).transpose()
+    }
+
+    async fn claim(
+        &self,
+        id: &MessageId,
+        token: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<ClaimResult> {
+        let stamp = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(unexpected)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.messages)
+            .key("pk", s(id.as_str()))
+            .update_expression("SET claim_token = :token, claim_at = :at")
+            .condition_expression("attribute_exists(pk) AND #status = :accepted AND attribute_not_exists(claim_token)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":at", s(stamp))
+            .expression_attribute_values(":accepted", s(MessageStatus::Accepted.as_str()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(ClaimResult::Claimed(Box::new(
+                stored(out.attributes.unwrap_or_default())?.message,
+            ))),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(match self.message(id).await? {
+                    None => ClaimResult::Missing,
+                    Some(StoredMessage { message, .. })
+                        if message.status != MessageStatus::Accepted =>
+                    {
+                        ClaimResult::Settled(message.status)
+                    }
+                    Some(StoredMessage {
+                        claim: Some(claim), ..
+                    }) => ClaimResult::Held(claim),
+                    // Released between our write and our read: let the next delivery take it.
+                    Some(StoredMessage { claim: None, .. }) => ClaimResult::Held(DispatchClaim {
+                        token: String::new(),
+                        at: OffsetDateTime::now_utc(),
+                    }),
+                })
+            }
+            Err(e) => Err(StoreError::Unavailable(
+                anyhow::Error::new(e).context("UpdateItem failed"),
+            )),
+        }
+    }
+
+    async fn settle(&self, message: &Message, token: &str, audit: &AuditEntry) -> StoreResult<()> {
+        let put = self.claimed_put(message, token)?;
+        self.transact(vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.audit_put(audit)?,
+        ])
+        .await
+    }
+
+    async fn release(&self, message: &Message, token: &str) -> StoreResult<()> {
+        let put = self.claimed_put(message, token)?;
+        self.transact(vec![TransactWriteItem::builder().put(put).build()])
+            .await
+    }
+}

@@ -1,0 +1,246 @@
+//! Sending end to end against the emulator: send API → message records → SNS topic → per-channel
+//! SQS queues (filter policy, raw delivery) → dispatch → provider stand-ins. Each test has its own
+//! emulator, because tests drain queues.
+
+use std::time::Duration;
+
+use provider_standins::{Fault, Provider};
+use serde_json::{Value, json};
+
+use crate::harness::{World, provider_body};
+
+fn ids(reply: &Value) -> Vec<String> {
+    reply["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn status(w: &World, id: &str) -> Value {
+    w.ok(w.event("send-api/get-message").path("messageId", id))
+        .await
+}
+
+/// Africa's Talking as the second SMS provider behind Twilio.
+fn fallback() -> Value {
+    let mut at = provider_body("africas_talking");
+    at["priority"] = json!(2);
+    at
+}
+
+#[tokio::test]
+async fn messages_fan_out_to_their_channel_queue_and_reach_the_provider() {
+    let w = World::isolated().await;
+    w.live_event(&[]).await;
+    let emails = w.ok(w.event("send-api/send-batch")).await;
+    let sms = w.ok(w.event("send-api/send-message")).await;
+    let d = w.dispatcher();
+
+    let (email_batch, failed) = w.deliver(&d, "email", 1).await;
+    assert_eq!(
+        (email_batch.len(), failed.len()),
+        (2, 0),
+        "both emails, and only they, are on the email queue"
+    );
+    let (sms_batch, _) = w.deliver(&d, "sms", 1).await;
+    assert_eq!(sms_batch.len(), 1);
+
+    let brevo = w.standins.sent_messages_for(Provider::Brevo);
+    assert_eq!(brevo.len(), 2);
+    assert!(
+        brevo
+            .iter()
+            .any(|m| m.subject.as_deref() == Some("You're invited, Ada Lovelace")),
+        "{brevo:?}"
+    );
+    let twilio = w.standins.sent_messages_for(Provider::Twilio);
+    assert_eq!(twilio.len(), 1);
+    assert_eq!(twilio[0].to, "+260971234567");
+    for id in ids(&emails).iter().chain(&ids(&sms)) {
+        let m = status(&w, id).await;
+        assert_eq!(m["status"], "sent", "{m}");
+        assert!(m["provider_message_id"].is_string());
+    }
+    let m = status(&w, &ids(&sms)[0]).await;
+    assert_eq!(m["segments"], 1);
+    assert!(
+        m["estimated_cost"]["amount_micros"]
+            .as_i64()
+            .unwrap_or_default()
+            > 0,
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_primary_falls_back_and_the_person_gets_one_message() {
+    let w = World::isolated().await;
+    w.live_event(&[fallback()]).await;
+    let d = w.dispatcher();
+    w.standins
+        .fail_next(Provider::Twilio, 1, Fault::Status(500));
+    let first = w.ok(w.event("send-api/send-message")).await;
+    w.deliver(&d, "sms", 1).await;
+    assert_eq!(w.standins.sent_messages_for(Provider::Twilio).len(), 0);
+    assert_eq!(
+        w.standins.sent_messages_for(Provider::AfricasTalking).len(),
+        1
+    );
+    let m = status(&w, &ids(&first)[0]).await;
+    assert_eq!(m["attempts"].as_array().map(Vec::len), Some(2), "{m}");
+
+    // A timeout counts as an outage too.
+    w.standins
+        .fail_next(Provider::Twilio, 1, Fault::Delay(Duration::from_secs(15)));
+    w.ok(w
+        .event("send-api/send-message")
+        .header("idempotency-key", "second"))
+        .await;
+    w.deliver(&d, "sms", 1).await;
+    assert_eq!(
+        w.standins.sent_messages_for(Provider::AfricasTalking).len(),
+        2
+    );
+    assert_eq!(
+        w.standins.sent_messages_for(Provider::Twilio).len(),
+        0,
+        "the timed-out request was not delivered"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_recipient_error_fails_without_failover() {
+    let w = World::isolated().await;
+    w.live_event(&[fallback()]).await;
+    // Twilio's documented test number for "invalid To" (21211).
+    let reply = w
+        .ok(w.event("send-api/send-message").body(
+            json!({"category": "invitation", "channel": "sms", "to": "+15005550001",
+        "variables": {"guest_name": "Ada", "event_date": "12 Dec"}}),
+        ))
+        .await;
+    w.deliver(&w.dispatcher(), "sms", 1).await;
+    let m = status(&w, &ids(&reply)[0]).await;
+    assert_eq!(m["status"], "failed", "{m}");
+    assert!(
+        m["status_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("21211"),
+        "{m}"
+    );
+    assert!(
+        w.standins
+            .sent_messages_for(Provider::AfricasTalking)
+            .is_empty(),
+        "no failover"
+    );
+}
+
+#[tokio::test]
+async fn a_message_delivered_three_times_is_sent_once() {
+    let w = World::isolated().await;
+    w.live_event(&[]).await;
+    w.ok(w.event("send-api/send-message")).await;
+    let (batch, failed) = w.deliver(&w.dispatcher(), "sms", 3).await;
+    assert_eq!((batch.len(), failed.len()), (1, 0));
+    assert_eq!(w.standins.sent_messages_for(Provider::Twilio).len(), 1);
+    // A repeated API request publishes the same message again: still one send.
+    w.ok(w.event("send-api/send-message")).await;
+    w.deliver(&w.dispatcher(), "sms", 1).await;
+    assert_eq!(w.standins.sent_messages_for(Provider::Twilio).len(), 1);
+}
+
+#[tokio::test]
+async fn when_every_provider_is_down_the_message_is_retried_later() {
+    let w = World::isolated().await;
+    w.live_event(&[fallback()]).await;
+    let d = w.dispatcher();
+    w.standins
+        .fail_next(Provider::Twilio, 1, Fault::Status(503));
+    w.standins
+        .fail_next(Provider::AfricasTalking, 1, Fault::Status(503));
+    let reply = w.ok(w.event("send-api/send-message")).await;
+    let (_, failed) = w.deliver(&d, "sms", 1).await;
+    assert_eq!(failed.len(), 1, "reported back to the queue");
+    assert_eq!(status(&w, &ids(&reply)[0]).await["status"], "accepted");
+    // The handler delayed the message by its backoff (at most 5 s on a first delivery); it
+    // comes back by itself and goes out through the first provider.
+    for _ in 0..12 {
+        w.deliver(&d, "sms", 1).await;
+        if !w.standins.sent_messages_for(Provider::Twilio).is_empty() {
+            break;
+        }
+    }
+    assert_eq!(w.standins.sent_messages_for(Provider::Twilio).len(), 1);
+    let m = status(&w, &ids(&reply)[0]).await;
+    assert_eq!(m["status"], "sent");
+    assert_eq!(
+        m["attempts"].as_array().map(Vec::len),
+        Some(3),
+        "two failures, then the send: {m}"
+    );
+}
+
+#[tokio::test]
+async fn a_poison_message_goes_to_the_dead_letter_queue_and_redrive_brings_it_back() {
+    let w = World::isolated().await;
+    let sqs = w.sqs();
+    let url = w.stack.queue("sms", "url");
+    let dlq = w.stack.queue("sms", "dlq_url");
+    let max = w.stack.queues["sms"]["max_receive_count"]
+        .as_u64()
+        .expect("max receive count");
+    sqs.set_queue_attributes()
+        .queue_url(&url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "0",
+        )
+        .send()
+        .await
+        .expect("short visibility");
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("{\"message_id\": \"msg_0000000000000000000000none\"}")
+        .send()
+        .await
+        .expect("send");
+    let d = w.dispatcher();
+    let mut receives = 0;
+    for _ in 0..(max * 4) {
+        let (batch, failed) = w.deliver(&d, "sms", 1).await;
+        assert_eq!(
+            batch.len(),
+            failed.len(),
+            "a poison message is never acknowledged"
+        );
+        receives += batch.len() as u64;
+        let in_dlq = sqs
+            .get_queue_attributes()
+            .queue_url(&dlq)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .expect("attributes");
+        if in_dlq
+            .attributes()
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            })
+            .map(String::as_str)
+            == Some("1")
+        {
+            break;
+        }
+    }
+    assert_eq!(receives, max, "dead-lettered after {max} receives");
+    let moved = herald_shared::redrive::redrive(&sqs, &dlq, &url, 100)
+        .await
+        .expect("redrive");
+    assert_eq!(moved, 1);
+    let (batch, _) = w.deliver(&d, "sms", 1).await;
+    assert_eq!(batch.len(), 1, "back on the channel queue");
+}
