@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Herald's main job, locally and for real: installs the pinned toolchain, builds the functions,
 # brings up the AWS emulator provisioned from infra/template.yaml, provider stand-ins and an SMTP
-# server, runs the functions under `cargo lambda watch`, and walks the wizard scenario end to end
-# against them (tools/herald-local). Everything listens on 127.0.0.1 on free ports and stops when
+# server, runs the functions under `cargo lambda watch` with the channel queues feeding dispatch
+# (tools/sqs-event-source), and walks the wizard and sending scenario end to end against them
+# (tools/herald-local). Everything listens on 127.0.0.1 on free ports and stops when
 # this script exits. State and logs: .local/run/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,5 +55,10 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 
+say "channel queues feeding the dispatch function (Lambda's SQS event source, locally)..."
+target/debug/sqs-event-source --stack-json "$state/stack/stack.json" --invoke-url "http://127.0.0.1:$port" \
+  --exit-with-parent="$$" 2>"$state/event-source.log" &
+
 target/debug/herald-local demo --invoke-url "http://127.0.0.1:$port" --standins-url "$standins_url" \
-  --smtp-port "$smtp_port" --smtp-user "$smtp_user" --smtp-password "$smtp_password" --events-dir events
+  --smtp-port "$smtp_port" --smtp-user "$smtp_user" --smtp-password "$smtp_password" \
+  --smtp-spool "$state/smtp-spool.jsonl" --events-dir events

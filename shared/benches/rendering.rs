@@ -125,14 +125,14 @@ fn rendering(c: &mut Criterion) {
     let out = Renderer::new()
         .render_message(Channel::Email, &email, &email_vars, &brand)
         .expect("the email renders");
-    let body_len = Renderer::new()
+    let body = Renderer::new()
         .render(Channel::Email, &email, &email_vars, &brand)
         .expect("renders")
-        .body
-        .len();
+        .body;
     assert!(
-        (2_000..=4_096).contains(&body_len),
-        "body is {body_len} bytes"
+        (2_000..=4_096).contains(&body.len()),
+        "body is {} bytes",
+        body.len()
     );
     assert!(out.html.is_some_and(|h| h.contains("Acme Winter Gala")));
     assert!(out.text.contains("Reply to the invitation (https://"));
@@ -160,6 +160,11 @@ fn rendering(c: &mut Criterion) {
             })
         },
     );
+
+    // Where the email's time goes: the plain-text conversion alone.
+    c.bench_function("of which: plain-text alternative (html2text)", |b| {
+        b.iter(|| herald_shared::rendering::html_to_text(black_box(&body)))
+    });
 }
 
 criterion_group!(benches, rendering);

@@ -587,13 +587,7 @@ impl Harness {
     }
 
     fn dispatcher(&self) -> Dispatcher {
-        Dispatcher::new(
-            self.app.messages.clone(),
-            self.app.snapshots.clone(),
-            self.app.vault.clone(),
-            self.app.sender.clone(),
-            DispatchConfig::default(),
-        )
+        Dispatcher::from_app(&self.app, DispatchConfig::default())
     }
 
     async fn status(&self, id: &MessageId) -> MessageStatus {

@@ -426,11 +426,8 @@ impl World {
     }
 
     pub fn dispatcher(&self) -> herald_shared::dispatch::Dispatcher {
-        herald_shared::dispatch::Dispatcher::new(
-            self.app.messages.clone(),
-            self.app.snapshots.clone(),
-            self.app.vault.clone(),
-            self.app.sender.clone(),
+        herald_shared::dispatch::Dispatcher::from_app(
+            &self.app,
             herald_shared::dispatch::DispatchConfig::default(),
         )
     }

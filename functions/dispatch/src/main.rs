@@ -12,13 +12,7 @@ async fn main() -> Result<(), Error> {
     herald_shared::observability::init();
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let app = App::new(&aws, AppConfig::from_env()?, None);
-    let dispatcher = Dispatcher::new(
-        app.messages,
-        app.snapshots,
-        app.vault,
-        app.sender,
-        DispatchConfig::default(),
-    );
+    let dispatcher = Dispatcher::from_app(&app, DispatchConfig::default());
     let queue = QueueClient::new(aws_sdk_sqs::Client::new(&aws));
     run(service_fn(|event: LambdaEvent<SqsEvent>| async {
         Ok::<_, Error>(handle(&dispatcher, &queue, event.payload).await)

@@ -99,6 +99,9 @@ struct Planned {
     variables: BTreeMap<String, String>,
     base: String,
     address_field: &'static str,
+    /// Single and batch sends name one template, so an unknown variable is a typo; a business
+    /// event's payload feeds several templates, each taking what it declares.
+    strict_variables: bool,
 }
 
 impl Planned {
@@ -199,6 +202,7 @@ fn plan(
                 variables: input.variables,
                 base: String::new(),
                 address_field: "to",
+                strict_variables: true,
             }]
         }
         Kind::Batch => {
@@ -215,6 +219,7 @@ fn plan(
                     variables: r.variables,
                     base: format!("recipients[{i}]"),
                     address_field: "to",
+                    strict_variables: true,
                 })
                 .collect()
         }
@@ -252,6 +257,7 @@ fn plan(
                         variables: r.variables.clone(),
                         base,
                         address_field: name,
+                        strict_variables: false,
                     });
                 }
             }
@@ -311,10 +317,11 @@ fn render_all(
         })?;
         let recipient = Recipient::parse(p.channel, &p.to)
             .map_err(|m| FieldError::invalid(p.field(p.address_field), m))?;
-        if let Some(extra) = p
-            .variables
-            .keys()
-            .find(|k| !template.content.variables.iter().any(|v| &v.name == *k))
+        if p.strict_variables
+            && let Some(extra) = p
+                .variables
+                .keys()
+                .find(|k| !template.content.variables.iter().any(|v| &v.name == *k))
         {
             return Err(FieldError::new(
                 "unknown_variable",

@@ -27,7 +27,7 @@ use tracing::{info, warn};
 
 use crate::credentials::{CredentialVault, OpenCredentials};
 use crate::domain::audit::AuditEntry;
-use crate::domain::cost::{Currency, Money};
+use crate::domain::cost::{Currency, Money, RateTable};
 use crate::domain::message::{Attempt, AttemptOutcome, Message, MessageId, MessageStatus};
 use crate::domain::resolution::ResolvedProvider;
 use crate::domain::routing::provider_order;
@@ -88,6 +88,8 @@ pub struct Dispatcher {
     pub snapshots: Arc<dyn SnapshotStore>,
     pub vault: Arc<dyn CredentialVault>,
     pub sender: Arc<dyn ChannelSender>,
+    /// Prices for the cost of a message when its provider reports none.
+    pub rates: Arc<RateTable>,
     pub config: DispatchConfig,
     breaker: CircuitBreaker,
     limits: RateLimits,
@@ -116,6 +118,7 @@ impl Dispatcher {
         snapshots: Arc<dyn SnapshotStore>,
         vault: Arc<dyn CredentialVault>,
         sender: Arc<dyn ChannelSender>,
+        rates: Arc<RateTable>,
         config: DispatchConfig,
     ) -> Self {
         let breaker = CircuitBreaker::new(config.breaker_threshold, config.breaker_cool_down);
@@ -124,12 +127,25 @@ impl Dispatcher {
             snapshots,
             vault,
             sender,
+            rates,
             config,
             breaker,
             limits: RateLimits::from_env(),
             snapshot_cache: Mutex::new(HashMap::new()),
             credential_cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A dispatcher over an [`App`](crate::App)'s stores, vault, providers and rates.
+    pub fn from_app(app: &crate::App, config: DispatchConfig) -> Self {
+        Self::new(
+            app.messages.clone(),
+            app.snapshots.clone(),
+            app.vault.clone(),
+            app.sender.clone(),
+            app.rates.clone(),
+            config,
+        )
     }
 
     /// Dispatches the queue message `body`, delivered for the `delivery`th time.
@@ -330,7 +346,17 @@ impl Dispatcher {
                                 .ok()
                                 .map(|cur| Money::new(c.amount_micros, cur))
                         })
-                        .or(message.estimated_cost);
+                        // Otherwise the list price of the provider that actually sent it.
+                        .or_else(|| {
+                            let segments =
+                                accepted.segments.or(message.content.segments).unwrap_or(1);
+                            self.rates.estimate(
+                                provider.kind,
+                                message.channel,
+                                message.recipient.as_str(),
+                                segments,
+                            )
+                        });
                     message.sent_at = Some(OffsetDateTime::now_utc());
                     info!(provider = %provider.id, kind = provider.kind.as_str(), took_ms = took.as_millis() as u64, "sent");
                     return self.settle(message, token, MessageStatus::Sent).await;

@@ -17,6 +17,7 @@ pub struct Setup {
     pub smtp_port: u16,
     pub smtp_user: String,
     pub smtp_password: String,
+    pub smtp_spool: PathBuf,
     pub events_dir: PathBuf,
 }
 
@@ -41,6 +42,12 @@ const ADMIN: Identity = Identity {
 const MANAGER: Identity = Identity {
     subject: "user-grace",
     role: "event_manager",
+    tenant: Some(TENANT),
+};
+/// A tenant system calling the send API (a machine identity with the tenant admin role).
+const SENDER: Identity = Identity {
+    subject: "svc-ticketing",
+    role: "tenant_admin",
     tenant: Some(TENANT),
 };
 const OUTSIDER: Identity = Identity {
@@ -316,7 +323,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         );
     }
     let a = f.call("config-api/put-event-settings", &MANAGER, &[], Some(json!({
-        "channels": ["email", "sms"], "categories": ["invitation", "rsvp_confirmation", "event_reminder"]})), None).await?;
+        "channels": ["email", "sms"], "categories": ["invitation", "rsvp_confirmation", "event_reminder"],
+        "triggers": {"guest.rsvp_confirmed": {"category": "rsvp_confirmation", "channels": ["email", "sms"]}}})), None).await?;
     expect(&a, 200, "settings")?;
     show(
         "PUT /events/gala-2026/settings  (check-in messages dropped)",
@@ -383,7 +391,12 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     show("GET /events/gala-2026/configuration", &cfg, "");
     print_configuration(&cfg.body);
 
-    step("6. Operations change: a second version, then rollback to the first");
+    step(
+        "6. Sending through the active snapshot: send API -> SNS -> channel queues -> dispatch -> providers",
+    );
+    send_messages(&f, &http, &setup, &cfg.body).await?;
+
+    step("7. Operations change: a second version, then rollback to the first");
     let a = f
         .call(
             "config-api/put-event-brand",
@@ -452,7 +465,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         );
     }
 
-    step("7. Isolation: another tenant sees nothing");
+    step("8. Isolation: another tenant sees nothing");
     let a = f
         .call(
             "config-resolution/get-event-configuration",
@@ -486,14 +499,183 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             .entry(r["provider"].as_str().unwrap_or("?").to_owned())
             .or_default() += 1;
     }
+    let spooled = std::fs::read_to_string(&setup.smtp_spool)
+        .map(|s| s.lines().count())
+        .unwrap_or(0);
     println!(
-        "\nLive credential checks reached the stand-ins: {per_provider:?}; the SMTP server took the logins."
+        "\nRequests the provider stand-ins received (live checks and sends): {per_provider:?}; emails the SMTP server accepted: {spooled}."
     );
     if first.body["version"] != 1 || second.body["version"] != 2 {
         bail!("unexpected versions");
     }
     println!("Done: snapshot 1 active for {EVENT}; operations read only the active snapshot.");
     Ok(())
+}
+
+/// Sends a single SMS, a batch of emails and a business event, with one outage on each
+/// channel's primary provider, then follows every message to its provider.
+async fn send_messages(
+    f: &Functions,
+    http: &reqwest::Client,
+    setup: &Setup,
+    cfg: &Value,
+) -> anyhow::Result<()> {
+    let names: std::collections::BTreeMap<String, String> = cfg["channels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(_, c)| c["providers"].as_array().cloned().unwrap_or_default())
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap_or_default().to_owned(),
+                p["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let mut ids = Vec::new();
+    let single = f
+        .call("send-api/send-message", &SENDER, &[], None, None)
+        .await?;
+    expect(&single, 202, "single send")?;
+    let m = &single.body["messages"][0];
+    show(
+        "POST /events/gala-2026/messages  (SMS invitation)",
+        &single,
+        &format!(
+            "{} segment(s), estimated {}",
+            m["segments"],
+            money(&m["estimated_cost"])
+        ),
+    );
+    ids.extend(message_ids(&single.body));
+
+    // One outage on each channel's primary provider: the next message fails over.
+    for provider in ["brevo", "africastalking"] {
+        http.post(format!("{}/_standin/faults", setup.standins_url))
+            .json(&json!({"provider": provider, "count": 1, "status": 503}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    println!("   (stand-ins: the next Brevo and Africa's Talking requests answer 503)");
+    let batch = f
+        .call("send-api/send-batch", &SENDER, &[], None, None)
+        .await?;
+    expect(&batch, 202, "batch send")?;
+    show(
+        "POST /events/gala-2026/messages/batch  (2 email invitations)",
+        &batch,
+        "",
+    );
+    ids.extend(message_ids(&batch.body));
+    let trigger = f.call("send-api/trigger", &SENDER, &[], None, None).await?;
+    expect(&trigger, 202, "trigger")?;
+    show(
+        "POST /events/gala-2026/triggers/guest.rsvp_confirmed",
+        &trigger,
+        "business event -> rsvp_confirmation on email + sms",
+    );
+    ids.extend(message_ids(&trigger.body));
+    let repeat = f
+        .call("send-api/send-message", &SENDER, &[], None, None)
+        .await?;
+    expect(&repeat, 202, "repeat")?;
+    ensure!(repeat.replayed, "a repeated send must be a replay");
+    show(
+        "POST /events/gala-2026/messages  (same Idempotency-Key)",
+        &repeat,
+        "same message, no second SMS",
+    );
+    let bad = f
+        .call(
+            "send-api/send-message",
+            &SENDER,
+            &[],
+            Some(json!({"category": "invitation", "channel": "sms",
+        "to": "0971234567", "variables": {"guest_name": "Ada", "event_date": "12 Dec"}})),
+            Some("bad-number-1"),
+        )
+        .await?;
+    expect(&bad, 400, "bad number")?;
+    show(
+        "POST /events/gala-2026/messages  (number without country code)",
+        &bad,
+        &format!(
+            "{} {}",
+            bad.body["error"]["code"].as_str().unwrap_or_default(),
+            bad.body["error"]["field"].as_str().unwrap_or_default()
+        ),
+    );
+
+    println!(
+        "   dispatch (sqs-event-source feeding the dispatch function under cargo lambda watch):"
+    );
+    for id in ids {
+        let mut last = Value::Null;
+        for _ in 0..120 {
+            let a = f
+                .call(
+                    "send-api/get-message",
+                    &SENDER,
+                    &[("messageId", &id)],
+                    None,
+                    None,
+                )
+                .await?;
+            last = a.body;
+            if last["status"] != "accepted" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        let provider = last["provider"]
+            .as_str()
+            .and_then(|p| names.get(p))
+            .cloned()
+            .unwrap_or_else(|| "-".to_owned());
+        let tries: Vec<String> = last["attempts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                format!(
+                    "{}:{}",
+                    a["kind"].as_str().unwrap_or_default(),
+                    a["outcome"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        println!(
+            "      {id} {:<6} {:<8} via {:<28} cost {:<14} attempts [{}]",
+            last["channel"].as_str().unwrap_or_default(),
+            last["status"].as_str().unwrap_or_default(),
+            provider,
+            money(&last["cost"]),
+            tries.join(", ")
+        );
+        ensure!(
+            last["status"] == "sent",
+            "message {id} ended {}",
+            last["status"]
+        );
+    }
+    Ok(())
+}
+
+fn message_ids(body: &Value) -> Vec<String> {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn money(v: &Value) -> String {
+    match (v["amount_micros"].as_i64(), v["currency"].as_str()) {
+        (Some(micros), Some(currency)) => format!("{currency} {:.4}", micros as f64 / 1e6),
+        _ => "-".to_owned(),
+    }
 }
 
 fn print_configuration(cfg: &Value) {

@@ -10,7 +10,7 @@ mod invoke;
 use anyhow::{Context as _, bail};
 
 const USAGE: &str = "usage: herald-local demo --invoke-url URL --standins-url URL --smtp-port PORT \
---smtp-user USER --smtp-password PASSWORD [--events-dir DIR]";
+--smtp-user USER --smtp-password PASSWORD --smtp-spool FILE [--events-dir DIR]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -33,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
                 smtp_port: option("--smtp-port")?.parse().context("--smtp-port")?,
                 smtp_user: option("--smtp-user")?,
                 smtp_password: option("--smtp-password")?,
+                smtp_spool: option("--smtp-spool")?.into(),
                 events_dir: option("--events-dir")
                     .unwrap_or_else(|_| "events".to_owned())
                     .into(),
