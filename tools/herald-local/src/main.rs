@@ -2,15 +2,19 @@
 //! sending the real-shaped API Gateway requests from `events/` (re-addressed and filled in) to
 //! the Lambda invoke endpoint, exactly as API Gateway would after its JWT authorizer.
 //!
-//! `herald-local demo` walks the main job end to end and prints what happens.
+//! `herald-local demo` walks the main job end to end and prints what happens; `herald-local
+//! load --messages N` measures the send → fan-out → dispatch path in-process.
 
 mod demo;
 mod invoke;
+mod load;
 
 use anyhow::{Context as _, bail};
 
-const USAGE: &str = "usage: herald-local demo --invoke-url URL --standins-url URL --smtp-port PORT \
---smtp-user USER --smtp-password PASSWORD --smtp-spool FILE [--events-dir DIR]";
+const USAGE: &str =
+    "usage: herald-local demo --invoke-url URL --standins-url URL --smtp-port PORT \
+--smtp-user USER --smtp-password PASSWORD --smtp-spool FILE [--events-dir DIR]
+       herald-local load --messages N [--events-dir DIR]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -39,6 +43,13 @@ async fn main() -> anyhow::Result<()> {
                     .into(),
             };
             demo::run(setup).await
+        }
+        "load" => {
+            let messages = option("--messages")?.parse().context("--messages")?;
+            let events_dir: std::path::PathBuf = option("--events-dir")
+                .unwrap_or_else(|_| "events".to_owned())
+                .into();
+            load::run(messages, &events_dir).await
         }
         _ => bail!(USAGE),
     }
