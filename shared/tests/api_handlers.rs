@@ -906,3 +906,35 @@ async fn business_events_send_on_every_channel_of_their_trigger() {
         (400, Some("unknown_trigger"))
     );
 }
+
+#[tokio::test]
+async fn dispatch_routes_with_the_snapshot_active_now() {
+    let h = Harness::new();
+    h.live_event().await;
+    let id = ids(&h.ok(fixture("send-api/send-message")).await).remove(0);
+    // Before the queued message is dispatched, a new version turns Twilio off for the event.
+    let twilio = h
+        .ok(fixture("config-api/list-tenant-providers"))
+        .await
+        .as_array()
+        .expect("providers")
+        .iter()
+        .find(|p| p["settings"]["kind"] == "twilio")
+        .and_then(|p| p["id"].as_str())
+        .expect("twilio")
+        .to_owned();
+    h.ok(with(
+        fixture("config-api/override-tenant-provider-for-event"),
+        &[("providerId", &twilio)],
+        Some(json!({"active": false})),
+    ))
+    .await;
+    let mut again = fixture("wizard-completion/complete-wizard");
+    again["headers"]["idempotency-key"] = json!("v2");
+    h.ok(again).await;
+    assert_eq!(h.dispatcher().dispatch(&id, 1).await, Disposition::Done);
+    assert_eq!(
+        h.sender.sent().first().map(|s| s.0),
+        Some(ProviderKind::Sns)
+    );
+}

@@ -308,6 +308,14 @@ fn render_all(
             )
             .into());
         }
+        if p.channel == Channel::InApp {
+            return Err(FieldError::new(
+                "not_supported",
+                "channel",
+                "in-app delivery is not available yet",
+            )
+            .into());
+        }
         let template = cfg.template(p.category, p.channel).ok_or_else(|| {
             FieldError::new(
                 "not_in_use",

@@ -1,5 +1,6 @@
-//! Dispatch: one queued message to one person, through the event's provider chain from the
-//! snapshot the message was rendered with. A conditional claim on the message record comes
+//! Dispatch: one queued message to one person, through the provider chain of the event's
+//! *active* snapshot (so a rollback also reroutes messages still in the queues; the content was
+//! rendered at send time). A conditional claim on the message record comes
 //! before any provider call, so a redelivered queue message never sends twice. Providers are
 //! tried in routing order (priority, then a weighted pick stable per recipient), skipping those
 //! whose circuit is open; outages and refusals of *us* fail over, a refusal of the *recipient*
@@ -95,6 +96,8 @@ pub struct Dispatcher {
     limits: RateLimits,
     /// Snapshots are immutable: cached for the container's life.
     snapshot_cache: Mutex<HashMap<SnapshotKey, Arc<Snapshot>>>,
+    /// Which version is active per event, re-read every few seconds.
+    activation_cache: Mutex<HashMap<(TenantId, EventId), (Instant, u32)>>,
     /// Opened credentials, per provider and sealed value, for a few minutes (saves a KMS call per message).
     credential_cache: Mutex<HashMap<CredentialKey, OpenedCredentials>>,
 }
@@ -109,6 +112,9 @@ impl std::fmt::Debug for Dispatcher {
 
 const CREDENTIALS_TTL: Duration = Duration::from_secs(300);
 const SNAPSHOT_CACHE_LIMIT: usize = 256;
+/// How long a container trusts its idea of an event's active version (rollbacks reach routing
+/// within this delay).
+const ACTIVATION_TTL: Duration = Duration::from_secs(10);
 /// Longest a message waits for a provider's rate limit before trying the next provider.
 const RATE_WAIT: Duration = Duration::from_secs(5);
 
@@ -132,6 +138,7 @@ impl Dispatcher {
             breaker,
             limits: RateLimits::from_env(),
             snapshot_cache: Mutex::new(HashMap::new()),
+            activation_cache: Mutex::new(HashMap::new()),
             credential_cache: Mutex::new(HashMap::new()),
         }
     }
@@ -213,10 +220,7 @@ impl Dispatcher {
     }
 
     async fn send(&self, mut message: Message, token: &str, delivery: u32) -> Disposition {
-        let snapshot = match self
-            .snapshot(&message.tenant, &message.event, message.snapshot_version)
-            .await
-        {
+        let snapshot = match self.active_snapshot(&message.tenant, &message.event).await {
             Ok(Some(s)) => s,
             Ok(None) => {
                 return self
@@ -224,7 +228,7 @@ impl Dispatcher {
                         message,
                         token,
                         "no_snapshot",
-                        "the message's snapshot no longer exists",
+                        "the event has no active snapshot",
                     )
                     .await;
             }
@@ -415,7 +419,9 @@ impl Dispatcher {
         // Once a provider took the message, its record must be written: retry briefly, and if the
         // store stays down, leave the claim for the lease path (which never resends).
         for pause in [0u64, 100, 400, 1600] {
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            if pause > 0 {
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
             match self.messages.settle(&message, token, &audit).await {
                 Ok(()) | Err(StoreError::Conflict) => return Disposition::Done,
                 Err(e) => warn!(error = %e, "settling failed; retrying"),
@@ -469,6 +475,32 @@ impl Dispatcher {
         jittered
             .max(at_least.unwrap_or_default())
             .max(Duration::from_secs(1))
+    }
+
+    async fn active_snapshot(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+    ) -> Result<Option<Arc<Snapshot>>, StoreError> {
+        let key = (tenant.clone(), event.clone());
+        let cached = self
+            .activation_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).copied());
+        let version = match cached {
+            Some((at, version)) if at.elapsed() < ACTIVATION_TTL => version,
+            _ => {
+                let Some(activation) = self.snapshots.activation(tenant, event).await? else {
+                    return Ok(None);
+                };
+                if let Ok(mut cache) = self.activation_cache.lock() {
+                    cache.insert(key, (Instant::now(), activation.version));
+                }
+                activation.version
+            }
+        };
+        self.snapshot(tenant, event, version).await
     }
 
     async fn snapshot(
