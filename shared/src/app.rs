@@ -46,15 +46,19 @@ pub struct AppConfig {
 
 impl AppConfig {
     pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_vars(&|name| std::env::var(name).ok())
+    }
+
+    /// From any source of the template's environment variables (a local stack's, in tests).
+    pub fn from_vars(vars: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let var = |name: &str| {
+            vars(name).ok_or_else(|| anyhow::anyhow!("environment variable {name} is not set"))
+        };
         Ok(Self {
-            tables: TableNames::from_env()?,
-            credentials_key_id: std::env::var("CREDENTIALS_KEY_ID").map_err(|_| {
-                anyhow::anyhow!("environment variable CREDENTIALS_KEY_ID is not set")
-            })?,
-            endpoints: ProviderEndpoints::from_env()?,
-            messages_topic_arn: std::env::var("MESSAGES_TOPIC_ARN").map_err(|_| {
-                anyhow::anyhow!("environment variable MESSAGES_TOPIC_ARN is not set")
-            })?,
+            tables: TableNames::from_vars(vars)?,
+            credentials_key_id: var("CREDENTIALS_KEY_ID")?,
+            endpoints: ProviderEndpoints::from_vars(vars)?,
+            messages_topic_arn: var("MESSAGES_TOPIC_ARN")?,
         })
     }
 }

@@ -7,8 +7,6 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -44,19 +42,6 @@ const CALLBACK: &str =
     "https://hooks.herald.example/receipts/twilio?m=msg_01J9ZQ4X7S3M5V2K8D6F1H0TYR";
 
 // ----- The world the tests send into -------------------------------------------------------
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn python() -> PathBuf {
-    let python = root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "the project toolchain is missing: run scripts/toolchain.sh"
-    );
-    python
-}
 
 async fn standins() -> RunningStandIns {
     StandIns::builder()
@@ -1020,7 +1005,7 @@ async fn smtp_delivers_a_multipart_message_with_herald_ids() {
         format!("<{message_id}@acme.example>")
     );
 
-    let spooled = server.spooled(&accepted.provider_message_id);
+    let spooled = spooled(server, &accepted.provider_message_id);
     assert_eq!(spooled["auth_user"], SMTP_USER);
     assert_eq!(spooled["mail_from"], "events@acme.example");
     assert_eq!(spooled["rcpt_tos"], json!([EMAIL]));
@@ -1127,103 +1112,51 @@ async fn missing_credentials_and_empty_messages_never_leave_herald() {
 
 // ----- Servers the tests start --------------------------------------------------------------
 
+/// The AWS emulator, provisioned from the SAM template once per test process (as the
+/// integration tests do); it exits with this process.
 struct Emulator {
     endpoint: String,
     region: String,
-    _process: Mutex<Option<Child>>,
 }
 
-/// The AWS emulator, provisioned from the SAM template once per test process (as the
-/// integration tests do); it exits with this process.
 fn emulator() -> &'static Emulator {
     static EMULATOR: OnceLock<Emulator> = OnceLock::new();
     EMULATOR.get_or_init(|| {
-        let state = std::env::temp_dir().join(format!("herald-send-{}", std::process::id()));
-        let out = Command::new(python())
-            .arg(root().join("scripts/stack.py"))
-            .args(["up", "--state-dir"])
-            .arg(&state)
-            .args(["--exit-with-parent", &std::process::id().to_string()])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("stack.py runs");
-        assert!(out.status.success(), "stack.py up failed");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let info: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-            .expect("stack JSON on the last line");
+        let stack = local_stack::Stack::start().expect("the local stack starts");
         Emulator {
-            endpoint: info["endpoint"].as_str().expect("endpoint").to_owned(),
-            region: info["env"]["AWS_REGION"]
-                .as_str()
-                .unwrap_or("us-east-1")
-                .to_owned(),
-            _process: Mutex::new(None),
+            region: stack
+                .var("AWS_REGION")
+                .unwrap_or_else(|_| "eu-west-1".into()),
+            endpoint: stack.endpoint,
         }
     })
 }
 
-struct SmtpServer {
-    port: u16,
-    spool: PathBuf,
-    _child: Mutex<Child>,
-}
-
-impl SmtpServer {
-    fn start(name: &str, extra: &[&str]) -> SmtpServer {
-        let spool =
-            std::env::temp_dir().join(format!("herald-send-{name}-{}.jsonl", std::process::id()));
-        let mut child = Command::new(python())
-            .arg(root().join("scripts/smtp_server.py"))
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--user",
-                SMTP_USER,
-                "--password",
-                SMTP_PASSWORD,
-                "--spool",
-            ])
-            .arg(&spool)
-            .args(extra)
-            .args(["--exit-with-parent", &std::process::id().to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("smtp_server.py starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the SMTP server announces its port");
-        let info: Value = serde_json::from_str(&line).expect("JSON line");
-        SmtpServer {
-            port: u16::try_from(info["port"].as_u64().expect("port")).expect("port fits"),
-            spool,
-            _child: Mutex::new(child),
-        }
-    }
-
-    /// The spooled message whose data carries `message_id`.
-    fn spooled(&self, message_id: &str) -> Value {
-        let text = std::fs::read_to_string(&self.spool).expect("spool");
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|m| m["data"].as_str().is_some_and(|d| d.contains(message_id)))
-            .expect("the message was spooled")
-    }
+/// The spooled message whose data carries `message_id`.
+fn spooled(server: &local_stack::SmtpServer, message_id: &str) -> Value {
+    server
+        .spooled()
+        .into_iter()
+        .find(|m| m["data"].as_str().is_some_and(|d| d.contains(message_id)))
+        .expect("the message was spooled")
 }
 
 /// A real SMTP server (aiosmtpd) with AUTH, once per test process.
-fn smtp() -> &'static SmtpServer {
-    static SMTP: OnceLock<SmtpServer> = OnceLock::new();
-    SMTP.get_or_init(|| SmtpServer::start("smtp", &[]))
+fn smtp() -> &'static local_stack::SmtpServer {
+    static SMTP: OnceLock<local_stack::SmtpServer> = OnceLock::new();
+    SMTP.get_or_init(|| {
+        local_stack::SmtpServer::start(SMTP_USER, SMTP_PASSWORD, &[])
+            .expect("the SMTP server starts")
+    })
 }
 
 /// The same server with a spool too small for any message: it refuses with 452.
-fn full_smtp() -> &'static SmtpServer {
-    static SMTP: OnceLock<SmtpServer> = OnceLock::new();
-    SMTP.get_or_init(|| SmtpServer::start("full", &["--max-spool-bytes", "1"]))
+fn full_smtp() -> &'static local_stack::SmtpServer {
+    static SMTP: OnceLock<local_stack::SmtpServer> = OnceLock::new();
+    SMTP.get_or_init(|| {
+        local_stack::SmtpServer::start(SMTP_USER, SMTP_PASSWORD, &["--max-spool-bytes", "1"])
+            .expect("the SMTP server starts")
+    })
 }
 
 /// An SMTP server that accepts everything up to RCPT and answers it with `rcpt_reply`.

@@ -2,9 +2,7 @@
 //! when the process exits), and per test a fresh tenant, stand-ins and an [`App`] wired to them.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use herald_shared::App;
@@ -12,7 +10,6 @@ use herald_shared::api;
 use herald_shared::app::AppConfig;
 use herald_shared::observability::AwsRequestCounter;
 use herald_shared::providers::ProviderEndpoints;
-use herald_shared::store::dynamodb::TableNames;
 use provider_standins::{RunningStandIns, StandIns};
 use serde_json::{Value, json};
 
@@ -35,111 +32,20 @@ pub const SECRETS: [&str; 6] = [
     "app-secret-demo-55e1",
 ];
 
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn python() -> PathBuf {
-    let python = root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "the project toolchain is missing: run scripts/toolchain.sh"
-    );
-    python
-}
-
-/// An emulator started by `stack.py` and provisioned from the template (it exits with this
-/// process).
-pub struct Stack {
-    pub endpoint: String,
-    pub env: HashMap<String, String>,
-    /// Per channel: `url`, `arn`, `dlq_url`, `max_receive_count`... (see infra/README.md).
-    pub queues: Value,
-}
-
-impl Stack {
-    pub fn start() -> Stack {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let state = std::env::temp_dir().join(format!("herald-it-{}-{n}", std::process::id()));
-        let out = Command::new(python())
-            .arg(root().join("scripts/stack.py"))
-            .args(["up", "--state-dir"])
-            .arg(&state)
-            .args(["--exit-with-parent", &std::process::id().to_string()])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("stack.py runs");
-        assert!(out.status.success(), "stack.py up failed");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let info: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-            .expect("stack.json on the last line");
-        let env = info["env"]
-            .as_object()
-            .expect("env")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-            .collect();
-        Stack {
-            endpoint: info["endpoint"].as_str().expect("endpoint").to_owned(),
-            env,
-            queues: info["queues"].clone(),
-        }
-    }
-
-    pub fn queue(&self, channel: &str, field: &str) -> String {
-        self.queues[channel][field]
-            .as_str()
-            .unwrap_or_else(|| panic!("no {field} for the {channel} queue"))
-            .to_owned()
-    }
-}
+pub use local_stack::Stack;
 
 /// The emulator most tests share (each uses its own tenant).
 pub fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
-    STACK.get_or_init(Stack::start)
-}
-
-pub struct Smtp {
-    pub port: u16,
-    _child: Mutex<Child>,
+    STACK.get_or_init(|| Stack::start().expect("the local stack starts"))
 }
 
 /// A real SMTP server (aiosmtpd) with AUTH, once per test process.
-pub fn smtp() -> &'static Smtp {
-    static SMTP: OnceLock<Smtp> = OnceLock::new();
+pub fn smtp() -> &'static local_stack::SmtpServer {
+    static SMTP: OnceLock<local_stack::SmtpServer> = OnceLock::new();
     SMTP.get_or_init(|| {
-        let spool =
-            std::env::temp_dir().join(format!("herald-it-smtp-{}.jsonl", std::process::id()));
-        let mut child = Command::new(python())
-            .arg(root().join("scripts/smtp_server.py"))
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--user",
-                SMTP_USER,
-                "--password",
-                SMTP_PASSWORD,
-                "--spool",
-            ])
-            .arg(&spool)
-            .args(["--exit-with-parent", &std::process::id().to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("smtp_server.py starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("smtp server announces its port");
-        let info: Value = serde_json::from_str(&line).expect("JSON line");
-        Smtp {
-            port: info["port"].as_u64().expect("port") as u16,
-            _child: Mutex::new(child),
-        }
+        local_stack::SmtpServer::start(SMTP_USER, SMTP_PASSWORD, &[])
+            .expect("the SMTP server starts")
     })
 }
 
@@ -176,17 +82,6 @@ impl Write for CaptureWriter {
     }
 }
 
-pub async fn sdk_config(stack: &Stack) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&stack.endpoint)
-        .region(aws_config::Region::new(stack.env["AWS_REGION"].clone()))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await
-}
-
 /// One test's world: a fresh tenant id, provider stand-ins and the app wired to both.
 pub struct World {
     pub stack: &'static Stack,
@@ -204,7 +99,10 @@ impl World {
 
     /// A world with an emulator of its own: for tests that drain queues.
     pub async fn isolated() -> World {
-        Self::on(Box::leak(Box::new(Stack::start()))).await
+        Self::on(Box::leak(Box::new(
+            Stack::start().expect("the local stack starts"),
+        )))
+        .await
     }
 
     async fn on(stack: &'static Stack) -> World {
@@ -218,25 +116,15 @@ impl World {
             .spawn()
             .await
             .expect("stand-ins start");
-        let config = AppConfig {
-            tables: TableNames {
-                providers: stack.env["PROVIDERS_TABLE"].clone(),
-                templates: stack.env["TEMPLATES_TABLE"].clone(),
-                snapshots: stack.env["SNAPSHOTS_TABLE"].clone(),
-                audit: stack.env["AUDIT_TABLE"].clone(),
-                idempotency: stack.env["IDEMPOTENCY_TABLE"].clone(),
-                messages: stack.env["MESSAGES_TABLE"].clone(),
-            },
-            credentials_key_id: stack.env["CREDENTIALS_KEY_ID"].clone(),
-            endpoints: ProviderEndpoints {
-                twilio: standins.twilio_base_url().to_owned(),
-                africastalking: standins.africastalking_base_url().to_owned(),
-                brevo: standins.brevo_base_url().to_owned(),
-                meta_graph: standins.meta_graph_base_url().to_owned(),
-            },
-            messages_topic_arn: stack.env["MESSAGES_TOPIC_ARN"].clone(),
+        let mut config = AppConfig::from_vars(&|name| stack.env.get(name).cloned())
+            .expect("the stack's environment");
+        config.endpoints = ProviderEndpoints {
+            twilio: standins.twilio_base_url().to_owned(),
+            africastalking: standins.africastalking_base_url().to_owned(),
+            brevo: standins.brevo_base_url().to_owned(),
+            meta_graph: standins.meta_graph_base_url().to_owned(),
         };
-        let aws = sdk_config(stack).await;
+        let aws = stack.sdk_config().await;
         let counter = AwsRequestCounter::default();
         let app = App::new(&aws, config, Some(counter.clone()));
         let tenant = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
@@ -256,7 +144,7 @@ impl World {
 
     /// A sample request from `events/`, re-addressed to this world's tenant.
     pub fn event(&self, name: &str) -> Request {
-        let path = root().join(format!("events/{name}.json"));
+        let path = local_stack::repo_root().join(format!("events/{name}.json"));
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut event: Value = serde_json::from_str(&text).expect("fixture is JSON");
@@ -442,8 +330,8 @@ impl World {
         repeat: usize,
     ) -> (Vec<String>, Vec<String>) {
         let sqs = self.sqs();
-        let url = self.stack.queue(channel, "url");
-        let arn = self.stack.queue(channel, "arn");
+        let url = self.stack.queue(channel, "url").expect("queue url");
+        let arn = self.stack.queue(channel, "arn").expect("queue arn");
         let received = sqs
             .receive_message()
             .queue_url(&url)

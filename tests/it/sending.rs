@@ -188,8 +188,8 @@ async fn when_every_provider_is_down_the_message_is_retried_later() {
 async fn a_poison_message_goes_to_the_dead_letter_queue_and_redrive_brings_it_back() {
     let w = World::isolated().await;
     let sqs = w.sqs();
-    let url = w.stack.queue("sms", "url");
-    let dlq = w.stack.queue("sms", "dlq_url");
+    let url = w.stack.queue("sms", "url").expect("queue");
+    let dlq = w.stack.queue("sms", "dlq_url").expect("dead-letter queue");
     let max = w.stack.queues["sms"]["max_receive_count"]
         .as_u64()
         .expect("max receive count");

@@ -45,8 +45,12 @@ pub struct ProviderEndpoints {
 
 impl ProviderEndpoints {
     pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_vars(&|name| std::env::var(name).ok())
+    }
+
+    pub fn from_vars(vars: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let var = |name: &str| {
-            std::env::var(name)
+            vars(name)
                 .with_context(|| format!("environment variable {name} is not set"))
                 .map(|v| v.trim_end_matches('/').to_owned())
         };

@@ -5,18 +5,15 @@
 //! Bounded: N is capped and the run gives up after a deadline.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{bail, ensure};
 use herald_shared::app::{App, AppConfig};
 use herald_shared::dispatch::sqs::{QueueClient, handle};
 use herald_shared::dispatch::{DispatchConfig, Dispatcher};
 use herald_shared::observability::AwsRequestCounter;
-use herald_shared::providers::ProviderEndpoints;
-use herald_shared::store::dynamodb::TableNames;
 use provider_standins::{Provider, StandIns};
 use serde_json::{Value, json};
 
@@ -32,44 +29,15 @@ pub async fn run(messages: usize, events_dir: &Path) -> anyhow::Result<()> {
         (1..=MAX_MESSAGES).contains(&messages),
         "--messages must be 1-{MAX_MESSAGES}"
     );
-    let stack = start_stack()?;
+    let stack = local_stack::Stack::start()?;
     let standins = StandIns::builder()
         .twilio_account(TWILIO_SID, TWILIO_TOKEN)
         .build()
         .spawn()
         .await?;
-    let env = |k: &str| {
-        stack["env"][k]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| format!("{k} missing from the stack"))
-    };
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(stack["endpoint"].as_str().context("endpoint")?)
-        .region(aws_config::Region::new(env("AWS_REGION")?))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "load",
-        ))
-        .load()
-        .await;
-    let config = AppConfig {
-        tables: TableNames {
-            providers: env("PROVIDERS_TABLE")?,
-            templates: env("TEMPLATES_TABLE")?,
-            snapshots: env("SNAPSHOTS_TABLE")?,
-            audit: env("AUDIT_TABLE")?,
-            idempotency: env("IDEMPOTENCY_TABLE")?,
-            messages: env("MESSAGES_TABLE")?,
-        },
-        credentials_key_id: env("CREDENTIALS_KEY_ID")?,
-        endpoints: ProviderEndpoints {
-            twilio: standins.twilio_base_url().to_owned(),
-            africastalking: standins.africastalking_base_url().to_owned(),
-            brevo: standins.brevo_base_url().to_owned(),
-            meta_graph: standins.meta_graph_base_url().to_owned(),
-        },
-        messages_topic_arn: env("MESSAGES_TOPIC_ARN")?,
-    };
+    let aws = stack.sdk_config().await;
+    let mut config = AppConfig::from_vars(&|name| stack.env.get(name).cloned())?;
+    config.endpoints.twilio = standins.twilio_base_url().to_owned();
     let counter = AwsRequestCounter::default();
     let app = App::new(&aws, config, Some(counter.clone()));
     let requests = Requests {
@@ -82,14 +50,8 @@ pub async fn run(messages: usize, events_dir: &Path) -> anyhow::Result<()> {
             .interceptor(counter.clone())
             .build(),
     );
-    let queue_url = stack["queues"]["sms"]["url"]
-        .as_str()
-        .context("sms queue")?
-        .to_owned();
-    let queue_arn = stack["queues"]["sms"]["arn"]
-        .as_str()
-        .context("sms queue arn")?
-        .to_owned();
+    let queue_url = stack.queue("sms", "url")?;
+    let queue_arn = stack.queue("sms", "arn")?;
     let dispatcher = Arc::new(Dispatcher::from_app(&app, DispatchConfig::default()));
     counter.reset();
     println!(
@@ -106,7 +68,7 @@ pub async fn run(messages: usize, events_dir: &Path) -> anyhow::Result<()> {
                 queue_arn.clone(),
                 dispatcher.clone(),
                 done.clone(),
-                env("AWS_REGION"),
+                stack.var("AWS_REGION"),
             );
             tokio::spawn(async move { poll(&sqs, &url, &arn, &region?, &dispatcher, &done).await })
         })
@@ -319,23 +281,4 @@ async fn set_up_event(app: &App, r: &Requests) -> anyhow::Result<()> {
         .await?;
     ensure!(status == 201, "completion answered {status}: {reply}");
     Ok(())
-}
-
-/// Starts an emulator provisioned from the template, tied to this process's lifetime.
-fn start_stack() -> anyhow::Result<Value> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let state = std::env::temp_dir().join(format!("herald-load-{}", std::process::id()));
-    let out = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("scripts/stack.py"))
-        .args(["up", "--state-dir"])
-        .arg(&state)
-        .args(["--exit-with-parent", &std::process::id().to_string()])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running scripts/stack.py (run scripts/toolchain.sh first)")?;
-    ensure!(out.status.success(), "stack.py up failed");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    Ok(serde_json::from_str(
-        stdout.lines().last().unwrap_or_default(),
-    )?)
 }

@@ -2,7 +2,6 @@
 //! `scripts/stack.py`, messages published to the messages topic with a `channel` attribute, and
 //! a local HTTP server standing in for `cargo lambda watch`'s invoke endpoint.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -20,69 +19,15 @@ use serde_json::{Value, json};
 /// A phone number in every body: it must never reach the event source's log.
 const RECIPIENT: &str = "+260971234567";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Stack {
-    path: PathBuf,
-    info: Value,
-}
-
-impl Stack {
-    fn queue(&self, channel: &str, field: &str) -> anyhow::Result<String> {
-        self.info["queues"][channel][field]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| format!("stack.json queues.{channel}.{field}"))
-    }
-}
+use local_stack::Stack;
 
 /// The emulator, provisioned from the SAM template once per test process (it exits with us).
 fn stack() -> anyhow::Result<&'static Stack> {
     static STACK: OnceLock<Result<Stack, String>> = OnceLock::new();
     STACK
-        .get_or_init(|| start_stack().map_err(|error| format!("{error:#}")))
+        .get_or_init(|| Stack::start().map_err(|error| format!("{error:#}")))
         .as_ref()
         .map_err(|error| anyhow::anyhow!("{error}"))
-}
-
-fn start_stack() -> anyhow::Result<Stack> {
-    let python = root().join(".venv/bin/python");
-    ensure!(
-        python.exists(),
-        "the project toolchain is missing: run scripts/toolchain.sh"
-    );
-    let state = std::env::temp_dir().join(format!("sqs-event-source-it-{}", std::process::id()));
-    let out = std::process::Command::new(python)
-        .arg(root().join("scripts/stack.py"))
-        .args(["up", "--state-dir"])
-        .arg(&state)
-        .args(["--exit-with-parent", &std::process::id().to_string()])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running scripts/stack.py up")?;
-    ensure!(out.status.success(), "stack.py up failed");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let info: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .context("stack.json on the last line")?;
-    Ok(Stack {
-        path: state.join("stack.json"),
-        info,
-    })
-}
-
-async fn sdk_config(stack: &Stack) -> anyhow::Result<aws_config::SdkConfig> {
-    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(stack.info["endpoint"].as_str().context("endpoint")?)
-        .region(aws_config::Region::new(
-            stack.info["region"].as_str().context("region")?.to_owned(),
-        ))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        ))
-        .load()
-        .await)
 }
 
 /// What the stand-in invoke endpoint received, per invocation: (function, event).
@@ -154,7 +99,7 @@ async fn run_event_source(
 ) -> anyhow::Result<String> {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sqs-event-source"))
         .arg("--stack-json")
-        .arg(&stack.path)
+        .arg(&stack.stack_json)
         .args([
             "--invoke-url",
             invoke_url,
@@ -248,7 +193,7 @@ fn case(record: &Value) -> String {
 #[tokio::test]
 async fn deletes_successes_redelivers_failures_until_the_dead_letter_queue() -> anyhow::Result<()> {
     let stack = stack()?;
-    let aws = sdk_config(stack).await?;
+    let aws = stack.sdk_config().await;
     let (sqs, sns) = (
         aws_sdk_sqs::Client::new(&aws),
         aws_sdk_sns::Client::new(&aws),
@@ -410,7 +355,7 @@ async fn deletes_successes_redelivers_failures_until_the_dead_letter_queue() -> 
 #[tokio::test]
 async fn a_failed_invocation_deletes_nothing() -> anyhow::Result<()> {
     let stack = stack()?;
-    let aws = sdk_config(stack).await?;
+    let aws = stack.sdk_config().await;
     let (sqs, sns) = (
         aws_sdk_sqs::Client::new(&aws),
         aws_sdk_sns::Client::new(&aws),

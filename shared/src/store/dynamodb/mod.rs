@@ -37,8 +37,13 @@ pub struct TableNames {
 
 impl TableNames {
     pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_vars(&|name| std::env::var(name).ok())
+    }
+
+    /// From any source of the template's environment variables (a local stack's, in tests).
+    pub fn from_vars(vars: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let var = |name: &str| {
-            std::env::var(name).with_context(|| format!("environment variable {name} is not set"))
+            vars(name).with_context(|| format!("environment variable {name} is not set"))
         };
         Ok(Self {
             providers: var("PROVIDERS_TABLE")?,
