@@ -96,6 +96,29 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
+    /// Where a status stands in a message's life. A message only ever moves to a higher rank,
+    /// so receipts that arrive late, twice or out of order cannot move it back, and the final
+    /// status is the same whatever order they came in (the highest rank seen). Recipient
+    /// feedback outranks delivery facts: a complaint after a read is what matters for consent,
+    /// a bounce after a "delivered" is what matters for suppression.
+    pub fn rank(self) -> u8 {
+        match self {
+            MessageStatus::Accepted => 0,
+            MessageStatus::Sent => 1,
+            MessageStatus::Failed => 2,
+            MessageStatus::Delivered => 3,
+            MessageStatus::Bounced => 4,
+            MessageStatus::Read => 5,
+            MessageStatus::Complained => 6,
+        }
+    }
+
+    /// The status after learning `next`: `Some(next)` when it moves the message forward,
+    /// `None` when it is old news (a duplicate or a late receipt).
+    pub fn advance(self, next: MessageStatus) -> Option<MessageStatus> {
+        (next.rank() > self.rank()).then_some(next)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MessageStatus::Accepted => "accepted",
@@ -205,6 +228,26 @@ pub struct Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn receipts_never_move_a_message_back() {
+        use MessageStatus::*;
+        assert_eq!(Accepted.advance(Sent), Some(Sent));
+        assert_eq!(
+            Delivered.advance(Sent),
+            None,
+            "a late 'sent' after 'delivered'"
+        );
+        assert_eq!(Delivered.advance(Delivered), None, "a duplicate");
+        assert_eq!(Delivered.advance(Read), Some(Read));
+        assert_eq!(Read.advance(Complained), Some(Complained));
+        assert_eq!(Sent.advance(Failed), Some(Failed));
+        assert_eq!(
+            Failed.advance(Delivered),
+            Some(Delivered),
+            "a delivery report beats an earlier failure guess"
+        );
+    }
 
     #[test]
     fn ids_are_derived_stably_and_parse_back() {
