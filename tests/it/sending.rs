@@ -244,3 +244,67 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_and_redrive_brings_it_ba
     let (batch, _) = w.deliver(&d, "sms", 1).await;
     assert_eq!(batch.len(), 1, "back on the channel queue");
 }
+
+#[tokio::test]
+async fn receipts_find_the_message_by_provider_id_and_only_move_it_forward() {
+    use herald_shared::domain::TenantId;
+    use herald_shared::domain::audit::AuditEntry;
+    use herald_shared::domain::message::MessageStatus;
+    use herald_shared::domain::provider::ProviderKind;
+
+    let w = World::isolated().await;
+    w.live_event(&[]).await;
+    let reply = w.ok(w.event("send-api/send-message")).await;
+    w.deliver(&w.dispatcher(), "sms", 1).await;
+    let sid = w.standins.sent_messages_for(Provider::Twilio)[0].id.clone();
+    let message = w
+        .app
+        .messages
+        .by_provider_message(ProviderKind::Twilio, &sid)
+        .await
+        .expect("query")
+        .expect("found by provider id");
+    assert_eq!(message.id.as_str(), ids(&reply)[0]);
+    let tenant = TenantId::parse(&w.tenant).expect("tenant");
+    // Each receipt is its own audited change.
+    let audit = || {
+        AuditEntry::by_system(
+            "receipts",
+            &tenant,
+            "it",
+            "message.receipt",
+            format!("message/{}", message.id),
+            None,
+            None,
+        )
+    };
+    let store = &w.app.messages;
+    assert!(
+        store
+            .advance(&message.id, MessageStatus::Delivered, None, None, &audit())
+            .await
+            .expect("advance")
+    );
+    assert!(
+        !store
+            .advance(&message.id, MessageStatus::Sent, None, None, &audit())
+            .await
+            .expect("advance"),
+        "a late 'sent' changes nothing"
+    );
+    assert!(
+        !store
+            .advance(&message.id, MessageStatus::Delivered, None, None, &audit())
+            .await
+            .expect("advance"),
+        "a duplicate changes nothing"
+    );
+    assert_eq!(status(&w, &ids(&reply)[0]).await["status"], "delivered");
+    assert!(
+        store
+            .advance(&message.id, MessageStatus::Read, None, None, &audit())
+            .await
+            .expect("advance")
+    );
+    assert_eq!(status(&w, &ids(&reply)[0]).await["status"], "read");
+}

@@ -562,6 +562,49 @@ impl MessageStore for MemoryStore {
         })
     }
 
+    async fn by_provider_message(
+        &self,
+        kind: crate::domain::provider::ProviderKind,
+        provider_message_id: &str,
+    ) -> StoreResult<Option<Message>> {
+        self.with(|s| {
+            Ok(s.messages
+                .values()
+                .find(|m| {
+                    m.message.provider_kind == Some(kind)
+                        && m.message.provider_message_id.as_deref() == Some(provider_message_id)
+                })
+                .map(|m| m.message.clone()))
+        })
+    }
+
+    async fn advance(
+        &self,
+        id: &MessageId,
+        status: MessageStatus,
+        reason: Option<&str>,
+        cost: Option<crate::domain::cost::Money>,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        self.with(|s| {
+            let Some(stored) = s.messages.get_mut(id) else {
+                return Err(StoreError::Conflict);
+            };
+            let Some(next) = stored.message.status.advance(status) else {
+                return Ok(false);
+            };
+            stored.message.status = next;
+            if let Some(reason) = reason {
+                stored.message.status_reason = Some(reason.to_owned());
+            }
+            if let Some(cost) = cost {
+                stored.message.cost = Some(cost);
+            }
+            s.audit.push(audit.clone());
+            Ok(true)
+        })
+    }
+
     async fn release(&self, message: &Message, token: &str) -> StoreResult<()> {
         self.with(|s| {
             let stored = s

@@ -302,4 +302,21 @@ pub trait MessageStore: Send + Sync {
         message: &crate::domain::message::Message,
         token: &str,
     ) -> StoreResult<()>;
+    /// The message a provider knows by `provider_message_id` (what receipts carry).
+    async fn by_provider_message(
+        &self,
+        kind: crate::domain::provider::ProviderKind,
+        provider_message_id: &str,
+    ) -> StoreResult<Option<crate::domain::message::Message>>;
+    /// Moves a message forward to `status` (never back, whatever order receipts arrive in),
+    /// with its reason, the provider's reported cost if any, and an audit entry, atomically.
+    /// `Ok(false)` when the message is already at or past `status`.
+    async fn advance(
+        &self,
+        id: &crate::domain::message::MessageId,
+        status: crate::domain::message::MessageStatus,
+        reason: Option<&str>,
+        cost: Option<crate::domain::cost::Money>,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool>;
 }

@@ -4,13 +4,15 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{DynamoDb, from_item, s, to_item, unexpected};
+use super::{DynamoDb, from_item, n, s, to_item, unexpected};
 use crate::domain::audit::AuditEntry;
+use crate::domain::cost::Money;
 use crate::domain::message::{Message, MessageId, MessageStatus};
+use crate::domain::provider::ProviderKind;
 use crate::store::{
     ClaimResult, DispatchClaim, MessageStore, StoreError, StoreResult, StoredMessage,
 };
@@ -19,6 +21,9 @@ use crate::store::{
 struct MessageItem<M> {
     pk: String,
     status: MessageStatus,
+    /// The status's rank: receipts advance it only upwards (a condition on it).
+    #[serde(default)]
+    status_rank: u8,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     claim_token: Option<String>,
     #[serde(
@@ -45,6 +50,7 @@ fn item_of(message: &Message) -> MessageItem<&Message> {
     MessageItem {
         pk: message.id.to_string(),
         status: message.status,
+        status_rank: message.status.rank(),
         claim_token: None,
         claim_at: None,
         provider_message_key: match (&message.provider_kind, &message.provider_message_id) {
@@ -175,6 +181,77 @@ impl MessageStore for DynamoDb {
             self.audit_put(audit)?,
         ])
         .await
+    }
+
+    async fn by_provider_message(
+        &self,
+        kind: ProviderKind,
+        provider_message_id: &str,
+    ) -> StoreResult<Option<Message>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.messages)
+            .index_name("by_provider_message")
+            .key_condition_expression("provider_message_key = :key")
+            .expression_attribute_values(
+                ":key",
+                s(format!("{}#{provider_message_id}", kind.as_str())),
+            )
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("Query failed")))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(|i| stored(i).map(|m| m.message))
+            .transpose()
+    }
+
+    async fn advance(
+        &self,
+        id: &MessageId,
+        status: MessageStatus,
+        reason: Option<&str>,
+        cost: Option<Money>,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        let mut update =
+            String::from("SET #status = :status, status_rank = :rank, #record.#status = :status");
+        let mut builder = Update::builder()
+            .table_name(&self.tables.messages)
+            .key("pk", s(id.as_str()))
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(status_rank) OR status_rank < :rank)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#record", "record")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":rank", n(status.rank()));
+        if let Some(reason) = reason {
+            update.push_str(", #record.status_reason = :reason");
+            builder = builder.expression_attribute_values(":reason", s(reason));
+        }
+        if let Some(cost) = cost {
+            update.push_str(", #record.cost = :cost");
+            let value = serde_dynamo::to_attribute_value(cost).map_err(unexpected)?;
+            builder = builder.expression_attribute_values(":cost", value);
+        }
+        let update = builder
+            .update_expression(update)
+            .build()
+            .map_err(unexpected)?;
+        match self
+            .transact(vec![
+                TransactWriteItem::builder().update(update).build(),
+                self.audit_put(audit)?,
+            ])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn release(&self, message: &Message, token: &str) -> StoreResult<()> {
