@@ -13,6 +13,7 @@ pub mod providers;
 pub mod redrive;
 pub mod rendering;
 pub mod resolution;
+pub mod status_webhooks;
 pub mod store;
 pub mod wizard;
 
