@@ -9,6 +9,7 @@ pub mod identity;
 pub mod ids;
 pub mod message;
 pub mod provider;
+pub mod receipt;
 pub mod recipient;
 pub mod resolution;
 pub mod routing;

@@ -1,10 +1,22 @@
 //! Africa's Talking (SMS). Credentials: the app username (a setting) and its API key, sent in
 //! the `apiKey` header. The check reads the account's user data (balance); a send posts the
 //! form-encoded `version1/messaging` request, whose answer carries a status per recipient.
+//! Delivery reports and inbound messages are unsigned; Herald authenticates them with
+//! per-configuration secrets (see "Receipts" below).
 
+use std::collections::HashMap;
+
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
 use super::{Accepted, Outbound, ProviderCost, SendError};
+use crate::domain::Channel;
+use crate::domain::cost::{Currency, Money};
+use crate::domain::message::MessageStatus;
+use crate::domain::provider::ProviderKind;
+use crate::domain::receipt::{
+    InboundMessage, Notification, Receipt, ReceiptError, basic_auth_matches,
+};
 use crate::domain::snapshot::CheckOutcome;
 
 const PROVIDER: &str = "Africa's Talking";
@@ -165,6 +177,103 @@ fn classify_recipient(status_code: u16, status: &str) -> Result<(), SendError> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Receipts: delivery reports and inbound messages
+// ---------------------------------------------------------------------------------------------
+//
+// Africa's Talking signs nothing: its callbacks are plain form POSTs to the URLs set in the
+// dashboard. Herald gives each provider configuration its own secrets instead:
+//
+// | Secret | Where it travels | What Herald checks |
+// | --- | --- | --- |
+// | an opaque route token | the callback URL's path (`/webhooks/africastalking/{token}`) | the webhook function looks the configuration up by it; unknown tokens get 404 |
+// | a per-configuration password | HTTP Basic credentials in the callback URL (`https://herald:<password>@.../`), which clients send as `Authorization: Basic` | [`verify_basic_auth`]: user and password, in constant time |
+//
+// Neither carries a time, so replays are absorbed by idempotent processing. Delivery reports
+// carry `id`, `status`, `phoneNumber`, `networkCode`, `failureReason` (for `Rejected` and
+// `Failed`) and `retryCount`; Africa's Talking does not document a `cost` field in them (the
+// send answer has it), but one is read if present.
+
+/// Checks the `Authorization: Basic` header against the configuration's callback credentials.
+pub fn verify_basic_auth(
+    headers: &HeaderMap,
+    expected_user: &str,
+    expected_password: &str,
+) -> Result<(), ReceiptError> {
+    let authorization = headers
+        .get(reqwest::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    basic_auth_matches(authorization, expected_user, expected_password)
+}
+
+/// Reads an authenticated callback: a delivery report (`id` and `status`) becomes a receipt, an
+/// incoming message (`from` and `text`) an inbound message.
+pub fn parse_callback(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
+    let mut fields: HashMap<String, String> = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(body) {
+        fields
+            .entry(name.into_owned())
+            .or_insert_with(|| value.into_owned());
+    }
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(status) = field("status") {
+        let id =
+            field("id").ok_or_else(|| ReceiptError::malformed("a delivery report without id"))?;
+        return Ok(vec![delivery_report(
+            id,
+            status,
+            field("failureReason"),
+            field("cost"),
+        )]);
+    }
+    if let (Some(from), Some(text)) = (field("from"), fields.get("text")) {
+        return Ok(vec![Notification::Inbound(InboundMessage {
+            provider: ProviderKind::AfricasTalking,
+            from: from.to_owned(),
+            to: field("to").map(str::to_owned),
+            text: text.clone(),
+            channel: Channel::Sms,
+        })]);
+    }
+    Ok(vec![Notification::Ignored(
+        "an Africa's Talking callback that is neither a delivery report nor a message".into(),
+    )])
+}
+
+fn delivery_report(
+    id: &str,
+    status: &str,
+    failure_reason: Option<&str>,
+    cost: Option<&str>,
+) -> Notification {
+    let kind = match status {
+        "Sent" | "Submitted" | "Buffered" => MessageStatus::Sent,
+        "Success" => MessageStatus::Delivered,
+        "Rejected" | "Failed" | "AbsentSubscriber" | "Expired" => MessageStatus::Failed,
+        other => return Notification::Ignored(format!("Africa's Talking status {other:?}")),
+    };
+    let mut receipt = Receipt::new(ProviderKind::AfricasTalking, id, kind);
+    if kind == MessageStatus::Failed {
+        let reason = failure_reason.unwrap_or(status);
+        receipt.reason = Some(reason.to_owned());
+        // Only a number that does not exist is dead for good; a blacklist (UserInBlackList) is
+        // the recipient's opt-out from this sender, and inactive or suspended lines may return.
+        receipt.hard = reason == "UserDoesNotExist";
+    }
+    receipt.cost = cost.and_then(ProviderCost::parse).and_then(|c| {
+        Some(Money::new(
+            c.amount_micros,
+            Currency::parse(&c.currency).ok()?,
+        ))
+    });
+    Notification::Receipt(receipt)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +307,38 @@ mod tests {
             Some("InvalidSenderId")
         );
         assert_eq!(nobody_sent("").kind(), "provider");
+    }
+
+    #[test]
+    fn delivery_reports_map_onto_herald_statuses() {
+        let status = |body: &str| match parse_callback(body.as_bytes()) {
+            Ok(mut n) if n.len() == 1 => match n.remove(0) {
+                Notification::Receipt(r) => Some((r.status, r.reason, r.hard)),
+                _ => None,
+            },
+            _ => None,
+        };
+        assert_eq!(
+            status("id=ATXid_1&status=Buffered"),
+            Some((MessageStatus::Sent, None, false))
+        );
+        assert_eq!(
+            status("id=ATXid_1&status=Rejected&failureReason=UserInBlackList"),
+            Some((MessageStatus::Failed, Some("UserInBlackList".into()), false)),
+            "a blacklist is an opt-out, not a dead number"
+        );
+        assert_eq!(
+            status("id=ATXid_1&status=Failed"),
+            Some((MessageStatus::Failed, Some("Failed".into()), false))
+        );
+        assert_eq!(status("id=ATXid_1&status=Mystery"), None);
+        assert!(matches!(
+            parse_callback(b"status=Success"),
+            Err(ReceiptError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_callback(b"senderId=ACME&phoneNumber=%2B260971234567").as_deref(),
+            Ok([Notification::Ignored(_)])
+        ));
     }
 }

@@ -1,10 +1,19 @@
 //! Brevo (email). Credentials: an API v3 key in the `api-key` header. The check reads the
 //! account, which any valid key may do; a send posts a transactional email (`/v3/smtp/email`).
+//! Webhooks are unsigned; Herald authenticates them with per-configuration secrets (see
+//! "Receipts" below).
 
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
+use time::OffsetDateTime;
 
 use super::{Accepted, Outbound, SendError};
+use crate::domain::message::MessageStatus;
+use crate::domain::provider::ProviderKind;
+use crate::domain::receipt::{
+    Notification, Receipt, ReceiptError, basic_auth_matches, bearer_matches, redact_reason,
+};
 use crate::domain::snapshot::CheckOutcome;
 use crate::domain::validation::EmailAddress;
 
@@ -120,6 +129,132 @@ fn classify(status: u16, code: &str, message: &str) -> Option<SendError> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Receipts: transactional webhooks
+// ---------------------------------------------------------------------------------------------
+//
+// Brevo signs nothing. Its documented ways to secure a webhook ("Secure webhook calls") are
+// credentials Herald sets when it registers the webhook, one set per provider configuration:
+//
+// | Secret | Where it travels | What Herald checks |
+// | --- | --- | --- |
+// | an opaque route token | the notify URL's path (`/webhooks/brevo/{token}`) | the webhook function looks the configuration up by it; unknown tokens get 404 |
+// | user and password | in the notify URL (`https://user:password@...`), sent as `Authorization: Basic` | [`verify_basic_auth`], constant time |
+// | or a bearer token | the webhook's `auth: {type: bearer, token}` | [`verify_bearer_token`], constant time |
+//
+// Events carry times but no signature over them, so replays are absorbed by idempotent
+// processing. `date` is in Brevo's CET/CEST; Herald reads `ts_event` (UTC seconds).
+
+/// Checks the `Authorization: Basic` header against the configuration's webhook credentials.
+pub fn verify_basic_auth(
+    headers: &HeaderMap,
+    expected_user: &str,
+    expected_password: &str,
+) -> Result<(), ReceiptError> {
+    basic_auth_matches(authorization(headers), expected_user, expected_password)
+}
+
+/// Checks the `Authorization: Bearer` header against the configuration's webhook token.
+pub fn verify_bearer_token(headers: &HeaderMap, expected: &str) -> Result<(), ReceiptError> {
+    bearer_matches(authorization(headers), expected)
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(reqwest::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Events {
+    Batch(Vec<Event>),
+    One(Box<Event>),
+}
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(default)]
+    event: String,
+    #[serde(rename = "message-id", default)]
+    message_id: Option<String>,
+    #[serde(default)]
+    ts_event: Option<i64>,
+    #[serde(default)]
+    ts_epoch: Option<i64>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Reads an authenticated webhook body: one event, or an array of them (batched webhooks).
+pub fn parse_webhook(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
+    let events = match serde_json::from_slice::<Events>(body)
+        .map_err(|_| ReceiptError::malformed("not a Brevo webhook event"))?
+    {
+        Events::Batch(events) => events,
+        Events::One(event) => vec![*event],
+    };
+    Ok(events.iter().map(event_notification).collect())
+}
+
+fn event_notification(event: &Event) -> Notification {
+    let (status, hard) = match event.event.as_str() {
+        "request" | "sent" => (MessageStatus::Sent, false),
+        "delivered" => (MessageStatus::Delivered, false),
+        // A click is a read too; proxy opens (Apple Mail Privacy Protection) are not.
+        "opened" | "unique_opened" | "click" => (MessageStatus::Read, false),
+        "hard_bounce" => (MessageStatus::Bounced, true),
+        "soft_bounce" => (MessageStatus::Bounced, false),
+        "invalid_email" => (MessageStatus::Failed, true),
+        "blocked" | "error" => (MessageStatus::Failed, false),
+        "spam" => (MessageStatus::Complained, false),
+        other => return Notification::Ignored(format!("Brevo event {other:?}")),
+    };
+    let Some(id) = event
+        .message_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+    else {
+        return Notification::Ignored(format!(
+            "a Brevo {:?} event without message-id",
+            event.event
+        ));
+    };
+    let mut receipt = Receipt::new(ProviderKind::Brevo, message_id(id), status);
+    receipt.hard = hard;
+    receipt.occurred_at = event
+        .ts_event
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .or_else(|| {
+            event.ts_epoch.and_then(|ms| {
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+            })
+        });
+    if matches!(status, MessageStatus::Bounced | MessageStatus::Failed) {
+        let reason = event
+            .reason
+            .as_deref()
+            .map(redact_reason)
+            .filter(|r| !r.is_empty());
+        receipt.reason = Some(match reason {
+            Some(reason) => format!("{}: {reason}", event.event),
+            None => event.event.clone(),
+        });
+    }
+    Notification::Receipt(receipt)
+}
+
+/// Brevo's send answer names the message `<...@smtp-relay.mailin.fr>`; webhooks may drop the
+/// angle brackets. Receipts use the send answer's form, which dispatch stored.
+fn message_id(id: &str) -> String {
+    if id.starts_with('<') && id.ends_with('>') {
+        id.to_owned()
+    } else {
+        format!("<{id}>")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +273,42 @@ mod tests {
         assert_eq!(kind(401, "unauthorized", "Key not found"), Some("provider"));
         assert_eq!(kind(402, "not_enough_credits", ""), Some("provider"));
         assert_eq!(kind(429, "too_many_requests", ""), None);
+    }
+
+    #[test]
+    fn events_map_onto_herald_statuses() {
+        let notifications = parse_webhook(
+            br#"[{"event":"soft_bounce","message-id":"202611221000.1@smtp-relay.mailin.fr","reason":"mailbox full"},
+                 {"event":"invalid_email","message-id":"<202611221000.2@smtp-relay.mailin.fr>"},
+                 {"event":"proxy_open","message-id":"<202611221000.3@smtp-relay.mailin.fr>"},
+                 {"event":"unsubscribed","message-id":"<202611221000.4@smtp-relay.mailin.fr>"},
+                 {"event":"delivered"}]"#,
+        );
+        let Ok([soft, invalid, proxy, unsubscribed, no_id]) = notifications.as_deref() else {
+            panic!("{notifications:?}");
+        };
+        let Notification::Receipt(soft) = soft else {
+            panic!("{soft:?}");
+        };
+        assert_eq!(
+            (soft.provider_message_id.as_str(), soft.status, soft.hard),
+            (
+                "<202611221000.1@smtp-relay.mailin.fr>",
+                MessageStatus::Bounced,
+                false
+            ),
+            "angle brackets added to match the send answer"
+        );
+        assert_eq!(soft.reason.as_deref(), Some("soft_bounce: mailbox full"));
+        assert!(
+            matches!(invalid, Notification::Receipt(r) if r.status == MessageStatus::Failed && r.hard)
+        );
+        for ignored in [proxy, unsubscribed, no_id] {
+            assert!(matches!(ignored, Notification::Ignored(_)), "{ignored:?}");
+        }
+        assert!(matches!(
+            parse_webhook(b"event=delivered"),
+            Err(ReceiptError::Malformed(_))
+        ));
     }
 }

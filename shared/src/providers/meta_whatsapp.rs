@@ -1,11 +1,21 @@
 //! Meta WhatsApp Cloud API. Credentials: a system-user access token (and the app secret that
 //! signs webhooks). The check reads the business phone number the configuration sends from; a
-//! send posts a text message to `/{phone-number-id}/messages`.
+//! send posts a text message to `/{phone-number-id}/messages`. Webhooks are authenticated with
+//! `X-Hub-Signature-256` (and the set-up challenge with the verify token) before they are read
+//! (see "Receipts" below).
 
+use hmac::Mac as _;
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
+use sha2::Sha256;
+use time::OffsetDateTime;
 
 use super::{Accepted, Outbound, SendError};
+use crate::domain::Channel;
+use crate::domain::message::MessageStatus;
+use crate::domain::provider::ProviderKind;
+use crate::domain::receipt::{InboundMessage, Notification, Receipt, ReceiptError, secret_matches};
 use crate::domain::snapshot::CheckOutcome;
 
 const PROVIDER: &str = "Meta WhatsApp";
@@ -161,6 +171,274 @@ fn classify(code: u32, subcode: Option<u32>) -> Option<SendError> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Receipts: webhook verification, status updates and inbound messages
+// ---------------------------------------------------------------------------------------------
+//
+// | What Meta sends | How it is authenticated | What Herald checks |
+// | --- | --- | --- |
+// | `GET ?hub.mode=subscribe&hub.challenge=...&hub.verify_token=...` when the webhook is set up | the verify token the tenant typed into the app dashboard | `hub.mode` is `subscribe`, the token matches the configured one (constant time); the answer is the challenge, which must be short and plain |
+// | `POST` of `entry[].changes[].value.{statuses,messages}` | `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body, keyed with the app secret>` | the HMAC over the raw bytes, compared in constant time (`verify_slice`) |
+//
+// Nothing is timestamped in the signature and Meta retries for days, so replays are absorbed
+// by idempotent processing, not refused by age.
+
+/// The header carrying Meta's body signature.
+pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// Authenticates then parses a webhook POST.
+pub fn receive(
+    app_secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<Notification>, ReceiptError> {
+    verify_signature(app_secret, headers, body)?;
+    parse_webhook(body)
+}
+
+/// Checks `X-Hub-Signature-256` over the raw body.
+pub fn verify_signature(
+    app_secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ReceiptError> {
+    if app_secret.is_empty() {
+        return Err(ReceiptError::unauthenticated("no app secret is configured"));
+    }
+    let value = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ReceiptError::unauthenticated("no X-Hub-Signature-256 header"))?;
+    let presented = value
+        .trim()
+        .strip_prefix("sha256=")
+        .and_then(|digest| hex::decode(digest).ok())
+        .ok_or_else(|| ReceiptError::unauthenticated("X-Hub-Signature-256 is not sha256=<hex>"))?;
+    let mut mac = HmacSha256::new_from_slice(app_secret.as_bytes())
+        .map_err(|_| ReceiptError::unauthenticated("unusable app secret"))?;
+    mac.update(body);
+    mac.verify_slice(&presented)
+        .map_err(|_| ReceiptError::unauthenticated("X-Hub-Signature-256 does not match"))
+}
+
+/// The signature header value Meta sends for `body`: for tests, fixtures and stand-ins.
+pub fn signature(app_secret: &str, body: &[u8]) -> String {
+    HmacSha256::new_from_slice(app_secret.as_bytes())
+        .map(|mut mac| {
+            mac.update(body);
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        })
+        .unwrap_or_default()
+}
+
+/// Answers Meta's verification request (the GET it sends when the webhook URL is saved):
+/// `raw_query` is the request's query string, `verify_token` the one configured for this
+/// endpoint. Returns the `hub.challenge` to echo back as the response body.
+pub fn verification_challenge(raw_query: &str, verify_token: &str) -> Result<String, ReceiptError> {
+    let mut mode = None;
+    let mut token = None;
+    let mut challenge = None;
+    for (name, value) in url::form_urlencoded::parse(raw_query.as_bytes()) {
+        match name.as_ref() {
+            "hub.mode" => mode = Some(value.into_owned()),
+            "hub.verify_token" => token = Some(value.into_owned()),
+            "hub.challenge" => challenge = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    if mode.as_deref() != Some("subscribe") {
+        return Err(ReceiptError::malformed("hub.mode is not subscribe"));
+    }
+    let token = token.ok_or_else(|| ReceiptError::unauthenticated("no hub.verify_token"))?;
+    if !secret_matches(token.as_bytes(), verify_token.as_bytes()) {
+        return Err(ReceiptError::unauthenticated(
+            "hub.verify_token does not match",
+        ));
+    }
+    // Echoed verbatim in the response: Meta sends digits; refuse anything that could be markup.
+    challenge
+        .filter(|c| {
+            !c.is_empty()
+                && c.len() <= 256
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .ok_or_else(|| ReceiptError::malformed("hub.challenge is missing or not plain"))
+}
+
+#[derive(Deserialize)]
+struct Webhook {
+    #[serde(default)]
+    object: String,
+    #[serde(default)]
+    entry: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    changes: Vec<Change>,
+}
+
+#[derive(Deserialize)]
+struct Change {
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    value: Value,
+}
+
+#[derive(Deserialize, Default)]
+struct Value {
+    #[serde(default)]
+    metadata: Option<Metadata>,
+    #[serde(default)]
+    statuses: Vec<Status>,
+    #[serde(default)]
+    messages: Vec<Incoming>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    display_phone_number: String,
+}
+
+#[derive(Deserialize)]
+struct Status {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    errors: Vec<StatusError>,
+}
+
+#[derive(Deserialize)]
+struct StatusError {
+    code: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct Incoming {
+    #[serde(default)]
+    from: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    text: Option<IncomingText>,
+    #[serde(default)]
+    button: Option<IncomingButton>,
+}
+
+#[derive(Deserialize)]
+struct IncomingText {
+    #[serde(default)]
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct IncomingButton {
+    #[serde(default)]
+    text: String,
+}
+
+/// Reads an authenticated webhook body: every status update becomes a receipt (keyed by the
+/// `wamid`), every text (or quick-reply button) message an inbound message.
+pub fn parse_webhook(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
+    let webhook: Webhook = serde_json::from_slice(body)
+        .map_err(|_| ReceiptError::malformed("not a WhatsApp webhook body"))?;
+    if webhook.object != "whatsapp_business_account" {
+        return Ok(vec![Notification::Ignored(format!(
+            "a webhook for {:?}, not whatsapp_business_account",
+            webhook.object
+        ))]);
+    }
+    let mut out = Vec::new();
+    for change in webhook.entry.iter().flat_map(|e| &e.changes) {
+        if change.field != "messages" {
+            out.push(Notification::Ignored(format!(
+                "a {:?} change",
+                change.field
+            )));
+            continue;
+        }
+        let value = &change.value;
+        out.extend(value.statuses.iter().map(status_receipt));
+        let to = value
+            .metadata
+            .as_ref()
+            .map(|m| e164_digits(&m.display_phone_number))
+            .filter(|n| n.len() > 1);
+        out.extend(value.messages.iter().map(|m| inbound(m, to.clone())));
+    }
+    if out.is_empty() {
+        out.push(Notification::Ignored(
+            "a webhook with no statuses or messages".into(),
+        ));
+    }
+    Ok(out)
+}
+
+fn status_receipt(status: &Status) -> Notification {
+    let kind = match status.status.as_str() {
+        "sent" => MessageStatus::Sent,
+        "delivered" => MessageStatus::Delivered,
+        "read" => MessageStatus::Read,
+        "failed" => MessageStatus::Failed,
+        other => return Notification::Ignored(format!("WhatsApp status {other:?}")),
+    };
+    if status.id.is_empty() {
+        return Notification::Ignored("a WhatsApp status without a message id".into());
+    }
+    let mut receipt = Receipt::new(ProviderKind::MetaWhatsapp, &status.id, kind);
+    receipt.occurred_at = status
+        .timestamp
+        .as_deref()
+        .and_then(|t| t.parse::<i64>().ok())
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+    if kind == MessageStatus::Failed {
+        // WhatsApp failure codes do not prove a number dead (131026 also covers outdated apps
+        // and unaccepted terms), so none is a hard failure.
+        receipt.reason = Some(
+            status
+                .errors
+                .iter()
+                .find_map(|e| e.code)
+                .map_or_else(|| "failed".to_owned(), |c| c.to_string()),
+        );
+    }
+    Notification::Receipt(receipt)
+}
+
+fn inbound(message: &Incoming, to: Option<String>) -> Notification {
+    let text = match message.kind.as_str() {
+        "text" => message.text.as_ref().map(|t| t.body.clone()),
+        "button" => message.button.as_ref().map(|b| b.text.clone()),
+        _ => None,
+    };
+    match text {
+        Some(text) if !message.from.is_empty() => Notification::Inbound(InboundMessage {
+            provider: ProviderKind::MetaWhatsapp,
+            from: e164_digits(&message.from),
+            to,
+            text,
+            channel: Channel::Whatsapp,
+        }),
+        _ => Notification::Ignored(format!("an inbound WhatsApp {:?} message", message.kind)),
+    }
+}
+
+/// WhatsApp numbers come as digits without `+` ("16505551234", or "1 650-555-1234" for display).
+fn e164_digits(number: &str) -> String {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    format!("+{digits}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +454,39 @@ mod tests {
             assert_eq!(kind(code, None), Some("retryable"), "{code}");
         }
         assert_eq!(kind(999_999, None), None);
+    }
+
+    #[test]
+    fn webhooks_map_onto_herald_notifications() {
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+            {"field":"messages","value":{"metadata":{"display_phone_number":"1 555-078-3881"},
+              "statuses":[{"id":"wamid.1","status":"read","timestamp":"1795341600"},
+                          {"id":"wamid.2","status":"deleted"}],
+              "messages":[{"from":"16505551234","type":"button","button":{"text":"Stop promotions"}},
+                          {"from":"16505551234","type":"image","image":{"id":"1"}}]}},
+            {"field":"account_update","value":{}}]}]}"#;
+        let notifications = parse_webhook(body);
+        let Ok([read, deleted, button, image, account]) = notifications.as_deref() else {
+            panic!("{notifications:?}");
+        };
+        assert!(matches!(read, Notification::Receipt(r) if r.status == MessageStatus::Read));
+        assert!(matches!(
+            button,
+            Notification::Inbound(m) if m.from == "+16505551234"
+                && m.to.as_deref() == Some("+15550783881")
+                && m.text == "Stop promotions"
+                && !m.is_opt_out()
+        ));
+        for ignored in [deleted, image, account] {
+            assert!(matches!(ignored, Notification::Ignored(_)), "{ignored:?}");
+        }
+        assert!(matches!(
+            parse_webhook(br#"{"object":"page","entry":[]}"#).as_deref(),
+            Ok([Notification::Ignored(_)])
+        ));
+        assert!(matches!(
+            parse_webhook(b"not json"),
+            Err(ReceiptError::Malformed(_))
+        ));
     }
 }

@@ -10,6 +10,7 @@ pub mod meta_whatsapp;
 pub mod ses;
 pub mod smtp;
 pub mod sns;
+pub mod sns_signature;
 pub mod twilio;
 
 use std::fmt;

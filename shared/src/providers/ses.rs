@@ -1,6 +1,8 @@
 //! Amazon SES v2 (email). Herald's own IAM role sends, so there are no tenant secrets; what must
 //! hold is that the tenant's sender address (or its domain) is a verified SES identity. A send
-//! is one `SendEmail` with simple content (subject, text and HTML bodies).
+//! is one `SendEmail` with simple content (subject, text and HTML bodies). Delivery, bounce and
+//! complaint events arrive through SNS and are read only once SNS's signature checks out (see
+//! "Receipts" below and `sns_signature`).
 
 use aws_sdk_sesv2::types::{
     Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag,
@@ -8,8 +10,15 @@ use aws_sdk_sesv2::types::{
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
+use super::sns_signature::{CertificateSource, SnsMessage, SnsMessageType, SnsVerifier};
 use super::{Accepted, Outbound, SendError};
+use crate::domain::message::MessageStatus;
+use crate::domain::provider::ProviderKind;
+use crate::domain::receipt::{Notification, Receipt, ReceiptError, redact_reason};
 use crate::domain::snapshot::CheckOutcome;
 use crate::domain::validation::EmailAddress;
 
@@ -226,6 +235,178 @@ fn classify(code: &str, message: &str) -> Option<SendError> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Receipts: SES events delivered by SNS over HTTPS
+// ---------------------------------------------------------------------------------------------
+//
+// SES publishes delivery, bounce and complaint events (event publishing through a
+// configuration set, or the identity's feedback notifications) to an SNS topic, which posts
+// them to Herald. Authenticity is SNS's message signature, checked by
+// [`SnsVerifier`](super::sns_signature::SnsVerifier) — certificate URL, topic, age and RSA
+// signature — before the event inside is read. Events are keyed by `mail.messageId`, the id
+// `SendEmail` returned.
+
+/// Authenticates an SNS delivery (signature, certificate host, expected topic, age) and reads
+/// what it carries: SES events as receipts, a subscription confirmation as such.
+pub async fn receive<S: CertificateSource>(
+    verifier: &SnsVerifier<S>,
+    body: &[u8],
+    expected_topics: &[&str],
+    now: OffsetDateTime,
+) -> Result<Vec<Notification>, ReceiptError> {
+    let message = verifier.verify(body, expected_topics, now).await?;
+    notifications(&message)
+}
+
+/// What a verified SNS message means for Herald.
+pub fn notifications(message: &SnsMessage) -> Result<Vec<Notification>, ReceiptError> {
+    match message.kind {
+        SnsMessageType::SubscriptionConfirmation => match &message.subscribe_url {
+            Some(url) => Ok(vec![Notification::SubscriptionConfirmation {
+                subscribe_url: url.clone(),
+                topic_arn: message.topic_arn.clone(),
+            }]),
+            None => Err(ReceiptError::malformed(
+                "a confirmation without SubscribeURL",
+            )),
+        },
+        SnsMessageType::UnsubscribeConfirmation => Ok(vec![Notification::Ignored(
+            "SNS unsubscribe confirmation".into(),
+        )]),
+        SnsMessageType::Notification => parse_event(&message.message),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Event {
+    /// Event publishing (configuration sets).
+    event_type: Option<String>,
+    /// Identity feedback notifications.
+    notification_type: Option<String>,
+    mail: Option<Mail>,
+    bounce: Option<Bounce>,
+    complaint: Option<Complaint>,
+    delivery: Option<Timed>,
+    reject: Option<Reject>,
+    open: Option<Timed>,
+    click: Option<Timed>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Mail {
+    message_id: String,
+    timestamp: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Bounce {
+    bounce_type: Option<String>,
+    bounce_sub_type: Option<String>,
+    timestamp: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Complaint {
+    complaint_feedback_type: Option<String>,
+    timestamp: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Timed {
+    timestamp: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Reject {
+    reason: Option<String>,
+}
+
+/// Reads one SES event (the SNS `Message`): `Send` → sent, `Delivery` → delivered, `Open` and
+/// `Click` → read, `Bounce` → bounced (hard when `bounceType` is `Permanent`), `Complaint` →
+/// complained, `Reject` and `Rendering Failure` → failed; anything else is acknowledged and
+/// ignored.
+pub fn parse_event(message: &str) -> Result<Vec<Notification>, ReceiptError> {
+    let Ok(event) = serde_json::from_str::<Event>(message) else {
+        return Ok(vec![Notification::Ignored(
+            "an SNS notification that is not an SES event".into(),
+        )]);
+    };
+    let Some(kind) = event
+        .event_type
+        .as_deref()
+        .or(event.notification_type.as_deref())
+    else {
+        return Ok(vec![Notification::Ignored(
+            "an SNS notification that is not an SES event".into(),
+        )]);
+    };
+    let status = match kind {
+        "Send" => MessageStatus::Sent,
+        "Delivery" => MessageStatus::Delivered,
+        "Open" | "Click" => MessageStatus::Read,
+        "Bounce" => MessageStatus::Bounced,
+        "Complaint" => MessageStatus::Complained,
+        "Reject" | "Rendering Failure" => MessageStatus::Failed,
+        // DeliveryDelay, Subscription, AmazonSnsSubscriptionSucceeded, ...
+        other => return Ok(vec![Notification::Ignored(format!("SES event {other:?}"))]),
+    };
+    let mail = event
+        .mail
+        .as_ref()
+        .filter(|m| !m.message_id.is_empty())
+        .ok_or_else(|| ReceiptError::malformed("an SES event without mail.messageId"))?;
+    let mut receipt = Receipt::new(ProviderKind::Ses, &mail.message_id, status);
+    let at = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+    };
+    let event_time = match kind {
+        "Delivery" => event.delivery.as_ref().and_then(|d| at(&d.timestamp)),
+        "Open" => event.open.as_ref().and_then(|o| at(&o.timestamp)),
+        "Click" => event.click.as_ref().and_then(|c| at(&c.timestamp)),
+        "Bounce" => event.bounce.as_ref().and_then(|b| at(&b.timestamp)),
+        "Complaint" => event.complaint.as_ref().and_then(|c| at(&c.timestamp)),
+        _ => None,
+    };
+    receipt.occurred_at = event_time.or_else(|| at(&mail.timestamp));
+    match kind {
+        "Bounce" => {
+            let bounce = event.bounce.as_ref();
+            let bounce_type = bounce
+                .and_then(|b| b.bounce_type.as_deref())
+                .unwrap_or("Undetermined");
+            let sub_type = bounce.and_then(|b| b.bounce_sub_type.as_deref());
+            receipt.hard = bounce_type == "Permanent";
+            receipt.reason = Some(match sub_type {
+                Some(sub_type) => format!("{bounce_type}/{sub_type}"),
+                None => bounce_type.to_owned(),
+            });
+        }
+        "Complaint" => {
+            receipt.reason = event
+                .complaint
+                .as_ref()
+                .and_then(|c| c.complaint_feedback_type.clone())
+                .or_else(|| Some("complaint".into()));
+        }
+        "Reject" => {
+            receipt.reason = Some(
+                event
+                    .reject
+                    .and_then(|r| r.reason)
+                    .map_or_else(|| "rejected".to_owned(), |r| redact_reason(&r)),
+            );
+        }
+        "Rendering Failure" => receipt.reason = Some("rendering_failure".into()),
+        _ => {}
+    }
+    Ok(vec![Notification::Receipt(receipt)])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +455,61 @@ mod tests {
         assert_eq!(long.matches("=?UTF-8?B?").count(), 2, "{long}");
         assert!(long.split(' ').all(|w| w.len() <= 75), "{long}");
         Ok(())
+    }
+
+    #[test]
+    fn ses_events_map_onto_herald_statuses() {
+        let status = |message: serde_json::Value| match parse_event(&message.to_string()) {
+            Ok(mut n) if n.len() == 1 => match n.remove(0) {
+                Notification::Receipt(r) => Some((r.status, r.reason, r.hard)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let mail = serde_json::json!({"messageId": "0102-1", "timestamp": "2026-11-22T10:00:00Z"});
+        // Identity notifications name the type `notificationType`.
+        assert_eq!(
+            status(
+                serde_json::json!({"notificationType": "Bounce", "mail": mail,
+                "bounce": {"bounceType": "Transient", "bounceSubType": "MailboxFull"}})
+            ),
+            Some((
+                MessageStatus::Bounced,
+                Some("Transient/MailboxFull".into()),
+                false
+            ))
+        );
+        assert_eq!(
+            status(serde_json::json!({"eventType": "Send", "mail": mail, "send": {}})),
+            Some((MessageStatus::Sent, None, false))
+        );
+        assert_eq!(
+            status(serde_json::json!({"eventType": "Open", "mail": mail,
+                "open": {"timestamp": "2026-11-22T10:05:00Z"}})),
+            Some((MessageStatus::Read, None, false))
+        );
+        assert_eq!(
+            status(serde_json::json!({"eventType": "Reject", "mail": mail,
+                "reject": {"reason": "Bad content"}})),
+            Some((MessageStatus::Failed, Some("Bad content".into()), false))
+        );
+        for ignored in [
+            serde_json::json!({"eventType": "DeliveryDelay", "mail": mail}),
+            serde_json::json!({"notificationType": "AmazonSnsSubscriptionSucceeded",
+                "message": "Successfully validated SNS topic for Amazon SES event publishing."}),
+            serde_json::json!("plain text"),
+        ] {
+            assert!(
+                matches!(
+                    parse_event(&ignored.to_string()).as_deref(),
+                    Ok([Notification::Ignored(_)])
+                ),
+                "{ignored}"
+            );
+        }
+        assert!(matches!(
+            parse_event(&serde_json::json!({"eventType": "Delivery"}).to_string()),
+            Err(ReceiptError::Malformed(_))
+        ));
     }
 }

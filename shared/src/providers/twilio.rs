@@ -1,10 +1,24 @@
 //! Twilio (SMS and WhatsApp). Credentials: the account SID (a setting) and its auth token.
 //! The check fetches the Account resource, which needs exactly those credentials; a send creates
-//! a Message resource (`POST /2010-04-01/Accounts/{sid}/Messages.json`).
+//! a Message resource (`POST /2010-04-01/Accounts/{sid}/Messages.json`). Status callbacks and
+//! inbound messages are authenticated with `X-Twilio-Signature` before they are read (see
+//! "Receipts" below).
 
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::Mac as _;
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
 
 use super::{Accepted, Outbound, ProviderCost, SendError};
+use crate::domain::Channel;
+use crate::domain::cost::{Currency, Money};
+use crate::domain::message::MessageStatus;
+use crate::domain::provider::ProviderKind;
+use crate::domain::receipt::{InboundMessage, Notification, Receipt, ReceiptError, secret_matches};
 use crate::domain::snapshot::CheckOutcome;
 
 const PROVIDER: &str = "Twilio";
@@ -169,6 +183,242 @@ fn classify_code(code: u32) -> Option<SendError> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Receipts: status callbacks and inbound messages
+// ---------------------------------------------------------------------------------------------
+//
+// | What Twilio sends | How it is authenticated | What Herald checks |
+// | --- | --- | --- |
+// | Form POST (status callbacks, inbound SMS and WhatsApp) | `X-Twilio-Signature`: base64 HMAC-SHA1, keyed with the account's auth token, over the public URL followed by every POST parameter's name and value, sorted by name (then value; the helper libraries drop repeated identical pairs) | the signature over the exact public URL, then the same URL with the default port added or removed (Twilio signs whichever form it called), compared in constant time (`verify_slice`) |
+// | JSON POST | the URL carries `bodySHA256`, the hex SHA-256 of the raw body; the signature covers the URL alone | the body's SHA-256 against `bodySHA256` (constant time), then the signature over the URL |
+//
+// No timestamp is signed, so a replay cannot be told from a retry: receipts are idempotent
+// (the status machine never moves backwards) instead. Status callbacks carry no event time;
+// `RawDlrDoneDate` is the carrier's, in a zone it does not state, and is not used.
+
+/// The header carrying Twilio's request signature.
+pub const SIGNATURE_HEADER: &str = "x-twilio-signature";
+
+type HmacSha1 = hmac::Hmac<sha1::Sha1>;
+
+/// Authenticates then parses a Twilio webhook: `public_url` is the URL exactly as Twilio called
+/// it (scheme, host, path and query), `body` the raw request body.
+pub fn receive(
+    auth_token: &str,
+    public_url: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<Notification>, ReceiptError> {
+    verify_signature(auth_token, public_url, headers, body)?;
+    parse_callback(body)
+}
+
+/// Checks `X-Twilio-Signature` over the raw request.
+pub fn verify_signature(
+    auth_token: &str,
+    public_url: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), ReceiptError> {
+    if auth_token.is_empty() {
+        return Err(ReceiptError::unauthenticated("no auth token is configured"));
+    }
+    let presented = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ReceiptError::unauthenticated("no X-Twilio-Signature header"))?;
+    let presented = B64
+        .decode(presented.trim())
+        .map_err(|_| ReceiptError::unauthenticated("X-Twilio-Signature is not base64"))?;
+    let url = url::Url::parse(public_url)
+        .map_err(|_| ReceiptError::malformed("the public URL is not a URL"))?;
+    let body_sha256 = url
+        .query_pairs()
+        .find(|(name, _)| name == "bodySHA256")
+        .map(|(_, value)| value.into_owned());
+    let params = match body_sha256 {
+        Some(expected) => {
+            let actual = hex::encode(Sha256::digest(body));
+            if !secret_matches(actual.as_bytes(), expected.to_ascii_lowercase().as_bytes()) {
+                return Err(ReceiptError::unauthenticated(
+                    "the body does not match bodySHA256",
+                ));
+            }
+            Vec::new()
+        }
+        None => form_pairs(body),
+    };
+    for candidate in url_variants(public_url) {
+        let mut mac = HmacSha1::new_from_slice(auth_token.as_bytes())
+            .map_err(|_| ReceiptError::unauthenticated("unusable auth token"))?;
+        mac.update(signed_data(&candidate, &params).as_bytes());
+        if mac.verify_slice(&presented).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(ReceiptError::unauthenticated(
+        "X-Twilio-Signature does not match",
+    ))
+}
+
+/// The signature Twilio sends for a form POST of `params` to `url`: for tests, fixtures and
+/// stand-ins that play Twilio.
+pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut pairs = params.to_vec();
+    pairs.sort();
+    pairs.dedup();
+    let mac = HmacSha1::new_from_slice(auth_token.as_bytes()).map(|mut mac| {
+        mac.update(signed_data(url, &pairs).as_bytes());
+        mac.finalize().into_bytes()
+    });
+    mac.map(|bytes| B64.encode(bytes)).unwrap_or_default()
+}
+
+/// The form body's parameters, decoded, sorted by name then value, repeated pairs once.
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    pairs
+}
+
+fn signed_data(url: &str, sorted_params: &[(String, String)]) -> String {
+    let mut data = String::with_capacity(
+        url.len()
+            + sorted_params
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>(),
+    );
+    data.push_str(url);
+    for (name, value) in sorted_params {
+        data.push_str(name);
+        data.push_str(value);
+    }
+    data
+}
+
+/// The URL as given, then with the scheme's default port removed or added: Twilio may sign
+/// either form. Edited as text so the query stays exactly as Twilio encoded it.
+fn url_variants(url: &str) -> Vec<String> {
+    let mut variants = vec![url.to_owned()];
+    let (scheme, default_port) = if url.starts_with("https://") {
+        ("https://", ":443")
+    } else if url.starts_with("http://") {
+        ("http://", ":80")
+    } else {
+        return variants;
+    };
+    let rest = &url[scheme.len()..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    if let Some(host) = authority.strip_suffix(default_port) {
+        variants.push(format!("{scheme}{host}{tail}"));
+    } else if !authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        variants.push(format!("{scheme}{authority}{default_port}{tail}"));
+    }
+    variants
+}
+
+/// Reads an authenticated callback: a status callback (`MessageStatus`) becomes a receipt, an
+/// inbound message (`Body` with `SmsStatus=received`) an inbound message.
+pub fn parse_callback(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
+    let mut fields: HashMap<String, String> = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(body) {
+        fields
+            .entry(name.into_owned())
+            .or_insert_with(|| value.into_owned());
+    }
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let inbound = matches!(field("SmsStatus"), Some("received"))
+        || (field("MessageStatus").is_none() && fields.contains_key("Body"));
+    if !inbound {
+        if let Some(status) = field("MessageStatus") {
+            let sid = field("MessageSid")
+                .or_else(|| field("SmsSid"))
+                .ok_or_else(|| ReceiptError::malformed("a status callback without MessageSid"))?;
+            return Ok(vec![status_receipt(
+                sid,
+                status,
+                field("ErrorCode"),
+                field("Price").zip(field("PriceUnit")),
+            )]);
+        }
+        return Ok(vec![Notification::Ignored(
+            "a Twilio callback with neither MessageStatus nor Body".into(),
+        )]);
+    }
+    let from =
+        field("From").ok_or_else(|| ReceiptError::malformed("an inbound message without From"))?;
+    let (channel, from) = match from.split_once(':') {
+        None => (Channel::Sms, from),
+        Some(("whatsapp", number)) => (Channel::Whatsapp, number),
+        Some((other, _)) => {
+            return Ok(vec![Notification::Ignored(format!(
+                "an inbound message on Twilio's {other} channel"
+            ))]);
+        }
+    };
+    let to = field("To").map(|to| to.strip_prefix("whatsapp:").unwrap_or(to).to_owned());
+    Ok(vec![Notification::Inbound(InboundMessage {
+        provider: ProviderKind::Twilio,
+        from: from.to_owned(),
+        to,
+        text: fields.get("Body").cloned().unwrap_or_default(),
+        channel,
+    })])
+}
+
+fn status_receipt(
+    sid: &str,
+    status: &str,
+    error_code: Option<&str>,
+    price: Option<(&str, &str)>,
+) -> Notification {
+    let status = match status {
+        "queued" | "accepted" | "scheduled" | "sending" | "sent" => MessageStatus::Sent,
+        "delivered" => MessageStatus::Delivered,
+        "read" => MessageStatus::Read,
+        "undelivered" | "failed" | "canceled" => MessageStatus::Failed,
+        other => {
+            return Notification::Ignored(format!("Twilio message status {other:?}"));
+        }
+    };
+    let mut receipt = Receipt::new(ProviderKind::Twilio, sid, status);
+    let error_code = error_code.filter(|c| *c != "0");
+    if status == MessageStatus::Failed {
+        receipt.reason = Some(error_code.unwrap_or("failed").to_owned());
+        receipt.hard = error_code.is_some_and(is_dead_number);
+    }
+    receipt.cost = price
+        .and_then(|(amount, unit)| ProviderCost::from_parts(amount, unit))
+        .and_then(|cost| {
+            Some(Money::new(
+                cost.amount_micros,
+                Currency::parse(&cost.currency).ok()?,
+            ))
+        });
+    Notification::Receipt(receipt)
+}
+
+/// Error codes that say the number itself is unusable (https://www.twilio.com/docs/api/errors):
+/// 21211 invalid 'To' number, 21614 not a mobile number, 30005 unknown destination handset,
+/// 30006 landline or unreachable carrier. Opt-outs (21610) arrive as inbound STOP messages;
+/// carrier filtering (30007) and unreachable handsets (30003) may pass.
+fn is_dead_number(code: &str) -> bool {
+    matches!(code, "21211" | "21614" | "30005" | "30006")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +464,67 @@ mod tests {
         .expect("resource");
         let accepted = super::accepted(service);
         assert_eq!((accepted.segments, accepted.cost), (None, None));
+    }
+
+    #[test]
+    fn signed_urls_vary_only_by_the_default_port() {
+        assert_eq!(
+            url_variants("https://hooks.herald.example/webhooks/twilio/t?a=1%202"),
+            [
+                "https://hooks.herald.example/webhooks/twilio/t?a=1%202",
+                "https://hooks.herald.example:443/webhooks/twilio/t?a=1%202",
+            ]
+        );
+        assert_eq!(
+            url_variants("https://hooks.herald.example:443/x"),
+            [
+                "https://hooks.herald.example:443/x",
+                "https://hooks.herald.example/x"
+            ]
+        );
+        assert_eq!(
+            url_variants("http://localhost:9000/x"),
+            ["http://localhost:9000/x"]
+        );
+    }
+
+    #[test]
+    fn statuses_map_onto_herald_statuses() {
+        let status = |body: &str| match parse_callback(body.as_bytes()) {
+            Ok(mut n) if n.len() == 1 => match n.remove(0) {
+                Notification::Receipt(r) => Some((r.status, r.reason, r.hard)),
+                _ => None,
+            },
+            _ => None,
+        };
+        assert_eq!(
+            status("MessageSid=SM1&MessageStatus=queued"),
+            Some((MessageStatus::Sent, None, false))
+        );
+        assert_eq!(
+            status("MessageSid=SM1&MessageStatus=read"),
+            Some((MessageStatus::Read, None, false))
+        );
+        assert_eq!(
+            status("MessageSid=SM1&MessageStatus=failed&ErrorCode=30007"),
+            Some((MessageStatus::Failed, Some("30007".into()), false)),
+            "carrier filtering is not a dead number"
+        );
+        assert_eq!(
+            status("MessageSid=SM1&MessageStatus=undelivered&ErrorCode=30006"),
+            Some((MessageStatus::Failed, Some("30006".into()), true))
+        );
+        assert_eq!(
+            status("MessageSid=SM1&MessageStatus=partially_delivered"),
+            None
+        );
+        assert!(matches!(
+            parse_callback(b"MessageStatus=delivered"),
+            Err(ReceiptError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_callback(b"From=messenger%3A123&Body=hi&SmsStatus=received").as_deref(),
+            Ok([Notification::Ignored(_)])
+        ));
     }
 }
