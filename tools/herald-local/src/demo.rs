@@ -69,16 +69,6 @@ fn show(what: &str, answer: &Answer, note: &str) {
     println!("   {what:<58} -> {}{replay}  {note}", answer.status);
 }
 
-fn expect(answer: &Answer, status: u16, what: &str) -> anyhow::Result<()> {
-    ensure!(
-        answer.status == status,
-        "{what}: expected {status}, got {} {}",
-        answer.status,
-        answer.body
-    );
-    Ok(())
-}
-
 pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let f = Functions::new(&setup.invoke_url, &setup.events_dir);
     let http = reqwest::Client::new();
@@ -120,7 +110,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             json!([{"name": "event_date", "sample": "12 Dec"}])
         };
         let a = f
-            .call(
+            .expect(
+                201,
                 "config-api/put-platform-template",
                 &PLATFORM,
                 &[("category", category), ("channel", channel)],
@@ -128,7 +119,6 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
                 None,
             )
             .await?;
-        expect(&a, 201, "global template")?;
         show(
             &format!("PUT /platform/templates/{category}/{channel}"),
             &a,
@@ -140,9 +130,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         ("event_reminder", "Reminder: {{ event_date }}"),
     ] {
         let body = "<p>{{ brand.display_name }}</p><p>See you on {{ event_date }}.</p><p><small>Unsubscribe at any time.</small></p>";
-        let a = f.call("config-api/put-platform-template", &PLATFORM, &[("category", category), ("channel", "email")],
+        let a = f.expect(201, "config-api/put-platform-template", &PLATFORM, &[("category", category), ("channel", "email")],
             Some(json!({"subject": subject, "body": body, "variables": [{"name": "event_date", "sample": "12 December 2026"}]})), None).await?;
-        expect(&a, 201, "global template")?;
         show(
             &format!("PUT /platform/templates/{category}/email"),
             &a,
@@ -152,45 +141,49 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     step("2. The tenant sets its defaults: brand, providers (credentials write-only), templates");
     let a = f
-        .call("config-api/put-tenant-brand", &ADMIN, &[], None, None)
+        .expect(200, "config-api/put-tenant-brand", &ADMIN, &[], None, None)
         .await?;
-    expect(&a, 200, "tenant brand")?;
     show(
         "PUT /tenant/brand",
         &a,
         "display_name \"Acme Events\", colours, logo",
     );
     let twilio = f
-        .call("config-api/create-tenant-provider", &ADMIN, &[], None, None)
+        .expect(
+            201,
+            "config-api/create-tenant-provider",
+            &ADMIN,
+            &[],
+            None,
+            None,
+        )
         .await?;
-    expect(&twilio, 201, "twilio")?;
     show(
         "POST /tenant/providers  (Twilio SMS, priority 1)",
         &twilio,
         &format!("credentials shown as {}", twilio.body["credentials"]),
     );
     let twilio_id = twilio.body["id"].as_str().context("id")?.to_owned();
-    let brevo = f.call("config-api/create-tenant-provider", &ADMIN, &[], Some(json!({
+    let brevo = f.expect(201, "config-api/create-tenant-provider", &ADMIN, &[], Some(json!({
         "channel": "email", "name": "Brevo (primary email)", "settings": {"kind": "brevo", "from_address": "events@acme.example", "from_name": "Acme Events"},
         "credentials": {"api_key": BREVO_KEY}, "priority": 1})), None).await?;
-    expect(&brevo, 201, "brevo")?;
     show(
         "POST /tenant/providers  (Brevo email, priority 1)",
         &brevo,
         "",
     );
-    let smtp = f.call("config-api/create-tenant-provider", &ADMIN, &[], Some(json!({
+    let smtp = f.expect(201, "config-api/create-tenant-provider", &ADMIN, &[], Some(json!({
         "channel": "email", "name": "Legacy SMTP (fallback)", "settings": {"kind": "smtp", "host": "127.0.0.1", "port": setup.smtp_port,
         "security": "none", "username": setup.smtp_user, "from_address": "events@acme.example"},
         "credentials": {"password": setup.smtp_password}, "priority": 2})), None).await?;
-    expect(&smtp, 201, "smtp")?;
     show(
         "POST /tenant/providers  (SMTP email, priority 2)",
         &smtp,
         "",
     );
     let test = f
-        .call(
+        .expect(
+            200,
             "config-api/test-tenant-provider",
             &ADMIN,
             &[("providerId", &twilio_id)],
@@ -198,7 +191,6 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    expect(&test, 200, "test")?;
     show(
         "POST /tenant/providers/{id}/test  (Twilio)",
         &test,
@@ -209,7 +201,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         ("put-tenant-template", "sms"),
     ] {
         let a = f
-            .call(
+            .expect(
+                201,
                 &format!("config-api/{sample}"),
                 &ADMIN,
                 &[("category", "invitation"), ("channel", channel)],
@@ -217,7 +210,6 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
                 None,
             )
             .await?;
-        expect(&a, 201, "tenant template")?;
         show(
             &format!("PUT /tenant/templates/invitation/{channel}"),
             &a,
@@ -225,7 +217,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         );
     }
     let denied = f
-        .call(
+        .expect(
+            403,
             "config-api/create-tenant-provider",
             &MANAGER,
             &[],
@@ -233,7 +226,6 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    expect(&denied, 403, "role")?;
     show(
         "POST /tenant/providers as event_manager",
         &denied,
@@ -241,16 +233,16 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     );
 
     step("3. The event manager customises the event");
-    let a = f.call("config-api/put-event-settings", &MANAGER, &[], Some(json!({
+    let a = f.expect(201, "config-api/put-event-settings", &MANAGER, &[], Some(json!({
         "channels": ["email", "sms"], "categories": ["invitation", "rsvp_confirmation", "event_reminder", "check_in"]})), None).await?;
-    expect(&a, 201, "settings")?;
     show(
         "PUT /events/gala-2026/settings",
         &a,
         "email + sms; invitation, rsvp_confirmation, event_reminder, check_in",
     );
     let at = f
-        .call(
+        .expect(
+            201,
             "config-api/create-event-provider",
             &MANAGER,
             &[],
@@ -258,14 +250,14 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    expect(&at, 201, "event provider")?;
     show(
         "POST /events/gala-2026/providers  (Africa's Talking, own)",
         &at,
         "customize for event",
     );
     let a = f
-        .call(
+        .expect(
+            200,
             "config-api/override-tenant-provider-for-event",
             &MANAGER,
             &[("providerId", &twilio_id)],
@@ -273,25 +265,29 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    expect(&a, 200, "override")?;
     show(
         "PUT /events/gala-2026/providers/{twilio}  {priority: 2}",
         &a,
         "tenant Twilio becomes the fallback",
     );
     let a = f
-        .call("config-api/put-event-template", &MANAGER, &[], None, None)
+        .expect(
+            201,
+            "config-api/put-event-template",
+            &MANAGER,
+            &[],
+            None,
+            None,
+        )
         .await?;
-    expect(&a, 201, "event template")?;
     show(
         "PUT /events/gala-2026/templates/invitation/sms",
         &a,
         "overrides the tenant's",
     );
     let a = f
-        .call("config-api/put-event-brand", &MANAGER, &[], None, None)
+        .expect(200, "config-api/put-event-brand", &MANAGER, &[], None, None)
         .await?;
-    expect(&a, 200, "event brand")?;
     show(
         "PUT /events/gala-2026/brand",
         &a,
@@ -300,7 +296,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     step("4. Wizard completion: validated as a whole, nothing activated when invalid");
     let a = f
-        .call(
+        .expect(
+            422,
             "wizard-completion/complete-wizard",
             &MANAGER,
             &[],
@@ -308,7 +305,6 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             Some("gala-complete-1"),
         )
         .await?;
-    expect(&a, 422, "invalid completion")?;
     show(
         "POST /events/gala-2026/wizard/complete",
         &a,
@@ -322,17 +318,17 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             p["message"].as_str().unwrap_or_default()
         );
     }
-    let a = f.call("config-api/put-event-settings", &MANAGER, &[], Some(json!({
+    let a = f.expect(200, "config-api/put-event-settings", &MANAGER, &[], Some(json!({
         "channels": ["email", "sms"], "categories": ["invitation", "rsvp_confirmation", "event_reminder"],
         "triggers": {"guest.rsvp_confirmed": {"category": "rsvp_confirmation", "channels": ["email", "sms"]}}})), None).await?;
-    expect(&a, 200, "settings")?;
     show(
         "PUT /events/gala-2026/settings  (check-in messages dropped)",
         &a,
         "",
     );
     let first = f
-        .call(
+        .expect(
+            201,
             "wizard-completion/complete-wizard",
             &MANAGER,
             &[],
@@ -340,7 +336,6 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             Some("gala-complete-1"),
         )
         .await?;
-    expect(&first, 201, "completion")?;
     show(
         "POST /events/gala-2026/wizard/complete",
         &first,
@@ -358,7 +353,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         );
     }
     let again = f
-        .call(
+        .expect(
+            201,
             "wizard-completion/complete-wizard",
             &MANAGER,
             &[],
@@ -366,7 +362,6 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             Some("gala-complete-1"),
         )
         .await?;
-    expect(&again, 201, "replay")?;
     ensure!(
         again.replayed && again.body == first.body,
         "the repeat must return the first result"
@@ -379,7 +374,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     step("5. The resolved configuration, with where every value comes from");
     let cfg = f
-        .call(
+        .expect(
+            200,
             "config-resolution/get-event-configuration",
             &MANAGER,
             &[],
@@ -387,7 +383,6 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    expect(&cfg, 200, "configuration")?;
     show("GET /events/gala-2026/configuration", &cfg, "");
     print_configuration(&cfg.body);
 
@@ -398,7 +393,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     step("7. Operations change: a second version, then rollback to the first");
     let a = f
-        .call(
+        .expect(
+            200,
             "config-api/put-event-brand",
             &MANAGER,
             &[],
@@ -406,10 +402,10 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    expect(&a, 200, "brand")?;
     show("PUT /events/gala-2026/brand  (new colour)", &a, "");
     let second = f
-        .call(
+        .expect(
+            201,
             "wizard-completion/complete-wizard",
             &MANAGER,
             &[],
@@ -417,7 +413,6 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             Some("gala-complete-2"),
         )
         .await?;
-    expect(&second, 201, "second completion")?;
     show(
         "POST /events/gala-2026/wizard/complete",
         &second,
@@ -427,7 +422,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         ),
     );
     let rolled = f
-        .call(
+        .expect(
+            200,
             "wizard-completion/activate-snapshot",
             &ADMIN,
             &[("version", "1")],
@@ -435,14 +431,14 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    expect(&rolled, 200, "rollback")?;
     show(
         "POST /events/gala-2026/snapshots/1/activate",
         &rolled,
         "rollback",
     );
     let list = f
-        .call(
+        .expect(
+            200,
             "wizard-completion/list-snapshots",
             &MANAGER,
             &[],
@@ -450,7 +446,6 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    expect(&list, 200, "snapshots")?;
     show(
         "GET /events/gala-2026/snapshots",
         &list,
@@ -467,7 +462,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     step("8. Isolation: another tenant sees nothing");
     let a = f
-        .call(
+        .expect(
+            404,
             "config-resolution/get-event-configuration",
             &OUTSIDER,
             &[],
@@ -475,7 +471,6 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             None,
         )
         .await?;
-    expect(&a, 404, "isolation")?;
     show(
         "GET /events/gala-2026/configuration as tenant globex",
         &a,
@@ -534,9 +529,8 @@ async fn send_messages(
         .collect();
     let mut ids = Vec::new();
     let single = f
-        .call("send-api/send-message", &SENDER, &[], None, None)
+        .expect(202, "send-api/send-message", &SENDER, &[], None, None)
         .await?;
-    expect(&single, 202, "single send")?;
     let m = &single.body["messages"][0];
     show(
         "POST /events/gala-2026/messages  (SMS invitation)",
@@ -559,17 +553,17 @@ async fn send_messages(
     }
     println!("   (stand-ins: the next Brevo and Africa's Talking requests answer 503)");
     let batch = f
-        .call("send-api/send-batch", &SENDER, &[], None, None)
+        .expect(202, "send-api/send-batch", &SENDER, &[], None, None)
         .await?;
-    expect(&batch, 202, "batch send")?;
     show(
         "POST /events/gala-2026/messages/batch  (2 email invitations)",
         &batch,
         "",
     );
     ids.extend(message_ids(&batch.body));
-    let trigger = f.call("send-api/trigger", &SENDER, &[], None, None).await?;
-    expect(&trigger, 202, "trigger")?;
+    let trigger = f
+        .expect(202, "send-api/trigger", &SENDER, &[], None, None)
+        .await?;
     show(
         "POST /events/gala-2026/triggers/guest.rsvp_confirmed",
         &trigger,
@@ -577,9 +571,8 @@ async fn send_messages(
     );
     ids.extend(message_ids(&trigger.body));
     let repeat = f
-        .call("send-api/send-message", &SENDER, &[], None, None)
+        .expect(202, "send-api/send-message", &SENDER, &[], None, None)
         .await?;
-    expect(&repeat, 202, "repeat")?;
     ensure!(repeat.replayed, "a repeated send must be a replay");
     show(
         "POST /events/gala-2026/messages  (same Idempotency-Key)",
@@ -587,7 +580,8 @@ async fn send_messages(
         "same message, no second SMS",
     );
     let bad = f
-        .call(
+        .expect(
+            400,
             "send-api/send-message",
             &SENDER,
             &[],
@@ -596,7 +590,6 @@ async fn send_messages(
             Some("bad-number-1"),
         )
         .await?;
-    expect(&bad, 400, "bad number")?;
     show(
         "POST /events/gala-2026/messages  (number without country code)",
         &bad,

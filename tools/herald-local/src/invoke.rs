@@ -125,6 +125,29 @@ impl Functions {
     }
 }
 
+impl Functions {
+    /// [`Functions::call`], insisting on `status`.
+    pub async fn expect(
+        &self,
+        status: u16,
+        sample: &str,
+        who: &Identity,
+        path: &[(&str, &str)],
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> anyhow::Result<Answer> {
+        let answer = self.call(sample, who, path, body, idempotency_key).await?;
+        if answer.status != status {
+            bail!(
+                "{sample}: expected {status}, got {} {}",
+                answer.status,
+                answer.body
+            );
+        }
+        Ok(answer)
+    }
+}
+
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
