@@ -4,8 +4,6 @@
 //! Delivery reports and inbound messages are unsigned; Herald authenticates them with
 //! per-configuration secrets (see "Receipts" below).
 
-use std::collections::HashMap;
-
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
@@ -92,20 +90,18 @@ pub async fn send(
     if let Some(sender_id) = account.sender_id {
         form.push(("from", sender_id));
     }
-    let response = http
-        .post(format!("{base}/version1/messaging"))
-        .header("apiKey", account.api_key)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| super::unreachable(PROVIDER, &e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| super::unreachable(PROVIDER, &e))?;
+    let super::Answer {
+        status,
+        headers,
+        body,
+    } = super::exchange(
+        PROVIDER,
+        http.post(format!("{base}/version1/messaging"))
+            .header("apiKey", account.api_key)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form),
+    )
+    .await?;
     if !status.is_success() {
         // Errors are plain text ("The supplied authentication is invalid"): the status decides.
         return Err(super::by_status(PROVIDER, status, &headers));
@@ -209,18 +205,8 @@ pub fn verify_basic_auth(
 /// Reads an authenticated callback: a delivery report (`id` and `status`) becomes a receipt, an
 /// incoming message (`from` and `text`) an inbound message.
 pub fn parse_callback(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
-    let mut fields: HashMap<String, String> = HashMap::new();
-    for (name, value) in url::form_urlencoded::parse(body) {
-        fields
-            .entry(name.into_owned())
-            .or_insert_with(|| value.into_owned());
-    }
-    let field = |name: &str| {
-        fields
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let fields = super::FormFields::parse(body);
+    let field = |name: &str| fields.get(name);
     if let Some(status) = field("status") {
         let id =
             field("id").ok_or_else(|| ReceiptError::malformed("a delivery report without id"))?;
@@ -231,12 +217,12 @@ pub fn parse_callback(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
             field("cost"),
         )]);
     }
-    if let (Some(from), Some(text)) = (field("from"), fields.get("text")) {
+    if let (Some(from), Some(text)) = (field("from"), fields.raw("text")) {
         return Ok(vec![Notification::Inbound(InboundMessage {
             provider: ProviderKind::AfricasTalking,
             from: from.to_owned(),
             to: field("to").map(str::to_owned),
-            text: text.clone(),
+            text: text.to_owned(),
             channel: Channel::Sms,
         })]);
     }

@@ -71,20 +71,18 @@ pub async fn send(
     if let Some(html) = message.html {
         email["htmlContent"] = json!(html);
     }
-    let response = http
-        .post(format!("{base}/v3/smtp/email"))
-        .header("api-key", api_key)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .json(&email)
-        .send()
-        .await
-        .map_err(|e| super::unreachable(PROVIDER, &e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| super::unreachable(PROVIDER, &e))?;
+    let super::Answer {
+        status,
+        headers,
+        body,
+    } = super::exchange(
+        PROVIDER,
+        http.post(format!("{base}/v3/smtp/email"))
+            .header("api-key", api_key)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(&email),
+    )
+    .await?;
     if status.is_success() {
         let sent: Sent =
             serde_json::from_slice(&body).map_err(|_| super::unexpected_answer(PROVIDER))?;

@@ -77,19 +77,17 @@ pub async fn send(
         "text": { "body": message.text, "preview_url": false },
         "biz_opaque_callback_data": message.message_id,
     });
-    let response = http
-        .post(format!("{base}/{phone_number_id}/messages"))
-        .bearer_auth(access_token)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| super::unreachable(PROVIDER, &e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| super::unreachable(PROVIDER, &e))?;
+    let super::Answer {
+        status,
+        headers,
+        body: bytes,
+    } = super::exchange(
+        PROVIDER,
+        http.post(format!("{base}/{phone_number_id}/messages"))
+            .bearer_auth(access_token)
+            .json(&body),
+    )
+    .await?;
     if status.is_success() {
         let sent: Sent =
             serde_json::from_slice(&bytes).map_err(|_| super::unexpected_answer(PROVIDER))?;

@@ -612,6 +612,69 @@ pub(crate) fn unreachable(provider: &str, e: &reqwest::Error) -> SendError {
     }
 }
 
+/// A provider's answer to a send, read whole: status, headers (for `Retry-After` and rate-limit
+/// hints) and body.
+pub(crate) struct Answer {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// Sends `request` and reads the answer; no answer at all is [`unreachable`].
+pub(crate) async fn exchange(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<Answer, SendError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| unreachable(provider, &e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| unreachable(provider, &e))?
+        .to_vec();
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The fields of a form-encoded callback; a repeated field keeps its first value, and empty
+/// values count as absent.
+pub(crate) struct FormFields(std::collections::HashMap<String, String>);
+
+impl FormFields {
+    pub fn parse(body: &[u8]) -> Self {
+        let mut fields = std::collections::HashMap::new();
+        for (name, value) in url::form_urlencoded::parse(body) {
+            fields
+                .entry(name.into_owned())
+                .or_insert_with(|| value.into_owned());
+        }
+        Self(fields)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value even when empty (an empty text message is still a message).
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
 /// What an HTTP status alone says, for answers without a recognised provider code.
 pub(crate) fn by_status(
     provider: &str,

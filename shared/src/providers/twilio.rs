@@ -4,8 +4,6 @@
 //! inbound messages are authenticated with `X-Twilio-Signature` before they are read (see
 //! "Receipts" below).
 
-use std::collections::HashMap;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::Mac as _;
@@ -90,20 +88,18 @@ pub async fn send(
     }
 
     let url = format!("{base}/2010-04-01/Accounts/{account_sid}/Messages.json");
-    let response = http
-        .post(url)
-        .basic_auth(account_sid, Some(auth_token))
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| super::unreachable(PROVIDER, &e))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| super::unreachable(PROVIDER, &e))?;
+    let super::Answer {
+        status,
+        headers,
+        body,
+    } = super::exchange(
+        PROVIDER,
+        http.post(url)
+            .basic_auth(account_sid, Some(auth_token))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form),
+    )
+    .await?;
     if status.is_success() {
         let resource: MessageResource =
             serde_json::from_slice(&body).map_err(|_| super::unexpected_answer(PROVIDER))?;
@@ -328,20 +324,10 @@ fn url_variants(url: &str) -> Vec<String> {
 /// Reads an authenticated callback: a status callback (`MessageStatus`) becomes a receipt, an
 /// inbound message (`Body` with `SmsStatus=received`) an inbound message.
 pub fn parse_callback(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
-    let mut fields: HashMap<String, String> = HashMap::new();
-    for (name, value) in url::form_urlencoded::parse(body) {
-        fields
-            .entry(name.into_owned())
-            .or_insert_with(|| value.into_owned());
-    }
-    let field = |name: &str| {
-        fields
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let fields = super::FormFields::parse(body);
+    let field = |name: &str| fields.get(name);
     let inbound = matches!(field("SmsStatus"), Some("received"))
-        || (field("MessageStatus").is_none() && fields.contains_key("Body"));
+        || (field("MessageStatus").is_none() && fields.contains("Body"));
     if !inbound {
         if let Some(status) = field("MessageStatus") {
             let sid = field("MessageSid")
@@ -374,7 +360,7 @@ pub fn parse_callback(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
         provider: ProviderKind::Twilio,
         from: from.to_owned(),
         to,
-        text: fields.get("Body").cloned().unwrap_or_default(),
+        text: fields.raw("Body").unwrap_or_default().to_owned(),
         channel,
     })])
 }
