@@ -128,21 +128,11 @@ impl Harness {
     }
 
     async fn call(&self, event: Value) -> (u16, Value, HashMap<String, String>) {
-        let function = match event["routeKey"].as_str().unwrap_or_default() {
-            r if r.ends_with("/configuration") => "resolution",
-            r if r.contains("/messages") || r.contains("/triggers/") => "send",
-            r if r.contains("/wizard/") || r.contains("/snapshots") => "wizard",
-            _ => "configuration",
-        };
         let request =
             lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event");
-        let response = match function {
-            "resolution" => api::serve(&self.app, request, api::resolution::handle).await,
-            "wizard" => api::serve(&self.app, request, api::wizard::handle).await,
-            "send" => api::serve(&self.app, request, api::send::handle).await,
-            _ => api::serve(&self.app, request, api::configuration::handle).await,
-        }
-        .expect("handlers answer every request");
+        let response = api::serve_any(&self.app, request)
+            .await
+            .expect("handlers answer every request");
         let status = response.status().as_u16();
         let headers = response
             .headers()

@@ -160,16 +160,9 @@ impl World {
         let route = event["routeKey"].as_str().unwrap_or_default().to_owned();
         let request =
             lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event");
-        let response = if route.ends_with("/configuration") {
-            api::serve(&self.app, request, api::resolution::handle).await
-        } else if route.contains("/messages") || route.contains("/triggers/") {
-            api::serve(&self.app, request, api::send::handle).await
-        } else if route.contains("/wizard/") || route.contains("/snapshots") {
-            api::serve(&self.app, request, api::wizard::handle).await
-        } else {
-            api::serve(&self.app, request, api::configuration::handle).await
-        }
-        .expect("handlers answer every request");
+        let response = api::serve_any(&self.app, request)
+            .await
+            .expect("handlers answer every request");
         let status = response.status().as_u16();
         let headers = response
             .headers()

@@ -39,3 +39,19 @@ where
     .instrument(span)
     .await
 }
+
+/// Serves a request with the handler of whichever function owns its route, as API Gateway
+/// would route it: for tests and local tools that drive every API in one process.
+pub async fn serve_any(app: &App, request: Request) -> Result<Response, lambda_http::Error> {
+    let route = http::route(&request).0;
+    let path = route.split_once(' ').map_or(route.as_str(), |(_, p)| p);
+    if path.ends_with("/configuration") {
+        serve(app, request, resolution::handle).await
+    } else if path.contains("/wizard/") || path.contains("/snapshots") {
+        serve(app, request, wizard::handle).await
+    } else if path.contains("/messages") || path.contains("/triggers/") {
+        serve(app, request, send::handle).await
+    } else {
+        serve(app, request, configuration::handle).await
+    }
+}

@@ -236,17 +236,10 @@ impl Requests {
         if let Some(key) = key {
             event["headers"]["idempotency-key"] = json!(key);
         }
-        let route = event["routeKey"].as_str().unwrap_or_default().to_owned();
         let request = lambda_http::request::from_str(&event.to_string())?;
-        use herald_shared::api;
-        let response = if route.contains("/messages") {
-            api::serve(app, request, api::send::handle).await
-        } else if route.contains("/wizard/") {
-            api::serve(app, request, api::wizard::handle).await
-        } else {
-            api::serve(app, request, api::configuration::handle).await
-        }
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let response = herald_shared::api::serve_any(app, request)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let status = response.status().as_u16();
         let body = match response.body() {
             lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
