@@ -24,7 +24,7 @@ use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
 use crate::http::{self, ApiError, ApiResult};
 use crate::rendering::{RenderError, Renderer};
 use crate::resolution::redact_credentials;
-use crate::store::{Owner, Revisioned};
+use crate::store::{LayerContent, Owner, Revisioned};
 use crate::wizard::check_settings;
 
 /// Request context every operation needs.
@@ -102,13 +102,19 @@ impl Ctx<'_> {
 
     /// Event-layer routes need the event to exist (its settings saved) in the caller's tenant.
     async fn existing_event(&self, owner: &Owner) -> Result<(), ApiError> {
-        if let Owner::Event(..) = owner
-            && self.app.templates.layer(owner).await?.settings.is_none()
-        {
-            return Err(ApiError::NotFound("event"));
+        if let Owner::Event(..) = owner {
+            require_event(owner, &self.app.templates.layer(owner).await?)?;
         }
         Ok(())
     }
+}
+
+/// For routes that read the layer anyway: the event exists when its settings are saved.
+fn require_event(owner: &Owner, layer: &LayerContent) -> Result<(), ApiError> {
+    if matches!(owner, Owner::Event(..)) && layer.settings.is_none() {
+        return Err(ApiError::NotFound("event"));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -547,8 +553,10 @@ fn template_target(owner: &Owner, category: Category, channel: Channel) -> Strin
 
 async fn list_templates(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let owner = ctx.owner(layer, false)?;
-    ctx.existing_event(&owner).await?;
-    http::respond(200, &ctx.app.templates.layer(&owner).await?.templates)
+    // One read answers both: does the event exist, and what are its templates.
+    let content = ctx.app.templates.layer(&owner).await?;
+    require_event(&owner, &content)?;
+    http::respond(200, &content.templates)
 }
 
 async fn get_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
@@ -663,9 +671,7 @@ async fn delete_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
 async fn get_brand(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let owner = ctx.owner(layer, false)?;
     let layer_content = ctx.app.templates.layer(&owner).await?;
-    if matches!(owner, Owner::Event(..)) && layer_content.settings.is_none() {
-        return Err(ApiError::NotFound("event"));
-    }
+    require_event(&owner, &layer_content)?;
     http::respond(
         200,
         &layer_content.brand.map(|b| b.value).unwrap_or_default(),
@@ -675,9 +681,7 @@ async fn get_brand(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
 async fn put_brand(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let owner = ctx.owner(layer, true)?;
     let current = ctx.app.templates.layer(&owner).await?;
-    if matches!(owner, Owner::Event(..)) && current.settings.is_none() {
-        return Err(ApiError::NotFound("event"));
-    }
+    require_event(&owner, &current)?;
     let brand: Brand = http::json_body(ctx.request)?;
     brand.check()?;
     let previous = current.brand;
