@@ -606,10 +606,8 @@ async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let latest = ctx
         .app
         .templates
-        .template_versions(&owner, category, channel)
-        .await?
-        .first()
-        .map_or(0, |t| t.version);
+        .latest_version(&owner, category, channel)
+        .await?;
     let previous = ctx
         .app
         .templates

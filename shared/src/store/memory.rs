@@ -245,6 +245,23 @@ impl TemplateStore for MemoryStore {
         })
     }
 
+    async fn latest_version(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+    ) -> StoreResult<u32> {
+        let pk = owner.partition();
+        self.with(|s| {
+            Ok(s.template_versions
+                .keys()
+                .filter(|(p, cat, ch, _)| *p == pk && *cat == category && *ch == channel)
+                .map(|(_, _, _, v)| *v)
+                .max()
+                .unwrap_or(0))
+        })
+    }
+
     async fn put_template(
         &self,
         owner: &Owner,

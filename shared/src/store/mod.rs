@@ -123,6 +123,14 @@ pub trait TemplateStore: Send + Sync {
         category: Category,
         channel: Channel,
     ) -> StoreResult<Vec<TemplateVersion>>;
+    /// The newest version number ever published for the slot in this layer (0 if none), even
+    /// when the layer no longer uses the slot.
+    async fn latest_version(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+    ) -> StoreResult<u32>;
     /// Adds `template` as the next version (its `version` must be the current one plus one) and
     /// makes it current.
     async fn put_template(

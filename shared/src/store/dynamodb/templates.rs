@@ -117,6 +117,29 @@ impl TemplateStore for DynamoDb {
         items.into_iter().map(template_from).collect()
     }
 
+    async fn latest_version(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+    ) -> StoreResult<u32> {
+        let newest = self
+            .query_all(
+                &self.tables.templates,
+                &owner.partition(),
+                &versions_prefix(category, channel),
+                true,
+                Some(1),
+            )
+            .await?;
+        Ok(newest
+            .first()
+            .and_then(|i| i.get("version"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
     async fn put_template(
         &self,
         owner: &Owner,
