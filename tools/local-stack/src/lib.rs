@@ -3,6 +3,8 @@
 //! `scripts/smtp_server.py`, both from the project's `.venv` (`scripts/toolchain.sh`), on free
 //! 127.0.0.1 ports, and both exiting with the process that started them.
 
+pub mod lifetime;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -4,9 +4,9 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use local_stack::lifetime::{Watched, terminated, watched_exit};
 use provider_standins::{Accounts, StandIns};
 use tracing_subscriber::EnvFilter;
 
@@ -37,15 +37,6 @@ struct Options {
     accounts: Accounts,
     max_captured: Option<usize>,
     exit_with: Option<Watched>,
-}
-
-/// The process whose exit ends ours.
-#[derive(Debug, PartialEq, Eq)]
-enum Watched {
-    /// Whoever started us: gone once we are re-parented.
-    Parent,
-    /// A given process id (Linux: watched through `/proc`).
-    Pid(u32),
 }
 
 fn pair(flag: &str, value: &str) -> anyhow::Result<(String, String)> {
@@ -104,21 +95,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<Option
                 );
             }
             "--exit-with-parent" => {
-                options.exit_with = Some(match &inline {
-                    None => Watched::Parent,
-                    Some(pid) => {
-                        let pid: u32 = pid
-                            .parse()
-                            .context("--exit-with-parent=PID expects a process id")?;
-                        if !std::path::Path::new("/proc/self").exists() {
-                            bail!("--exit-with-parent=PID needs /proc; use --exit-with-parent");
-                        }
-                        if !process_alive(pid) {
-                            bail!("--exit-with-parent={pid}: no such process");
-                        }
-                        Watched::Pid(pid)
-                    }
-                });
+                options.exit_with = Some(Watched::from_flag(inline.as_deref())?);
             }
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
         }
@@ -134,37 +111,6 @@ fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<Option
 }
 
 /// Whether `pid` still runs (a zombie has exited; only its reaping is pending).
-fn process_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z")
-    })
-}
-
-/// Resolves once the watched process is gone.
-async fn watched_exit(watched: &Watched) {
-    let parent = std::os::unix::process::parent_id();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        tick.tick().await;
-        let gone = match watched {
-            Watched::Parent => std::os::unix::process::parent_id() != parent,
-            Watched::Pid(pid) => !process_alive(*pid),
-        };
-        if gone {
-            return;
-        }
-    }
-}
-
-async fn terminated() -> anyhow::Result<&'static str> {
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = sigterm.recv() => Ok("SIGTERM"),
-        result = tokio::signal::ctrl_c() => result.map(|()| "interrupt").map_err(Into::into),
-    }
-}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

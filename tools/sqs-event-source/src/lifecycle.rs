@@ -4,48 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The process whose exit ends ours.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Watched {
-    /// Whoever started us: gone once we are re-parented.
-    Parent,
-    /// A given process id (Linux: watched through `/proc`).
-    Pid(u32),
-}
-
-/// Whether `pid` still runs (a zombie has exited; only its reaping is pending).
-pub fn process_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z")
-    })
-}
-
-/// Resolves once the watched process is gone.
-pub async fn watched_exit(watched: &Watched) {
-    let parent = std::os::unix::process::parent_id();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    loop {
-        tick.tick().await;
-        let gone = match watched {
-            Watched::Parent => std::os::unix::process::parent_id() != parent,
-            Watched::Pid(pid) => !process_alive(*pid),
-        };
-        if gone {
-            return;
-        }
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn terminated() -> anyhow::Result<&'static str> {
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = sigterm.recv() => Ok("SIGTERM"),
-        result = tokio::signal::ctrl_c() => result.map(|()| "interrupt").map_err(Into::into),
-    }
-}
+pub use local_stack::lifetime::{Watched, terminated, watched_exit};
 
 /// When the pollers last had messages, and how many batches are in flight.
 #[derive(Debug)]
@@ -122,11 +81,5 @@ mod tests {
         assert_eq!(activity.idle_for(), Duration::ZERO);
         drop(busy);
         assert!(activity.idle_for() < Duration::from_secs(1));
-    }
-
-    #[test]
-    fn this_process_is_alive() {
-        assert!(process_alive(std::process::id()));
-        assert!(!process_alive(u32::MAX));
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use crate::lifecycle::{Watched, process_alive};
+use crate::lifecycle::Watched;
 
 pub const USAGE: &str = "\
 usage: sqs-event-source --stack-json FILE --invoke-url URL [options]
@@ -109,21 +109,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<Op
                 )?));
             }
             "--exit-with-parent" => {
-                options.exit_with = Some(match &inline {
-                    None => Watched::Parent,
-                    Some(pid) => {
-                        let pid: u32 = pid
-                            .parse()
-                            .context("--exit-with-parent=PID expects a process id")?;
-                        if !std::path::Path::new("/proc/self").exists() {
-                            bail!("--exit-with-parent=PID needs /proc; use --exit-with-parent");
-                        }
-                        if !process_alive(pid) {
-                            bail!("--exit-with-parent={pid}: no such process");
-                        }
-                        Watched::Pid(pid)
-                    }
-                });
+                options.exit_with = Some(Watched::from_flag(inline.as_deref())?);
             }
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
         }
