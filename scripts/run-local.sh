@@ -2,7 +2,7 @@
 # Herald's main job, locally and for real: installs the pinned toolchain, builds the functions,
 # brings up the AWS emulator provisioned from infra/template.yaml, provider stand-ins and an SMTP
 # server, runs the functions under `cargo lambda watch` with the channel queues feeding dispatch
-# (tools/sqs-event-source), and walks the wizard and sending scenario end to end against them
+# and the status-webhooks queue its worker (tools/sqs-event-source), and walks the wizard and sending scenario end to end against them
 # (tools/herald-local). Everything listens on 127.0.0.1 on free ports and stops when
 # this script exits. State and logs: .local/run/.
 set -euo pipefail
@@ -42,6 +42,7 @@ say "AWS emulator, provisioned from infra/template.yaml..."
 .venv/bin/python scripts/stack.py up --state-dir "$state/stack" --exit-with-parent "$$" \
   --param "TwilioApiBaseUrl=$(urls twilio)" --param "AfricasTalkingApiBaseUrl=$(urls africastalking)" \
   --param "BrevoApiBaseUrl=$(urls brevo)" --param "MetaGraphApiBaseUrl=$(urls meta)" \
+  --param WebhooksAllowLoopback=true --param StatusWebhookRetrySchedule=1,2,4 \
   >"$state/stack.json" 2>"$state/stack.log"
 
 port=$(free_port)
@@ -55,7 +56,7 @@ for _ in $(seq 1 300); do
   sleep 0.2
 done
 
-say "channel queues feeding the dispatch function (Lambda's SQS event source, locally)..."
+say "channel queues feeding dispatch, the status-webhooks queue its worker (Lambda's SQS event source, locally)..."
 target/debug/sqs-event-source --stack-json "$state/stack/stack.json" --invoke-url "http://127.0.0.1:$port" \
   --exit-with-parent="$$" 2>"$state/event-source.log" &
 

@@ -867,7 +867,8 @@ def channel_queues(client: Callable[[str], Any], template: dict[str, Any], resol
                    deployments: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per channel: the queue an SNS subscription filtered on that channel feeds, its
     dead-letter queue and the function consuming it, read from the template's wiring (no
-    logical-id conventions) and the emulator's queue attributes."""
+    logical-id conventions) and the emulator's queue attributes. Every other queue a function
+    consumes through an SQS event (status webhooks) is listed under its consumer's binary."""
     resources = template["Resources"]
     queue_by_arn = {attrs["Arn"]: name for name, attrs in resolver.attributes.items()
                     if resources.get(name, {}).get("Type") == "AWS::SQS::Queue"}
@@ -884,17 +885,8 @@ def channel_queues(client: Callable[[str], Any], template: dict[str, Any], resol
                 continue
 
     sqs = client("sqs")
-    queues: dict[str, dict[str, Any]] = {}
-    for name, spec in resources.items():
-        if spec.get("Type") != "AWS::SNS::Subscription" or name not in resolver.attributes:
-            continue
-        props = desired_properties(resolver, spec)
-        policy = props.get("FilterPolicy")
-        policy = json.loads(policy) if isinstance(policy, str) else policy
-        channels = (policy or {}).get(QUEUE_KEY_ATTRIBUTE) if isinstance(policy, dict) else None
-        queue = queue_by_arn.get(props.get("Endpoint", ""))
-        if props.get("Protocol") != "sqs" or not isinstance(channels, list) or queue is None:
-            continue
+
+    def describe(queue: str) -> dict[str, Any]:
         attrs = resolver.attributes[queue]
         have = sqs.get_queue_attributes(QueueUrl=attrs["Ref"], AttributeNames=["All"])["Attributes"]
         entry: dict[str, Any] = {
@@ -912,6 +904,20 @@ def channel_queues(client: Callable[[str], Any], template: dict[str, Any], resol
         function = consumer.get(attrs["Arn"])
         if function:
             entry.update({"function": function, "binary": deployments[function]["binary"]})
+        return entry
+
+    queues: dict[str, dict[str, Any]] = {}
+    for name, spec in resources.items():
+        if spec.get("Type") != "AWS::SNS::Subscription" or name not in resolver.attributes:
+            continue
+        props = desired_properties(resolver, spec)
+        policy = props.get("FilterPolicy")
+        policy = json.loads(policy) if isinstance(policy, str) else policy
+        channels = (policy or {}).get(QUEUE_KEY_ATTRIBUTE) if isinstance(policy, dict) else None
+        queue = queue_by_arn.get(props.get("Endpoint", ""))
+        if props.get("Protocol") != "sqs" or not isinstance(channels, list) or queue is None:
+            continue
+        entry = describe(queue)
         for channel in channels:
             if not isinstance(channel, str):
                 continue
@@ -919,6 +925,15 @@ def channel_queues(client: Callable[[str], Any], template: dict[str, Any], resol
                 raise StackError(f"{QUEUE_KEY_ATTRIBUTE} {channel!r} is routed to two queues: "
                                  f"{queues[channel]['queue']} and {queue}")
             queues[channel] = entry
+    listed = {entry["queue"] for entry in queues.values()}
+    for arn, function in consumer.items():
+        queue = queue_by_arn.get(arn)
+        if queue is None or queue in listed:
+            continue
+        binary = deployments[function]["binary"]
+        if binary in queues:
+            raise StackError(f"queue key {binary!r} (consumer of {queue}) is also a channel")
+        queues[binary] = describe(queue)
     return dict(sorted(queues.items()))
 
 

@@ -75,6 +75,7 @@ fn dispatch(c: &mut Criterion) {
                 weight: 50,
                 active: true,
                 rate_limit_per_second: None,
+                receipts: None,
                 revision: 1,
                 updated_at: OffsetDateTime::UNIX_EPOCH,
                 updated_by: "bench".into(),
@@ -129,6 +130,7 @@ fn dispatch(c: &mut Criterion) {
         vault,
         Arc::new(Instant),
         Arc::new(RateTable::default_rates()),
+        Arc::new(herald_shared::status_webhooks::MemoryStatusEvents::default()),
         DispatchConfig::default(),
     );
     let recipient = Recipient::parse(Channel::Sms, "+260971234567").expect("recipient");

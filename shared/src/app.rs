@@ -11,7 +11,12 @@ use crate::observability::AwsRequestCounter;
 use crate::providers::{ChannelSender, CredentialChecker, ProviderClients, ProviderEndpoints};
 use crate::store::dynamodb::{DynamoDb, TableNames};
 use crate::store::memory::MemoryStore;
-use crate::store::{IdempotencyStore, MessageStore, ProviderStore, SnapshotStore, TemplateStore};
+use crate::domain::webhook_endpoint::UrlPolicy;
+use crate::status_webhooks::{MemoryStatusEvents, SqsStatusEvents, StatusEventSink};
+use crate::store::WebhookEndpointStore;
+use crate::store::{
+    IdempotencyStore, MessageStore, ProviderStore, RecipientStore, SnapshotStore, TemplateStore,
+};
 
 #[derive(Clone)]
 pub struct App {
@@ -20,12 +25,23 @@ pub struct App {
     pub snapshots: Arc<dyn SnapshotStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub messages: Arc<dyn MessageStore>,
+    /// Opt-outs and suppressions, checked before anything is sent.
+    pub recipients: Arc<dyn RecipientStore>,
     pub vault: Arc<dyn CredentialVault>,
     pub checker: Arc<dyn CredentialChecker>,
     pub sender: Arc<dyn ChannelSender>,
     pub fanout: Arc<dyn Fanout>,
     /// Prices for cost estimates at send time (receipts correct them).
     pub rates: Arc<RateTable>,
+    /// Where status changes go to reach tenants' webhook endpoints.
+    pub status_events: Arc<dyn StatusEventSink>,
+    /// Tenants' status webhook endpoints.
+    pub webhook_endpoints: Arc<dyn WebhookEndpointStore>,
+    /// Which endpoint URLs may be registered and posted to.
+    pub webhook_urls: UrlPolicy,
+    /// The public base URL of Herald's API (`PUBLIC_API_URL`), for the receipt URLs Herald
+    /// gives providers; when unset, API functions use the domain a request arrived on.
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -42,6 +58,12 @@ pub struct AppConfig {
     pub endpoints: ProviderEndpoints,
     /// The fan-out topic sends publish to.
     pub messages_topic_arn: String,
+    /// `PUBLIC_API_URL`, when the deployment sets one.
+    pub public_url: Option<String>,
+    /// `STATUS_WEBHOOKS_QUEUE_URL`: the queue status events are posted from.
+    pub status_webhooks_queue_url: String,
+    /// `WEBHOOKS_ALLOW_LOOPBACK=true` (local stack and tests only) allows loopback endpoints.
+    pub webhook_urls: UrlPolicy,
 }
 
 impl AppConfig {
@@ -59,6 +81,11 @@ impl AppConfig {
             credentials_key_id: var("CREDENTIALS_KEY_ID")?,
             endpoints: ProviderEndpoints::from_vars(vars)?,
             messages_topic_arn: var("MESSAGES_TOPIC_ARN")?,
+            public_url: vars("PUBLIC_API_URL").filter(|u| !u.is_empty()),
+            status_webhooks_queue_url: var("STATUS_WEBHOOKS_QUEUE_URL")?,
+            webhook_urls: UrlPolicy {
+                allow_loopback: vars("WEBHOOKS_ALLOW_LOOPBACK").as_deref() == Some("true"),
+            },
         })
     }
 }
@@ -94,12 +121,18 @@ impl App {
             sns: sns.clone(),
         });
         let keys = KmsDataKeys::new(client!(aws_sdk_kms), config.credentials_key_id);
+        let status_events = Arc::new(SqsStatusEvents::new(
+            client!(aws_sdk_sqs),
+            config.status_webhooks_queue_url,
+            store.clone(),
+        ));
         Self {
             providers: store.clone(),
             templates: store.clone(),
             snapshots: store.clone(),
             idempotency: store.clone(),
-            messages: store,
+            messages: store.clone(),
+            recipients: store.clone(),
             vault: Arc::new(EnvelopeVault::new(keys)),
             checker: providers.clone(),
             sender: providers,
@@ -108,6 +141,10 @@ impl App {
                 topic_arn: config.messages_topic_arn,
             }),
             rates: Arc::new(RateTable::default_rates()),
+            status_events,
+            webhook_endpoints: store,
+            webhook_urls: config.webhook_urls,
+            public_url: config.public_url,
         }
     }
 
@@ -119,12 +156,17 @@ impl App {
             templates: store.clone(),
             snapshots: store.clone(),
             idempotency: store.clone(),
-            messages: store,
+            messages: store.clone(),
+            recipients: store.clone(),
+            webhook_endpoints: store,
+            webhook_urls: UrlPolicy::default(),
             vault: Arc::new(EnvelopeVault::new(LocalDataKeys::random())),
             checker,
             sender,
             fanout: Arc::new(MemoryFanout::default()),
             rates: Arc::new(RateTable::default_rates()),
+            status_events: Arc::new(MemoryStatusEvents::default()),
+            public_url: None,
         }
     }
 }

@@ -1,7 +1,7 @@
-//! Provider credentials at rest: envelope encryption. Each seal asks KMS for a fresh data key
-//! bound (by encryption context) to the tenant and provider, encrypts the credential JSON with
-//! AES-256-GCM under it, and keeps only the KMS-encrypted data key. Credentials sealed for one
-//! tenant's provider cannot be opened as another's.
+//! Provider credentials and webhook endpoint secrets at rest: envelope encryption. Each seal asks
+//! KMS for a fresh data key bound (by encryption context) to the tenant and the provider or
+//! endpoint, encrypts the secret with AES-256-GCM under it, and keeps only the KMS-encrypted data
+//! key. Secrets sealed for one tenant's provider or endpoint cannot be opened as another's.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +14,7 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::provider::{CredentialInput, SealedCredentials};
+use crate::domain::webhook_endpoint::{SealedSecret, WebhookEndpointId};
 use crate::domain::{ProviderId, TenantId};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,21 @@ pub trait CredentialVault: Send + Sync {
         provider: &ProviderId,
         sealed: Option<&SealedCredentials>,
     ) -> Result<OpenCredentials, VaultError>;
+
+    /// Seals a webhook endpoint's signing secret, bound to the tenant and the endpoint.
+    async fn seal_endpoint_secret(
+        &self,
+        tenant: &TenantId,
+        endpoint: &WebhookEndpointId,
+        secret: &SecretString,
+    ) -> Result<SealedSecret, VaultError>;
+
+    async fn open_endpoint_secret(
+        &self,
+        tenant: &TenantId,
+        endpoint: &WebhookEndpointId,
+        sealed: &SealedSecret,
+    ) -> Result<SecretString, VaultError>;
 }
 
 /// Where data keys come from: KMS in AWS and locally, a local key in logic tests.
@@ -95,6 +111,81 @@ fn aad(tenant: &TenantId, provider: &ProviderId) -> Vec<u8> {
     format!("herald:{tenant}:{provider}").into_bytes()
 }
 
+fn endpoint_context(tenant: &TenantId, endpoint: &WebhookEndpointId) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("tenant".to_owned(), tenant.to_string()),
+        ("webhook_endpoint".to_owned(), endpoint.to_string()),
+    ])
+}
+
+fn endpoint_aad(tenant: &TenantId, endpoint: &WebhookEndpointId) -> Vec<u8> {
+    format!("herald:{tenant}:webhook_endpoint:{endpoint}").into_bytes()
+}
+
+/// One envelope: the encrypted data key, the nonce and the ciphertext.
+struct Envelope {
+    encrypted_key: Vec<u8>,
+    nonce: [u8; 12],
+    ciphertext: Vec<u8>,
+}
+
+impl<K: DataKeys> EnvelopeVault<K> {
+    async fn encrypt(
+        &self,
+        context: &BTreeMap<String, String>,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Envelope, VaultError> {
+        let (key, encrypted_key) = self.keys.generate(context).await?;
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
+        let ciphertext = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .map_err(|_| VaultError::Corrupt)?;
+        Ok(Envelope {
+            encrypted_key,
+            nonce,
+            ciphertext,
+        })
+    }
+
+    /// Opens base64 parts of an envelope; the plaintext is wiped when dropped.
+    async fn decrypt(
+        &self,
+        context: &BTreeMap<String, String>,
+        aad: &[u8],
+        encrypted_key: &str,
+        nonce: &str,
+        ciphertext: &str,
+    ) -> Result<Zeroizing, VaultError> {
+        let decode = |s: &str| B64.decode(s).map_err(|_| VaultError::Corrupt);
+        let encrypted_key = decode(encrypted_key)?;
+        let nonce = decode(nonce)?;
+        if nonce.len() != 12 {
+            return Err(VaultError::Corrupt);
+        }
+        let key = self.keys.decrypt(&encrypted_key, context).await?;
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
+        let plaintext = cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &decode(ciphertext)?,
+                    aad,
+                },
+            )
+            .map_err(|_| VaultError::Corrupt)?;
+        Ok(zeroizing(plaintext))
+    }
+}
+
 #[async_trait]
 impl<K: DataKeys> CredentialVault for EnvelopeVault<K> {
     async fn seal(
@@ -113,23 +204,13 @@ impl<K: DataKeys> CredentialVault for EnvelopeVault<K> {
             .collect();
         let plaintext =
             zeroizing(serde_json::to_vec(&plain).map_err(|e| VaultError::KeyService(e.into()))?);
-        let (key, encrypted_key) = self.keys.generate(&context(tenant, provider)).await?;
-        let mut nonce = [0u8; 12];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
-        let ciphertext = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &plaintext.0,
-                    aad: &aad(tenant, provider),
-                },
-            )
-            .map_err(|_| VaultError::Corrupt)?;
+        let envelope = self
+            .encrypt(&context(tenant, provider), &aad(tenant, provider), &plaintext.0)
+            .await?;
         Ok(Some(SealedCredentials {
-            encrypted_data_key: B64.encode(encrypted_key),
-            nonce: B64.encode(nonce),
-            ciphertext: B64.encode(ciphertext),
+            encrypted_data_key: B64.encode(envelope.encrypted_key),
+            nonce: B64.encode(envelope.nonce),
+            ciphertext: B64.encode(envelope.ciphertext),
             hints: input.hints(),
         }))
     }
@@ -143,27 +224,15 @@ impl<K: DataKeys> CredentialVault for EnvelopeVault<K> {
         let Some(sealed) = sealed else {
             return Ok(OpenCredentials::default());
         };
-        let decode = |s: &str| B64.decode(s).map_err(|_| VaultError::Corrupt);
-        let encrypted_key = decode(&sealed.encrypted_data_key)?;
-        let nonce = decode(&sealed.nonce)?;
-        if nonce.len() != 12 {
-            return Err(VaultError::Corrupt);
-        }
-        let key = self
-            .keys
-            .decrypt(&encrypted_key, &context(tenant, provider))
-            .await?;
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key));
-        let plaintext = cipher
+        let plaintext = self
             .decrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &decode(&sealed.ciphertext)?,
-                    aad: &aad(tenant, provider),
-                },
+                &context(tenant, provider),
+                &aad(tenant, provider),
+                &sealed.encrypted_data_key,
+                &sealed.nonce,
+                &sealed.ciphertext,
             )
-            .map_err(|_| VaultError::Corrupt)?;
-        let plaintext = zeroizing(plaintext);
+            .await?;
         let map: BTreeMap<String, String> =
             serde_json::from_slice(&plaintext.0).map_err(|_| VaultError::Corrupt)?;
         Ok(OpenCredentials(
@@ -171,6 +240,45 @@ impl<K: DataKeys> CredentialVault for EnvelopeVault<K> {
                 .map(|(k, v)| (k, SecretString::from(v)))
                 .collect(),
         ))
+    }
+
+    async fn seal_endpoint_secret(
+        &self,
+        tenant: &TenantId,
+        endpoint: &WebhookEndpointId,
+        secret: &SecretString,
+    ) -> Result<SealedSecret, VaultError> {
+        let envelope = self
+            .encrypt(
+                &endpoint_context(tenant, endpoint),
+                &endpoint_aad(tenant, endpoint),
+                secret.expose_secret().as_bytes(),
+            )
+            .await?;
+        Ok(SealedSecret {
+            encrypted_data_key: B64.encode(envelope.encrypted_key),
+            nonce: B64.encode(envelope.nonce),
+            ciphertext: B64.encode(envelope.ciphertext),
+        })
+    }
+
+    async fn open_endpoint_secret(
+        &self,
+        tenant: &TenantId,
+        endpoint: &WebhookEndpointId,
+        sealed: &SealedSecret,
+    ) -> Result<SecretString, VaultError> {
+        let plaintext = self
+            .decrypt(
+                &endpoint_context(tenant, endpoint),
+                &endpoint_aad(tenant, endpoint),
+                &sealed.encrypted_data_key,
+                &sealed.nonce,
+                &sealed.ciphertext,
+            )
+            .await?;
+        let text = std::str::from_utf8(&plaintext.0).map_err(|_| VaultError::Corrupt)?;
+        Ok(SecretString::from(text.to_owned()))
     }
 }
 
@@ -357,5 +465,34 @@ mod tests {
             Err(VaultError::Corrupt)
         ));
         assert!(!format!("{open:?}").contains("0123456789"));
+    }
+
+    #[tokio::test]
+    async fn endpoint_secrets_open_only_for_their_endpoint() {
+        let vault = EnvelopeVault::new(LocalDataKeys::random());
+        let acme = TenantId::parse("acme").expect("id");
+        let endpoint = WebhookEndpointId::generate();
+        let secret = SecretString::from("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned());
+        let sealed = vault
+            .seal_endpoint_secret(&acme, &endpoint, &secret)
+            .await
+            .expect("seals");
+        assert!(!sealed.ciphertext.contains("MfKQ9r8"));
+        let opened = vault
+            .open_endpoint_secret(&acme, &endpoint, &sealed)
+            .await
+            .expect("opens");
+        assert_eq!(opened.expose_secret(), secret.expose_secret());
+        let other = WebhookEndpointId::generate();
+        assert!(matches!(
+            vault.open_endpoint_secret(&acme, &other, &sealed).await,
+            Err(VaultError::Corrupt)
+        ));
+        assert!(matches!(
+            vault
+                .open_endpoint_secret(&TenantId::parse("globex").expect("id"), &endpoint, &sealed)
+                .await,
+            Err(VaultError::Corrupt)
+        ));
     }
 }

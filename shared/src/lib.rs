@@ -10,6 +10,7 @@ pub mod fanout;
 pub mod http;
 pub mod observability;
 pub mod providers;
+pub mod receipts;
 pub mod redrive;
 pub mod rendering;
 pub mod resolution;

@@ -715,6 +715,7 @@ async fn ses_sends_from_a_verified_identity_and_refuses_an_unverified_one() {
         from_address: address(from),
         from_name: Some("Acme".into()),
         configuration_set: None,
+        events_topic_arn: None,
     };
     let creds = OpenCredentials::default();
     let accepted = providers
@@ -756,6 +757,7 @@ async fn ses_request_carries_the_sender_bodies_tag_and_configuration_set() {
         from_address: address("events@acme.example"),
         from_name: None,
         configuration_set: Some("herald-events".into()),
+        events_topic_arn: None,
     };
     let message = email(EMAIL);
     let accepted = providers
@@ -821,6 +823,7 @@ async fn ses_refusals_are_classified() {
         from_address: address("events@acme.example"),
         from_name: None,
         configuration_set: None,
+        events_topic_arn: None,
     };
     let creds = OpenCredentials::default();
     let mut results = Vec::new();

@@ -28,6 +28,7 @@ fn provider(id: ProviderId, priority: u32, weight: u32, active: bool) -> Provide
         weight,
         active,
         rate_limit_per_second: None,
+        receipts: None,
         revision: 1,
         updated_at: OffsetDateTime::UNIX_EPOCH,
         updated_by: "u".into(),

@@ -1,6 +1,7 @@
 //! The configuration API the wizard calls: providers, templates and brand at the tenant layer
 //! (defaults) and the event layer (overrides), global templates for platform admins, and event
-//! settings. Deleting an event-layer item means "use the tenant default" again.
+//! settings. Deleting an event-layer item means "use the tenant default" again. Tenants' status
+//! webhook endpoints (`/tenant/webhook-endpoints`) are routed to [`super::webhook_endpoints`].
 
 use std::collections::BTreeMap;
 
@@ -14,9 +15,11 @@ use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::brand::Brand;
 use crate::domain::identity::{Action, Caller};
 use crate::domain::provider::{
-    CredentialInput, EventProviderEntry, ProviderConfig, ProviderOverride, ProviderSettings,
+    CredentialInput, EventProviderEntry, ProviderConfig, ProviderKind, ProviderOverride,
+    ProviderSettings,
     check_priority, check_weight,
 };
+use crate::domain::receipt::{ReceiptRoute, WEBHOOK_USER};
 use crate::domain::resolution::EventSettings;
 use crate::domain::template::{TemplateContent, TemplateVersion};
 use crate::domain::validation::{FieldError, text};
@@ -174,14 +177,67 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         "DELETE /events/{eventId}/brand" => delete_brand(&ctx).await,
         "GET /events/{eventId}/settings" => get_settings(&ctx).await,
         "PUT /events/{eventId}/settings" => put_settings(&ctx).await,
+        r if super::webhook_endpoints::serves(r) => {
+            super::webhook_endpoints::handle(app, &request, &ctx.caller).await
+        }
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }
 
-fn provider_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, ApiError> {
+/// A provider (or a list of them, or an event entry) as the API shows it: credentials reduced to
+/// hints, the receipt route as the URL to give the provider.
+fn provider_json<T: serde::Serialize>(
+    ctx: &Ctx<'_>,
+    value: &T,
+) -> Result<serde_json::Value, ApiError> {
     let mut json = serde_json::to_value(value).map_err(|e| ApiError::Internal(e.into()))?;
     redact_credentials(&mut json);
+    let base = http::public_base_url(ctx.request, ctx.app.public_url.as_deref());
+    present_receipts(&mut json, &base);
     Ok(json)
+}
+
+/// Replaces every stored receipt route (`{token, secret_sha256}`) with what the tenant pastes
+/// into the provider's console: `{url, authentication}`. The secret itself is never stored.
+fn present_receipts(value: &mut serde_json::Value, base: &str) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let kind = map
+                .get("settings")
+                .and_then(|s| s.get("kind"))
+                .and_then(|k| serde_json::from_value::<ProviderKind>(k.clone()).ok());
+            if let (Some(kind), Some(route)) = (kind, map.get_mut("receipts")) {
+                let token = route.get("token").and_then(|t| t.as_str()).unwrap_or("");
+                let path = kind.receipt_path().unwrap_or("none");
+                let authentication = match kind {
+                    ProviderKind::Twilio => "X-Twilio-Signature, keyed with the auth token",
+                    ProviderKind::Ses => "SNS message signature, from settings.events_topic_arn",
+                    ProviderKind::MetaWhatsapp => {
+                        "X-Hub-Signature-256, keyed with the app secret; the secret shown at \
+                         creation is the verify token"
+                    }
+                    _ => "HTTP Basic (user herald, the secret shown at creation) or Bearer",
+                };
+                *route = serde_json::json!({
+                    "url": format!("{base}/webhooks/{path}/{token}"),
+                    "authentication": authentication,
+                });
+            }
+            map.values_mut()
+                .for_each(|v| present_receipts(v, base));
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| present_receipts(v, base)),
+        _ => {}
+    }
+}
+
+/// Adds the newly made receipt secret to a creation's answer, the one time it is shown.
+fn with_receipt_secret(mut json: serde_json::Value, secret: Option<String>) -> serde_json::Value {
+    if let (Some(secret), Some(route)) = (secret, json.get_mut("receipts")) {
+        route["secret"] = serde_json::Value::String(secret);
+        route["user"] = serde_json::Value::String(WEBHOOK_USER.to_owned());
+    }
+    json
 }
 
 // ---- providers ----
@@ -265,9 +321,15 @@ impl ProviderInput {
         tenant: &TenantId,
         id: ProviderId,
         previous: Option<&ProviderConfig>,
-    ) -> Result<ProviderConfig, ApiError> {
+    ) -> Result<(ProviderConfig, Option<String>), ApiError> {
         let name = self.check()?;
         let kind = self.settings.kind();
+        // The receipt route stays with the configuration while its kind does; the secret is
+        // shown only when it is made.
+        let (receipts, receipt_secret) = match previous {
+            Some(p) if p.kind() == kind && p.receipts.is_some() => (p.receipts.clone(), None),
+            _ => ReceiptRoute::generate(kind).map_or((None, None), |(r, s)| (Some(r), s)),
+        };
         let credentials = match (self.credentials(), previous) {
             (Some(input), _) => {
                 input.check(kind)?;
@@ -280,7 +342,7 @@ impl ProviderInput {
                 None
             }
         };
-        Ok(ProviderConfig {
+        let config = ProviderConfig {
             id,
             channel: self.channel,
             name,
@@ -290,10 +352,12 @@ impl ProviderInput {
             weight: self.weight,
             active: self.active,
             rate_limit_per_second: self.rate_limit_per_second,
+            receipts,
             revision: previous.map_or(1, |p| p.revision + 1),
             updated_at: OffsetDateTime::now_utc(),
             updated_by: ctx.caller.subject.clone(),
-        })
+        };
+        Ok((config, receipt_secret))
     }
 }
 
@@ -308,7 +372,7 @@ async fn list_providers(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     match ctx.owner(layer, false)? {
         Owner::Tenant(t) => http::respond(
             200,
-            &provider_json(&ctx.app.providers.tenant_providers(&t).await?)?,
+            &provider_json(ctx, &ctx.app.providers.tenant_providers(&t).await?)?,
         ),
         owner @ Owner::Event(..) => {
             ctx.existing_event(&owner).await?;
@@ -317,7 +381,7 @@ async fn list_providers(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
             };
             http::respond(
                 200,
-                &provider_json(&ctx.app.providers.event_providers(t, e).await?)?,
+                &provider_json(ctx, &ctx.app.providers.event_providers(t, e).await?)?,
             )
         }
         Owner::Platform => Err(ApiError::NoRoute("platform providers".into())),
@@ -337,7 +401,7 @@ async fn create_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
         ctx.existing_event(&owner).await?;
         let input: ProviderInput = http::json_body(ctx.request)?;
         let id = ProviderId::generate();
-        let config = input.into_config(ctx, &tenant, id.clone(), None).await?;
+        let (config, secret) = input.into_config(ctx, &tenant, id.clone(), None).await?;
         let audit = ctx.audit(
             "provider.created",
             provider_target(&owner, &id),
@@ -351,14 +415,14 @@ async fn create_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
                     .providers
                     .put_event_provider(t, e, &entry, None, &audit)
                     .await?;
-                provider_json(&entry)?
+                with_receipt_secret(provider_json(ctx, &entry)?, secret)
             }
             _ => {
                 ctx.app
                     .providers
                     .put_tenant_provider(&tenant, &config, None, &audit)
                     .await?;
-                provider_json(&config)?
+                with_receipt_secret(provider_json(ctx, &config)?, secret)
             }
         };
         Ok((201, body))
@@ -376,7 +440,7 @@ async fn get_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
                 .tenant_provider(&t, &id)
                 .await?
                 .ok_or(ApiError::NotFound("provider"))?;
-            http::respond(200, &provider_json(&p)?)
+            http::respond(200, &provider_json(ctx, &p)?)
         }
         Owner::Event(t, e) => {
             let p = ctx
@@ -385,7 +449,7 @@ async fn get_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
                 .event_provider(&t, &e, &id)
                 .await?
                 .ok_or(ApiError::NotFound("provider"))?;
-            http::respond(200, &provider_json(&p)?)
+            http::respond(200, &provider_json(ctx, &p)?)
         }
         Owner::Platform => Err(ApiError::NotFound("provider")),
     }
@@ -403,7 +467,7 @@ async fn update_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
                 .await?
                 .ok_or(ApiError::NotFound("provider"))?;
             let input: ProviderInput = http::json_body(ctx.request)?;
-            let config = input
+            let (config, secret) = input
                 .into_config(ctx, t, id.clone(), Some(&previous))
                 .await?;
             let audit = ctx.audit(
@@ -416,17 +480,22 @@ async fn update_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
                 .providers
                 .put_tenant_provider(t, &config, Some(previous.revision), &audit)
                 .await?;
-            http::respond(200, &provider_json(&config)?)
+            http::respond(
+                200,
+                &with_receipt_secret(provider_json(ctx, &config)?, secret),
+            )
         }
         Owner::Event(t, e) => {
             ctx.existing_event(&owner).await?;
             let existing = ctx.app.providers.event_provider(t, e, &id).await?;
+            let mut secret = None;
             let entry = match &existing {
                 Some(EventProviderEntry::Own(previous)) => {
                     let input: ProviderInput = http::json_body(ctx.request)?;
-                    let config = input
+                    let (config, made) = input
                         .into_config(ctx, t, id.clone(), Some(previous))
                         .await?;
+                    secret = made;
                     EventProviderEntry::Own(Box::new(config))
                 }
                 // Not the event's own provider: an override of the tenant's provider with this id.
@@ -473,7 +542,10 @@ async fn update_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
                     &audit,
                 )
                 .await?;
-            http::respond(200, &provider_json(&entry)?)
+            http::respond(
+                200,
+                &with_receipt_secret(provider_json(ctx, &entry)?, secret),
+            )
         }
         Owner::Platform => Err(ApiError::NotFound("provider")),
     }

@@ -5,6 +5,7 @@ pub mod configuration;
 pub mod idempotency;
 pub mod resolution;
 pub mod send;
+pub mod webhook_endpoints;
 pub mod wizard;
 
 use std::future::Future;

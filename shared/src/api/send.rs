@@ -2,9 +2,11 @@
 //! business event mapped to a category and channels by the event's active snapshot. Every
 //! request carries an `Idempotency-Key`. All recipients are parsed and rendered before anything
 //! is written, so a bad recipient or a missing variable is a 400 naming it and nothing is sent;
-//! then one record per message (state `accepted`) and one publish to the fan-out topic.
+//! Recipients who opted out of a channel or are suppressed on it are refused with the reason
+//! (a single send answers 422; a batch or trigger sends the rest and lists the refused). Then
+//! one record per message (state `accepted`) and one publish to the fan-out topic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use lambda_http::Request;
@@ -17,7 +19,8 @@ use crate::domain::identity::Action;
 use crate::domain::message::{Message, MessageContent, MessageId, MessageStatus};
 use crate::domain::recipient::Recipient;
 use crate::domain::routing::provider_order;
-use crate::domain::snapshot::Snapshot;
+use crate::domain::snapshot::{Problem, Snapshot};
+use crate::domain::suppression::BlockKind;
 use crate::domain::validation::FieldError;
 use crate::domain::{Category, Channel, EventId, TenantId};
 use crate::http::{self, ApiError, ApiResult};
@@ -125,7 +128,7 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
     super::idempotency::once(app, request, &scope, true, || async {
         let snapshot = active_snapshot(app, &tenant, &event).await?;
         let (planned, trigger) = plan(request, kind, &snapshot)?;
-        let messages = render_all(
+        let rendered = render_all(
             app,
             &tenant,
             &event,
@@ -135,6 +138,20 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
             trigger.as_deref(),
             &request_id,
         )?;
+        let (messages, refused) = refuse_blocked(app, &tenant, rendered).await?;
+        if kind == Kind::Single
+            && let Some(r) = refused.first()
+        {
+            return Err(ApiError::Unprocessable {
+                code: r.kind.refusal_code(),
+                message: r.kind.refusal_message().to_owned(),
+                problems: vec![Problem::new(
+                    r.kind.refusal_code(),
+                    r.field.clone(),
+                    r.kind.refusal_message(),
+                )],
+            });
+        }
         let store = app.messages.clone();
         let created: Vec<bool> = stream::iter(messages.clone())
             .map(move |m| {
@@ -164,6 +181,13 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
                 "status": m.status,
                 "segments": m.content.segments,
                 "estimated_cost": m.estimated_cost,
+            })).collect::<Vec<_>>(),
+            "refused": refused.iter().map(|r| json!({
+                "field": r.field,
+                "channel": r.channel,
+                "category": r.category,
+                "code": r.kind.refusal_code(),
+                "message": r.kind.refusal_message(),
             })).collect::<Vec<_>>(),
         });
         Ok((202, body))
@@ -289,7 +313,7 @@ fn render_all(
     key: &str,
     trigger: Option<&str>,
     request_id: &str,
-) -> Result<Vec<Message>, ApiError> {
+) -> Result<Vec<(Message, String)>, ApiError> {
     let cfg = &snapshot.configuration;
     let brand = cfg.brand_values();
     let now = OffsetDateTime::now_utc();
@@ -360,7 +384,8 @@ fn render_all(
                 app.rates
                     .estimate(kind, p.channel, recipient.as_str(), segments.unwrap_or(1))
             });
-        messages.push(Message {
+        let field = p.field(p.address_field);
+        let message = Message {
             id: MessageId::derive(tenant, event.as_str(), key, index),
             tenant: tenant.clone(),
             event: event.clone(),
@@ -387,9 +412,54 @@ fn render_all(
             created_at: now,
             sent_at: None,
             request_id: request_id.to_owned(),
-        });
+        };
+        messages.push((message, field));
     }
     Ok(messages)
+}
+
+/// A message not sent because its recipient opted out of, or is suppressed on, its channel.
+struct Refused {
+    field: String,
+    channel: Channel,
+    category: Category,
+    kind: BlockKind,
+}
+
+/// Splits rendered messages into those to send and those whose recipient Herald must not
+/// contact on that channel, with one read of the recipients table for the whole request.
+async fn refuse_blocked(
+    app: &App,
+    tenant: &TenantId,
+    rendered: Vec<(Message, String)>,
+) -> Result<(Vec<Message>, Vec<Refused>), ApiError> {
+    let asked: Vec<(Channel, String)> = rendered
+        .iter()
+        .map(|(m, _)| (m.channel, m.recipient_key.clone()))
+        .collect();
+    let mut blocked: HashMap<(Channel, String), BlockKind> = HashMap::new();
+    for (channel, key, block) in app.recipients.blocks(tenant, &asked).await? {
+        // An opt-out is the recipient's own word: it names the refusal when both apply.
+        let entry = blocked.entry((channel, key)).or_insert(block.kind);
+        *entry = (*entry).min(block.kind);
+    }
+    let mut send = Vec::with_capacity(rendered.len());
+    let mut refused = Vec::new();
+    for (message, field) in rendered {
+        match blocked.get(&(message.channel, message.recipient_key.clone())) {
+            Some(kind) => refused.push(Refused {
+                field,
+                channel: message.channel,
+                category: message.category,
+                kind: *kind,
+            }),
+            None => send.push(message),
+        }
+    }
+    if !refused.is_empty() {
+        tracing::info!(refused = refused.len(), "recipients refused (opted out or suppressed)");
+    }
+    Ok((send, refused))
 }
 
 async fn get(app: &App, request: &Request) -> ApiResult {

@@ -12,6 +12,11 @@
 //! the lease does not send again; it settles the message as `failed` with reason
 //! `outcome_unknown` (Herald prefers a missed message to a duplicate one), and a receipt from the
 //! provider can still correct it later.
+//!
+//! Once settled, the message's status event goes to the status-event sink (tenants' webhooks).
+//! If that fails the queue message is retried; the redelivery finds the message settled and
+//! publishes its current status again (event ids are derived from the change, so a repeat is
+//! harmless).
 
 pub mod circuit;
 pub mod rate;
@@ -34,7 +39,9 @@ use crate::domain::resolution::ResolvedProvider;
 use crate::domain::routing::provider_order;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::{EventId, ProviderId, TenantId};
+use crate::domain::status_event::StatusEvent;
 use crate::providers::{ChannelSender, Outbound, SendError};
+use crate::status_webhooks::StatusEventSink;
 use crate::store::{ClaimResult, MessageStore, SnapshotStore, StoreError};
 use circuit::CircuitBreaker;
 use rate::RateLimits;
@@ -91,6 +98,8 @@ pub struct Dispatcher {
     pub sender: Arc<dyn ChannelSender>,
     /// Prices for the cost of a message when its provider reports none.
     pub rates: Arc<RateTable>,
+    /// Where settled messages' status events go (tenants' webhooks).
+    pub status_events: Arc<dyn StatusEventSink>,
     pub config: DispatchConfig,
     breaker: CircuitBreaker,
     limits: RateLimits,
@@ -117,6 +126,8 @@ const SNAPSHOT_CACHE_LIMIT: usize = 256;
 const ACTIVATION_TTL: Duration = Duration::from_secs(10);
 /// Longest a message waits for a provider's rate limit before trying the next provider.
 const RATE_WAIT: Duration = Duration::from_secs(5);
+/// When a settled message's status event could not be published: redeliver soon to publish again.
+const PUBLISH_RETRY: Duration = Duration::from_secs(5);
 
 impl Dispatcher {
     pub fn new(
@@ -125,6 +136,7 @@ impl Dispatcher {
         vault: Arc<dyn CredentialVault>,
         sender: Arc<dyn ChannelSender>,
         rates: Arc<RateTable>,
+        status_events: Arc<dyn StatusEventSink>,
         config: DispatchConfig,
     ) -> Self {
         let breaker = CircuitBreaker::new(config.breaker_threshold, config.breaker_cool_down);
@@ -134,6 +146,7 @@ impl Dispatcher {
             vault,
             sender,
             rates,
+            status_events,
             config,
             breaker,
             limits: RateLimits::from_env(),
@@ -143,7 +156,8 @@ impl Dispatcher {
         }
     }
 
-    /// A dispatcher over an [`App`](crate::App)'s stores, vault, providers and rates.
+    /// A dispatcher over an [`App`](crate::App)'s stores, vault, providers, rates and
+    /// status-event sink.
     pub fn from_app(app: &crate::App, config: DispatchConfig) -> Self {
         Self::new(
             app.messages.clone(),
@@ -151,6 +165,7 @@ impl Dispatcher {
             app.vault.clone(),
             app.sender.clone(),
             app.rates.clone(),
+            app.status_events.clone(),
             config,
         )
     }
@@ -173,7 +188,15 @@ impl Dispatcher {
                     status = status.as_str(),
                     "already settled; duplicate delivery acknowledged"
                 );
-                Disposition::Done
+                // The first delivery may have settled it and then failed to publish.
+                match self.messages.message(id).await {
+                    Ok(Some(stored)) => self.publish(&stored.message).await,
+                    Ok(None) => Disposition::Done,
+                    Err(e) => {
+                        warn!(error = %e, "could not read the settled message to republish its status");
+                        Disposition::RetryAfter(PUBLISH_RETRY)
+                    }
+                }
             }
             Ok(ClaimResult::Held(claim)) => {
                 let age = now - claim.at;
@@ -211,10 +234,11 @@ impl Dispatcher {
         );
         let audit = self.audit(&message, "message.failed", MessageStatus::Accepted);
         match self.messages.settle(&message, stale_token, &audit).await {
-            Ok(()) | Err(StoreError::Conflict) => {
+            Ok(()) => {
                 warn!("stale dispatch claim settled as outcome_unknown");
-                Disposition::Done
+                self.publish(&message).await
             }
+            Err(StoreError::Conflict) => Disposition::Done,
             Err(_) => Disposition::RetryAfter(Duration::from_secs(5)),
         }
     }
@@ -423,11 +447,39 @@ impl Dispatcher {
                 tokio::time::sleep(Duration::from_millis(pause)).await;
             }
             match self.messages.settle(&message, token, &audit).await {
-                Ok(()) | Err(StoreError::Conflict) => return Disposition::Done,
+                Ok(()) => return self.publish(&message).await,
+                // Our claim is gone: whoever settled the message published its status.
+                Err(StoreError::Conflict) => return Disposition::Done,
                 Err(e) => warn!(error = %e, "settling failed; retrying"),
             }
         }
         Disposition::RetryAfter(self.config.lease)
+    }
+
+    /// Hands the settled message's status event to the sink; on failure the queue message is
+    /// retried, and its redelivery (finding the message settled) publishes again.
+    async fn publish(&self, message: &Message) -> Disposition {
+        let at = match message.status {
+            MessageStatus::Sent => message.sent_at,
+            _ => None,
+        }
+        .unwrap_or_else(OffsetDateTime::now_utc);
+        let Some(event) = StatusEvent::for_message(
+            message,
+            message.status,
+            message.status_reason.as_deref(),
+            message.cost,
+            at,
+        ) else {
+            return Disposition::Done;
+        };
+        match self.status_events.publish(std::slice::from_ref(&event)).await {
+            Ok(()) => Disposition::Done,
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), event_type = event.kind.as_str(), "publishing the status event failed; retrying");
+                Disposition::RetryAfter(PUBLISH_RETRY)
+            }
+        }
     }
 
     async fn fail(

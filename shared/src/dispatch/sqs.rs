@@ -52,7 +52,9 @@ impl QueueClient {
         Some(url)
     }
 
-    async fn delay(&self, record: &SqsMessage, wait: Duration) {
+    /// Keeps `record` invisible for `wait` (capped at SQS's 12 h), so its redelivery comes
+    /// then rather than after the queue's visibility timeout.
+    pub async fn delay(&self, record: &SqsMessage, wait: Duration) {
         let (Some(arn), Some(handle)) = (
             record.event_source_arn.as_deref(),
             record.receipt_handle.as_deref(),

@@ -15,8 +15,11 @@ pub mod resolution;
 pub mod routing;
 pub mod sms;
 pub mod snapshot;
+pub mod status_event;
+pub mod suppression;
 pub mod template;
 pub mod validation;
+pub mod webhook_endpoint;
 
 pub use catalogue::{Category, CategoryClass, Channel};
 pub use ids::{EventId, ProviderId, TenantId};

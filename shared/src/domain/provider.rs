@@ -37,6 +37,19 @@ impl ProviderKind {
         }
     }
 
+    /// The path segment of this kind's receipt URLs (`/webhooks/<segment>/<token>`); `None` for
+    /// providers that post nothing Herald reads.
+    pub fn receipt_path(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::Ses => Some("ses"),
+            ProviderKind::Brevo => Some("brevo"),
+            ProviderKind::AfricasTalking => Some("africastalking"),
+            ProviderKind::Twilio => Some("twilio"),
+            ProviderKind::MetaWhatsapp => Some("meta"),
+            ProviderKind::Smtp | ProviderKind::Sns => None,
+        }
+    }
+
     pub fn channels(self) -> &'static [Channel] {
         match self {
             ProviderKind::Ses | ProviderKind::Smtp | ProviderKind::Brevo => &[Channel::Email],
@@ -85,6 +98,10 @@ pub enum ProviderSettings {
         from_name: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         configuration_set: Option<String>,
+        /// The SNS topic the configuration set publishes delivery, bounce and complaint events
+        /// to; receipts from any other topic are refused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        events_topic_arn: Option<String>,
     },
     Smtp {
         host: String,
@@ -236,9 +253,29 @@ impl ProviderSettings {
                     )
                 })
             }
+            ProviderSettings::Ses {
+                events_topic_arn: Some(arn),
+                ..
+            } if !is_sns_topic_arn(arn) => Err(FieldError::invalid(
+                "settings.events_topic_arn",
+                "events_topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)",
+            )),
             ProviderSettings::Ses { .. } | ProviderSettings::Brevo { .. } => Ok(()),
         }
     }
+}
+
+/// `arn:<partition>:sns:<region>:<12-digit account>:<topic name>`.
+fn is_sns_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "sns", region, account, name]
+        if partition.starts_with("aws")
+            && !region.is_empty()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !name.is_empty()
+            && name.len() <= 256
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
 }
 
 /// Credentials as they arrive in a request. Values are secrets from the moment they are parsed.
@@ -322,6 +359,10 @@ pub struct ProviderConfig {
     /// throughput); dispatch honours it across its containers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_per_second: Option<u32>,
+    /// Where the provider's delivery receipts and inbound messages reach Herald (none for
+    /// providers that send none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipts: Option<super::receipt::ReceiptRoute>,
     pub revision: u32,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,

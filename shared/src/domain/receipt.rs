@@ -9,6 +9,7 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 
@@ -80,6 +81,11 @@ impl InboundMessage {
     /// `STOP` and its kin: the sender withdraws consent on this channel.
     pub fn is_opt_out(&self) -> bool {
         is_opt_out_keyword(&self.text)
+    }
+
+    /// `START` or `UNSTOP`: the sender lifts an earlier opt-out on this channel.
+    pub fn is_opt_in(&self) -> bool {
+        is_opt_in_keyword(&self.text)
     }
 }
 
@@ -183,6 +189,17 @@ pub fn is_opt_out_keyword(text: &str) -> bool {
     OPT_OUT_KEYWORDS.contains(&word.as_str())
 }
 
+/// Whether an inbound text asks to be contacted again after an opt-out (`START`, `UNSTOP`, as
+/// carriers define them). `YES` is not one: on an events platform it is an answer.
+pub fn is_opt_in_keyword(text: &str) -> bool {
+    let word: String = text
+        .trim_matches(|c: char| c.is_whitespace() || c.is_ascii_punctuation())
+        .chars()
+        .flat_map(char::to_uppercase)
+        .collect();
+    matches!(word.as_str(), "START" | "UNSTOP")
+}
+
 /// A provider's free-text reason made fit to store: words that look like an address or a phone
 /// number (an `@`, or seven digits or more) are replaced, and the whole is cut to 200 characters.
 /// Bounce texts quote the recipient ("550 5.1.1 <guest@example.com>: user unknown").
@@ -212,12 +229,50 @@ pub fn secret_matches(presented: &[u8], expected: &[u8]) -> bool {
     !expected.is_empty() && bool::from(presented.ct_eq(expected))
 }
 
+/// A secret a webhook request must present: the configured value itself (`&str`), or the
+/// SHA-256 of a secret Herald generated, showed once and kept only as a digest
+/// ([`SecretDigest`]). Both compare in constant time.
+pub trait SharedSecret {
+    fn matches(&self, presented: &[u8]) -> bool;
+}
+
+impl SharedSecret for str {
+    fn matches(&self, presented: &[u8]) -> bool {
+        secret_matches(presented, self.as_bytes())
+    }
+}
+
+/// The SHA-256 of a Herald-generated webhook secret, as stored (hex in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretDigest([u8; 32]);
+
+impl SecretDigest {
+    pub fn of(secret: &str) -> Self {
+        Self(sha2::Sha256::digest(secret.as_bytes()).into())
+    }
+
+    pub fn from_hex(hex_digest: &str) -> Option<Self> {
+        hex::decode(hex_digest).ok()?.try_into().ok().map(Self)
+    }
+
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl SharedSecret for SecretDigest {
+    fn matches(&self, presented: &[u8]) -> bool {
+        let digest: [u8; 32] = sha2::Sha256::digest(presented).into();
+        !presented.is_empty() && bool::from(digest.ct_eq(&self.0))
+    }
+}
+
 /// Checks an `Authorization: Basic ...` header value against the configured user and password,
 /// in constant time (both are compared whatever the first one says).
-pub fn basic_auth_matches(
+pub fn basic_auth_matches<S: SharedSecret + ?Sized>(
     authorization: Option<&str>,
     expected_user: &str,
-    expected_password: &str,
+    expected_password: &S,
 ) -> Result<(), ReceiptError> {
     let Some(value) = authorization else {
         return Err(ReceiptError::unauthenticated("no Authorization header"));
@@ -238,7 +293,7 @@ pub fn basic_auth_matches(
         .ok_or_else(|| ReceiptError::unauthenticated("the Basic credentials have no ':'"))?;
     let (user, password) = (&decoded[..colon], &decoded[colon + 1..]);
     let user_ok = secret_matches(user, expected_user.as_bytes());
-    let password_ok = secret_matches(password, expected_password.as_bytes());
+    let password_ok = expected_password.matches(password);
     if user_ok & password_ok {
         Ok(())
     } else {
@@ -249,20 +304,74 @@ pub fn basic_auth_matches(
 }
 
 /// Checks an `Authorization: Bearer <token>` header value against the configured token.
-pub fn bearer_matches(authorization: Option<&str>, expected: &str) -> Result<(), ReceiptError> {
+pub fn bearer_matches<S: SharedSecret + ?Sized>(
+    authorization: Option<&str>,
+    expected: &S,
+) -> Result<(), ReceiptError> {
     let token = authorization
         .map(str::trim)
         .and_then(|value| value.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .ok_or_else(|| ReceiptError::unauthenticated("no Bearer token"))?;
-    if secret_matches(token.as_bytes(), expected.as_bytes()) {
+    if expected.matches(token.as_bytes()) {
         Ok(())
     } else {
         Err(ReceiptError::unauthenticated(
             "the Bearer token does not match",
         ))
     }
+}
+
+/// How one provider configuration's receipts reach Herald: `POST /webhooks/{kind}/{token}`.
+/// The token is random and opaque (it names the configuration without being guessable); for
+/// providers that do not sign their requests, Herald also generates a secret the provider
+/// presents (Basic password, bearer token, Meta's verify token), shows it once and keeps only
+/// its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptRoute {
+    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_sha256: Option<String>,
+}
+
+/// The user name in the Basic credentials Herald gives Africa's Talking and Brevo.
+pub const WEBHOOK_USER: &str = "herald";
+
+impl ReceiptRoute {
+    /// A route for a configuration of `kind`, and the secret to show once (for the kinds that
+    /// need one). `None` for providers that send no webhooks Herald reads (SMTP, SNS SMS).
+    pub fn generate(kind: ProviderKind) -> Option<(Self, Option<String>)> {
+        let needs_secret = match kind {
+            ProviderKind::Smtp | ProviderKind::Sns => return None,
+            // Twilio signs with the auth token; SNS (for SES) with its certificate.
+            ProviderKind::Twilio | ProviderKind::Ses => false,
+            ProviderKind::AfricasTalking | ProviderKind::Brevo | ProviderKind::MetaWhatsapp => {
+                true
+            }
+        };
+        let secret = needs_secret.then(random_token);
+        Some((
+            Self {
+                token: random_token(),
+                secret_sha256: secret.as_deref().map(|s| SecretDigest::of(s).to_hex()),
+            },
+            secret,
+        ))
+    }
+
+    /// The stored secret digest, if this route has one.
+    pub fn secret(&self) -> Option<SecretDigest> {
+        self.secret_sha256.as_deref().and_then(SecretDigest::from_hex)
+    }
+}
+
+/// 24 random bytes, URL-safe base64 (32 characters).
+fn random_token() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 #[cfg(test)]
@@ -306,6 +415,16 @@ mod tests {
             "ＳＴＯＰ", // full-width letters
         ] {
             assert!(!is_opt_out_keyword(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn opt_in_keywords_are_start_and_unstop_only() {
+        for text in ["START", "start", " Unstop! "] {
+            assert!(is_opt_in_keyword(text), "{text:?}");
+        }
+        for text in ["YES", "start now", "STOP", ""] {
+            assert!(!is_opt_in_keyword(text), "{text:?}");
         }
     }
 
@@ -372,6 +491,33 @@ mod tests {
         assert!(bearer_matches(Some("Bearer tok-2"), "tok-1").is_err());
         assert!(bearer_matches(Some("Basic tok-1"), "tok-1").is_err());
         assert!(bearer_matches(None, "tok-1").is_err());
+    }
+
+    #[test]
+    fn digests_match_only_their_secret() {
+        let digest = SecretDigest::of("s3cret");
+        assert!(digest.matches(b"s3cret"));
+        assert!(!digest.matches(b"s3cret "));
+        assert!(!digest.matches(b""));
+        assert_eq!(SecretDigest::from_hex(&digest.to_hex()), Some(digest));
+        let header = format!("Basic {}", B64.encode("herald:s3cret"));
+        assert_eq!(basic_auth_matches(Some(&header), "herald", &digest), Ok(()));
+        assert!(bearer_matches(Some("Bearer s3cret"), &digest).is_ok());
+        assert!(bearer_matches(Some("Bearer s3creT"), &digest).is_err());
+    }
+
+    #[test]
+    fn routes_are_random_and_keep_only_digests() {
+        let (a, secret) = ReceiptRoute::generate(ProviderKind::Brevo).expect("brevo posts events");
+        let (b, _) = ReceiptRoute::generate(ProviderKind::Brevo).expect("brevo posts events");
+        assert_ne!(a.token, b.token);
+        assert_eq!(a.token.len(), 32);
+        let secret = secret.expect("brevo presents a secret");
+        assert!(a.secret().is_some_and(|d| d.matches(secret.as_bytes())));
+        assert!(!serde_json::to_string(&a).unwrap_or_default().contains(&secret));
+        let (twilio, none) = ReceiptRoute::generate(ProviderKind::Twilio).expect("twilio calls back");
+        assert!(none.is_none() && twilio.secret_sha256.is_none());
+        assert!(ReceiptRoute::generate(ProviderKind::Smtp).is_none());
     }
 
     #[test]

@@ -129,6 +129,10 @@ pub struct ResolvedProvider {
     pub active: Sourced<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit_per_second: Option<u32>,
+    /// The opaque token of the configuration's receipt URL: dispatch asks providers that take
+    /// a per-message callback URL (Twilio) to report there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,6 +243,7 @@ fn resolve_providers(
             weight: field(p.weight, o.and_then(|o| o.weight)),
             active: field(p.active, o.and_then(|o| o.active)),
             rate_limit_per_second: p.rate_limit_per_second,
+            receipt_token: p.receipts.as_ref().map(|r| r.token.clone()),
         };
         push(p.channel, resolved, o.is_some());
     }
@@ -255,6 +260,7 @@ fn resolve_providers(
                 weight: Sourced::from(p.weight, Layer::Event),
                 active: Sourced::from(p.active, Layer::Event),
                 rate_limit_per_second: p.rate_limit_per_second,
+                receipt_token: p.receipts.as_ref().map(|r| r.token.clone()),
             };
             push(p.channel, resolved, true);
         }

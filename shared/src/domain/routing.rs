@@ -91,6 +91,7 @@ mod tests {
                 overrides: None,
             },
             rate_limit_per_second: None,
+            receipt_token: None,
         }
     }
 

@@ -34,6 +34,41 @@ pub fn request_id(request: &Request) -> String {
     .unwrap_or_else(|| ulid::Ulid::new().to_string())
 }
 
+/// The public base URL clients reach Herald's API at: `configured` (the deployment's
+/// `PUBLIC_API_URL`, e.g. a custom domain) or the domain API Gateway received the request on.
+pub fn public_base_url(request: &Request, configured: Option<&str>) -> String {
+    if let Some(base) = configured {
+        return base.trim_end_matches('/').to_owned();
+    }
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) if ctx.domain_name.is_some() => {
+            format!("https://{}", ctx.domain_name.as_deref().unwrap_or_default())
+        }
+        _ => format!(
+            "https://{}",
+            request.uri().authority().map_or("localhost", |a| a.as_str())
+        ),
+    }
+}
+
+/// The full public URL the client called (scheme, host, path, raw query), as a provider that
+/// signs its callbacks' URL (Twilio) computed it.
+pub fn public_url(request: &Request, configured: Option<&str>) -> String {
+    let path = match (configured, request.request_context_ref()) {
+        // API Gateway's raw path includes a named stage; the configured base stands in for it.
+        (None, Some(RequestContext::ApiGatewayV2(ctx))) if ctx.http.path.is_some() => {
+            ctx.http.path.clone().unwrap_or_default()
+        }
+        _ => request.uri().path().to_owned(),
+    };
+    let mut url = public_base_url(request, configured) + &path;
+    if let Some(query) = request.uri().query().filter(|q| !q.is_empty()) {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
 pub fn path_param<T: FromStr>(request: &Request, name: &str) -> Result<T, ApiError> {
     let raw = request
         .path_parameters_ref()

@@ -13,7 +13,7 @@ use crate::domain::cost::{Currency, Money};
 use crate::domain::message::MessageStatus;
 use crate::domain::provider::ProviderKind;
 use crate::domain::receipt::{
-    InboundMessage, Notification, Receipt, ReceiptError, basic_auth_matches,
+    InboundMessage, Notification, Receipt, ReceiptError, SharedSecret, basic_auth_matches,
 };
 use crate::domain::snapshot::CheckOutcome;
 
@@ -191,10 +191,10 @@ fn classify_recipient(status_code: u16, status: &str) -> Result<(), SendError> {
 // send answer has it), but one is read if present.
 
 /// Checks the `Authorization: Basic` header against the configuration's callback credentials.
-pub fn verify_basic_auth(
+pub fn verify_basic_auth<S: SharedSecret + ?Sized>(
     headers: &HeaderMap,
     expected_user: &str,
-    expected_password: &str,
+    expected_password: &S,
 ) -> Result<(), ReceiptError> {
     let authorization = headers
         .get(reqwest::header::AUTHORIZATION)

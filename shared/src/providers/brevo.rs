@@ -12,7 +12,7 @@ use super::{Accepted, Outbound, SendError};
 use crate::domain::message::MessageStatus;
 use crate::domain::provider::ProviderKind;
 use crate::domain::receipt::{
-    Notification, Receipt, ReceiptError, basic_auth_matches, bearer_matches, redact_reason,
+    Notification, Receipt, ReceiptError, SharedSecret, basic_auth_matches, bearer_matches, redact_reason,
 };
 use crate::domain::snapshot::CheckOutcome;
 use crate::domain::validation::EmailAddress;
@@ -144,16 +144,19 @@ fn classify(status: u16, code: &str, message: &str) -> Option<SendError> {
 // processing. `date` is in Brevo's CET/CEST; Herald reads `ts_event` (UTC seconds).
 
 /// Checks the `Authorization: Basic` header against the configuration's webhook credentials.
-pub fn verify_basic_auth(
+pub fn verify_basic_auth<S: SharedSecret + ?Sized>(
     headers: &HeaderMap,
     expected_user: &str,
-    expected_password: &str,
+    expected_password: &S,
 ) -> Result<(), ReceiptError> {
     basic_auth_matches(authorization(headers), expected_user, expected_password)
 }
 
 /// Checks the `Authorization: Bearer` header against the configuration's webhook token.
-pub fn verify_bearer_token(headers: &HeaderMap, expected: &str) -> Result<(), ReceiptError> {
+pub fn verify_bearer_token<S: SharedSecret + ?Sized>(
+    headers: &HeaderMap,
+    expected: &S,
+) -> Result<(), ReceiptError> {
     bearer_matches(authorization(headers), expected)
 }
 

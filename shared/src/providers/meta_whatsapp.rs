@@ -15,7 +15,7 @@ use super::{Accepted, Outbound, SendError};
 use crate::domain::Channel;
 use crate::domain::message::MessageStatus;
 use crate::domain::provider::ProviderKind;
-use crate::domain::receipt::{InboundMessage, Notification, Receipt, ReceiptError, secret_matches};
+use crate::domain::receipt::{InboundMessage, Notification, Receipt, ReceiptError, SharedSecret};
 use crate::domain::snapshot::CheckOutcome;
 
 const PROVIDER: &str = "Meta WhatsApp";
@@ -234,7 +234,10 @@ pub fn signature(app_secret: &str, body: &[u8]) -> String {
 /// Answers Meta's verification request (the GET it sends when the webhook URL is saved):
 /// `raw_query` is the request's query string, `verify_token` the one configured for this
 /// endpoint. Returns the `hub.challenge` to echo back as the response body.
-pub fn verification_challenge(raw_query: &str, verify_token: &str) -> Result<String, ReceiptError> {
+pub fn verification_challenge<S: SharedSecret + ?Sized>(
+    raw_query: &str,
+    verify_token: &S,
+) -> Result<String, ReceiptError> {
     let mut mode = None;
     let mut token = None;
     let mut challenge = None;
@@ -250,7 +253,7 @@ pub fn verification_challenge(raw_query: &str, verify_token: &str) -> Result<Str
         return Err(ReceiptError::malformed("hub.mode is not subscribe"));
     }
     let token = token.ok_or_else(|| ReceiptError::unauthenticated("no hub.verify_token"))?;
-    if !secret_matches(token.as_bytes(), verify_token.as_bytes()) {
+    if !verify_token.matches(token.as_bytes()) {
         return Err(ReceiptError::unauthenticated(
             "hub.verify_token does not match",
         ));

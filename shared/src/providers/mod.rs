@@ -478,6 +478,7 @@ impl ProviderClients {
                 from_address,
                 from_name,
                 configuration_set,
+                ..
             } => {
                 let sender = ses::Sender {
                     from_address,

@@ -17,7 +17,9 @@ use crate::domain::message::{Message, MessageId, MessageStatus};
 use crate::domain::provider::{EventProviderEntry, ProviderConfig};
 use crate::domain::resolution::EventSettings;
 use crate::domain::snapshot::{Activation, Snapshot};
+use crate::domain::suppression::{Block, BlockKind};
 use crate::domain::template::TemplateVersion;
+use crate::domain::webhook_endpoint::{DeliveryHealth, WebhookEndpoint, WebhookEndpointId};
 use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
 
 #[derive(Debug, Default)]
@@ -32,6 +34,8 @@ struct State {
     activations: HashMap<String, Activation>,
     idempotency: HashMap<String, (String, Option<StoredResponse>)>,
     messages: HashMap<MessageId, StoredMessage>,
+    webhook_endpoints: BTreeMap<(TenantId, WebhookEndpointId), WebhookEndpoint>,
+    blocks: BTreeMap<(TenantId, String, Channel, BlockKind), Block>,
     audit: Vec<AuditEntry>,
 }
 
@@ -157,6 +161,27 @@ impl ProviderStore for MemoryStore {
             s.event_providers.insert(key, entry.clone());
             s.audit.push(audit.clone());
             Ok(())
+        })
+    }
+
+    async fn by_receipt_token(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<(TenantId, ProviderConfig)>> {
+        let named = |p: &ProviderConfig| p.receipts.as_ref().is_some_and(|r| r.token == token);
+        self.with(|s| {
+            let tenant_default = s
+                .tenant_providers
+                .iter()
+                .find(|(_, p)| named(p))
+                .map(|((t, _), p)| (t.clone(), p.clone()));
+            let event_own = || {
+                s.event_providers.iter().find_map(|((t, _, _), e)| match e {
+                    EventProviderEntry::Own(p) if named(p) => Some((t.clone(), (**p).clone())),
+                    _ => None,
+                })
+            };
+            Ok(tenant_default.or_else(event_own))
         })
     }
 
@@ -636,6 +661,212 @@ impl MessageStore for MemoryStore {
                 claim: None,
             };
             Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl super::WebhookEndpointStore for MemoryStore {
+    async fn endpoints(&self, tenant: &TenantId) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.with(|s| {
+            Ok(s.webhook_endpoints
+                .iter()
+                .filter(|((t, _), _)| t == tenant)
+                .map(|(_, e)| e.clone())
+                .collect())
+        })
+    }
+
+    async fn endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookEndpointId,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        self.with(|s| {
+            Ok(s.webhook_endpoints
+                .get(&(tenant.clone(), id.clone()))
+                .cloned())
+        })
+    }
+
+    async fn create_endpoint(
+        &self,
+        tenant: &TenantId,
+        endpoint: &WebhookEndpoint,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let key = (tenant.clone(), endpoint.id.clone());
+            if s.webhook_endpoints.contains_key(&key) {
+                return Err(StoreError::Conflict);
+            }
+            s.webhook_endpoints.insert(key, endpoint.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn update_endpoint(
+        &self,
+        tenant: &TenantId,
+        endpoint: &WebhookEndpoint,
+        expected: u32,
+        reset_health: bool,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let stored = s
+                .webhook_endpoints
+                .get_mut(&(tenant.clone(), endpoint.id.clone()))
+                .ok_or(StoreError::Conflict)?;
+            expect(Some(stored.revision), Some(expected))?;
+            let health = if reset_health {
+                endpoint.health.clone()
+            } else {
+                stored.health.clone()
+            };
+            *stored = WebhookEndpoint {
+                health,
+                ..endpoint.clone()
+            };
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookEndpointId,
+        revision: u32,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let key = (tenant.clone(), id.clone());
+            expect(
+                s.webhook_endpoints.get(&key).map(|e| e.revision),
+                Some(revision),
+            )?;
+            s.webhook_endpoints.remove(&key);
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn record_success(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookEndpointId,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            if let Some(e) = s.webhook_endpoints.get_mut(&(tenant.clone(), id.clone())) {
+                e.health.consecutive_failures = 0;
+                e.health.failing_since = None;
+                e.health.last_success_at = Some(at);
+            }
+            Ok(())
+        })
+    }
+
+    async fn record_failure(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookEndpointId,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<Option<DeliveryHealth>> {
+        self.with(|s| {
+            Ok(s
+                .webhook_endpoints
+                .get_mut(&(tenant.clone(), id.clone()))
+                .map(|e| {
+                    e.health.consecutive_failures += 1;
+                    e.health.failing_since.get_or_insert(at);
+                    e.health.last_failure_at = Some(at);
+                    e.health.clone()
+                }))
+        })
+    }
+
+    async fn disable_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookEndpointId,
+        reason: &str,
+        at: time::OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        self.with(|s| {
+            let Some(e) = s
+                .webhook_endpoints
+                .get_mut(&(tenant.clone(), id.clone()))
+                .filter(|e| e.active)
+            else {
+                return Ok(false);
+            };
+            e.active = false;
+            e.revision += 1;
+            e.health.disabled_at = Some(at);
+            e.health.disabled_reason = Some(reason.to_owned());
+            s.audit.push(audit.clone());
+            Ok(true)
+        })
+    }
+}
+
+#[async_trait]
+impl crate::store::RecipientStore for MemoryStore {
+    async fn block(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        recipient_key: &str,
+        block: &Block,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        self.with(|s| {
+            let key = (tenant.clone(), recipient_key.to_owned(), channel, block.kind);
+            if s.blocks.contains_key(&key) {
+                return Ok(false);
+            }
+            s.blocks.insert(key, block.clone());
+            s.audit.push(audit.clone());
+            Ok(true)
+        })
+    }
+
+    async fn unblock(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        recipient_key: &str,
+        kind: BlockKind,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        self.with(|s| {
+            let key = (tenant.clone(), recipient_key.to_owned(), channel, kind);
+            if s.blocks.remove(&key).is_none() {
+                return Ok(false);
+            }
+            s.audit.push(audit.clone());
+            Ok(true)
+        })
+    }
+
+    async fn blocks(
+        &self,
+        tenant: &TenantId,
+        recipients: &[(Channel, String)],
+    ) -> StoreResult<Vec<(Channel, String, Block)>> {
+        let wanted: std::collections::HashSet<&(Channel, String)> = recipients.iter().collect();
+        self.with(|s| {
+            Ok(s.blocks
+                .iter()
+                .filter(|((t, key, channel, _), _)| {
+                    t == tenant && wanted.contains(&(*channel, key.clone()))
+                })
+                .map(|((_, key, channel, _), b)| (*channel, key.clone(), b.clone()))
+                .collect())
         })
     }
 }

@@ -91,6 +91,10 @@ pub trait ProviderStore: Send + Sync {
         revision: u32,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
+    /// The configuration (tenant default or an event's own) whose receipt route has `token`,
+    /// with its tenant: how a provider's webhook request is tied to a tenant.
+    async fn by_receipt_token(&self, token: &str)
+    -> StoreResult<Option<(TenantId, ProviderConfig)>>;
 }
 
 /// What one layer partition holds besides providers: template heads, brand, event settings.
@@ -327,4 +331,100 @@ pub trait MessageStore: Send + Sync {
         cost: Option<crate::domain::cost::Money>,
         audit: &AuditEntry,
     ) -> StoreResult<bool>;
+}
+
+/// Tenants' webhook endpoints for status events. Configuration changes carry their audit entry;
+/// the status-webhooks worker keeps each endpoint's delivery health with atomic updates that
+/// never overwrite the configuration (and configuration updates keep the health).
+#[async_trait]
+pub trait WebhookEndpointStore: Send + Sync {
+    async fn endpoints(
+        &self,
+        tenant: &TenantId,
+    ) -> StoreResult<Vec<crate::domain::webhook_endpoint::WebhookEndpoint>>;
+    async fn endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &crate::domain::webhook_endpoint::WebhookEndpointId,
+    ) -> StoreResult<Option<crate::domain::webhook_endpoint::WebhookEndpoint>>;
+    /// `Conflict` when an endpoint with its id exists.
+    async fn create_endpoint(
+        &self,
+        tenant: &TenantId,
+        endpoint: &crate::domain::webhook_endpoint::WebhookEndpoint,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// Writes `active`, `revision` and the configuration if the stored revision is still
+    /// `expected`; the delivery health is replaced only with `reset_health` (re-enabling).
+    async fn update_endpoint(
+        &self,
+        tenant: &TenantId,
+        endpoint: &crate::domain::webhook_endpoint::WebhookEndpoint,
+        expected: u32,
+        reset_health: bool,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    async fn delete_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &crate::domain::webhook_endpoint::WebhookEndpointId,
+        revision: u32,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// A delivery succeeded: the failure streak ends. Nothing happens to a deleted endpoint.
+    async fn record_success(
+        &self,
+        tenant: &TenantId,
+        id: &crate::domain::webhook_endpoint::WebhookEndpointId,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// A delivery failed: the streak grows (and starts at `at` if there was none). The health
+    /// after it; `None` when the endpoint is gone.
+    async fn record_failure(
+        &self,
+        tenant: &TenantId,
+        id: &crate::domain::webhook_endpoint::WebhookEndpointId,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<Option<crate::domain::webhook_endpoint::DeliveryHealth>>;
+    /// Switches an active endpoint off with `reason`, together with its audit entry; `false`
+    /// when it was already inactive or is gone.
+    async fn disable_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &crate::domain::webhook_endpoint::WebhookEndpointId,
+        reason: &str,
+        at: time::OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool>;
+}
+
+/// Opt-outs and suppressions per tenant, recipient key and channel.
+#[async_trait]
+pub trait RecipientStore: Send + Sync {
+    /// Records `block` for the recipient on `channel`, with its audit entry, atomically;
+    /// `false` (and nothing written) when the recipient is already blocked that way.
+    async fn block(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        recipient_key: &str,
+        block: &crate::domain::suppression::Block,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool>;
+    /// Lifts a block (an opt-in keyword after an opt-out), with its audit entry; `false` when
+    /// there was none.
+    async fn unblock(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        recipient_key: &str,
+        kind: crate::domain::suppression::BlockKind,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool>;
+    /// The blocks in force among `recipients` (channel, recipient key), in any order.
+    async fn blocks(
+        &self,
+        tenant: &TenantId,
+        recipients: &[(Channel, String)],
+    ) -> StoreResult<Vec<(Channel, String, crate::domain::suppression::Block)>>;
 }

@@ -6,8 +6,10 @@
 mod idempotency;
 mod messages;
 mod providers;
+mod recipients;
 mod snapshots;
 mod templates;
+mod webhook_endpoints;
 
 use std::collections::HashMap;
 
@@ -33,6 +35,8 @@ pub struct TableNames {
     pub audit: String,
     pub idempotency: String,
     pub messages: String,
+    pub recipients: String,
+    pub webhook_endpoints: String,
 }
 
 impl TableNames {
@@ -52,6 +56,8 @@ impl TableNames {
             audit: var("AUDIT_TABLE")?,
             idempotency: var("IDEMPOTENCY_TABLE")?,
             messages: var("MESSAGES_TABLE")?,
+            recipients: var("RECIPIENTS_TABLE")?,
+            webhook_endpoints: var("WEBHOOK_ENDPOINTS_TABLE")?,
         })
     }
 }

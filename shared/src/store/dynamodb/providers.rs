@@ -1,15 +1,18 @@
 //! Provider configurations: tenant defaults in `T#<tenant>`, an event's own providers and its
-//! overrides of tenant providers in `E#<tenant>#<event>`, each under `PROVIDER#<id>`.
+//! overrides of tenant providers in `E#<tenant>#<event>`, each under `PROVIDER#<id>`. A
+//! configuration's receipt route token is a top-level attribute feeding the sparse GSI
+//! `by_receipt_token`, which the delivery-webhooks function finds configurations by.
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{DynamoDb, delete_item, from_item, put_item, to_item};
+use super::{DynamoDb, delete_item, from_item, put_item, s, to_item};
 use crate::domain::audit::AuditEntry;
 use crate::domain::provider::{EventProviderEntry, ProviderConfig};
+use crate::domain::receipt::ReceiptRoute;
 use crate::domain::{EventId, ProviderId, TenantId};
-use crate::store::{ExpectedRevision, Owner, ProviderStore, StoreResult};
+use crate::store::{ExpectedRevision, Owner, ProviderStore, StoreError, StoreResult};
 
 const PREFIX: &str = "PROVIDER#";
 
@@ -18,6 +21,8 @@ struct ProviderItem<T> {
     pk: String,
     sk: String,
     revision: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    receipt_token: Option<String>,
     record: T,
 }
 
@@ -60,6 +65,7 @@ impl DynamoDb {
         id: &ProviderId,
         revision: u32,
         record: &T,
+        receipts: Option<&ReceiptRoute>,
         expected: ExpectedRevision,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
@@ -67,6 +73,7 @@ impl DynamoDb {
             pk: owner.partition(),
             sk: format!("{PREFIX}{id}"),
             revision,
+            receipt_token: receipts.map(|r| r.token.clone()),
             record,
         })?;
         self.transact(vec![
@@ -122,6 +129,7 @@ impl ProviderStore for DynamoDb {
             &provider.id,
             provider.revision,
             provider,
+            provider.receipts.as_ref(),
             expected,
             audit,
         )
@@ -137,8 +145,66 @@ impl ProviderStore for DynamoDb {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let owner = Owner::Event(tenant.clone(), event.clone());
-        self.put_provider(&owner, entry.id(), entry.revision(), entry, expected, audit)
+        let receipts = match entry {
+            EventProviderEntry::Own(p) => p.receipts.as_ref(),
+            EventProviderEntry::Override(_) => None,
+        };
+        self.put_provider(
+            &owner,
+            entry.id(),
+            entry.revision(),
+            entry,
+            receipts,
+            expected,
+            audit,
+        )
+        .await
+    }
+
+    async fn by_receipt_token(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<(TenantId, ProviderConfig)>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.providers)
+            .index_name("by_receipt_token")
+            .key_condition_expression("receipt_token = :token")
+            .expression_attribute_values(":token", s(token))
+            .limit(2)
+            .send()
             .await
+            .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("Query failed")))?;
+        let Some(item) = out.items.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        let pk = item
+            .get("pk")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        let config = if pk.starts_with("E#") {
+            match from_item::<ProviderItem<EventProviderEntry>>(item)?.record {
+                EventProviderEntry::Own(p) => *p,
+                EventProviderEntry::Override(_) => return Ok(None),
+            }
+        } else {
+            from_item::<ProviderItem<ProviderConfig>>(item)?.record
+        };
+        // `T#<tenant>` or `E#<tenant>#<event>`.
+        let tenant = pk
+            .split('#')
+            .nth(1)
+            .and_then(|t| t.parse::<TenantId>().ok())
+            .ok_or_else(|| {
+                StoreError::Unavailable(anyhow::anyhow!("a provider item in partition {pk:?}"))
+            })?;
+        // The index is eventually consistent and tokens are random: a mismatch is corruption.
+        if config.receipts.as_ref().map(|r| r.token.as_str()) != Some(token) {
+            return Ok(None);
+        }
+        Ok(Some((tenant, config)))
     }
 
     async fn delete_provider(

@@ -100,7 +100,16 @@ pub fn verify(
 /// with ±20% jitter, never less than the receiver's `Retry-After`. `None` once the schedule is
 /// spent.
 pub fn retry_delay(attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
-    let base = *SCHEDULE.get(usize::try_from(attempt.checked_sub(1)?).ok()?)?;
+    retry_delay_in(&SCHEDULE, attempt, retry_after)
+}
+
+/// [`retry_delay`] on another schedule (the worker's `STATUS_WEBHOOK_RETRY_SCHEDULE`).
+pub fn retry_delay_in(
+    schedule: &[Duration],
+    attempt: u32,
+    retry_after: Option<Duration>,
+) -> Option<Duration> {
+    let base = *schedule.get(usize::try_from(attempt.checked_sub(1)?).ok()?)?;
     let jitter = rand::thread_rng().gen_range(0.8..1.2);
     Some(base.mul_f64(jitter).max(retry_after.unwrap_or_default()))
 }

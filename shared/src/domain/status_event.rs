@@ -1,0 +1,174 @@
+//! What Herald tells tenant systems: one [`StatusEvent`] per change of a message's status, and
+//! per opt-out or suppression of a recipient. It is the body of an outgoing status webhook, in
+//! the Standard Webhooks payload shape (`type`, `timestamp`, `data`).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::catalogue::{Category, Channel};
+use super::cost::Money;
+use super::ids::{EventId, TenantId};
+use super::message::{Message, MessageId, MessageStatus};
+use super::provider::ProviderKind;
+
+/// The kinds of event an endpoint can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum StatusEventType {
+    #[serde(rename = "message.sent")]
+    MessageSent,
+    #[serde(rename = "message.delivered")]
+    MessageDelivered,
+    #[serde(rename = "message.read")]
+    MessageRead,
+    #[serde(rename = "message.failed")]
+    MessageFailed,
+    #[serde(rename = "message.bounced")]
+    MessageBounced,
+    #[serde(rename = "message.complained")]
+    MessageComplained,
+    #[serde(rename = "recipient.opted_out")]
+    RecipientOptedOut,
+    #[serde(rename = "recipient.suppressed")]
+    RecipientSuppressed,
+}
+
+impl StatusEventType {
+    pub const ALL: [StatusEventType; 8] = [
+        StatusEventType::MessageSent,
+        StatusEventType::MessageDelivered,
+        StatusEventType::MessageRead,
+        StatusEventType::MessageFailed,
+        StatusEventType::MessageBounced,
+        StatusEventType::MessageComplained,
+        StatusEventType::RecipientOptedOut,
+        StatusEventType::RecipientSuppressed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusEventType::MessageSent => "message.sent",
+            StatusEventType::MessageDelivered => "message.delivered",
+            StatusEventType::MessageRead => "message.read",
+            StatusEventType::MessageFailed => "message.failed",
+            StatusEventType::MessageBounced => "message.bounced",
+            StatusEventType::MessageComplained => "message.complained",
+            StatusEventType::RecipientOptedOut => "recipient.opted_out",
+            StatusEventType::RecipientSuppressed => "recipient.suppressed",
+        }
+    }
+
+    /// The event a message reaching `status` raises (`accepted` raises none: the send API's
+    /// answer already says it).
+    pub fn for_status(status: MessageStatus) -> Option<Self> {
+        Some(match status {
+            MessageStatus::Accepted => return None,
+            MessageStatus::Sent => StatusEventType::MessageSent,
+            MessageStatus::Delivered => StatusEventType::MessageDelivered,
+            MessageStatus::Read => StatusEventType::MessageRead,
+            MessageStatus::Failed => StatusEventType::MessageFailed,
+            MessageStatus::Bounced => StatusEventType::MessageBounced,
+            MessageStatus::Complained => StatusEventType::MessageComplained,
+        })
+    }
+}
+
+/// One change, as posted to every endpoint of the tenant that wants its type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    /// The `webhook-id`: derived from what changed, so the same change reported twice (a
+    /// provider retrying a receipt) carries the same id and receivers can drop the repeat.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: StatusEventType,
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+    pub tenant: TenantId,
+    pub data: StatusEventData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StatusEventData {
+    Message(MessageData),
+    Recipient(RecipientData),
+}
+
+/// A message's new status. No recipient address: tenants correlate by `message_id`, which the
+/// send API returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageData {
+    pub message_id: MessageId,
+    pub event: EventId,
+    pub category: Category,
+    pub channel: Channel,
+    pub status: MessageStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Money>,
+}
+
+/// A recipient Herald will no longer send to on a channel (the key is the stable,
+/// non-reversible recipient key of the message records, never the address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientData {
+    pub recipient_key: String,
+    pub channel: Channel,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<MessageId>,
+}
+
+impl StatusEvent {
+    /// The event for `message` having reached `status` (with its reason and cost as stored);
+    /// `None` for `accepted`.
+    pub fn for_message(
+        message: &Message,
+        status: MessageStatus,
+        reason: Option<&str>,
+        cost: Option<Money>,
+        at: OffsetDateTime,
+    ) -> Option<Self> {
+        let kind = StatusEventType::for_status(status)?;
+        Some(Self {
+            id: format!("evt_{}_{}", message.id, status.as_str()),
+            kind,
+            timestamp: at,
+            tenant: message.tenant.clone(),
+            data: StatusEventData::Message(MessageData {
+                message_id: message.id.clone(),
+                event: message.event.clone(),
+                category: message.category,
+                channel: message.channel,
+                status,
+                reason: reason.map(str::to_owned),
+                provider: message.provider_kind,
+                cost,
+            }),
+        })
+    }
+
+    /// The event for a recipient opted out or suppressed on `channel`.
+    pub fn for_recipient(
+        tenant: &TenantId,
+        kind: StatusEventType,
+        data: RecipientData,
+        at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id: format!(
+                "evt_{}_{}_{}_{}",
+                kind.as_str().replace('.', "_"),
+                data.channel,
+                data.recipient_key,
+                at.unix_timestamp()
+            ),
+            kind,
+            timestamp: at,
+            tenant: tenant.clone(),
+            data: StatusEventData::Recipient(data),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Opt-outs and suppressions: one item per recipient, channel and kind, in the recipient's
+//! partition `R#<tenant>#<recipient key>` under `BLOCK#<channel>#<kind>`. The partition is the
+//! recipient's, so later per-recipient records (consents, preferences) sit beside these and one
+//! Query finds everything held on a person. The send path reads blocks with BatchGetItem.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use super::{DynamoDb, Item, from_item, s, to_item, unexpected};
+use crate::domain::audit::AuditEntry;
+use crate::domain::suppression::{Block, BlockKind};
+use crate::domain::{Channel, TenantId};
+use crate::store::{RecipientStore, StoreError, StoreResult};
+
+/// BatchGetItem takes at most 100 keys.
+const BATCH_KEYS: usize = 100;
+/// Rounds of retrying keys DynamoDB left unprocessed (throttling) before giving up.
+const UNPROCESSED_ROUNDS: usize = 5;
+
+#[derive(Serialize, Deserialize)]
+struct BlockItem {
+    pk: String,
+    sk: String,
+    channel: Channel,
+    recipient_key: String,
+    block: Block,
+}
+
+fn partition(tenant: &TenantId, recipient_key: &str) -> String {
+    format!("R#{tenant}#{recipient_key}")
+}
+
+fn sort(channel: Channel, kind: BlockKind) -> String {
+    format!("BLOCK#{}#{}", channel.as_str(), kind.as_str())
+}
+
+#[async_trait]
+impl RecipientStore for DynamoDb {
+    async fn block(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        recipient_key: &str,
+        block: &Block,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        let item = to_item(&BlockItem {
+            pk: partition(tenant, recipient_key),
+            sk: sort(channel, block.kind),
+            channel,
+            recipient_key: recipient_key.to_owned(),
+            block: block.clone(),
+        })?;
+        let put = Put::builder()
+            .table_name(&self.tables.recipients)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unexpected)?;
+        match self
+            .transact(vec![
+                TransactWriteItem::builder().put(put).build(),
+                self.audit_put(audit)?,
+            ])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn unblock(
+        &self,
+        tenant: &TenantId,
+        channel: Channel,
+        recipient_key: &str,
+        kind: BlockKind,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        let delete = Delete::builder()
+            .table_name(&self.tables.recipients)
+            .key("pk", s(partition(tenant, recipient_key)))
+            .key("sk", s(sort(channel, kind)))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(unexpected)?;
+        match self
+            .transact(vec![
+                TransactWriteItem::builder().delete(delete).build(),
+                self.audit_put(audit)?,
+            ])
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn blocks(
+        &self,
+        tenant: &TenantId,
+        recipients: &[(Channel, String)],
+    ) -> StoreResult<Vec<(Channel, String, Block)>> {
+        let mut keys: Vec<Item> = Vec::with_capacity(recipients.len() * 2);
+        let mut seen = std::collections::HashSet::new();
+        for (channel, key) in recipients {
+            for kind in [BlockKind::OptedOut, BlockKind::Suppressed] {
+                let (pk, sk) = (partition(tenant, key), sort(*channel, kind));
+                if seen.insert((pk.clone(), sk.clone())) {
+                    keys.push(HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]));
+                }
+            }
+        }
+        let lookups = keys.chunks(BATCH_KEYS).map(|chunk| self.batch_get(chunk.to_vec()));
+        let mut found = Vec::new();
+        for items in futures::future::try_join_all(lookups).await? {
+            for item in items {
+                let item: BlockItem = from_item(item)?;
+                found.push((item.channel, item.recipient_key, item.block));
+            }
+        }
+        Ok(found)
+    }
+}
+
+impl DynamoDb {
+    /// Reads up to 100 keys of the recipients table, retrying what DynamoDB leaves unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let mut pending = Some(keys);
+        let mut items = Vec::new();
+        for _ in 0..UNPROCESSED_ROUNDS {
+            let Some(keys) = pending.take().filter(|k| !k.is_empty()) else {
+                return Ok(items);
+            };
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(unexpected)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.tables.recipients, request)
+                .send()
+                .await
+                .map_err(|e| {
+                    StoreError::Unavailable(anyhow::Error::new(e).context("BatchGetItem failed"))
+                })?;
+            items.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.tables.recipients))
+                    .unwrap_or_default(),
+            );
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.tables.recipients))
+                .map(|k| k.keys);
+            if pending.as_ref().is_some_and(|k| !k.is_empty()) {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        if pending.is_some_and(|k| !k.is_empty()) {
+            return Err(StoreError::Unavailable(anyhow::anyhow!(
+                "BatchGetItem left keys unprocessed after {UNPROCESSED_ROUNDS} rounds"
+            )));
+        }
+        Ok(items)
+    }
+}
