@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use crate::credentials::{CredentialVault, EnvelopeVault, KmsDataKeys, LocalDataKeys};
 use crate::domain::cost::RateTable;
+use crate::domain::webhook_endpoint::UrlPolicy;
 use crate::fanout::{Fanout, MemoryFanout, SnsFanout};
 use crate::observability::AwsRequestCounter;
 use crate::providers::{ChannelSender, CredentialChecker, ProviderClients, ProviderEndpoints};
-use crate::store::dynamodb::{DynamoDb, TableNames};
-use crate::store::memory::MemoryStore;
-use crate::domain::webhook_endpoint::UrlPolicy;
 use crate::status_webhooks::{MemoryStatusEvents, SqsStatusEvents, StatusEventSink};
 use crate::store::WebhookEndpointStore;
+use crate::store::dynamodb::{DynamoDb, TableNames};
+use crate::store::memory::MemoryStore;
 use crate::store::{
     IdempotencyStore, MessageStore, ProviderStore, RecipientStore, SnapshotStore, TemplateStore,
 };

@@ -205,7 +205,11 @@ impl<K: DataKeys> CredentialVault for EnvelopeVault<K> {
         let plaintext =
             zeroizing(serde_json::to_vec(&plain).map_err(|e| VaultError::KeyService(e.into()))?);
         let envelope = self
-            .encrypt(&context(tenant, provider), &aad(tenant, provider), &plaintext.0)
+            .encrypt(
+                &context(tenant, provider),
+                &aad(tenant, provider),
+                &plaintext.0,
+            )
             .await?;
         Ok(Some(SealedCredentials {
             encrypted_data_key: B64.encode(envelope.encrypted_key),

@@ -64,8 +64,16 @@ pub async fn apply(
                 receipt_for(app, tenant, &receipt, request_id, &mut applied, &mut events).await?;
             }
             Notification::Inbound(inbound) => {
-                inbound_from(app, tenant, provider, &inbound, request_id, &mut applied, &mut events)
-                    .await?;
+                inbound_from(
+                    app,
+                    tenant,
+                    provider,
+                    &inbound,
+                    request_id,
+                    &mut applied,
+                    &mut events,
+                )
+                .await?;
             }
             Notification::SubscriptionConfirmation {
                 subscribe_url,
@@ -161,7 +169,12 @@ async fn receipt_for(
         };
         if block_recipient(app, tenant, &message, &block, request_id).await? {
             applied.suppressed += 1;
-            events.push(recipient_event(tenant, &message.recipient_key, &message, &block));
+            events.push(recipient_event(
+                tenant,
+                &message.recipient_key,
+                &message,
+                &block,
+            ));
         }
     }
     Ok(())

@@ -12,6 +12,8 @@ use herald_shared::credentials::OpenCredentials;
 use herald_shared::domain::provider::{ProviderKind, ProviderSettings};
 use herald_shared::domain::snapshot::CheckOutcome;
 use herald_shared::providers::{Accepted, ChannelSender, CredentialChecker, Outbound, SendError};
+use herald_shared::status_webhooks::MemoryStatusEvents;
+use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
 
 /// Passes every provider except the kinds told to fail; remembers the secrets it was shown.
@@ -86,7 +88,11 @@ impl ChannelSender for RecordingSender {
             message.to.to_owned(),
         ));
         Ok(Accepted {
-            provider_message_id: format!("pm-{}", message.message_id),
+            // Brevo names messages like email Message-IDs; the others with plain ids.
+            provider_message_id: match settings.kind() {
+                ProviderKind::Brevo => format!("<pm-{}@smtp-relay.mailin.fr>", message.message_id),
+                _ => format!("pm-{}", message.message_id),
+            },
             cost: None,
             segments: None,
         })
@@ -97,6 +103,10 @@ struct Harness {
     app: App,
     checker: Arc<ScriptedChecker>,
     sender: Arc<RecordingSender>,
+    /// Every port's store, for reading back audit entries.
+    store: Arc<MemoryStore>,
+    /// What was told to tenants' status webhooks.
+    events: Arc<MemoryStatusEvents>,
 }
 
 fn fixture(name: &str) -> Value {
@@ -120,10 +130,23 @@ impl Harness {
     fn new() -> Self {
         let checker = Arc::new(ScriptedChecker::default());
         let sender = Arc::new(RecordingSender::default());
+        let store = Arc::new(MemoryStore::default());
+        let events = Arc::new(MemoryStatusEvents::default());
+        let mut app = App::in_memory(checker.clone(), sender.clone());
+        app.providers = store.clone();
+        app.templates = store.clone();
+        app.snapshots = store.clone();
+        app.idempotency = store.clone();
+        app.messages = store.clone();
+        app.recipients = store.clone();
+        app.webhook_endpoints = store.clone();
+        app.status_events = events.clone();
         Self {
-            app: App::in_memory(checker.clone(), sender.clone()),
+            app,
             checker,
             sender,
+            store,
+            events,
         }
     }
 
@@ -927,4 +950,422 @@ async fn dispatch_routes_with_the_snapshot_active_now() {
         h.sender.sent().first().map(|s| s.0),
         Some(ProviderKind::Sns)
     );
+}
+
+// ---- delivery receipts (in memory) ----
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use herald_shared::providers::twilio;
+
+/// The auth token `config-api/create-tenant-provider` gives the tenant's Twilio configuration.
+const TWILIO_AUTH_TOKEN: &str = "tw-auth-token-0000-demo-4d2f";
+
+/// The route token at the end of a provider's `receipts.url`.
+fn receipt_token(provider: &Value) -> String {
+    let url = provider["receipts"]["url"].as_str().expect("receipts.url");
+    url.rsplit('/').next().expect("token").to_owned()
+}
+
+/// Points a receipt fixture at `token`'s route.
+fn routed(mut event: Value, provider: &str, token: &str) -> Value {
+    let path = format!("/webhooks/{provider}/{token}");
+    let method = event["requestContext"]["http"]["method"]
+        .as_str()
+        .unwrap_or("POST")
+        .to_owned();
+    let route = format!("{method} /webhooks/{provider}/{{token}}");
+    event["routeKey"] = json!(route);
+    event["requestContext"]["routeKey"] = json!(route);
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["pathParameters"]["token"] = json!(token);
+    event
+}
+
+/// A Twilio fixture from `events/receipts/` sent to `token`, with form fields replaced, signed
+/// the way Twilio signs (the public URL and the sorted parameters, keyed with the auth token).
+fn twilio_receipt(name: &str, token: &str, set: &[(&str, &str)]) -> Value {
+    let event = routed(fixture(&format!("receipts/{name}")), "twilio", token);
+    let raw = B64
+        .decode(event["body"].as_str().expect("body"))
+        .expect("base64 form");
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(&raw).into_owned().collect();
+    for (name, value) in set {
+        match pairs.iter_mut().find(|(k, _)| k == name) {
+            Some(pair) => pair.1 = (*value).to_owned(),
+            None => pairs.push(((*name).to_owned(), (*value).to_owned())),
+        }
+    }
+    signed_twilio(event, &pairs)
+}
+
+fn signed_twilio(mut event: Value, pairs: &[(String, String)]) -> Value {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let url = format!(
+        "https://{}{}",
+        event["requestContext"]["domainName"]
+            .as_str()
+            .expect("domain"),
+        event["rawPath"].as_str().expect("path")
+    );
+    event["headers"]["x-twilio-signature"] =
+        json!(twilio::signature(TWILIO_AUTH_TOKEN, &url, pairs));
+    event["headers"]["content-length"] = json!(body.len().to_string());
+    event["body"] = json!(B64.encode(body));
+    event
+}
+
+impl Harness {
+    /// A live event (Twilio then SNS for SMS, Brevo for email) and the tenant's providers.
+    async fn providers(&self) -> Vec<Value> {
+        self.ok(fixture("config-api/list-tenant-providers"))
+            .await
+            .as_array()
+            .expect("providers")
+            .clone()
+    }
+
+    async fn twilio_token(&self) -> String {
+        let providers = self.providers().await;
+        let twilio = providers
+            .iter()
+            .find(|p| p["settings"]["kind"] == "twilio")
+            .expect("a Twilio provider");
+        receipt_token(twilio)
+    }
+
+    /// Sends the sample SMS and dispatches it: its id and Twilio's id for it.
+    async fn sent_sms(&self, key: &str) -> (MessageId, String) {
+        let reply = self
+            .ok(fixture("send-api/send-message").header_value("Idempotency-Key", key))
+            .await;
+        let id = ids(&reply).remove(0);
+        assert_eq!(self.dispatcher().dispatch(&id, 1).await, Disposition::Done);
+        (id.clone(), format!("pm-{id}"))
+    }
+
+    fn published(&self) -> Vec<herald_shared::domain::status_event::StatusEvent> {
+        self.events.published()
+    }
+
+    fn store_audit_actions(&self) -> Vec<String> {
+        self.store
+            .audit_entries()
+            .into_iter()
+            .map(|a| a.action)
+            .collect()
+    }
+}
+
+trait HeaderValue {
+    fn header_value(self, name: &str, value: &str) -> Self;
+}
+
+impl HeaderValue for Value {
+    fn header_value(mut self, name: &str, value: &str) -> Self {
+        self["headers"][name.to_ascii_lowercase()] = json!(value);
+        self
+    }
+}
+
+#[tokio::test]
+async fn a_twilio_receipt_moves_the_message_forward_once_and_never_back() {
+    let h = Harness::new();
+    h.live_event().await;
+    let token = h.twilio_token().await;
+    let (id, sid) = h.sent_sms("receipt-1").await;
+
+    let delivered = twilio_receipt(
+        "twilio-status-delivered",
+        &token,
+        &[("MessageSid", &sid), ("SmsSid", &sid)],
+    );
+    let first = h.ok(delivered.clone()).await;
+    assert_eq!(
+        (first["advanced"].as_u64(), first["unknown"].as_u64()),
+        (Some(1), Some(0)),
+        "{first}"
+    );
+    assert_eq!(h.status(&id).await, MessageStatus::Delivered);
+
+    // Twilio retries, and a late "sent" arrives after "delivered": nothing moves.
+    let again = h.ok(delivered).await;
+    assert_eq!(again["unchanged"], 1, "{again}");
+    let late = twilio_receipt(
+        "twilio-status-delivered",
+        &token,
+        &[
+            ("MessageSid", &sid),
+            ("SmsSid", &sid),
+            ("MessageStatus", "sent"),
+            ("SmsStatus", "sent"),
+        ],
+    );
+    assert_eq!(h.ok(late).await["unchanged"], 1);
+    assert_eq!(h.status(&id).await, MessageStatus::Delivered);
+
+    let delivered_events: Vec<_> = h
+        .published()
+        .into_iter()
+        .filter(|e| e.id == format!("evt_{id}_delivered"))
+        .collect();
+    assert!(
+        !delivered_events.is_empty(),
+        "the change is told to the tenant's webhooks"
+    );
+    assert!(
+        delivered_events
+            .iter()
+            .all(|e| e.id == delivered_events[0].id),
+        "a repeated receipt repeats the same event id"
+    );
+    let audit = h.store_audit_actions();
+    assert_eq!(
+        audit.iter().filter(|a| *a == "message.delivered").count(),
+        1,
+        "one audit entry for one change: {audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn forged_receipts_are_refused_and_change_nothing() {
+    let h = Harness::new();
+    h.live_event().await;
+    let token = h.twilio_token().await;
+    let (id, sid) = h.sent_sms("receipt-2").await;
+    let genuine = twilio_receipt(
+        "twilio-status-delivered",
+        &token,
+        &[("MessageSid", &sid), ("SmsSid", &sid)],
+    );
+
+    // One altered byte of the body: the signature no longer matches.
+    let mut altered = genuine.clone();
+    let body = B64
+        .decode(altered["body"].as_str().expect("body"))
+        .expect("base64");
+    let text = String::from_utf8(body)
+        .expect("form")
+        .replace("delivered", "delivereD");
+    altered["body"] = json!(B64.encode(text));
+    let (status, body, _) = h.call(altered).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "{body}"
+    );
+
+    // The signature of another configuration's secret, and a missing signature.
+    let mut foreign = genuine.clone();
+    foreign["headers"]["x-twilio-signature"] = json!("c2lnbmVkIGJ5IHNvbWVvbmUgZWxzZQ==");
+    assert_eq!(h.call(foreign).await.0, 401);
+    let mut unsigned = genuine.clone();
+    unsigned["headers"]
+        .as_object_mut()
+        .expect("headers")
+        .remove("x-twilio-signature");
+    assert_eq!(h.call(unsigned).await.0, 401);
+
+    // A token nobody has, a well-formed guess, and Twilio's token on another provider's route.
+    for event in [
+        routed(genuine.clone(), "twilio", "not-a-token"),
+        routed(
+            genuine.clone(),
+            "twilio",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ),
+        routed(genuine.clone(), "brevo", &token),
+    ] {
+        assert_eq!(h.call(event).await.0, 404);
+    }
+    assert_eq!(h.status(&id).await, MessageStatus::Sent, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_receipt_for_an_unknown_message_is_acknowledged_and_counted() {
+    let h = Harness::new();
+    h.live_event().await;
+    let token = h.twilio_token().await;
+    let reply = h
+        .ok(twilio_receipt("twilio-status-undelivered", &token, &[]))
+        .await;
+    assert_eq!(
+        (reply["unknown"].as_u64(), reply["advanced"].as_u64()),
+        (Some(1), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn stop_opts_the_recipient_out_and_the_next_send_is_refused() {
+    let h = Harness::new();
+    h.live_event().await;
+    let token = h.twilio_token().await;
+    let stop = twilio_receipt("twilio-inbound-stop", &token, &[]);
+    assert_eq!(h.ok(stop.clone()).await["opted_out"], 1);
+    assert_eq!(
+        h.ok(stop).await["opted_out"],
+        0,
+        "a second STOP changes nothing"
+    );
+
+    let (status, body, _) = h
+        .call(fixture("send-api/send-message").header_value("Idempotency-Key", "after-stop-1"))
+        .await;
+    assert_eq!(
+        (
+            status,
+            body["error"]["code"].as_str(),
+            body["error"]["problems"][0]["field"].as_str()
+        ),
+        (422, Some("recipient_opted_out"), Some("to")),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("+260971234567"),
+        "the refusal does not repeat the number: {body}"
+    );
+
+    // A batch sends to the others and lists the refused one.
+    let mut batch = fixture("send-api/send-batch").header_value("Idempotency-Key", "after-stop-2");
+    batch["body"] = json!(
+        json!({"category": "invitation", "channel": "sms", "recipients": [
+        {"to": "+260971234567", "variables": {"guest_name": "Ada", "event_date": "12 Dec"}},
+        {"to": "+260971234568", "variables": {"guest_name": "Bo", "event_date": "12 Dec"}}]})
+        .to_string()
+    );
+    let reply = h.ok(batch).await;
+    assert_eq!(
+        reply["messages"].as_array().map(Vec::len),
+        Some(1),
+        "{reply}"
+    );
+    assert_eq!(reply["refused"][0]["field"], "recipients[0].to", "{reply}");
+    assert_eq!(reply["refused"][0]["code"], "recipient_opted_out");
+
+    // Email is another channel: the SMS opt-out does not touch it.
+    assert!(
+        h.published()
+            .iter()
+            .any(|e| e.kind.as_str() == "recipient.opted_out")
+    );
+
+    // START lifts it.
+    let start = twilio_receipt("twilio-inbound-stop", &token, &[("Body", "START")]);
+    assert_eq!(h.ok(start).await["opted_in"], 1);
+    h.ok(fixture("send-api/send-message").header_value("Idempotency-Key", "after-start"))
+        .await;
+}
+
+#[tokio::test]
+async fn a_hard_bounce_suppresses_the_address_and_brevo_authenticates_with_its_secret() {
+    let h = Harness::new();
+    h.configured_event().await;
+    // A Brevo configuration of its own, the only one for email: its receipt secret is shown once.
+    for p in h.providers().await {
+        if p["settings"]["kind"] == "brevo" {
+            let id = p["id"].as_str().expect("id");
+            h.ok(with(
+                fixture("config-api/delete-tenant-provider"),
+                &[("providerId", id)],
+                None,
+            ))
+            .await;
+        }
+    }
+    let mut brevo = fixture("config-api/create-tenant-provider");
+    brevo["body"] = json!(
+        json!({"channel": "email", "name": "Brevo (receipts)",
+        "settings": {"kind": "brevo", "from_address": "events@acme.example"},
+        "credentials": {"api_key": "xkeysib-demo-111111111111"}})
+        .to_string()
+    );
+    let created = h.ok(brevo).await;
+    let secret = created["receipts"]["secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_owned();
+    let token = receipt_token(&created);
+    let listed = h.providers().await;
+    assert!(
+        !listed.iter().any(|p| p.to_string().contains(&secret)),
+        "never shown again"
+    );
+    assert!(
+        !listed
+            .iter()
+            .any(|p| p.to_string().contains("secret_sha256"))
+    );
+    h.ok(fixture("wizard-completion/complete-wizard")).await;
+
+    let mut email = fixture("send-api/send-message").header_value("Idempotency-Key", "bounce-1");
+    email["body"] = json!(
+        json!({"category": "invitation", "channel": "email", "to": "nobody@example.com",
+        "variables": {"guest_name": "Nobody", "event_date": "12 Dec"}})
+        .to_string()
+    );
+    let id = ids(&h.ok(email.clone()).await).remove(0);
+    assert_eq!(h.dispatcher().dispatch(&id, 1).await, Disposition::Done);
+
+    let mut bounce = routed(fixture("receipts/brevo-hard-bounce"), "brevo", &token);
+    let mut event: Value =
+        serde_json::from_str(bounce["body"].as_str().expect("body")).expect("json");
+    event["message-id"] = json!(format!("<pm-{id}@smtp-relay.mailin.fr>"));
+    bounce["body"] = json!(event.to_string());
+    bounce["headers"]["authorization"] = json!("Bearer not-the-secret");
+    assert_eq!(h.call(bounce.clone()).await.0, 401);
+    bounce["headers"]["authorization"] = json!(format!("Bearer {secret}"));
+    let reply = h.ok(bounce).await;
+    assert_eq!(
+        (reply["advanced"].as_u64(), reply["suppressed"].as_u64()),
+        (Some(1), Some(1)),
+        "{reply}"
+    );
+    assert_eq!(h.status(&id).await, MessageStatus::Bounced);
+
+    let (status, body, _) = h
+        .call(email.header_value("Idempotency-Key", "bounce-2"))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("recipient_suppressed")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn meta_verification_needs_the_verify_token_herald_generated() {
+    let h = Harness::new();
+    h.configured_event().await;
+    let mut meta = fixture("config-api/create-tenant-provider");
+    meta["body"] = json!(
+        json!({"channel": "whatsapp", "name": "Meta",
+        "settings": {"kind": "meta_whatsapp", "phone_number_id": "106540352242922"},
+        "credentials": {"access_token": "EAAG-demo", "app_secret": "meta-app-secret-demo"}})
+        .to_string()
+    );
+    let created = h.ok(meta).await;
+    let verify_token = created["receipts"]["secret"]
+        .as_str()
+        .expect("verify token")
+        .to_owned();
+    let token = receipt_token(&created);
+    let challenge = |presented: &str| {
+        let mut event = routed(fixture("receipts/meta-verification"), "meta", &token);
+        event["rawQueryString"] = json!(format!(
+            "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={presented}"
+        ));
+        event["queryStringParameters"] = json!({"hub.mode": "subscribe",
+            "hub.challenge": "1158201444", "hub.verify_token": presented});
+        event
+    };
+    let (status, _, _) = h.call(challenge("herald-receipts-test-verify-token")).await;
+    assert_eq!(status, 401);
+    let request =
+        lambda_http::request::from_str(&challenge(&verify_token).to_string()).expect("event");
+    let response = api::serve_any(&h.app, request).await.expect("answer");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.body().as_ref(), b"1158201444");
 }

@@ -105,6 +105,15 @@ impl World {
         .await
     }
 
+    /// [`World::isolated`] on an emulator provisioned with template parameters (`Key=Value`).
+    pub async fn isolated_with(params: &[&str]) -> World {
+        let params: Vec<String> = params.iter().map(|p| (*p).to_owned()).collect();
+        Self::on(Box::leak(Box::new(
+            Stack::start_with(&params).expect("the local stack starts"),
+        )))
+        .await
+    }
+
     async fn on(stack: &'static Stack) -> World {
         logs();
         let standins = StandIns::builder()
@@ -322,9 +331,30 @@ impl World {
         channel: &str,
         repeat: usize,
     ) -> (Vec<String>, Vec<String>) {
+        let queue = herald_shared::dispatch::sqs::QueueClient::new(self.sqs());
+        self.drive(channel, async |event| {
+            let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+            for _ in 0..repeat.max(1) {
+                response =
+                    herald_shared::dispatch::sqs::handle(dispatcher, &queue, event.clone()).await;
+            }
+            response
+        })
+        .await
+    }
+
+    /// Like [`World::deliver`], for any queue in stack.json's `queues` (a channel, or a
+    /// consumer binary such as `status-webhooks`) and any batch handler.
+    pub async fn drive(
+        &self,
+        queue_key: &str,
+        handler: impl AsyncFn(
+            aws_lambda_events::event::sqs::SqsEvent,
+        ) -> aws_lambda_events::event::sqs::SqsBatchResponse,
+    ) -> (Vec<String>, Vec<String>) {
         let sqs = self.sqs();
-        let url = self.stack.queue(channel, "url").expect("queue url");
-        let arn = self.stack.queue(channel, "arn").expect("queue arn");
+        let url = self.stack.queue(queue_key, "url").expect("queue url");
+        let arn = self.stack.queue(queue_key, "arn").expect("queue arn");
         let received = sqs
             .receive_message()
             .queue_url(&url)
@@ -365,17 +395,12 @@ impl World {
         }
         let event: aws_lambda_events::event::sqs::SqsEvent =
             serde_json::from_value(json!({ "Records": records })).expect("SQS event");
-        let queue = herald_shared::dispatch::sqs::QueueClient::new(sqs.clone());
-        let mut failed = Vec::new();
-        for _ in 0..repeat.max(1) {
-            let response =
-                herald_shared::dispatch::sqs::handle(dispatcher, &queue, event.clone()).await;
-            failed = response
-                .batch_item_failures
-                .iter()
-                .map(|f| f.item_identifier.clone())
-                .collect();
-        }
+        let failed: Vec<String> = handler(event)
+            .await
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
         for m in &messages {
             if m.message_id()
                 .is_some_and(|id| !failed.iter().any(|f| f == id))

@@ -9,4 +9,5 @@ mod provider_checks;
 mod redaction;
 mod resolution_requests;
 mod sending;
+mod status_webhooks;
 mod wizard_flow;

@@ -16,8 +16,7 @@ use crate::domain::brand::Brand;
 use crate::domain::identity::{Action, Caller};
 use crate::domain::provider::{
     CredentialInput, EventProviderEntry, ProviderConfig, ProviderKind, ProviderOverride,
-    ProviderSettings,
-    check_priority, check_weight,
+    ProviderSettings, check_priority, check_weight,
 };
 use crate::domain::receipt::{ReceiptRoute, WEBHOOK_USER};
 use crate::domain::resolution::EventSettings;
@@ -223,8 +222,7 @@ fn present_receipts(value: &mut serde_json::Value, base: &str) {
                     "authentication": authentication,
                 });
             }
-            map.values_mut()
-                .for_each(|v| present_receipts(v, base));
+            map.values_mut().for_each(|v| present_receipts(v, base));
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(|v| present_receipts(v, base)),
         _ => {}

@@ -3,6 +3,7 @@
 
 pub mod configuration;
 pub mod idempotency;
+pub mod receipts;
 pub mod resolution;
 pub mod send;
 pub mod webhook_endpoints;
@@ -50,6 +51,11 @@ pub async fn serve_any(app: &App, request: Request) -> Result<Response, lambda_h
         serve(app, request, resolution::handle).await
     } else if path.contains("/wizard/") || path.contains("/snapshots") {
         serve(app, request, wizard::handle).await
+    } else if path.starts_with("/webhooks/") {
+        let receiver = receipts::Receiver::new(app.clone())?;
+        Ok(receipts::handle(&receiver, request)
+            .await
+            .unwrap_or_else(http::ApiError::into_response))
     } else if path.contains("/messages") || path.contains("/triggers/") {
         serve(app, request, send::handle).await
     } else {

@@ -457,7 +457,10 @@ async fn refuse_blocked(
         }
     }
     if !refused.is_empty() {
-        tracing::info!(refused = refused.len(), "recipients refused (opted out or suppressed)");
+        tracing::info!(
+            refused = refused.len(),
+            "recipients refused (opted out or suppressed)"
+        );
     }
     Ok((send, refused))
 }

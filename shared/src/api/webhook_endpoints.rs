@@ -165,10 +165,7 @@ struct UpdateInput {
 async fn list(ctx: &Ctx<'_>) -> ApiResult {
     let tenant = ctx.tenant(false)?;
     let endpoints = ctx.app.webhook_endpoints.endpoints(&tenant).await?;
-    let views = endpoints
-        .iter()
-        .map(view)
-        .collect::<Result<Vec<_>, _>>()?;
+    let views = endpoints.iter().map(view).collect::<Result<Vec<_>, _>>()?;
     http::respond(200, &views)
 }
 
@@ -331,7 +328,12 @@ async fn update(ctx: &Ctx<'_>) -> ApiResult {
 async fn delete(ctx: &Ctx<'_>) -> ApiResult {
     let tenant = ctx.tenant(true)?;
     let endpoint = ctx.existing(&tenant).await?;
-    let audit = ctx.audit("webhook_endpoint.deleted", &endpoint.id, Some(&endpoint), None);
+    let audit = ctx.audit(
+        "webhook_endpoint.deleted",
+        &endpoint.id,
+        Some(&endpoint),
+        None,
+    );
     ctx.app
         .webhook_endpoints
         .delete_endpoint(&tenant, &endpoint.id, endpoint.revision, &audit)

@@ -38,8 +38,8 @@ use crate::domain::message::{Attempt, AttemptOutcome, Message, MessageId, Messag
 use crate::domain::resolution::ResolvedProvider;
 use crate::domain::routing::provider_order;
 use crate::domain::snapshot::Snapshot;
-use crate::domain::{EventId, ProviderId, TenantId};
 use crate::domain::status_event::StatusEvent;
+use crate::domain::{EventId, ProviderId, TenantId};
 use crate::providers::{ChannelSender, Outbound, SendError};
 use crate::status_webhooks::StatusEventSink;
 use crate::store::{ClaimResult, MessageStore, SnapshotStore, StoreError};
@@ -101,6 +101,9 @@ pub struct Dispatcher {
     /// Where settled messages' status events go (tenants' webhooks).
     pub status_events: Arc<dyn StatusEventSink>,
     pub config: DispatchConfig,
+    /// Herald's public API URL: providers that take a per-message callback URL (Twilio's
+    /// `StatusCallback`) are told to report to the configuration's receipt route under it.
+    pub receipts_base_url: Option<String>,
     breaker: CircuitBreaker,
     limits: RateLimits,
     /// Snapshots are immutable: cached for the container's life.
@@ -148,6 +151,7 @@ impl Dispatcher {
             rates,
             status_events,
             config,
+            receipts_base_url: None,
             breaker,
             limits: RateLimits::from_env(),
             snapshot_cache: Mutex::new(HashMap::new()),
@@ -159,7 +163,7 @@ impl Dispatcher {
     /// A dispatcher over an [`App`](crate::App)'s stores, vault, providers, rates and
     /// status-event sink.
     pub fn from_app(app: &crate::App, config: DispatchConfig) -> Self {
-        Self::new(
+        let mut dispatcher = Self::new(
             app.messages.clone(),
             app.snapshots.clone(),
             app.vault.clone(),
@@ -167,7 +171,9 @@ impl Dispatcher {
             app.rates.clone(),
             app.status_events.clone(),
             config,
-        )
+        );
+        dispatcher.receipts_base_url = app.public_url.clone();
+        dispatcher
     }
 
     /// Dispatches the queue message `body`, delivered for the `delivery`th time.
@@ -338,6 +344,13 @@ impl Dispatcher {
                 }
                 _ => message.recipient.as_str().to_owned(),
             };
+            let status_callback = match (&self.receipts_base_url, &provider.receipt_token) {
+                (Some(base), Some(token)) => provider
+                    .kind
+                    .receipt_path()
+                    .map(|path| format!("{}/webhooks/{path}/{token}", base.trim_end_matches('/'))),
+                _ => None,
+            };
             let outbound = Outbound {
                 message_id: message.id.as_str(),
                 to: &to,
@@ -345,7 +358,7 @@ impl Dispatcher {
                 html: message.content.html.as_deref(),
                 text: &message.content.text,
                 from_name: from_name.as_deref(),
-                status_callback: None,
+                status_callback: status_callback.as_deref(),
             };
             let started = Instant::now();
             let result = self
@@ -473,7 +486,11 @@ impl Dispatcher {
         ) else {
             return Disposition::Done;
         };
-        match self.status_events.publish(std::slice::from_ref(&event)).await {
+        match self
+            .status_events
+            .publish(std::slice::from_ref(&event))
+            .await
+        {
             Ok(()) => Disposition::Done,
             Err(e) => {
                 warn!(error = %format!("{e:#}"), event_type = event.kind.as_str(), "publishing the status event failed; retrying");

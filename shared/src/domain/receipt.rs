@@ -346,9 +346,7 @@ impl ReceiptRoute {
             ProviderKind::Smtp | ProviderKind::Sns => return None,
             // Twilio signs with the auth token; SNS (for SES) with its certificate.
             ProviderKind::Twilio | ProviderKind::Ses => false,
-            ProviderKind::AfricasTalking | ProviderKind::Brevo | ProviderKind::MetaWhatsapp => {
-                true
-            }
+            ProviderKind::AfricasTalking | ProviderKind::Brevo | ProviderKind::MetaWhatsapp => true,
         };
         let secret = needs_secret.then(random_token);
         Some((
@@ -362,7 +360,9 @@ impl ReceiptRoute {
 
     /// The stored secret digest, if this route has one.
     pub fn secret(&self) -> Option<SecretDigest> {
-        self.secret_sha256.as_deref().and_then(SecretDigest::from_hex)
+        self.secret_sha256
+            .as_deref()
+            .and_then(SecretDigest::from_hex)
     }
 }
 
@@ -514,8 +514,13 @@ mod tests {
         assert_eq!(a.token.len(), 32);
         let secret = secret.expect("brevo presents a secret");
         assert!(a.secret().is_some_and(|d| d.matches(secret.as_bytes())));
-        assert!(!serde_json::to_string(&a).unwrap_or_default().contains(&secret));
-        let (twilio, none) = ReceiptRoute::generate(ProviderKind::Twilio).expect("twilio calls back");
+        assert!(
+            !serde_json::to_string(&a)
+                .unwrap_or_default()
+                .contains(&secret)
+        );
+        let (twilio, none) =
+            ReceiptRoute::generate(ProviderKind::Twilio).expect("twilio calls back");
         assert!(none.is_none() && twilio.secret_sha256.is_none());
         assert!(ReceiptRoute::generate(ProviderKind::Smtp).is_none());
     }

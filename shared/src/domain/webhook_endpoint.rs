@@ -151,7 +151,10 @@ impl WebhookEndpoint {
 }
 
 /// The event types of an endpoint, from their names: at least one, each known.
-pub fn parse_event_types(field: &str, names: &[String]) -> Result<BTreeSet<StatusEventType>, FieldError> {
+pub fn parse_event_types(
+    field: &str,
+    names: &[String],
+) -> Result<BTreeSet<StatusEventType>, FieldError> {
     if names.is_empty() {
         return Err(FieldError::new(
             "required",
@@ -201,18 +204,24 @@ impl UrlPolicy {
             ));
         }
         let url = Url::parse(raw.trim()).map_err(|_| {
-            FieldError::new("invalid_url", field, format!("{field} is not an absolute URL"))
+            FieldError::new(
+                "invalid_url",
+                field,
+                format!("{field} is not an absolute URL"),
+            )
         })?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(FieldError::new(
                 "credentials_in_url",
                 field,
-                format!("{field} must not carry credentials: receivers verify the signature instead"),
+                format!(
+                    "{field} must not carry credentials: receivers verify the signature instead"
+                ),
             ));
         }
-        let host = url.host().ok_or_else(|| {
-            FieldError::new("invalid_url", field, format!("{field} has no host"))
-        })?;
+        let host = url
+            .host()
+            .ok_or_else(|| FieldError::new("invalid_url", field, format!("{field} has no host")))?;
         let loopback = self.allow_loopback && is_loopback(&host);
         match url.scheme() {
             "https" => {}
@@ -229,7 +238,9 @@ impl UrlPolicy {
             return Err(FieldError::new(
                 "private_address",
                 field,
-                format!("{field} must name a public host, not a private, loopback or link-local one"),
+                format!(
+                    "{field} must name a public host, not a private, loopback or link-local one"
+                ),
             ));
         }
         Ok(url)
@@ -258,9 +269,15 @@ fn public_host(host: &Host<&str>) -> bool {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             // Single labels resolve through search domains to internal hosts.
             name.contains('.')
-                && ![".localhost", ".local", ".internal", ".home.arpa", ".localdomain"]
-                    .iter()
-                    .any(|suffix| name.ends_with(suffix))
+                && ![
+                    ".localhost",
+                    ".local",
+                    ".internal",
+                    ".home.arpa",
+                    ".localdomain",
+                ]
+                .iter()
+                .any(|suffix| name.ends_with(suffix))
                 && name != "localhost"
         }
     }
@@ -355,7 +372,9 @@ impl DisablePolicy {
             health.consecutive_failures,
             health
                 .failing_since
-                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .and_then(|t| t
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok())
                 .unwrap_or_default()
         )
     }
@@ -386,7 +405,10 @@ mod tests {
         let refused = [
             ("http://hooks.acme.example/herald", "insecure_url"),
             ("ftp://hooks.acme.example/herald", "insecure_url"),
-            ("https://user:pass@hooks.acme.example/", "credentials_in_url"),
+            (
+                "https://user:pass@hooks.acme.example/",
+                "credentials_in_url",
+            ),
             ("https://token@hooks.acme.example/", "credentials_in_url"),
             ("hooks.acme.example/herald", "invalid_url"),
             ("https://127.0.0.1/hook", "private_address"),
@@ -396,7 +418,10 @@ mod tests {
             ("https://172.16.0.1/hook", "private_address"),
             ("https://192.168.1.1/hook", "private_address"),
             ("https://100.64.0.1/hook", "private_address"),
-            ("https://169.254.169.254/latest/meta-data", "private_address"),
+            (
+                "https://169.254.169.254/latest/meta-data",
+                "private_address",
+            ),
             ("https://0.0.0.0/hook", "private_address"),
             ("https://0x7f000001/hook", "private_address"),
             ("https://2130706433/hook", "private_address"),
@@ -432,8 +457,14 @@ mod tests {
             assert_eq!(code(local, good), None, "{good}");
         }
         assert_eq!(code(local, "http://10.0.0.1/hook"), Some("insecure_url"));
-        assert_eq!(code(local, "https://10.0.0.1/hook"), Some("private_address"));
-        assert_eq!(code(local, "http://hooks.acme.example/"), Some("insecure_url"));
+        assert_eq!(
+            code(local, "https://10.0.0.1/hook"),
+            Some("private_address")
+        );
+        assert_eq!(
+            code(local, "http://hooks.acme.example/"),
+            Some("insecure_url")
+        );
         assert!(local.allows_address("127.0.0.1".parse().expect("ip")));
         assert!(!local.allows_address("192.168.0.1".parse().expect("ip")));
         assert!(!strict().allows_address("127.0.0.1".parse().expect("ip")));
@@ -444,7 +475,10 @@ mod tests {
     fn event_types_must_be_known_and_present() {
         let names = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         assert_eq!(
-            parse_event_types("events", &names(&["message.sent", "message.failed", "message.sent"])),
+            parse_event_types(
+                "events",
+                &names(&["message.sent", "message.failed", "message.sent"])
+            ),
             Ok(BTreeSet::from([
                 StatusEventType::MessageSent,
                 StatusEventType::MessageFailed
@@ -452,7 +486,10 @@ mod tests {
         );
         let err = parse_event_types("events", &names(&["message.sent", "message.opened"]))
             .expect_err("unknown");
-        assert_eq!((err.code, err.field.as_str()), ("unknown_event_type", "events[1]"));
+        assert_eq!(
+            (err.code, err.field.as_str()),
+            ("unknown_event_type", "events[1]")
+        );
         assert_eq!(
             parse_event_types("events", &[]).map_err(|e| e.code),
             Err("required")
@@ -472,15 +509,30 @@ mod tests {
             ..DeliveryHealth::default()
         };
         let hour = time::Duration::hours(1);
-        assert!(!policy.should_disable(&health(2, Some(start)), start + hour * 2), "too few failures");
-        assert!(!policy.should_disable(&health(50, Some(start)), start + time::Duration::minutes(59)), "not for long enough");
+        assert!(
+            !policy.should_disable(&health(2, Some(start)), start + hour * 2),
+            "too few failures"
+        );
+        assert!(
+            !policy.should_disable(
+                &health(50, Some(start)),
+                start + time::Duration::minutes(59)
+            ),
+            "not for long enough"
+        );
         assert!(policy.should_disable(&health(3, Some(start)), start + hour));
-        assert!(!policy.should_disable(&health(3, None), start + hour * 5), "no streak");
+        assert!(
+            !policy.should_disable(&health(3, None), start + hour * 5),
+            "no streak"
+        );
         let immediate = DisablePolicy {
             failures: 0,
             over: Duration::ZERO,
         };
-        assert!(!immediate.should_disable(&health(0, Some(start)), start), "at least one failure");
+        assert!(
+            !immediate.should_disable(&health(0, Some(start)), start),
+            "at least one failure"
+        );
         assert!(immediate.should_disable(&health(1, Some(start)), start));
         assert_eq!(
             policy.reason(&health(3, Some(start))),

@@ -46,7 +46,10 @@ pub fn public_base_url(request: &Request, configured: Option<&str>) -> String {
         }
         _ => format!(
             "https://{}",
-            request.uri().authority().map_or("localhost", |a| a.as_str())
+            request
+                .uri()
+                .authority()
+                .map_or("localhost", |a| a.as_str())
         ),
     }
 }

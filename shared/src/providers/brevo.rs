@@ -12,7 +12,8 @@ use super::{Accepted, Outbound, SendError};
 use crate::domain::message::MessageStatus;
 use crate::domain::provider::ProviderKind;
 use crate::domain::receipt::{
-    Notification, Receipt, ReceiptError, SharedSecret, basic_auth_matches, bearer_matches, redact_reason,
+    Notification, Receipt, ReceiptError, SharedSecret, basic_auth_matches, bearer_matches,
+    redact_reason,
 };
 use crate::domain::snapshot::CheckOutcome;
 use crate::domain::validation::EmailAddress;

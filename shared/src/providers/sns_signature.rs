@@ -225,6 +225,12 @@ impl<S: CertificateSource> SnsVerifier<S> {
         }
     }
 
+    /// Where certificates come from; it also fetches subscription confirmation URLs, which
+    /// are SNS URLs checked the same way.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
     /// Checks the raw request body of an SNS HTTPS delivery and returns the message. `now` is
     /// the time the request arrived; `expected_topics` the topic ARNs this endpoint serves.
     pub async fn verify(

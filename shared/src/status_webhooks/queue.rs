@@ -71,11 +71,8 @@ impl SqsStatusEvents {
     }
 
     async fn subscriptions(&self, tenant: &TenantId) -> anyhow::Result<Arc<Vec<Subscription>>> {
-        if let Some((at, subscriptions)) = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(tenant).cloned())
+        if let Some((at, subscriptions)) =
+            self.cache.lock().ok().and_then(|c| c.get(tenant).cloned())
             && at.elapsed() < ENDPOINTS_TTL
         {
             return Ok(subscriptions);

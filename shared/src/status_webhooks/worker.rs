@@ -223,7 +223,8 @@ impl Worker {
         match result {
             Ok(status) => {
                 info!(status, took_ms, attempt, "delivered");
-                if endpoint.health.consecutive_failures > 0 || endpoint.health.failing_since.is_some()
+                if endpoint.health.consecutive_failures > 0
+                    || endpoint.health.failing_since.is_some()
                 {
                     let now = OffsetDateTime::now_utc();
                     if let Err(e) = self
@@ -239,7 +240,10 @@ impl Worker {
             Err(failure) => {
                 let retry_after = match &failure {
                     Failure::Status(status, hint) => {
-                        info!(status, took_ms, attempt, "the endpoint refused the delivery");
+                        info!(
+                            status,
+                            took_ms, attempt, "the endpoint refused the delivery"
+                        );
                         *hint
                     }
                     Failure::Unreachable(why) => {
@@ -349,11 +353,7 @@ impl Worker {
             endpoint.id.clone(),
             endpoint.config.secret.ciphertext.clone(),
         );
-        if let Some((at, secret)) = self
-            .secrets
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&key).cloned())
+        if let Some((at, secret)) = self.secrets.lock().ok().and_then(|c| c.get(&key).cloned())
             && at.elapsed() < SECRET_TTL
         {
             return Ok(secret);
@@ -449,8 +449,10 @@ pub async fn handle(worker: &Worker, queue: &QueueClient, event: SqsEvent) -> Sq
                 Outcome::Delivered => {}
                 Outcome::Dropped(why) => info!(why, "delivery dropped"),
                 Outcome::RetryAfter(wait) => {
+                    // Visibility is whole seconds: round up, never down to "at once".
+                    let wait = Duration::from_secs(wait.as_secs_f64().ceil() as u64);
                     info!(attempt, wait_s = wait.as_secs(), "delivery failed; retrying later");
-                    queue.delay(record, *wait).await;
+                    queue.delay(record, wait).await;
                 }
                 Outcome::GaveUp => warn!(attempt, "delivery failed for good; given up"),
                 Outcome::Poison(reason) => warn!(
@@ -488,6 +490,32 @@ pub async fn handle(worker: &Worker, queue: &QueueClient, event: SqsEvent) -> Sq
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::dns::Resolve as _;
+
+    #[tokio::test]
+    async fn names_resolving_to_refused_addresses_get_no_connection() {
+        let name = |host: &str| host.parse::<reqwest::dns::Name>().expect("name");
+        let strict = GuardedResolver {
+            urls: UrlPolicy::default(),
+        };
+        let refused = strict
+            .resolve(name("localhost"))
+            .await
+            .err()
+            .expect("refused");
+        assert!(refused.is::<AddressRefused>(), "{refused}");
+        let local = GuardedResolver {
+            urls: UrlPolicy {
+                allow_loopback: true,
+            },
+        };
+        let addresses: Vec<SocketAddr> = local
+            .resolve(name("localhost"))
+            .await
+            .expect("loopback allowed locally")
+            .collect();
+        assert!(!addresses.is_empty() && addresses.iter().all(|a| a.ip().is_loopback()));
+    }
 
     #[test]
     fn configuration_comes_from_the_environment_with_safe_defaults() {
@@ -503,10 +531,7 @@ mod tests {
         ]);
         let local = WorkerConfig::from_vars(&|n| vars.get(n).map(|v| (*v).to_owned()))
             .expect("local values");
-        assert_eq!(
-            local.schedule,
-            [1, 1, 2].map(Duration::from_secs).to_vec()
-        );
+        assert_eq!(local.schedule, [1, 1, 2].map(Duration::from_secs).to_vec());
         assert_eq!(
             local.disable,
             DisablePolicy {
@@ -515,14 +540,14 @@ mod tests {
             }
         );
         assert!(local.urls.allow_loopback);
-        let empty = WorkerConfig::from_vars(&|n| {
-            (n == "STATUS_WEBHOOK_RETRY_SCHEDULE").then(String::new)
-        })
-        .expect("empty = default");
+        let empty =
+            WorkerConfig::from_vars(&|n| (n == "STATUS_WEBHOOK_RETRY_SCHEDULE").then(String::new))
+                .expect("empty = default");
         assert_eq!(empty.schedule, SCHEDULE.to_vec());
         assert!(
-            WorkerConfig::from_vars(&|n| (n == "STATUS_WEBHOOK_RETRY_SCHEDULE")
-                .then(|| "1,x".to_owned()))
+            WorkerConfig::from_vars(
+                &|n| (n == "STATUS_WEBHOOK_RETRY_SCHEDULE").then(|| "1,x".to_owned())
+            )
             .is_err()
         );
     }

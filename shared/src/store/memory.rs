@@ -776,8 +776,7 @@ impl super::WebhookEndpointStore for MemoryStore {
         at: time::OffsetDateTime,
     ) -> StoreResult<Option<DeliveryHealth>> {
         self.with(|s| {
-            Ok(s
-                .webhook_endpoints
+            Ok(s.webhook_endpoints
                 .get_mut(&(tenant.clone(), id.clone()))
                 .map(|e| {
                     e.health.consecutive_failures += 1;
@@ -825,7 +824,12 @@ impl crate::store::RecipientStore for MemoryStore {
         audit: &AuditEntry,
     ) -> StoreResult<bool> {
         self.with(|s| {
-            let key = (tenant.clone(), recipient_key.to_owned(), channel, block.kind);
+            let key = (
+                tenant.clone(),
+                recipient_key.to_owned(),
+                channel,
+                block.kind,
+            );
             if s.blocks.contains_key(&key) {
                 return Ok(false);
             }

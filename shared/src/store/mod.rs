@@ -93,8 +93,10 @@ pub trait ProviderStore: Send + Sync {
     ) -> StoreResult<()>;
     /// The configuration (tenant default or an event's own) whose receipt route has `token`,
     /// with its tenant: how a provider's webhook request is tied to a tenant.
-    async fn by_receipt_token(&self, token: &str)
-    -> StoreResult<Option<(TenantId, ProviderConfig)>>;
+    async fn by_receipt_token(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<(TenantId, ProviderConfig)>>;
 }
 
 /// What one layer partition holds besides providers: template heads, brand, event settings.

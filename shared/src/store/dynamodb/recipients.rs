@@ -112,11 +112,16 @@ impl RecipientStore for DynamoDb {
             for kind in [BlockKind::OptedOut, BlockKind::Suppressed] {
                 let (pk, sk) = (partition(tenant, key), sort(*channel, kind));
                 if seen.insert((pk.clone(), sk.clone())) {
-                    keys.push(HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]));
+                    keys.push(HashMap::from([
+                        ("pk".to_owned(), s(pk)),
+                        ("sk".to_owned(), s(sk)),
+                    ]));
                 }
             }
         }
-        let lookups = keys.chunks(BATCH_KEYS).map(|chunk| self.batch_get(chunk.to_vec()));
+        let lookups = keys
+            .chunks(BATCH_KEYS)
+            .map(|chunk| self.batch_get(chunk.to_vec()));
         let mut found = Vec::new();
         for items in futures::future::try_join_all(lookups).await? {
             for item in items {

@@ -136,9 +136,8 @@ impl WebhookEndpointStore for DynamoDb {
         reset_health: bool,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let mut expression = String::from(
-            "SET #active = :active, #revision = :revision, #config = :config",
-        );
+        let mut expression =
+            String::from("SET #active = :active, #revision = :revision, #config = :config");
         let mut update = Update::builder()
             .table_name(&self.tables.webhook_endpoints)
             .key("pk", s(partition(tenant)))
@@ -147,7 +146,10 @@ impl WebhookEndpointStore for DynamoDb {
             .expression_attribute_names("#active", "active")
             .expression_attribute_names("#revision", "revision")
             .expression_attribute_names("#config", "config")
-            .expression_attribute_values(":active", aws_sdk_dynamodb::types::AttributeValue::Bool(endpoint.active))
+            .expression_attribute_values(
+                ":active",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(endpoint.active),
+            )
             .expression_attribute_values(":revision", n(endpoint.revision))
             .expression_attribute_values(":config", attribute(&endpoint.config)?)
             .expression_attribute_values(":expected", n(expected));
@@ -232,7 +234,9 @@ impl WebhookEndpointStore for DynamoDb {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(Some(endpoint_of(out.attributes.unwrap_or_default())?.health)),
+            Ok(out) => Ok(Some(
+                endpoint_of(out.attributes.unwrap_or_default())?.health,
+            )),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
                 Ok(None)
             }
@@ -262,8 +266,14 @@ impl WebhookEndpointStore for DynamoDb {
             .expression_attribute_names("#active", "active")
             .expression_attribute_names("#revision", "revision")
             .expression_attribute_names("#health", "health")
-            .expression_attribute_values(":true", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
-            .expression_attribute_values(":false", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
+            .expression_attribute_values(
+                ":true",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            )
+            .expression_attribute_values(
+                ":false",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(false),
+            )
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":at", stamp(at)?)
             .expression_attribute_values(":reason", s(reason))

@@ -1,0 +1,265 @@
+//! The delivery-webhooks API providers call: `POST /webhooks/{provider}/{token}` (and Meta's
+//! `GET` verification challenge). No JWT: the token in the path names one provider
+//! configuration (opaque, random, not an id), and the request must then authenticate the way
+//! that provider does, over the raw bytes, before anything in it is read:
+//!
+//! | Route | Authentication |
+//! | --- | --- |
+//! | `twilio` | `X-Twilio-Signature` with the configuration's auth token, over the public URL Twilio called |
+//! | `ses` | SNS message signature (v1/v2, certificate from an SNS host, cached), from the configuration's `events_topic_arn`, at most an hour old |
+//! | `meta` | `X-Hub-Signature-256` with the app secret; the `GET` challenge needs the verify token Herald generated |
+//! | `africastalking`, `brevo` | HTTP Basic `herald:<secret>` (Brevo also `Bearer <secret>`) with the secret Herald generated and keeps only a digest of |
+//!
+//! Answers: 200 with counts once applied (unknown messages included, so providers stop
+//! retrying); 404 for an unknown token or a token of another provider; 401 for a failed
+//! authentication or a replay; 400 for an authentic request Herald cannot read; 503 when
+//! something Herald depends on is down (the provider retries). Nothing is changed unless the
+//! request authenticates.
+
+use lambda_http::{Body, Request};
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::domain::TenantId;
+use crate::domain::provider::{ProviderConfig, ProviderKind, ProviderSettings};
+use crate::domain::receipt::{Notification, ReceiptError, WEBHOOK_USER};
+use crate::http::{self, ApiError, ApiResult, Response};
+use crate::providers::sns_signature::{CertificateSource, HttpCertificateSource, SnsVerifier};
+use crate::providers::{africastalking, brevo, meta_whatsapp, ses, twilio};
+use crate::receipts::{self, PendingConfirmation};
+
+/// Largest webhook body read (Brevo and Meta batch; SNS messages are at most 256 KB).
+const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// What the function keeps between requests: the app, and SNS signing keys by certificate URL.
+#[derive(Debug)]
+pub struct Receiver<S = HttpCertificateSource> {
+    pub app: App,
+    pub sns: SnsVerifier<S>,
+}
+
+impl Receiver {
+    /// The AWS-backed receiver: certificates fetched over HTTPS from SNS hosts only.
+    pub fn new(app: App) -> anyhow::Result<Self> {
+        Ok(Self {
+            app,
+            sns: SnsVerifier::new(HttpCertificateSource::new()?),
+        })
+    }
+}
+
+pub async fn handle<S: CertificateSource>(receiver: &Receiver<S>, request: Request) -> ApiResult {
+    handle_at(receiver, request, OffsetDateTime::now_utc()).await
+}
+
+/// [`handle`] as if the request arrived at `now` (SNS signatures carry a time).
+pub async fn handle_at<S: CertificateSource>(
+    receiver: &Receiver<S>,
+    request: Request,
+    now: OffsetDateTime,
+) -> ApiResult {
+    let app = &receiver.app;
+    let route = http::route(&request).0;
+    let (method, path) = route.split_once(' ').unwrap_or(("", route.as_str()));
+    let segment = path
+        .strip_prefix("/webhooks/")
+        .and_then(|rest| rest.strip_suffix("/{token}"))
+        .ok_or_else(|| ApiError::NoRoute(route.clone()))?;
+    let token: String =
+        http::path_param(&request, "token").map_err(|_| ApiError::NotFound("webhook"))?;
+    if !plausible_token(&token) {
+        return Err(refused_route(segment));
+    }
+    let Some((tenant, config)) = app.providers.by_receipt_token(&token).await? else {
+        return Err(refused_route(segment));
+    };
+    let kind = config.kind();
+    if kind.receipt_path() != Some(segment) {
+        return Err(refused_route(segment));
+    }
+    let body = body_bytes(&request)?;
+    let outcome = match (method, kind) {
+        ("GET", ProviderKind::MetaWhatsapp) => {
+            return meta_challenge(&request, &config);
+        }
+        ("POST", _) => authenticate(receiver, &request, &tenant, &config, body, now).await,
+        _ => return Err(ApiError::NoRoute(route.clone())),
+    };
+    let notifications = match outcome {
+        Ok(n) => n,
+        Err(e) => return Ok(rejected(kind, &e)),
+    };
+    let request_id = http::request_id(&request);
+    let (applied, confirmations) =
+        receipts::apply(app, &tenant, &config, notifications, &request_id)
+            .await
+            .map_err(ApiError::Internal)?;
+    for confirmation in &confirmations {
+        confirm(&receiver.sns, confirmation).await?;
+    }
+    tracing::info!(
+        provider = kind.as_str(),
+        advanced = applied.advanced,
+        unchanged = applied.unchanged,
+        unknown = applied.unknown,
+        opted_out = applied.opted_out,
+        opted_in = applied.opted_in,
+        suppressed = applied.suppressed,
+        ignored = applied.ignored,
+        confirmed = confirmations.len(),
+        "receipts applied"
+    );
+    http::respond(200, &applied)
+}
+
+/// Authenticates the raw request the way `config`'s provider signs it, then parses it.
+async fn authenticate<S: CertificateSource>(
+    receiver: &Receiver<S>,
+    request: &Request,
+    tenant: &TenantId,
+    config: &ProviderConfig,
+    body: &[u8],
+    now: OffsetDateTime,
+) -> Result<Vec<Notification>, ReceiptError> {
+    let headers = request.headers();
+    let secret = || {
+        config
+            .receipts
+            .as_ref()
+            .and_then(|r| r.secret())
+            .ok_or_else(|| ReceiptError::unauthenticated("no webhook secret is configured"))
+    };
+    let credential = |name: &'static str| async move {
+        let open = receiver
+            .app
+            .vault
+            .open(tenant, &config.id, config.credentials.as_ref())
+            .await
+            .map_err(|_| ReceiptError::Unavailable("credentials cannot be opened".into()))?;
+        Ok::<_, ReceiptError>(open.field(name).to_owned())
+    };
+    match &config.settings {
+        ProviderSettings::Twilio { .. } => {
+            let auth_token = credential("auth_token").await?;
+            let url = http::public_url(request, receiver.app.public_url.as_deref());
+            twilio::receive(&auth_token, &url, headers, body)
+        }
+        ProviderSettings::MetaWhatsapp { .. } => {
+            let app_secret = credential("app_secret").await?;
+            meta_whatsapp::receive(&app_secret, headers, body)
+        }
+        ProviderSettings::AfricasTalking { .. } => {
+            africastalking::verify_basic_auth(headers, WEBHOOK_USER, &secret()?)?;
+            africastalking::parse_callback(body)
+        }
+        ProviderSettings::Brevo { .. } => {
+            let digest = secret()?;
+            brevo::verify_basic_auth(headers, WEBHOOK_USER, &digest)
+                .or_else(|_| brevo::verify_bearer_token(headers, &digest))?;
+            brevo::parse_webhook(body)
+        }
+        ProviderSettings::Ses {
+            events_topic_arn, ..
+        } => {
+            let topic = events_topic_arn.as_deref().ok_or_else(|| {
+                ReceiptError::unauthenticated("no events_topic_arn is configured")
+            })?;
+            ses::receive(&receiver.sns, body, &[topic], now).await
+        }
+        ProviderSettings::Smtp { .. } | ProviderSettings::Sns { .. } => Err(
+            ReceiptError::unauthenticated("this provider posts no receipts"),
+        ),
+    }
+}
+
+/// Meta's `GET` when the webhook URL is saved: echo `hub.challenge` if the verify token is the
+/// one Herald generated for this configuration.
+fn meta_challenge(request: &Request, config: &ProviderConfig) -> ApiResult {
+    let Some(digest) = config.receipts.as_ref().and_then(|r| r.secret()) else {
+        return Ok(rejected(
+            config.kind(),
+            &ReceiptError::unauthenticated("no verify token is configured"),
+        ));
+    };
+    match meta_whatsapp::verification_challenge(request.uri().query().unwrap_or(""), &digest) {
+        Ok(challenge) => Ok(lambda_http::Response::builder()
+            .status(200)
+            .header("content-type", "text/plain")
+            .body(Body::Text(challenge))
+            .unwrap_or_default()),
+        Err(e) => Ok(rejected(config.kind(), &e)),
+    }
+}
+
+/// Confirms an SNS subscription by fetching its `SubscribeURL` (already checked to be an SNS
+/// host); a failure is a 503 so SNS sends the confirmation again.
+async fn confirm<S: CertificateSource>(
+    sns: &SnsVerifier<S>,
+    confirmation: &PendingConfirmation,
+) -> Result<(), ApiError> {
+    sns.source()
+        .fetch(&confirmation.subscribe_url)
+        .await
+        .map(|_| tracing::info!(topic = %confirmation.topic_arn, "SNS subscription confirmed"))
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("SNS subscription not confirmed: {e}")))
+}
+
+/// Tokens are 32 URL-safe base64 characters; anything else is not looked up.
+fn plausible_token(token: &str) -> bool {
+    (16..=64).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Unknown tokens are counted like failed authentications: someone is probing.
+fn refused_route(segment: &str) -> ApiError {
+    tracing::warn!(
+        route = segment,
+        receipts_rejected = 1,
+        reason = "unknown_token",
+        "receipt refused"
+    );
+    ApiError::NotFound("webhook")
+}
+
+fn body_bytes(request: &Request) -> Result<&[u8], ApiError> {
+    let bytes: &[u8] = match request.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(crate::domain::validation::FieldError::new(
+            "too_large",
+            "body",
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+        .into());
+    }
+    Ok(bytes)
+}
+
+/// The answer to a request that did not authenticate or could not be read: counted, logged
+/// without its content, nothing changed.
+fn rejected(kind: ProviderKind, error: &ReceiptError) -> Response {
+    let status = match error {
+        ReceiptError::Unauthenticated(_) | ReceiptError::Stale => 401,
+        ReceiptError::Malformed(_) => 400,
+        ReceiptError::Unavailable(_) => 503,
+    };
+    tracing::warn!(
+        provider = kind.as_str(),
+        receipts_rejected = 1,
+        reason = error.kind(),
+        detail = %error,
+        "receipt refused"
+    );
+    let body = serde_json::json!({"error": {"code": error.kind(), "message": error.to_string()}});
+    lambda_http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+        .unwrap_or_default()
+}
