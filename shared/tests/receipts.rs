@@ -1154,3 +1154,252 @@ fn every_receipt_fixture_is_an_api_gateway_event_without_authorizer() -> TestRes
     assert!(count >= 17, "{count} fixtures");
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// The delivery-webhooks handler: SES events through SNS end to end (in memory)
+// ---------------------------------------------------------------------------------------------
+
+mod through_the_function {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use herald_shared::App;
+    use herald_shared::api::receipts::{Receiver, handle_at};
+    use herald_shared::credentials::OpenCredentials;
+    use herald_shared::domain::audit::AuditEntry;
+    use herald_shared::domain::message::{Message, MessageContent, MessageId, MessageStatus};
+    use herald_shared::domain::provider::{ProviderConfig, ProviderKind, ProviderSettings};
+    use herald_shared::domain::receipt::ReceiptRoute;
+    use herald_shared::domain::recipient::Recipient;
+    use herald_shared::domain::snapshot::CheckOutcome;
+    use herald_shared::domain::validation::EmailAddress;
+    use herald_shared::domain::{Category, Channel, EventId, ProviderId, TenantId};
+    use herald_shared::providers::sns_signature::SnsVerifier;
+    use herald_shared::providers::{
+        Accepted, ChannelSender, CredentialChecker, Outbound, SendError,
+    };
+    use herald_shared::store::memory::MemoryStore;
+    use herald_shared::store::{MessageStore as _, ProviderStore as _, RecipientStore as _};
+    use time::OffsetDateTime;
+
+    use super::{SES_TOPIC, TestCertificates, TestResult};
+
+    /// Receipts never check credentials or send: these ports are not reached.
+    struct NoProviders;
+
+    #[async_trait]
+    impl CredentialChecker for NoProviders {
+        async fn check(&self, _: &ProviderSettings, _: &OpenCredentials) -> CheckOutcome {
+            CheckOutcome::Unreachable {
+                detail: "receipts do not check providers".into(),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl ChannelSender for NoProviders {
+        async fn send(
+            &self,
+            _: &ProviderSettings,
+            _: &OpenCredentials,
+            _: &Outbound<'_>,
+        ) -> Result<Accepted, SendError> {
+            Err(SendError::Provider {
+                code: "not_here".into(),
+                reason: "receipts do not send".into(),
+            })
+        }
+    }
+
+    const SES_TOKEN: &str = "whk_ses_7Hq2Wc5Rz8Tn1Yp4Ld6";
+    const BOUNCED_SES_ID: &str = "0102019a5c3e8a44-2c6e8a0b-3d5f-4a7c-9e1b-8d0f2a4c6e8a-000000";
+
+    struct World {
+        receiver: Receiver<TestCertificates>,
+        store: Arc<MemoryStore>,
+        tenant: TenantId,
+    }
+
+    async fn world() -> Result<World, Box<dyn std::error::Error>> {
+        let store = Arc::new(MemoryStore::default());
+        let mut app = App::in_memory(Arc::new(NoProviders), Arc::new(NoProviders));
+        app.providers = store.clone();
+        app.messages = store.clone();
+        app.recipients = store.clone();
+        let tenant = TenantId::parse("acme-events")?;
+        let config = ProviderConfig {
+            id: ProviderId::generate(),
+            channel: Channel::Email,
+            name: "SES".into(),
+            settings: ProviderSettings::Ses {
+                from_address: EmailAddress::parse("events@acme.example")?,
+                from_name: None,
+                configuration_set: Some("herald-events".into()),
+                events_topic_arn: Some(SES_TOPIC.into()),
+            },
+            credentials: None,
+            priority: 1,
+            weight: 100,
+            active: true,
+            rate_limit_per_second: None,
+            receipts: Some(ReceiptRoute {
+                token: SES_TOKEN.into(),
+                secret_sha256: None,
+            }),
+            revision: 1,
+            updated_at: OffsetDateTime::now_utc(),
+            updated_by: "test".into(),
+        };
+        let audit = AuditEntry::by_system(
+            "test",
+            &tenant,
+            "r",
+            "provider.created",
+            "t".into(),
+            None,
+            None,
+        );
+        store
+            .put_tenant_provider(&tenant, &config, None, &audit)
+            .await?;
+        Ok(World {
+            receiver: Receiver {
+                app,
+                sns: SnsVerifier::new(TestCertificates::new()?),
+            },
+            store,
+            tenant,
+        })
+    }
+
+    fn sent_email(
+        tenant: &TenantId,
+        to: &str,
+        ses_id: &str,
+    ) -> Result<Message, Box<dyn std::error::Error>> {
+        let recipient = Recipient::parse(Channel::Email, to)?;
+        let now = OffsetDateTime::now_utc();
+        Ok(Message {
+            id: MessageId::derive(tenant, "gala-2026", "receipt-test", 0),
+            tenant: tenant.clone(),
+            event: EventId::parse("gala-2026")?,
+            snapshot_version: 1,
+            category: Category::Invitation,
+            channel: Channel::Email,
+            recipient_key: recipient.key(tenant.as_str()),
+            recipient,
+            content: MessageContent {
+                subject: Some("You're invited".into()),
+                html: None,
+                text: "You're invited".into(),
+                segments: None,
+            },
+            status: MessageStatus::Sent,
+            status_reason: None,
+            trigger: None,
+            estimated_cost: None,
+            cost: None,
+            provider: None,
+            provider_kind: Some(ProviderKind::Ses),
+            provider_message_id: Some(ses_id.into()),
+            attempts: Vec::new(),
+            created_at: now,
+            sent_at: Some(now),
+            request_id: "r".into(),
+        })
+    }
+
+    async fn call(
+        w: &World,
+        name: &str,
+    ) -> Result<(u16, serde_json::Value), Box<dyn std::error::Error>> {
+        let path = format!(
+            "{}/../events/receipts/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path)?;
+        let event: serde_json::Value = serde_json::from_str(&text)?;
+        let at = OffsetDateTime::from_unix_timestamp(
+            event["requestContext"]["timeEpoch"]
+                .as_i64()
+                .unwrap_or_default()
+                / 1000,
+        )?;
+        let request = lambda_http::request::from_str(&text)?;
+        let response = match handle_at(&w.receiver, request, at).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+        let status = response.status().as_u16();
+        let body = serde_json::from_slice(response.body().as_ref()).unwrap_or_default();
+        Ok((status, body))
+    }
+
+    #[tokio::test]
+    async fn a_permanent_bounce_bounces_the_message_and_suppresses_the_address() -> TestResult {
+        let w = world().await?;
+        let message = sent_email(&w.tenant, "nobody@example.com", BOUNCED_SES_ID)?;
+        w.store.create(&message).await?;
+        let (status, body) = call(&w, "ses-bounce-permanent").await?;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            (body["advanced"].as_u64(), body["suppressed"].as_u64()),
+            (Some(1), Some(1))
+        );
+        let stored = w
+            .store
+            .message(&message.id)
+            .await?
+            .ok_or("message")?
+            .message;
+        assert_eq!(stored.status, MessageStatus::Bounced);
+        let blocks = w
+            .store
+            .blocks(
+                &w.tenant,
+                &[(Channel::Email, message.recipient_key.clone())],
+            )
+            .await?;
+        assert_eq!(blocks.len(), 1, "{blocks:?}");
+        assert!(
+            !format!("{blocks:?}").contains("nobody@example.com"),
+            "the suppression does not hold the address"
+        );
+        // SNS redelivers: nothing changes twice.
+        let (_, again) = call(&w, "ses-bounce-permanent").await?;
+        assert_eq!(
+            (again["unchanged"].as_u64(), again["suppressed"].as_u64()),
+            (Some(1), Some(0))
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_subscription_confirmation_is_confirmed_at_its_sns_url() -> TestResult {
+        let w = world().await?;
+        let (status, body) = call(&w, "ses-subscription-confirmation").await?;
+        assert_eq!(status, 200, "{body}");
+        let fetched = w
+            .receiver
+            .sns
+            .source()
+            .fetched
+            .lock()
+            .map_err(|_| "lock")?
+            .clone();
+        assert!(
+            fetched.iter().any(|u| u
+                .starts_with("https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription")),
+            "{fetched:?}"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn an_ses_event_for_an_unknown_message_is_acknowledged() -> TestResult {
+        let w = world().await?;
+        let (status, body) = call(&w, "ses-delivery").await?;
+        assert_eq!((status, body["unknown"].as_u64()), (200, Some(1)), "{body}");
+        Ok(())
+    }
+}
