@@ -90,6 +90,9 @@ pub struct World {
     pub standins: RunningStandIns,
     pub counter: AwsRequestCounter,
     pub aws: aws_config::SdkConfig,
+    /// The `receipts` part of each tenant provider's creation answer, by provider kind: the
+    /// route and the secret shown that one time.
+    pub receipt_routes: Mutex<HashMap<String, Value>>,
 }
 
 impl World {
@@ -144,6 +147,7 @@ impl World {
             standins,
             counter,
             aws,
+            receipt_routes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -286,6 +290,12 @@ impl World {
         let created = self
             .ok(self.event("config-api/create-tenant-provider").body(body))
             .await;
+        if let (Some(kind), Ok(mut routes)) = (
+            created["settings"]["kind"].as_str(),
+            self.receipt_routes.lock(),
+        ) {
+            routes.insert(kind.to_owned(), created["receipts"].clone());
+        }
         created["id"].as_str().expect("id").to_owned()
     }
 
@@ -427,4 +437,98 @@ impl World {
         self.ok(self.event("wizard-completion/complete-wizard"))
             .await;
     }
+}
+
+// ---- the delivery-webhooks function over HTTP ----
+
+impl World {
+    /// Serves the delivery-webhooks handler over HTTP on 127.0.0.1, as API Gateway would pass
+    /// requests to it (payload v2.0, raw body base64), and makes that server Herald's public
+    /// URL: receipt URLs given to providers (Twilio's `StatusCallback`) point at it. Returns the
+    /// base URL. The server lives as long as the test's runtime.
+    pub async fn serve_receipts(&mut self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        self.app.public_url = Some(base.clone());
+        let receiver = Arc::new(
+            herald_shared::api::receipts::Receiver::new(self.app.clone()).expect("receiver"),
+        );
+        let router = axum::Router::new().fallback(
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: axum::http::HeaderMap,
+                  body: axum::body::Bytes| {
+                let receiver = receiver.clone();
+                async move {
+                    let event = api_gateway_event(&method, &uri, &headers, &body);
+                    let request = lambda_http::request::from_str(&event.to_string())
+                        .expect("valid API Gateway event");
+                    let response = herald_shared::api::receipts::handle(&receiver, request)
+                        .await
+                        .unwrap_or_else(herald_shared::http::ApiError::into_response);
+                    let status = axum::http::StatusCode::from_u16(response.status().as_u16())
+                        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+                    (status, response.body().as_ref().to_vec())
+                }
+            },
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        base
+    }
+
+    /// The receipt route (`url`, `secret`...) a provider kind's configuration was given.
+    pub fn receipt_route(&self, kind: &str) -> Value {
+        self.receipt_routes
+            .lock()
+            .map(|r| r.get(kind).cloned().unwrap_or(Value::Null))
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// An HTTP API (payload v2.0) event for a request to `/webhooks/{provider}/{token}`.
+fn api_gateway_event(
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Value {
+    use base64::Engine as _;
+    let path = uri.path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (route, token) = match segments.as_slice() {
+        ["webhooks", provider, token] => (
+            format!("{method} /webhooks/{provider}/{{token}}"),
+            Some((*token).to_owned()),
+        ),
+        _ => (format!("{method} {path}"), None),
+    };
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or_default())))
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    json!({
+        "version": "2.0",
+        "routeKey": route,
+        "rawPath": path,
+        "rawQueryString": uri.query().unwrap_or(""),
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "domainName": "127.0.0.1",
+            "domainPrefix": "127", "requestId": ulid::Ulid::new().to_string(),
+            "routeKey": route, "stage": "$default", "timeEpoch": now as u64,
+            "http": {"method": method.as_str(), "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "test"}
+        },
+        "pathParameters": token.map(|t| json!({"token": t})).unwrap_or(Value::Null),
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "isBase64Encoded": true,
+    })
 }

@@ -6,6 +6,7 @@ mod harness;
 
 mod isolation;
 mod provider_checks;
+mod receipts;
 mod redaction;
 mod resolution_requests;
 mod sending;
