@@ -228,4 +228,338 @@ fn receipts(c: &mut Criterion) {
 }
 
 criterion_group!(benches, receipts);
-criterion_main!(benches);
+
+// ---------------------------------------------------------------------------------------------
+// The whole handler: route token lookup, credentials opened, authentication, parsing, the status
+// transition and the status event, over in-memory stores (each iteration moves a fresh `sent`
+// message to its receipt's status). In AWS the lookup, transition and event are DynamoDB and SQS
+// requests (network, not measured here) and credentials are opened with KMS, cached per container.
+// ---------------------------------------------------------------------------------------------
+
+mod handled {
+    use std::sync::Arc;
+
+    use criterion::{BatchSize, Criterion};
+    use herald_shared::App;
+    use herald_shared::api::receipts::{Receiver, handle_at};
+    use herald_shared::credentials::OpenCredentials;
+    use herald_shared::domain::audit::AuditEntry;
+    use herald_shared::domain::message::{Message, MessageContent, MessageId, MessageStatus};
+    use herald_shared::domain::provider::{
+        CredentialInput, ProviderConfig, ProviderKind, ProviderSettings,
+    };
+    use herald_shared::domain::receipt::{Notification, ReceiptRoute, SecretDigest};
+    use herald_shared::domain::recipient::Recipient;
+    use herald_shared::domain::snapshot::CheckOutcome;
+    use herald_shared::domain::validation::EmailAddress;
+    use herald_shared::domain::{Category, Channel, EventId, ProviderId, TenantId};
+    use herald_shared::providers::sns_signature::SnsVerifier;
+    use herald_shared::providers::{
+        Accepted, ChannelSender, CredentialChecker, Outbound, SendError,
+    };
+    use herald_shared::store::memory::MemoryStore;
+    use herald_shared::store::{MessageStore as _, ProviderStore as _};
+    use secrecy::SecretString;
+    use serde_json::Value;
+    use time::OffsetDateTime;
+
+    use super::{
+        AT_PASSWORD, BREVO_PASSWORD, META_APP_SECRET, SES_TOPIC, TWILIO_AUTH_TOKEN, certificate,
+        events_dir,
+    };
+
+    struct NoProviders;
+
+    #[async_trait::async_trait]
+    impl CredentialChecker for NoProviders {
+        async fn check(&self, _: &ProviderSettings, _: &OpenCredentials) -> CheckOutcome {
+            CheckOutcome::Unreachable {
+                detail: "not used".into(),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ChannelSender for NoProviders {
+        async fn send(
+            &self,
+            _: &ProviderSettings,
+            _: &OpenCredentials,
+            _: &Outbound<'_>,
+        ) -> Result<Accepted, SendError> {
+            Err(SendError::Provider {
+                code: "not_used".into(),
+                reason: "not used".into(),
+            })
+        }
+    }
+
+    struct Case {
+        name: &'static str,
+        fixture: &'static str,
+        settings: ProviderSettings,
+        channel: Channel,
+        credentials: &'static [(&'static str, &'static str)],
+        secret: Option<&'static str>,
+    }
+
+    fn cases() -> Vec<Case> {
+        let email = EmailAddress::parse("events@acme.example").unwrap_or_else(|e| panic!("{e}"));
+        vec![
+            Case {
+                name: "handled: twilio status callback → delivered",
+                fixture: "twilio-status-delivered.json",
+                settings: ProviderSettings::Twilio {
+                    account_sid: "AC5f1c2b7e9d0a4c3b8e6f7a1d2c3b4a59".into(),
+                    from: "+260211555010".into(),
+                },
+                channel: Channel::Sms,
+                credentials: &[("auth_token", TWILIO_AUTH_TOKEN)],
+                secret: None,
+            },
+            Case {
+                name: "handled: ses delivery through SNS (certificate cached) → delivered",
+                fixture: "ses-delivery.json",
+                settings: ProviderSettings::Ses {
+                    from_address: email.clone(),
+                    from_name: None,
+                    configuration_set: None,
+                    events_topic_arn: Some(SES_TOPIC.into()),
+                },
+                channel: Channel::Email,
+                credentials: &[],
+                secret: None,
+            },
+            Case {
+                name: "handled: meta status webhook → delivered",
+                fixture: "meta-status-delivered.json",
+                settings: ProviderSettings::MetaWhatsapp {
+                    phone_number_id: "106540352242922".into(),
+                    business_account_id: None,
+                },
+                channel: Channel::Whatsapp,
+                credentials: &[
+                    ("access_token", "EAAG-bench"),
+                    ("app_secret", META_APP_SECRET),
+                ],
+                secret: None,
+            },
+            Case {
+                name: "handled: africastalking delivery report → delivered",
+                fixture: "africastalking-delivery-success.json",
+                settings: ProviderSettings::AfricasTalking {
+                    username: "acme_gala".into(),
+                    sender_id: None,
+                },
+                channel: Channel::Sms,
+                credentials: &[("api_key", "atsk-bench")],
+                secret: Some(AT_PASSWORD),
+            },
+            Case {
+                name: "handled: brevo delivered event → delivered",
+                fixture: "brevo-delivered.json",
+                settings: ProviderSettings::Brevo {
+                    from_address: email,
+                    from_name: None,
+                },
+                channel: Channel::Email,
+                credentials: &[("api_key", "xkeysib-bench")],
+                secret: Some(BREVO_PASSWORD),
+            },
+        ]
+    }
+
+    fn event(name: &str) -> (String, Value) {
+        let text = std::fs::read_to_string(format!("{}/{name}", events_dir())).unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or_default();
+        (text, value)
+    }
+
+    /// A `sent` message the receipt names, in a store of its own.
+    fn sent(tenant: &TenantId, channel: Channel, kind: ProviderKind, provider_id: &str) -> Message {
+        let to = match channel {
+            Channel::Email => "guest@example.com",
+            _ => "+260971234567",
+        };
+        let recipient = Recipient::parse(channel, to).unwrap_or_else(|e| panic!("{e}"));
+        let now = OffsetDateTime::now_utc();
+        Message {
+            id: MessageId::derive(tenant, "gala-2026", "bench", 0),
+            tenant: tenant.clone(),
+            event: EventId::parse("gala-2026").unwrap_or_else(|e| panic!("{e}")),
+            snapshot_version: 1,
+            category: Category::Invitation,
+            channel,
+            recipient_key: recipient.key(tenant.as_str()),
+            recipient,
+            content: MessageContent {
+                subject: None,
+                html: None,
+                text: "You're invited".into(),
+                segments: Some(1),
+            },
+            status: MessageStatus::Sent,
+            status_reason: None,
+            trigger: None,
+            estimated_cost: None,
+            cost: None,
+            provider: None,
+            provider_kind: Some(kind),
+            provider_message_id: Some(provider_id.to_owned()),
+            attempts: Vec::new(),
+            created_at: now,
+            sent_at: Some(now),
+            request_id: "bench".into(),
+        }
+    }
+
+    pub fn bench(c: &mut Criterion) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tenant = TenantId::parse("acme-events").unwrap_or_else(|e| panic!("{e}"));
+        let sns = Arc::new(SnsVerifier::new(certificate()));
+        for case in cases() {
+            let (text, value) = event(case.fixture);
+            let at = OffsetDateTime::from_unix_timestamp(
+                value["requestContext"]["timeEpoch"]
+                    .as_i64()
+                    .unwrap_or_default()
+                    / 1000,
+            )
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            let token = value["pathParameters"]["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let providers = Arc::new(MemoryStore::default());
+            let mut app = App::in_memory(Arc::new(NoProviders), Arc::new(NoProviders));
+            app.providers = providers.clone();
+            let id = ProviderId::generate();
+            let credentials = CredentialInput(
+                case.credentials
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), SecretString::from(*v)))
+                    .collect(),
+            );
+            let config = rt.block_on(async {
+                let sealed = app
+                    .vault
+                    .seal(&tenant, &id, &credentials)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let config = ProviderConfig {
+                    id: id.clone(),
+                    channel: case.channel,
+                    name: case.name.into(),
+                    settings: case.settings.clone(),
+                    credentials: sealed,
+                    priority: 1,
+                    weight: 100,
+                    active: true,
+                    rate_limit_per_second: None,
+                    receipts: Some(ReceiptRoute {
+                        token: token.clone(),
+                        secret_sha256: case.secret.map(|s| SecretDigest::of(s).to_hex()),
+                    }),
+                    revision: 1,
+                    updated_at: OffsetDateTime::now_utc(),
+                    updated_by: "bench".into(),
+                };
+                let audit = AuditEntry::by_system(
+                    "bench",
+                    &tenant,
+                    "r",
+                    "provider.created",
+                    "t".into(),
+                    None,
+                    None,
+                );
+                providers
+                    .put_tenant_provider(&tenant, &config, None, &audit)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                config
+            });
+            // The provider's id for the message, as the receipt names it.
+            let receiver = |messages: Arc<MemoryStore>| {
+                let mut app = app.clone();
+                app.messages = messages;
+                Receiver {
+                    app,
+                    sns: sns.clone(),
+                }
+            };
+            let probe = receiver(Arc::new(MemoryStore::default()));
+            let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+            let provider_id = rt.block_on(async {
+                // An unknown message: acknowledged; read the id from the parsed receipt instead.
+                let response = handle_at(&probe, request, at)
+                    .await
+                    .unwrap_or_else(|e| e.into_response());
+                assert_eq!(response.status().as_u16(), 200, "{}", case.name);
+                let request =
+                    lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+                receipt_id(&request, &config)
+            });
+            let kind = config.kind();
+            c.bench_function(case.name, |b| {
+                b.to_async(&rt).iter_batched(
+                    || {
+                        let messages = Arc::new(MemoryStore::default());
+                        let message = sent(&tenant, case.channel, kind, &provider_id);
+                        futures::executor::block_on(messages.create(&message))
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        let request =
+                            lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+                        (receiver(messages), request)
+                    },
+                    |(receiver, request)| async move {
+                        let response = handle_at(&receiver, request, at)
+                            .await
+                            .unwrap_or_else(|e| e.into_response());
+                        assert_eq!(response.status().as_u16(), 200);
+                        assert!(
+                            response.body().as_ref().starts_with(br#"{"advanced":1"#),
+                            "the message moved"
+                        );
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+
+    /// The provider message id a fixture's (first) receipt carries.
+    fn receipt_id(request: &lambda_http::Request, config: &ProviderConfig) -> String {
+        let body = request.body().as_ref();
+        let notifications = match config.kind() {
+            ProviderKind::Twilio => herald_shared::providers::twilio::parse_callback(body),
+            ProviderKind::MetaWhatsapp => {
+                herald_shared::providers::meta_whatsapp::parse_webhook(body)
+            }
+            ProviderKind::AfricasTalking => {
+                herald_shared::providers::africastalking::parse_callback(body)
+            }
+            ProviderKind::Brevo => herald_shared::providers::brevo::parse_webhook(body),
+            ProviderKind::Ses => {
+                let envelope: Value = serde_json::from_slice(body).unwrap_or_default();
+                herald_shared::providers::ses::parse_event(
+                    envelope["Message"].as_str().unwrap_or_default(),
+                )
+            }
+            _ => Ok(Vec::new()),
+        }
+        .unwrap_or_else(|e| panic!("{e}"));
+        notifications
+            .into_iter()
+            .find_map(|n| match n {
+                Notification::Receipt(r) => Some(r.provider_message_id),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{}: no receipt", config.name))
+    }
+}
+
+criterion_group!(handler_benches, handled::bench);
+criterion_main!(benches, handler_benches);

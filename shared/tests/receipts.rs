@@ -1265,7 +1265,7 @@ mod through_the_function {
         Ok(World {
             receiver: Receiver {
                 app,
-                sns: SnsVerifier::new(TestCertificates::new()?),
+                sns: Arc::new(SnsVerifier::new(TestCertificates::new()?)),
             },
             store,
             tenant,

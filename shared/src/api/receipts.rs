@@ -16,6 +16,8 @@
 //! something Herald depends on is down (the provider retries). Nothing is changed unless the
 //! request authenticates.
 
+use std::sync::Arc;
+
 use lambda_http::{Body, Request};
 use time::OffsetDateTime;
 
@@ -31,11 +33,12 @@ use crate::receipts::{self, PendingConfirmation};
 /// Largest webhook body read (Brevo and Meta batch; SNS messages are at most 256 KB).
 const MAX_BODY_BYTES: usize = 512 * 1024;
 
-/// What the function keeps between requests: the app, and SNS signing keys by certificate URL.
+/// What the function keeps between requests: the app, and SNS signing keys by certificate URL
+/// (shared, so receivers over other stores can reuse a warm cache).
 #[derive(Debug)]
 pub struct Receiver<S = HttpCertificateSource> {
     pub app: App,
-    pub sns: SnsVerifier<S>,
+    pub sns: Arc<SnsVerifier<S>>,
 }
 
 impl Receiver {
@@ -43,7 +46,7 @@ impl Receiver {
     pub fn new(app: App) -> anyhow::Result<Self> {
         Ok(Self {
             app,
-            sns: SnsVerifier::new(HttpCertificateSource::new()?),
+            sns: Arc::new(SnsVerifier::new(HttpCertificateSource::new()?)),
         })
     }
 }
@@ -59,14 +62,13 @@ pub async fn handle_at<S: CertificateSource>(
     now: OffsetDateTime,
 ) -> ApiResult {
     let app = &receiver.app;
-    let route = http::route(&request).0;
-    let (method, path) = route.split_once(' ').unwrap_or(("", route.as_str()));
-    let segment = path
-        .strip_prefix("/webhooks/")
-        .and_then(|rest| rest.strip_suffix("/{token}"))
-        .ok_or_else(|| ApiError::NoRoute(route.clone()))?;
-    let token: String =
-        http::path_param(&request, "token").map_err(|_| ApiError::NotFound("webhook"))?;
+    let method = request.method().as_str().to_owned();
+    // From the path itself rather than API Gateway's route key, so the same handler serves a
+    // Lambda function URL (local runs) where every route is `$default`.
+    let (segment, token) = receipt_route(request.uri().path())
+        .ok_or_else(|| ApiError::NoRoute(format!("{method} {}", request.uri().path())))?;
+    let (segment, token) = (segment.to_owned(), token.to_owned());
+    let segment = segment.as_str();
     if !plausible_token(&token) {
         return Err(refused_route(segment));
     }
@@ -78,12 +80,16 @@ pub async fn handle_at<S: CertificateSource>(
         return Err(refused_route(segment));
     }
     let body = body_bytes(&request)?;
-    let outcome = match (method, kind) {
+    let outcome = match (method.as_str(), kind) {
         ("GET", ProviderKind::MetaWhatsapp) => {
             return meta_challenge(&request, &config);
         }
         ("POST", _) => authenticate(receiver, &request, &tenant, &config, body, now).await,
-        _ => return Err(ApiError::NoRoute(route.clone())),
+        _ => {
+            return Err(ApiError::NoRoute(format!(
+                "{method} /webhooks/{segment}/{{token}}"
+            )));
+        }
     };
     let notifications = match outcome {
         Ok(n) => n,
@@ -202,6 +208,13 @@ async fn confirm<S: CertificateSource>(
         .await
         .map(|_| tracing::info!(topic = %confirmation.topic_arn, "SNS subscription confirmed"))
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("SNS subscription not confirmed: {e}")))
+}
+
+/// `(provider segment, token)` from a path ending in `/webhooks/<segment>/<token>`.
+fn receipt_route(path: &str) -> Option<(&str, &str)> {
+    let (_, rest) = path.rsplit_once("/webhooks/")?;
+    let (segment, token) = rest.split_once('/')?;
+    (!segment.is_empty() && !token.is_empty() && !token.contains('/')).then_some((segment, token))
 }
 
 /// Tokens are 32 URL-safe base64 characters; anything else is not looked up.
