@@ -527,11 +527,14 @@ async fn roles_tenants_and_changes() {
 
 // ---- the worker, posting to a receiver on 127.0.0.1 ----
 
+/// A scripted answer: a status and a `Retry-After` (or `"redirect"`: a `Location`).
+type Answer = (u16, Option<&'static str>);
+
 /// A receiver that answers from a script (then 200), records every request, and verifies each
 /// signature with the secret it is given.
 #[derive(Clone, Default)]
 struct Receiver {
-    script: Arc<Mutex<Vec<(u16, Option<&'static str>)>>>,
+    script: Arc<Mutex<Vec<Answer>>>,
     seen: Arc<Mutex<Vec<(HeaderMap, String, u16)>>>,
     redirected: Arc<Mutex<usize>>,
 }
@@ -560,7 +563,7 @@ async fn elsewhere(State(r): State<Receiver>) -> StatusCode {
 }
 
 impl Receiver {
-    async fn start(script: Vec<(u16, Option<&'static str>)>) -> (Self, String) {
+    async fn start(script: Vec<Answer>) -> (Self, String) {
         let receiver = Receiver {
             script: Arc::new(Mutex::new(script)),
             ..Receiver::default()
@@ -608,11 +611,7 @@ struct Setup {
     secret: String,
 }
 
-async fn setup(
-    script: Vec<(u16, Option<&'static str>)>,
-    schedule: &[u64],
-    disable: DisablePolicy,
-) -> Setup {
+async fn setup(script: Vec<Answer>, schedule: &[u64], disable: DisablePolicy) -> Setup {
     let h = Harness::new(true);
     let (receiver, url) = Receiver::start(script).await;
     let created = h
@@ -855,10 +854,12 @@ async fn unusable_messages_and_gone_endpoints() {
     // The sample batch (endpoints this store does not have): both acknowledged, none retried.
     let batch: aws_lambda_events::event::sqs::SqsEvent =
         serde_json::from_value(fixture("status-webhooks/sqs-batch")).expect("an SQS event");
+    // Nothing is retried, so no visibility change is sent; were one sent, it would go nowhere.
     let sqs = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::Config::builder()
             .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
             .region(aws_sdk_sqs::config::Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:9")
             .build(),
     );
     let queue = herald_shared::dispatch::sqs::QueueClient::new(sqs);

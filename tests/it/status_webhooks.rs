@@ -37,11 +37,14 @@ struct Received {
     signature_ok: bool,
 }
 
+/// A scripted answer: a status and a `Retry-After`.
+type Answer = (u16, Option<&'static str>);
+
 /// A tenant system's webhook receiver: answers from a script (then `otherwise`), verifying
 /// each delivery's signature with the secret it is told once the endpoint exists.
 #[derive(Clone)]
 struct Receiver {
-    script: Arc<Mutex<Vec<(u16, Option<&'static str>)>>>,
+    script: Arc<Mutex<Vec<Answer>>>,
     otherwise: u16,
     secret: Arc<Mutex<String>>,
     received: Arc<Mutex<Vec<Received>>>,
@@ -91,7 +94,7 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) ->
 }
 
 impl Receiver {
-    async fn start(script: Vec<(u16, Option<&'static str>)>, otherwise: u16) -> (Self, String) {
+    async fn start(script: Vec<Answer>, otherwise: u16) -> (Self, String) {
         let receiver = Receiver {
             script: Arc::new(Mutex::new(script)),
             otherwise,

@@ -1,5 +1,6 @@
 //! The HTTP control surface under `/_standin`, mirroring the Rust API for the process mode:
-//! health, captured requests, sent messages, fault injection and account registration.
+//! health, captured requests, sent messages, status callbacks, fault injection, Twilio delivery
+//! outcomes and account registration.
 
 use std::sync::Arc;
 
@@ -8,11 +9,11 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{Accounts, Fault, Provider, Shared, json_response};
+use crate::{Accounts, DeliveryOutcome, Fault, Provider, Shared, json_response};
 
 const JSON: &str = "application/json";
 
@@ -22,7 +23,13 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/urls", get(urls))
         .route("/requests", get(requests).delete(clear_journal))
         .route("/messages", get(messages).delete(clear_journal))
+        .route("/callbacks", get(callbacks).delete(clear_journal))
         .route("/faults", get(faults).post(add_faults).delete(clear_faults))
+        .route(
+            "/twilio/outcomes",
+            get(outcomes).post(add_outcomes).delete(clear_outcomes),
+        )
+        .route("/twilio/outcomes/default", put(set_default_outcome))
         .route("/accounts", axum::routing::post(register))
         .fallback(|| async {
             problem(
@@ -85,6 +92,20 @@ async fn messages(
     }
 }
 
+async fn callbacks(
+    State(shared): State<Arc<Shared>>,
+    Query(filter): Query<ProviderFilter>,
+) -> Response {
+    match filter.parse() {
+        Ok(provider) => json_response(
+            StatusCode::OK,
+            JSON,
+            &json!(shared.journal.callbacks(provider)),
+        ),
+        Err(e) => problem(StatusCode::BAD_REQUEST, "invalid_provider", e.to_string()),
+    }
+}
+
 async fn clear_journal(State(shared): State<Arc<Shared>>) -> Response {
     shared.journal.clear();
     StatusCode::NO_CONTENT.into_response()
@@ -143,6 +164,58 @@ async fn add_faults(State(shared): State<Arc<Shared>>, body: Bytes) -> Response 
 
 async fn clear_faults(State(shared): State<Arc<Shared>>) -> Response {
     shared.faults.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn outcome_state(shared: &Shared) -> Response {
+    json_response(
+        StatusCode::OK,
+        JSON,
+        &json!({
+            "pending": shared.callbacks.queued(),
+            "default": shared.callbacks.default_outcome(),
+        }),
+    )
+}
+
+async fn outcomes(State(shared): State<Arc<Shared>>) -> Response {
+    outcome_state(&shared)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeRequest {
+    #[serde(default = "one")]
+    count: usize,
+    status: String,
+    error_code: Option<u32>,
+}
+
+async fn add_outcomes(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let request: OutcomeRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()),
+    };
+    let outcome = match DeliveryOutcome::from_parts(&request.status, request.error_code) {
+        Ok(outcome) => outcome,
+        Err(message) => return problem(StatusCode::BAD_REQUEST, "invalid_outcome", message),
+    };
+    shared.callbacks.push(request.count, outcome);
+    outcome_state(&shared)
+}
+
+async fn set_default_outcome(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<DeliveryOutcome>(&body) {
+        Ok(outcome) => {
+            shared.callbacks.set_default(outcome);
+            outcome_state(&shared)
+        }
+        Err(e) => problem(StatusCode::BAD_REQUEST, "invalid_outcome", e.to_string()),
+    }
+}
+
+async fn clear_outcomes(State(shared): State<Arc<Shared>>) -> Response {
+    shared.callbacks.clear();
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -1,5 +1,6 @@
-//! The bounded in-memory record of what reached the stand-ins: every request as received and
-//! every message a provider accepted, with a way to wait for new entries.
+//! The bounded in-memory record of what reached the stand-ins: every request as received, every
+//! message a provider accepted and every status callback attempted, with a way to wait for new
+//! entries.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -126,6 +127,70 @@ pub struct SentMessage {
     pub sent_at: OffsetDateTime,
 }
 
+/// One attempt at a status callback the stand-in made (Twilio's `StatusCallback`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackAttempt {
+    pub provider: Provider,
+    /// The message it reports on (Twilio `SM...`).
+    pub message_id: String,
+    /// Where it went: the `StatusCallback` URL exactly as given.
+    pub url: String,
+    /// `MessageStatus` posted: `sent`, `delivered`, `undelivered` or `failed`.
+    pub message_status: String,
+    /// `ErrorCode` posted, for `undelivered` and `failed`.
+    pub error_code: Option<u32>,
+    /// 1 for the first attempt at this status, 2 for its first retry, ...
+    pub attempt: u32,
+    /// Form parameters posted, in the order sent.
+    pub form: Vec<(String, String)>,
+    /// `X-Twilio-Signature` sent.
+    pub signature: String,
+    /// `I-Twilio-Idempotency-Token` sent: one per status, the same on its retries.
+    pub idempotency_token: String,
+    /// HTTP status the receiver answered; `None` if it did not (see `error`).
+    pub http_status: Option<u16>,
+    /// Why there was no answer: timed out, connection failed, ...
+    pub error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub attempted_at: OffsetDateTime,
+}
+
+impl CallbackAttempt {
+    /// Value of form parameter `name`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the receiver answered 2xx.
+    pub fn succeeded(&self) -> bool {
+        self.http_status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// Like `CapturedRequest`'s, leaves out what carries numbers or secrets: the URL's query (a
+/// receiver token), the form values and the signature.
+impl std::fmt::Debug for CallbackAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.split(['?', '#']).next().unwrap_or_default();
+        let fields: Vec<&str> = self.form.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("CallbackAttempt")
+            .field("provider", &self.provider)
+            .field("message_id", &self.message_id)
+            .field("url", &url)
+            .field("message_status", &self.message_status)
+            .field("error_code", &self.error_code)
+            .field("attempt", &self.attempt)
+            .field("fields", &fields)
+            .field("http_status", &self.http_status)
+            .field("error", &self.error)
+            .field("attempted_at", &self.attempted_at)
+            .finish_non_exhaustive()
+    }
+}
+
 pub(crate) struct Journal {
     inner: Mutex<Entries>,
     changed: Notify,
@@ -139,6 +204,7 @@ struct Entries {
     requests: VecDeque<CapturedRequest>,
     request_bytes: usize,
     sent: VecDeque<SentMessage>,
+    callbacks: VecDeque<CallbackAttempt>,
 }
 
 impl Journal {
@@ -195,6 +261,26 @@ impl Journal {
         self.changed.notify_waiters();
     }
 
+    pub(crate) fn record_callback(&self, attempt: CallbackAttempt) {
+        {
+            let mut entries = self.entries();
+            entries.callbacks.push_back(attempt);
+            while entries.callbacks.len() > self.max_requests {
+                entries.callbacks.pop_front();
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    pub(crate) fn callbacks(&self, provider: Option<Provider>) -> Vec<CallbackAttempt> {
+        self.entries()
+            .callbacks
+            .iter()
+            .filter(|c| provider.is_none_or(|p| c.provider == p))
+            .cloned()
+            .collect()
+    }
+
     pub(crate) fn requests(&self, provider: Option<Provider>) -> Vec<CapturedRequest> {
         self.entries()
             .requests
@@ -218,6 +304,7 @@ impl Journal {
         entries.requests.clear();
         entries.request_bytes = 0;
         entries.sent.clear();
+        entries.callbacks.clear();
     }
 
     /// Waits until `read` returns at least `count` items, or `timeout` passes.

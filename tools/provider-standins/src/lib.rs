@@ -21,11 +21,45 @@
 //!
 //! The same control surface is served over HTTP under `/_standin` for the process mode (see the
 //! `provider-standins` binary).
+//!
+//! # Twilio status callbacks
+//!
+//! Like Twilio, a Message created with a `StatusCallback` URL (absolute `http(s)`, else 400 /
+//! 21609) is reported on later: a background task POSTs `sent`, then `delivered`, to that URL as
+//! Twilio does (form fields `AccountSid`, `ApiVersion`, `ChannelPrefix`, `From`, `To`,
+//! `MessageSid`, `SmsSid`, `MessageStatus`, `SmsStatus`, `MessagingServiceSid` when one was used,
+//! `ErrorCode` for `undelivered`/`failed`; headers `X-Twilio-Signature` keyed with the account's
+//! auth token over the URL as given, `User-Agent: TwilioProxy/1.1`, `I-Twilio-Idempotency-Token`).
+//! Each accepted message (with or without a callback URL) takes the next queued
+//! [`DeliveryOutcome`], else the default:
+//!
+//! ```no_run
+//! # async fn demo(standins: provider_standins::RunningStandIns) -> anyhow::Result<()> {
+//! use std::time::Duration;
+//! use provider_standins::DeliveryOutcome;
+//!
+//! standins.twilio_outcome_next(1, DeliveryOutcome::Undelivered { error_code: 30005 });
+//! standins.set_twilio_default_outcome(DeliveryOutcome::NoCallback); // tests posting their own
+//! // ... send ...
+//! let attempts = standins
+//!     .wait_for_status_callbacks(2, Duration::from_secs(5))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Each status waits [`DEFAULT_STATUS_CALLBACK_DELAY`] first
+//! ([`StandInsBuilder::status_callback_delay`]); an attempt that gets no answer within
+//! [`STATUS_CALLBACK_TIMEOUT`] or a non-2xx one is retried after
+//! [`STATUS_CALLBACK_RETRY_DELAY`], [`STATUS_CALLBACK_ATTEMPTS`] attempts in all (real Twilio
+//! retries only connection failures); every attempt is recorded ([`CallbackAttempt`]); shutdown
+//! stops pending callbacks. Only loopback receivers are called unless
+//! [`StandInsBuilder::allow_remote_status_callbacks`] allows others.
 
 mod accounts;
 mod address;
 mod africastalking;
 mod brevo;
+mod callbacks;
 mod control;
 mod faults;
 mod gate;
@@ -51,11 +85,16 @@ use tokio::task::JoinHandle;
 pub use accounts::{
     Accounts, AfricasTalkingAccount, BrevoAccount, MetaPhoneNumber, TwilioAccount, TwilioApiKey,
 };
+pub use callbacks::{
+    DEFAULT_STATUS_CALLBACK_DELAY, DeliveryOutcome, STATUS_CALLBACK_ATTEMPTS,
+    STATUS_CALLBACK_RETRY_DELAY, STATUS_CALLBACK_TIMEOUT,
+};
 pub use faults::Fault;
-pub use journal::{CapturedRequest, Channel, SentMessage};
+pub use journal::{CallbackAttempt, CapturedRequest, Channel, SentMessage};
 pub use provider::Provider;
 
 use accounts::Registry;
+use callbacks::Callbacks;
 use faults::FaultQueue;
 use journal::Journal;
 
@@ -115,9 +154,11 @@ pub(crate) struct Shared {
     registry: RwLock<Registry>,
     pub(crate) journal: Journal,
     pub(crate) faults: FaultQueue,
+    /// Twilio status callbacks: the outcome queue and the client that posts them.
+    pub(crate) callbacks: Callbacks,
     pub(crate) urls: OnceLock<BaseUrls>,
     pub(crate) started_at: OffsetDateTime,
-    /// Flips to `true` on shutdown so held (delayed) requests stop waiting.
+    /// Flips to `true` on shutdown so held (delayed) requests and pending callbacks stop.
     pub(crate) stopping: watch::Sender<bool>,
 }
 
@@ -153,14 +194,20 @@ pub struct StandIns {
     accounts: Accounts,
     max_requests: usize,
     max_bytes: usize,
+    twilio_default_outcome: DeliveryOutcome,
+    status_callback_delay: Duration,
+    remote_status_callbacks: bool,
 }
 
-/// Collects the credentials to accept and the journal bounds.
+/// Collects the credentials to accept, the journal bounds and the status-callback settings.
 #[derive(Debug)]
 pub struct StandInsBuilder {
     accounts: Accounts,
     max_requests: usize,
     max_bytes: usize,
+    twilio_default_outcome: DeliveryOutcome,
+    status_callback_delay: Duration,
+    remote_status_callbacks: bool,
 }
 
 impl Default for StandInsBuilder {
@@ -169,6 +216,9 @@ impl Default for StandInsBuilder {
             accounts: Accounts::default(),
             max_requests: DEFAULT_MAX_CAPTURED_REQUESTS,
             max_bytes: DEFAULT_MAX_CAPTURED_BYTES,
+            twilio_default_outcome: DeliveryOutcome::Delivered,
+            status_callback_delay: DEFAULT_STATUS_CALLBACK_DELAY,
+            remote_status_callbacks: false,
         }
     }
 }
@@ -239,11 +289,35 @@ impl StandInsBuilder {
         self
     }
 
+    /// How Twilio messages end when no outcome is queued (default
+    /// [`DeliveryOutcome::Delivered`]; [`DeliveryOutcome::NoCallback`] turns callbacks off).
+    pub fn twilio_default_outcome(mut self, outcome: DeliveryOutcome) -> Self {
+        self.twilio_default_outcome = outcome;
+        self
+    }
+
+    /// How long each status callback waits: after the create answer for the first, after the
+    /// previous one for the next (default [`DEFAULT_STATUS_CALLBACK_DELAY`]).
+    pub fn status_callback_delay(mut self, delay: Duration) -> Self {
+        self.status_callback_delay = delay;
+        self
+    }
+
+    /// Also call back to receivers off this machine (default: loopback hosts only, so a
+    /// callback URL naming a public host never gets a request).
+    pub fn allow_remote_status_callbacks(mut self, allow: bool) -> Self {
+        self.remote_status_callbacks = allow;
+        self
+    }
+
     pub fn build(self) -> StandIns {
         StandIns {
             accounts: self.accounts,
             max_requests: self.max_requests,
             max_bytes: self.max_bytes,
+            twilio_default_outcome: self.twilio_default_outcome,
+            status_callback_delay: self.status_callback_delay,
+            remote_status_callbacks: self.remote_status_callbacks,
         }
     }
 }
@@ -274,6 +348,12 @@ impl StandIns {
             registry: RwLock::new(registry),
             journal: Journal::new(self.max_requests, self.max_bytes),
             faults: FaultQueue::default(),
+            callbacks: Callbacks::new(
+                self.twilio_default_outcome,
+                self.status_callback_delay,
+                self.remote_status_callbacks,
+            )
+            .context("building the status-callback HTTP client")?,
             urls: OnceLock::new(),
             started_at: OffsetDateTime::now_utc(),
             stopping,
@@ -441,7 +521,51 @@ impl RunningStandIns {
             })
     }
 
-    /// Forgets captured requests and sent messages.
+    /// Every status callback attempted, oldest first.
+    pub fn status_callbacks(&self) -> Vec<CallbackAttempt> {
+        self.shared.journal.callbacks(None)
+    }
+
+    /// Waits until at least `count` status callbacks were attempted; fails after `timeout`.
+    pub async fn wait_for_status_callbacks(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<CallbackAttempt>> {
+        self.shared
+            .journal
+            .wait_for(count, timeout, |j| j.callbacks(None))
+            .await
+            .map_err(|got| {
+                anyhow::anyhow!(
+                    "{} status callback(s) attempted within {timeout:?}, expected {count}",
+                    got.len()
+                )
+            })
+    }
+
+    /// The next `count` messages Twilio accepts end with `outcome` (queued behind earlier ones;
+    /// consumed one per accepted message, whether or not it names a `StatusCallback`).
+    pub fn twilio_outcome_next(&self, count: usize, outcome: DeliveryOutcome) {
+        self.shared.callbacks.push(count, outcome);
+    }
+
+    /// Outcomes still queued for Twilio messages, next first.
+    pub fn pending_twilio_outcomes(&self) -> Vec<DeliveryOutcome> {
+        self.shared.callbacks.queued()
+    }
+
+    /// How Twilio messages end when no outcome is queued.
+    pub fn set_twilio_default_outcome(&self, outcome: DeliveryOutcome) {
+        self.shared.callbacks.set_default(outcome);
+    }
+
+    /// Drops every queued Twilio outcome (the default stays).
+    pub fn clear_twilio_outcomes(&self) {
+        self.shared.callbacks.clear();
+    }
+
+    /// Forgets captured requests, sent messages and status callbacks.
     pub fn clear_journal(&self) {
         self.shared.journal.clear();
     }
@@ -462,7 +586,7 @@ impl RunningStandIns {
     }
 
     /// Stops accepting connections, lets in-flight requests finish (held ones are released at
-    /// once) and waits up to five seconds for the server to end.
+    /// once), stops pending status callbacks and waits up to five seconds for the server to end.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         self.shared.stopping.send_replace(true);
         let Some(task) = self.task.take() else {

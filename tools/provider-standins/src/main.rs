@@ -24,18 +24,23 @@ usage: provider-standins [options]
   --brevo KEY                   accept this Brevo API key (repeatable)
   --meta PHONE_NUMBER_ID:TOKEN  accept this WhatsApp phone number id and token (repeatable)
   --max-captured N              keep at most N captured requests (default 100000)
+  --allow-remote-callbacks      also send Twilio status callbacks to hosts off this machine
+                                (default: loopback StatusCallback URLs only)
   --exit-with-parent[=PID]      exit when the parent process (or process PID) goes away
   -h, --help                    show this help
 
 Once listening, prints one line to stdout:
   {\"base_url\": ..., \"twilio\": ..., \"africastalking\": ..., \"brevo\": ..., \"meta\": ...}
 Control API: GET /_standin/health, GET|DELETE /_standin/requests, GET /_standin/messages,
-GET|POST|DELETE /_standin/faults, POST /_standin/accounts. Stops on SIGTERM or Ctrl-C.";
+GET|DELETE /_standin/callbacks, GET|POST|DELETE /_standin/faults,
+GET|POST|DELETE /_standin/twilio/outcomes, PUT /_standin/twilio/outcomes/default,
+POST /_standin/accounts. Stops on SIGTERM or Ctrl-C.";
 
 struct Options {
     listen: SocketAddr,
     accounts: Accounts,
     max_captured: Option<usize>,
+    remote_callbacks: bool,
     exit_with: Option<Watched>,
 }
 
@@ -52,6 +57,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<Option
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         accounts: Accounts::new(),
         max_captured: None,
+        remote_callbacks: false,
         exit_with: None,
     };
     let mut files: Vec<PathBuf> = Vec::new();
@@ -94,6 +100,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> anyhow::Result<Option<Option
                         .context("--max-captured expects a number")?,
                 );
             }
+            "--allow-remote-callbacks" => options.remote_callbacks = true,
             "--exit-with-parent" => {
                 options.exit_with = Some(Watched::from_flag(inline.as_deref())?);
             }
@@ -136,7 +143,9 @@ async fn run() -> anyhow::Result<()> {
         println!("{USAGE}");
         return Ok(());
     };
-    let mut builder = StandIns::builder().accounts(options.accounts);
+    let mut builder = StandIns::builder()
+        .accounts(options.accounts)
+        .allow_remote_status_callbacks(options.remote_callbacks);
     if let Some(max) = options.max_captured {
         builder = builder.max_captured_requests(max);
     }
@@ -179,9 +188,11 @@ mod tests {
             "--meta",
             "123:mt",
             "--exit-with-parent",
+            "--allow-remote-callbacks",
         ]))?
         .context("options")?;
         assert_eq!(options.listen.port(), 4010);
+        assert!(options.remote_callbacks);
         assert_eq!(options.exit_with, Some(Watched::Parent));
         assert_eq!(options.accounts.twilio.len(), 1);
         assert_eq!(options.accounts.africastalking[0].username, "sandbox");

@@ -1,13 +1,24 @@
 //! End-to-end tests over real HTTP: credentials accepted and rejected in each provider's shape,
-//! sends answered in the documented shape, faults failing exactly the requests asked for.
+//! sends answered in the documented shape, faults failing exactly the requests asked for, status
+//! callbacks delivered to a local receiver as Twilio delivers them.
 
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use base64::Engine as _;
+use hmac::{Hmac, Mac as _};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{Fault, Provider, RunningStandIns, StandIns};
+use crate::{
+    CallbackAttempt, DeliveryOutcome, Fault, Provider, RunningStandIns, STATUS_CALLBACK_ATTEMPTS,
+    STATUS_CALLBACK_RETRY_DELAY, StandIns, StandInsBuilder,
+};
 
 const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TWILIO_TOKEN: &str = "twilio-token";
@@ -17,20 +28,20 @@ const BREVO_KEY: &str = "xkeysib-test";
 const META_PHONE_ID: &str = "106540352242922";
 const META_TOKEN: &str = "meta-token";
 
-async fn spawn() -> anyhow::Result<(RunningStandIns, reqwest::Client)> {
-    let standins = StandIns::builder()
+const TWILIO_KEY_SID: &str = "SK0123456789abcdef0123456789abcdef";
+const TWILIO_KEY_SECRET: &str = "key-secret";
+
+fn builder() -> StandInsBuilder {
+    StandIns::builder()
         .twilio_account(TWILIO_SID, TWILIO_TOKEN)
-        .twilio_api_key(
-            TWILIO_SID,
-            "SK0123456789abcdef0123456789abcdef",
-            "key-secret",
-        )
+        .twilio_api_key(TWILIO_SID, TWILIO_KEY_SID, TWILIO_KEY_SECRET)
         .africastalking_account(AT_USER, AT_KEY)
         .brevo_key(BREVO_KEY)
         .meta_phone_number(META_PHONE_ID, META_TOKEN)
-        .build()
-        .spawn()
-        .await?;
+}
+
+async fn spawn() -> anyhow::Result<(RunningStandIns, reqwest::Client)> {
+    let standins = builder().build().spawn().await?;
     Ok((standins, reqwest::Client::new()))
 }
 
@@ -769,5 +780,601 @@ async fn waiting_for_sends_and_shutting_down() -> anyhow::Result<()> {
     let health = format!("{}/_standin/health", standins.base_url());
     standins.shutdown().await?;
     assert!(reqwest::Client::new().get(health).send().await.is_err());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Twilio status callbacks
+// ---------------------------------------------------------------------------------------------
+
+/// Short, so the callback tests run quickly; the retry delay stays the real one.
+const CALLBACK_DELAY: Duration = Duration::from_millis(20);
+
+async fn spawn_with_callbacks() -> anyhow::Result<(RunningStandIns, reqwest::Client)> {
+    let standins = builder()
+        .status_callback_delay(CALLBACK_DELAY)
+        .build()
+        .spawn()
+        .await?;
+    Ok((standins, reqwest::Client::new()))
+}
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+struct Hit {
+    method: String,
+    path_and_query: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Hit {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn form(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(&self.body)
+            .into_owned()
+            .collect()
+    }
+
+    fn field(&self, name: &str) -> Option<String> {
+        self.form()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+#[derive(Clone, Default)]
+struct ReceiverState {
+    hits: Arc<Mutex<Vec<Hit>>>,
+    /// Status to answer with; 0 means 200.
+    answer: Arc<AtomicU16>,
+}
+
+/// A local webhook receiver on 127.0.0.1 standing in for Herald's receipt route.
+struct Receiver {
+    base_url: String,
+    state: ReceiverState,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Receiver {
+    async fn start(answer: u16) -> anyhow::Result<Self> {
+        let state = ReceiverState::default();
+        state.answer.store(answer, Ordering::Relaxed);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let app = axum::Router::new()
+            .fallback(receive)
+            .with_state(state.clone());
+        let task = tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self {
+            base_url,
+            state,
+            task,
+        })
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.state
+            .hits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn receive(
+    State(state): State<ReceiverState>,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::http::StatusCode {
+    state
+        .hits
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Hit {
+            method: method.to_string(),
+            path_and_query: uri
+                .path_and_query()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            headers,
+            body,
+        });
+    match state.answer.load(Ordering::Relaxed) {
+        0 => axum::http::StatusCode::OK,
+        status => axum::http::StatusCode::from_u16(status)
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// Twilio's signature computed here from what the receiver got, as a receiver would: base64
+/// HMAC-SHA1 keyed with the auth token over the URL, then each parameter's name and value
+/// sorted by name.
+fn expected_signature(auth_token: &str, url: &str, body: &[u8]) -> anyhow::Result<String> {
+    let mut params: Vec<(String, String)> =
+        url::form_urlencoded::parse(body).into_owned().collect();
+    params.sort();
+    let mut signed = url.to_owned();
+    for (name, value) in params {
+        signed.push_str(&name);
+        signed.push_str(&value);
+    }
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes())?;
+    mac.update(signed.as_bytes());
+    Ok(base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// Sends a Twilio message, answered 201; returns its sid.
+async fn twilio_send_ok(request: reqwest::RequestBuilder) -> anyhow::Result<String> {
+    let (status, message) = json_of(request.send().await?).await?;
+    anyhow::ensure!(status == StatusCode::CREATED, "{status}: {message}");
+    Ok(message["sid"].as_str().context("sid")?.to_owned())
+}
+
+fn callbacks_for(standins: &RunningStandIns, sid: &str) -> Vec<CallbackAttempt> {
+    standins
+        .status_callbacks()
+        .into_iter()
+        .filter(|c| c.message_id == sid)
+        .collect()
+}
+
+/// Waits (bounded) until `sid` has `count` callback attempts recorded.
+async fn wait_for_callbacks(
+    standins: &RunningStandIns,
+    sid: &str,
+    count: usize,
+) -> anyhow::Result<Vec<CallbackAttempt>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = callbacks_for(standins, sid);
+        if got.len() >= count {
+            return Ok(got);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{sid}: {} of {count} callback attempts: {got:?}",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn twilio_reports_sent_then_delivered_to_the_status_callback() -> anyhow::Result<()> {
+    let (standins, client) = spawn_with_callbacks().await?;
+    let receiver = Receiver::start(0).await?;
+    // The signature covers the URL exactly as given, query and escapes included.
+    let callback = format!(
+        "{}/webhooks/twilio/whk_tw_test?cfg=a%2Fb&n=1",
+        receiver.base_url
+    );
+    // Created with an API key: the callbacks are still signed with the account's auth token.
+    let sid = twilio_send_ok(
+        client
+            .post(format!(
+                "{}/2010-04-01/Accounts/{TWILIO_SID}/Messages.json",
+                standins.twilio_base_url()
+            ))
+            .basic_auth(TWILIO_KEY_SID, Some(TWILIO_KEY_SECRET))
+            .form(&[
+                ("To", "+254711000001"),
+                ("From", "+15005550006"),
+                ("Body", "Your code is 1234"),
+                ("StatusCallback", callback.as_str()),
+            ]),
+    )
+    .await?;
+
+    let attempts = standins
+        .wait_for_status_callbacks(2, Duration::from_secs(20))
+        .await?;
+    let statuses: Vec<(&str, u32, Option<u16>)> = attempts
+        .iter()
+        .map(|a| (a.message_status.as_str(), a.attempt, a.http_status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [("sent", 1, Some(200)), ("delivered", 1, Some(200))]
+    );
+    assert!(attempts.iter().all(|a| a.message_id == sid
+        && a.url == callback
+        && a.error_code.is_none()
+        && a.succeeded()));
+
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    for (hit, status) in hits.iter().zip(["sent", "delivered"]) {
+        assert_eq!(hit.method, "POST");
+        assert_eq!(
+            hit.path_and_query,
+            "/webhooks/twilio/whk_tw_test?cfg=a%2Fb&n=1"
+        );
+        assert_eq!(
+            hit.header("content-type"),
+            Some("application/x-www-form-urlencoded; charset=utf-8")
+        );
+        assert_eq!(hit.header("user-agent"), Some("TwilioProxy/1.1"));
+        let signature = hit.header("x-twilio-signature").context("signature")?;
+        assert_eq!(
+            signature,
+            expected_signature(TWILIO_TOKEN, &callback, &hit.body)?
+        );
+        assert_ne!(
+            signature,
+            expected_signature("key-secret", &callback, &hit.body)?
+        );
+        for (name, value) in [
+            ("AccountSid", TWILIO_SID),
+            ("ApiVersion", "2010-04-01"),
+            ("ChannelPrefix", "sms"),
+            ("From", "+15005550006"),
+            ("To", "+254711000001"),
+            ("MessageSid", sid.as_str()),
+            ("SmsSid", sid.as_str()),
+            ("MessageStatus", status),
+            ("SmsStatus", status),
+        ] {
+            assert_eq!(hit.field(name).as_deref(), Some(value), "{name}");
+        }
+        assert_eq!(hit.field("ErrorCode"), None);
+    }
+    // One idempotency token per status change.
+    let tokens: Vec<&str> = hits
+        .iter()
+        .filter_map(|h| h.header("i-twilio-idempotency-token"))
+        .collect();
+    assert_eq!(tokens.len(), 2);
+    assert_ne!(tokens[0], tokens[1]);
+    assert_eq!(tokens[0], attempts[0].idempotency_token);
+
+    // Nothing more follows.
+    tokio::time::sleep(CALLBACK_DELAY * 10).await;
+    assert_eq!(receiver.hits().len(), 2);
+    assert_eq!(standins.status_callbacks().len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn queued_outcomes_report_undelivered_and_failed_with_their_error_codes() -> anyhow::Result<()>
+{
+    let (standins, client) = spawn_with_callbacks().await?;
+    let receiver = Receiver::start(204).await?;
+    let callback = format!("{}/receipts", receiver.base_url);
+    standins.twilio_outcome_next(1, DeliveryOutcome::Undelivered { error_code: 30005 });
+    standins.twilio_outcome_next(1, DeliveryOutcome::Failed { error_code: 30008 });
+    assert_eq!(standins.pending_twilio_outcomes().len(), 2);
+
+    let sms = twilio_send_ok(twilio_send(
+        &client,
+        &standins,
+        &[
+            ("To", "+254711000001"),
+            ("From", "+15005550006"),
+            ("Body", "x"),
+            ("StatusCallback", &callback),
+        ],
+    ))
+    .await?;
+    let whatsapp = twilio_send_ok(twilio_send(
+        &client,
+        &standins,
+        &[
+            ("To", "whatsapp:+254711000002"),
+            ("From", "whatsapp:+14155238886"),
+            ("Body", "x"),
+            ("StatusCallback", &callback),
+        ],
+    ))
+    .await?;
+    assert!(standins.pending_twilio_outcomes().is_empty());
+
+    let undelivered = wait_for_callbacks(&standins, &sms, 2).await?;
+    let reported: Vec<(&str, Option<u32>)> = undelivered
+        .iter()
+        .map(|a| (a.message_status.as_str(), a.error_code))
+        .collect();
+    assert_eq!(reported, [("sent", None), ("undelivered", Some(30005))]);
+    assert_eq!(undelivered[1].field("ErrorCode"), Some("30005"));
+    assert_eq!(undelivered[1].field("SmsStatus"), Some("undelivered"));
+    assert_eq!(undelivered[0].field("ErrorCode"), None);
+    assert!(undelivered.iter().all(CallbackAttempt::succeeded));
+
+    // A failed message was never sent: one callback, `failed`, on the WhatsApp channel.
+    let failed = wait_for_callbacks(&standins, &whatsapp, 1).await?;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].message_status, "failed");
+    assert_eq!(failed[0].field("ErrorCode"), Some("30008"));
+    assert_eq!(failed[0].field("ChannelPrefix"), Some("whatsapp"));
+    assert_eq!(failed[0].field("To"), Some("whatsapp:+254711000002"));
+    assert_eq!(failed[0].field("From"), Some("whatsapp:+14155238886"));
+
+    // What the receiver got is what the journal says, signature included.
+    let hit = receiver
+        .hits()
+        .into_iter()
+        .find(|h| h.field("MessageSid").as_deref() == Some(whatsapp.as_str()))
+        .context("the failed callback")?;
+    assert_eq!(hit.field("ErrorCode").as_deref(), Some("30008"));
+    assert_eq!(
+        hit.header("x-twilio-signature"),
+        Some(expected_signature(TWILIO_TOKEN, &callback, &hit.body)?.as_str())
+    );
+    assert_eq!(
+        hit.header("x-twilio-signature"),
+        Some(failed[0].signature.as_str())
+    );
+
+    tokio::time::sleep(CALLBACK_DELAY * 10).await;
+    assert_eq!(receiver.hits().len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_status_callback_means_no_callback() -> anyhow::Result<()> {
+    let (standins, client) = spawn_with_callbacks().await?;
+    let receiver = Receiver::start(0).await?;
+    let callback = format!("{}/receipts", receiver.base_url);
+    let control = format!("{}/_standin", standins.base_url());
+
+    // No StatusCallback parameter: nothing to call.
+    let plain = twilio_send_ok(twilio_send(
+        &client,
+        &standins,
+        &[
+            ("To", "+254711000001"),
+            ("From", "+15005550006"),
+            ("Body", "x"),
+        ],
+    ))
+    .await?;
+    // Outcome "none", queued through the control API: accepted, never reported.
+    let (status, state) = json_of(
+        client
+            .post(format!("{control}/twilio/outcomes"))
+            .json(&json!({ "status": "none" }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        state,
+        json!({ "pending": [{ "status": "none" }], "default": { "status": "delivered" } })
+    );
+    let silent = twilio_send_ok(twilio_send(
+        &client,
+        &standins,
+        &[
+            ("To", "+254711000001"),
+            ("From", "+15005550006"),
+            ("Body", "x"),
+            ("StatusCallback", &callback),
+        ],
+    ))
+    .await?;
+    // Default "none" (tests posting their own receipts), set through the control API.
+    let (status, state) = json_of(
+        client
+            .put(format!("{control}/twilio/outcomes/default"))
+            .json(&json!({ "status": "none" }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        state,
+        json!({ "pending": [], "default": { "status": "none" } })
+    );
+    twilio_send_ok(twilio_send(
+        &client,
+        &standins,
+        &[
+            ("To", "+254711000001"),
+            ("From", "+15005550006"),
+            ("Body", "x"),
+            ("StatusCallback", &callback),
+        ],
+    ))
+    .await?;
+    assert_ne!(plain, silent);
+    // A receiver off this machine is never called (unless allow_remote_status_callbacks).
+    client
+        .put(format!("{control}/twilio/outcomes/default"))
+        .json(&json!({ "status": "delivered" }))
+        .send()
+        .await?
+        .error_for_status()?;
+    twilio_send_ok(twilio_send(
+        &client,
+        &standins,
+        &[
+            ("To", "+254711000001"),
+            ("From", "+15005550006"),
+            ("Body", "x"),
+            (
+                "StatusCallback",
+                "https://hooks.herald.example/receipts/twilio",
+            ),
+        ],
+    ))
+    .await?;
+
+    // Only http(s) URLs are callbacks: Twilio answers 21609 for anything else.
+    for bad in [
+        "ftp://127.0.0.1/receipts",
+        "/receipts",
+        "https://bad_host.example/r",
+    ] {
+        let (status, body) = json_of(
+            twilio_send(
+                &client,
+                &standins,
+                &[
+                    ("To", "+254711000001"),
+                    ("From", "+15005550006"),
+                    ("Body", "x"),
+                    ("StatusCallback", bad),
+                ],
+            )
+            .send()
+            .await?,
+        )
+        .await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(body["code"], 21609, "{bad}");
+    }
+
+    let bad = client
+        .post(format!("{control}/twilio/outcomes"))
+        .json(&json!({ "status": "delivered", "error_code": 30003 }))
+        .send()
+        .await?;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let (_, state) = json_of(
+        client
+            .post(format!("{control}/twilio/outcomes"))
+            .json(&json!({ "count": 2, "status": "undelivered" }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(
+        state["pending"],
+        json!([
+            { "status": "undelivered", "error_code": 30003 },
+            { "status": "undelivered", "error_code": 30003 },
+        ])
+    );
+    let cleared = client
+        .delete(format!("{control}/twilio/outcomes"))
+        .send()
+        .await?;
+    assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
+    assert!(standins.pending_twilio_outcomes().is_empty());
+
+    tokio::time::sleep(CALLBACK_DELAY * 10).await;
+    assert!(receiver.hits().is_empty());
+    assert!(standins.status_callbacks().is_empty());
+    let (_, callbacks) = json_of(client.get(format!("{control}/callbacks")).send().await?).await?;
+    assert_eq!(callbacks, json!([]));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_bounded_retries_then_no_more() -> anyhow::Result<()> {
+    let (standins, client) = spawn_with_callbacks().await?;
+    let receiver = Receiver::start(500).await?;
+    // A port nothing listens on: connection failures are retried the same way.
+    let closed = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        format!("http://{}/receipts", listener.local_addr()?)
+    };
+    let per_message = usize::try_from(STATUS_CALLBACK_ATTEMPTS)? * 2;
+
+    let refused = twilio_send_ok(twilio_send(
+        &client,
+        &standins,
+        &[
+            ("To", "+254711000001"),
+            ("From", "+15005550006"),
+            ("Body", "x"),
+            ("StatusCallback", &format!("{}/receipts", receiver.base_url)),
+        ],
+    ))
+    .await?;
+    let unreachable = twilio_send_ok(twilio_send(
+        &client,
+        &standins,
+        &[
+            ("To", "+254711000001"),
+            ("From", "+15005550006"),
+            ("Body", "x"),
+            ("StatusCallback", &closed),
+        ],
+    ))
+    .await?;
+
+    let attempts = wait_for_callbacks(&standins, &refused, per_message).await?;
+    let expected: Vec<(&str, u32)> = ["sent", "delivered"]
+        .into_iter()
+        .flat_map(|s| (1..=STATUS_CALLBACK_ATTEMPTS).map(move |n| (s, n)))
+        .collect();
+    let got: Vec<(&str, u32)> = attempts
+        .iter()
+        .map(|a| (a.message_status.as_str(), a.attempt))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(attempts.iter().all(|a| a.http_status == Some(500)));
+    // Retries repeat the status change's idempotency token and signature.
+    for status in attempts.chunks(usize::try_from(STATUS_CALLBACK_ATTEMPTS)?) {
+        assert!(
+            status
+                .iter()
+                .all(|a| a.idempotency_token == status[0].idempotency_token
+                    && a.signature == status[0].signature)
+        );
+    }
+    assert_ne!(
+        attempts[0].idempotency_token,
+        attempts[per_message - 1].idempotency_token
+    );
+
+    let failed = wait_for_callbacks(&standins, &unreachable, per_message).await?;
+    assert!(
+        failed
+            .iter()
+            .all(|a| a.http_status.is_none() && a.error.is_some()),
+        "{failed:?}"
+    );
+
+    // Bounded: after the last retry is due, nothing more arrives.
+    tokio::time::sleep(STATUS_CALLBACK_RETRY_DELAY * 3 + CALLBACK_DELAY * 5).await;
+    assert_eq!(receiver.hits().len(), per_message);
+    assert_eq!(standins.status_callbacks().len(), per_message * 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn shutdown_stops_pending_callbacks() -> anyhow::Result<()> {
+    let (standins, client) = spawn_with_callbacks().await?;
+    let receiver = Receiver::start(503).await?;
+    twilio_send_ok(twilio_send(
+        &client,
+        &standins,
+        &[
+            ("To", "+254711000001"),
+            ("From", "+15005550006"),
+            ("Body", "x"),
+            ("StatusCallback", &format!("{}/receipts", receiver.base_url)),
+        ],
+    ))
+    .await?;
+    standins
+        .wait_for_status_callbacks(1, Duration::from_secs(20))
+        .await?;
+    // The first attempt failed; its retry is due in STATUS_CALLBACK_RETRY_DELAY.
+    standins.shutdown().await?;
+    let at_shutdown = receiver.hits().len();
+    tokio::time::sleep(STATUS_CALLBACK_RETRY_DELAY * 4).await;
+    let later = receiver.hits().len();
+    assert!(
+        at_shutdown >= 1 && later <= at_shutdown + 1 && later <= 2,
+        "{at_shutdown} then {later}"
+    );
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Twilio REST API 2010-04-01: fetch the Account resource and create Message resources (SMS and
-//! `whatsapp:` addresses), with Twilio's Basic auth, error bodies and test-number behaviour.
+//! `whatsapp:` addresses), with Twilio's Basic auth, error bodies and test-number behaviour. A
+//! message's `StatusCallback` URL later receives its status changes (see [`crate::callbacks`]).
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
 use crate::address::{is_e164, sms_segments};
+use crate::callbacks::{self, Delivery};
 use crate::gate::RequestSeq;
 use crate::journal::{Channel, SentMessage};
 use crate::{Provider, Shared, ids, json_response};
@@ -274,8 +276,12 @@ async fn create_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let account_sid = match authenticate(&shared, &headers, &account) {
-        Ok(account) => account.sid,
+    let Authenticated {
+        sid: account_sid,
+        auth_token,
+        ..
+    } = match authenticate(&shared, &headers, &account) {
+        Ok(account) => account,
         Err(denied) => return denied.into_response(uri.path()),
     };
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
@@ -358,6 +364,16 @@ async fn create_message(
     if let Some(response) = magic_to_error(to_number, from.as_deref()) {
         return response;
     }
+    let status_callback = field("StatusCallback");
+    if let Some(url) = &status_callback
+        && !callbacks::is_valid_url(url)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            21609,
+            format!("The StatusCallback URL {url} is not a valid URL."),
+        );
+    }
 
     let now = OffsetDateTime::now_utc();
     let sid = ids::twilio_message_sid();
@@ -393,6 +409,29 @@ async fn create_message(
         "to": to,
         "uri": format!("{uri_base}.json"),
     });
+
+    // Every accepted message takes an outcome, so "the next N messages" means what it says.
+    let outcome = shared.callbacks.next();
+    if let Some(url) = status_callback {
+        callbacks::spawn(
+            &shared,
+            Delivery {
+                url,
+                auth_token,
+                account_sid: account_sid.clone(),
+                message_sid: sid.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                messaging_service_sid: messaging_service_sid.clone(),
+                channel_prefix: if to_channel.is_some() {
+                    "whatsapp"
+                } else {
+                    "sms"
+                },
+                outcome,
+            },
+        );
+    }
 
     shared.journal.record_sent(vec![SentMessage {
         provider: Provider::Twilio,

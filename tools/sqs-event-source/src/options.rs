@@ -10,8 +10,8 @@ use crate::lifecycle::Watched;
 pub const USAGE: &str = "\
 usage: sqs-event-source --stack-json FILE --invoke-url URL [options]
 
-Lambda's SQS event source mapping, locally: polls every channel queue listed in stack.json
-(written by scripts/stack.py up) and invokes the function with real SQS event batches at
+Lambda's SQS event source mapping, locally: polls every queue listed in stack.json (written by
+scripts/stack.py up: the channel queues, and status-webhooks) and invokes the function with real SQS event batches at
 URL/2015-03-31/functions/FUNCTION/invocations (cargo lambda watch). Records the function does
 not report in batchItemFailures are deleted; the others come back after their visibility
 timeout and move to the dead-letter queue after maxReceiveCount receives.
@@ -19,7 +19,8 @@ timeout and move to the dead-letter queue after maxReceiveCount receives.
   --stack-json FILE             stack.json of the local stack (endpoint, region, queues)
   --invoke-url URL              base URL of the Lambda invoke API, e.g. http://127.0.0.1:9000
   --function NAME               function to invoke (default: each queue's consumer in stack.json)
-  --channel NAME                poll only this channel's queue (repeatable; default: all)
+  --channel NAME                poll only this queue, e.g. sms or status-webhooks (repeatable;
+                                default: all)
   --batch-size N                messages per invocation, 1-10 (default 10)
   --wait-seconds N              long-poll wait of each receive, 0-20 (default 1)
   --invoke-timeout SECONDS      give up on an invocation after this long (default 600: the

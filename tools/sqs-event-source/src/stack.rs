@@ -13,7 +13,8 @@ pub struct Stack {
     pub region: String,
     #[serde(default)]
     env: BTreeMap<String, String>,
-    /// Channel -> its dispatch queue (from the SNS subscriptions' `channel` filters).
+    /// Channel -> its dispatch queue (from the SNS subscriptions' `channel` filters), plus
+    /// other consumed queues under their consumer's binary (`status-webhooks`).
     #[serde(default)]
     pub queues: BTreeMap<String, Queue>,
 }
