@@ -162,6 +162,7 @@ fn dispatch(c: &mut Criterion) {
         created_at: OffsetDateTime::now_utc(),
         sent_at: None,
         request_id: "bench".into(),
+        expires_at: None,
     };
     c.bench_function(
         "dispatch one message (in-memory stores, provider answers at once)",

@@ -410,6 +410,7 @@ mod handled {
             created_at: now,
             sent_at: Some(now),
             request_id: "bench".into(),
+            expires_at: None,
         }
     }
 

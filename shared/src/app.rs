@@ -15,7 +15,8 @@ use crate::store::WebhookEndpointStore;
 use crate::store::dynamodb::{DynamoDb, TableNames};
 use crate::store::memory::MemoryStore;
 use crate::store::{
-    IdempotencyStore, MessageStore, ProviderStore, RecipientStore, SnapshotStore, TemplateStore,
+    AuditStore, IdempotencyStore, MessageStore, ProviderStore, RecipientStore, SnapshotStore,
+    TemplateStore,
 };
 
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub struct App {
     pub snapshots: Arc<dyn SnapshotStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub messages: Arc<dyn MessageStore>,
+    /// The hash-chained audit log, read back (verification, export, reports).
+    pub audit: Arc<dyn AuditStore>,
     /// Opt-outs and suppressions, checked before anything is sent.
     pub recipients: Arc<dyn RecipientStore>,
     pub vault: Arc<dyn CredentialVault>,
@@ -132,6 +135,7 @@ impl App {
             snapshots: store.clone(),
             idempotency: store.clone(),
             messages: store.clone(),
+            audit: store.clone(),
             recipients: store.clone(),
             vault: Arc::new(EnvelopeVault::new(keys)),
             checker: providers.clone(),
@@ -157,6 +161,7 @@ impl App {
             snapshots: store.clone(),
             idempotency: store.clone(),
             messages: store.clone(),
+            audit: store.clone(),
             recipients: store.clone(),
             webhook_endpoints: store,
             webhook_urls: UrlPolicy::default(),

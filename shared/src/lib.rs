@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod credentials;
 pub mod dispatch;
 pub mod domain;

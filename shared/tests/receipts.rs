@@ -1306,6 +1306,7 @@ mod through_the_function {
             created_at: now,
             sent_at: Some(now),
             request_id: "r".into(),
+            expires_at: None,
         })
     }
 

@@ -84,24 +84,18 @@ async fn wizard_completes_versions_and_rolls_back() {
     let v1 = w.ok(w.event("wizard-completion/get-snapshot")).await;
     assert_eq!(v1["digest"], first["digest"]);
 
-    // Every change and every activation left an audit entry.
-    let audit = w
-        .dynamodb()
-        .query()
-        .table_name(&w.stack.env["AUDIT_TABLE"])
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(
-            ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("A#{}", w.tenant)),
-        )
-        .send()
+    // Every change and every activation left an audit entry, in chains that verify.
+    let window = herald_shared::audit::Window::default();
+    let entries = herald_shared::audit::entries(w.app.audit.as_ref(), &w.tenant, window)
         .await
-        .expect("audit query");
-    let actions: Vec<String> = audit
-        .items()
-        .iter()
-        .filter_map(|i| i.get("action")?.as_s().ok().cloned())
-        .collect();
+        .expect("audit entries");
+    let actions: Vec<String> = entries.iter().map(|e| e.entry.action.clone()).collect();
+    let report =
+        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, &|_| {})
+            .await
+            .expect("verification");
+    assert!(report.intact(), "{report:?}");
+    assert_eq!(report.entries as usize, entries.len());
     for expected in [
         "event.created",
         "provider.created",

@@ -412,6 +412,7 @@ fn render_all(
             created_at: now,
             sent_at: None,
             request_id: request_id.to_owned(),
+            expires_at: None,
         };
         messages.push((message, field));
     }

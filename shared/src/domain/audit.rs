@@ -1,6 +1,8 @@
 //! Audit entries: who changed what, when, with digests of the state before and after. Entries
 //! carry digests rather than the data itself, so they never hold secrets or personal data.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -85,4 +87,254 @@ impl AuditEntry {
 pub fn digest<T: Serialize>(value: &T) -> String {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
     hex::encode(Sha256::digest(bytes))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tamper evidence: per-partition hash chains
+// ---------------------------------------------------------------------------------------------
+//
+// Each scope (a tenant, or the platform) has a fixed number of chains; an entry goes to the
+// chain its target hashes to, so one target's history is one ordered chain and appends to
+// different chains never wait for each other (no single hot item caps a tenant's append rate).
+// Entry `n` of a chain stores `seq = n`, the previous entry's link and its own link:
+// `link = SHA-256(prev_link "\n" seq "\n" canonical JSON of the entry)`. The chain's head holds
+// the last `seq` and link. Verification recomputes every link, so an edited entry, a missing
+// one, one inserted, two swapped, or a truncated tail each show as a named problem.
+
+/// The link before a chain's first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The chain of a scope that entries about `target` go to, out of `chains`.
+pub fn chain_of(target: &str, chains: u32) -> u32 {
+    let digest = Sha256::digest(target.as_bytes());
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    n % chains.max(1)
+}
+
+/// The link of entry `seq` following `prev`.
+pub fn link(prev: &str, seq: u64, entry: &AuditEntry) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(seq.to_string().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(serde_json::to_vec(entry).unwrap_or_default());
+    hex::encode(hasher.finalize())
+}
+
+/// An entry as stored in its chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainedEntry {
+    pub chain: u32,
+    pub seq: u64,
+    pub prev_hash: String,
+    pub hash: String,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+}
+
+impl ChainedEntry {
+    /// The next entry after `head` in `chain`.
+    pub fn after(head: &ChainHead, entry: AuditEntry) -> Self {
+        let seq = head.seq + 1;
+        Self {
+            chain: head.chain,
+            seq,
+            hash: link(&head.hash, seq, &entry),
+            prev_hash: head.hash.clone(),
+            entry,
+        }
+    }
+
+    pub fn head(&self) -> ChainHead {
+        ChainHead {
+            chain: self.chain,
+            seq: self.seq,
+            hash: self.hash.clone(),
+        }
+    }
+}
+
+/// The last entry of a chain: its number and link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    pub chain: u32,
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl ChainHead {
+    pub fn empty(chain: u32) -> Self {
+        Self {
+            chain,
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }
+    }
+}
+
+/// One stored item of a chain, as read back: its storage position (`None` when the key is not
+/// one Herald writes) and its content (`Err` when it is not an entry at all).
+#[derive(Debug, Clone)]
+pub struct StoredLink {
+    pub key: String,
+    pub position: Option<u64>,
+    pub entry: Result<ChainedEntry, String>,
+}
+
+/// What verification found wrong, naming the entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum Tamper {
+    /// The entry's content no longer matches its link.
+    Edited { chain: u32, seq: u64, id: String },
+    /// Entries that the chain's links or head say exist are not there.
+    Missing { chain: u32, from: u64, to: u64 },
+    /// An entry whose link does not follow the previous entry's: put there by someone else.
+    Inserted { chain: u32, seq: u64, id: String },
+    /// An entry stored at another position than its own number: entries swapped or moved.
+    Reordered {
+        chain: u32,
+        position: u64,
+        seq: u64,
+        id: String,
+    },
+    /// An item in the chain's partition that is not an entry Herald wrote.
+    Foreign { chain: u32, key: String },
+    /// The head does not match the last entry (the head or the tail was changed).
+    HeadMismatch { chain: u32, head_seq: u64 },
+}
+
+impl fmt::Display for Tamper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tamper::Edited { chain, seq, id } => {
+                write!(f, "chain {chain}: entry {seq} ({id}) was edited")
+            }
+            Tamper::Missing { chain, from, to } if from == to => {
+                write!(f, "chain {chain}: entry {from} was deleted")
+            }
+            Tamper::Missing { chain, from, to } => {
+                write!(f, "chain {chain}: entries {from}-{to} were deleted")
+            }
+            Tamper::Inserted { chain, seq, id } => {
+                write!(f, "chain {chain}: entry {seq} ({id}) was inserted")
+            }
+            Tamper::Reordered {
+                chain,
+                position,
+                seq,
+                id,
+            } => write!(
+                f,
+                "chain {chain}: entry {seq} ({id}) was moved to position {position}"
+            ),
+            Tamper::Foreign { chain, key } => {
+                write!(f, "chain {chain}: item {key} is not an audit entry")
+            }
+            Tamper::HeadMismatch { chain, head_seq } => write!(
+                f,
+                "chain {chain}: the head (entry {head_seq}) does not match the stored entries"
+            ),
+        }
+    }
+}
+
+/// Checks one chain: `links` in storage order, `head` as stored. `expired_before` lets a chain
+/// start after entry 1 when its first stored entry is older than that time (earlier entries
+/// expired with the retention period) — a gap anywhere else is a deletion.
+pub fn verify_chain(
+    chain: u32,
+    links: &[StoredLink],
+    head: &ChainHead,
+    expired_before: Option<OffsetDateTime>,
+) -> Vec<Tamper> {
+    let mut problems = Vec::new();
+    let mut by_seq: std::collections::BTreeMap<u64, &ChainedEntry> = Default::default();
+    for stored in links {
+        match (&stored.entry, stored.position) {
+            (Ok(e), Some(position)) => {
+                if e.seq != position {
+                    problems.push(Tamper::Reordered {
+                        chain,
+                        position,
+                        seq: e.seq,
+                        id: e.entry.id.clone(),
+                    });
+                }
+                if link(&e.prev_hash, e.seq, &e.entry) != e.hash {
+                    problems.push(Tamper::Edited {
+                        chain,
+                        seq: e.seq,
+                        id: e.entry.id.clone(),
+                    });
+                }
+                by_seq.insert(e.seq, e);
+            }
+            _ => problems.push(Tamper::Foreign {
+                chain,
+                key: stored.key.clone(),
+            }),
+        }
+    }
+    let first = by_seq.keys().next().copied();
+    let mut expected = 1;
+    if let (Some(first), Some(cutoff)) = (first, expired_before)
+        && first > 1
+        && by_seq[&first].entry.at < cutoff
+    {
+        expected = first;
+    }
+    for (&seq, e) in &by_seq {
+        if seq > expected {
+            problems.push(Tamper::Missing {
+                chain,
+                from: expected,
+                to: seq - 1,
+            });
+        } else if seq == expected {
+            let prev = match seq.checked_sub(1).and_then(|p| by_seq.get(&p)) {
+                Some(p) => p.hash.as_str(),
+                None if seq == 1 => GENESIS,
+                // The first entry left after expiry: its predecessor is gone by design.
+                None => e.prev_hash.as_str(),
+            };
+            if e.prev_hash != prev {
+                problems.push(Tamper::Inserted {
+                    chain,
+                    seq,
+                    id: e.entry.id.clone(),
+                });
+            }
+        }
+        expected = seq + 1;
+    }
+    let last = by_seq.values().next_back();
+    match last {
+        Some(last) if last.seq > head.seq => {
+            for (&seq, e) in by_seq.range(head.seq + 1..) {
+                problems.push(Tamper::Inserted {
+                    chain,
+                    seq,
+                    id: e.entry.id.clone(),
+                });
+            }
+        }
+        Some(last) if last.seq < head.seq => problems.push(Tamper::Missing {
+            chain,
+            from: last.seq + 1,
+            to: head.seq,
+        }),
+        Some(last) if last.hash != head.hash => problems.push(Tamper::HeadMismatch {
+            chain,
+            head_seq: head.seq,
+        }),
+        None if head.seq > 0 => problems.push(Tamper::Missing {
+            chain,
+            from: 1,
+            to: head.seq,
+        }),
+        _ => {}
+    }
+    problems
 }

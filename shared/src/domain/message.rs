@@ -223,6 +223,15 @@ pub struct Message {
     )]
     pub sent_at: Option<OffsetDateTime>,
     pub request_id: String,
+    /// When the record expires (its TTL): creation plus the tenant's retention at send time.
+    /// Kept with the message so every later write of it keeps the same expiry. `None`: the
+    /// platform default (`MESSAGE_RETENTION_DAYS`) applies.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod message;
 pub mod provider;
 pub mod receipt;
 pub mod recipient;
+pub mod report;
 pub mod resolution;
 pub mod routing;
 pub mod sms;
@@ -18,6 +19,7 @@ pub mod snapshot;
 pub mod status_event;
 pub mod suppression;
 pub mod template;
+pub mod tenant_settings;
 pub mod validation;
 pub mod webhook_endpoint;
 

@@ -11,7 +11,7 @@ use super::{
     MessageStore, Owner, ProviderStore, Revisioned, SnapshotStore, SnapshotSummary, StoreError,
     StoreResult, StoredMessage, StoredResponse, TemplateStore,
 };
-use crate::domain::audit::AuditEntry;
+use crate::domain::audit::{AuditEntry, ChainHead, ChainedEntry, StoredLink, chain_of};
 use crate::domain::brand::Brand;
 use crate::domain::message::{Message, MessageId, MessageStatus};
 use crate::domain::provider::{EventProviderEntry, ProviderConfig};
@@ -36,7 +36,7 @@ struct State {
     messages: HashMap<MessageId, StoredMessage>,
     webhook_endpoints: BTreeMap<(TenantId, WebhookEndpointId), WebhookEndpoint>,
     blocks: BTreeMap<(TenantId, String, Channel, BlockKind), Block>,
-    audit: Vec<AuditEntry>,
+    audit: AuditLog,
 }
 
 /// All ports in one mutex-guarded state.
@@ -58,8 +58,28 @@ impl MemoryStore {
     pub fn audit_entries(&self) -> Vec<AuditEntry> {
         self.state
             .lock()
-            .map(|s| s.audit.clone())
+            .map(|s| s.audit.entries.clone())
             .unwrap_or_default()
+    }
+}
+
+/// The audit log in memory: every entry in append order, and the same entries chained per
+/// scope and chain exactly as the DynamoDB adapter chains them.
+#[derive(Debug, Default)]
+struct AuditLog {
+    entries: Vec<AuditEntry>,
+    chains: BTreeMap<(String, u32), Vec<ChainedEntry>>,
+}
+
+impl AuditLog {
+    fn push(&mut self, entry: AuditEntry) {
+        let chain = chain_of(&entry.target, super::AUDIT_CHAINS);
+        let links = self.chains.entry((entry.scope.clone(), chain)).or_default();
+        let head = links
+            .last()
+            .map_or_else(|| ChainHead::empty(chain), ChainedEntry::head);
+        links.push(ChainedEntry::after(&head, entry.clone()));
+        self.entries.push(entry);
     }
 }
 
@@ -871,6 +891,57 @@ impl crate::store::RecipientStore for MemoryStore {
                 })
                 .map(|((_, key, channel, _), b)| (*channel, key.clone(), b.clone()))
                 .collect())
+        })
+    }
+}
+
+#[async_trait]
+impl crate::store::AuditStore for MemoryStore {
+    async fn audit_heads(&self, scope: &str) -> StoreResult<Vec<ChainHead>> {
+        self.with(|s| {
+            Ok((0..super::AUDIT_CHAINS)
+                .map(|chain| {
+                    s.audit
+                        .chains
+                        .get(&(scope.to_owned(), chain))
+                        .and_then(|links| links.last())
+                        .map_or_else(|| ChainHead::empty(chain), ChainedEntry::head)
+                })
+                .collect())
+        })
+    }
+
+    async fn audit_page(
+        &self,
+        scope: &str,
+        chain: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<StoredLink>, Option<String>)> {
+        self.with(|s| {
+            let links: Vec<StoredLink> = s
+                .audit
+                .chains
+                .get(&(scope.to_owned(), chain))
+                .map(|links| {
+                    links
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| (i as u64 + 1, e))
+                        .map(|(position, e)| StoredLink {
+                            key: format!("E#{position:012}"),
+                            position: Some(position),
+                            entry: Ok(e.clone()),
+                        })
+                        .filter(|l| after.is_none_or(|a| l.key.as_str() > a))
+                        .take(limit)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let next = (links.len() == limit)
+                .then(|| links.last().map(|l| l.key.clone()))
+                .flatten();
+            Ok((links, next))
         })
     }
 }

@@ -333,6 +333,33 @@ pub trait MessageStore: Send + Sync {
         cost: Option<crate::domain::cost::Money>,
         audit: &AuditEntry,
     ) -> StoreResult<bool>;
+    /// One page of up to `limit` of the tenant's messages created in `period`, oldest first,
+    /// after the page token `after`; with the token to continue after, `None` at the end. An
+    /// index Query in DynamoDB (`by_tenant_created`), never a scan.
+    async fn messages_between(
+        &self,
+        tenant: &TenantId,
+        period: &crate::domain::report::Period,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<crate::domain::report::MessageSummary>, Option<String>)>;
+}
+
+/// Settings a tenant makes for all its events (message retention), with revision and audit.
+#[async_trait]
+pub trait TenantSettingsStore: Send + Sync {
+    async fn tenant_settings(
+        &self,
+        tenant: &TenantId,
+    ) -> StoreResult<Option<Revisioned<crate::domain::tenant_settings::TenantSettings>>>;
+    /// Writes `settings` if the stored revision is still the one before it (none for the
+    /// first), together with `audit`; `Conflict` otherwise.
+    async fn put_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &Revisioned<crate::domain::tenant_settings::TenantSettings>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 }
 
 /// Tenants' webhook endpoints for status events. Configuration changes carry their audit entry;
@@ -429,4 +456,24 @@ pub trait RecipientStore: Send + Sync {
         tenant: &TenantId,
         recipients: &[(Channel, String)],
     ) -> StoreResult<Vec<(Channel, String, crate::domain::suppression::Block)>>;
+}
+
+/// How many hash chains each audit scope (tenant or platform) has: appends to different chains
+/// never contend. Never lower it once entries exist (verification walks this many chains).
+pub const AUDIT_CHAINS: u32 = 16;
+
+/// Reading the chained audit log back, for verification, export and reports.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// The head of each of the scope's [`AUDIT_CHAINS`] chains (empty chains included).
+    async fn audit_heads(&self, scope: &str) -> StoreResult<Vec<crate::domain::audit::ChainHead>>;
+    /// Up to `limit` items of one chain in storage order, after the item keyed `after`; with
+    /// the key to continue after, `None` at the end.
+    async fn audit_page(
+        &self,
+        scope: &str,
+        chain: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<crate::domain::audit::StoredLink>, Option<String>)>;
 }

@@ -1,43 +1,74 @@
 //! `herald`: the operator CLI. Talks to AWS with the usual credential chain (and to the local
-//! emulator when `AWS_ENDPOINT_URL` is set).
+//! emulator when `AWS_ENDPOINT_URL` is set); table names come from the same environment
+//! variables the functions read (`AUDIT_TABLE`, ...; a local stack's `stack.env`).
 //!
 //! ```text
+//! herald audit verify --tenant T [--from RFC3339] [--to RFC3339] [--json]
+//! herald audit export --tenant T [--from RFC3339] [--to RFC3339] [--out FILE]
 //! herald redrive --dead-letter-queue URL --queue URL [--limit N]
 //! ```
+//!
+//! Exit codes: 0 success (for `verify`: every chain intact), 1 tampering found, 2 the command
+//! could not run (bad arguments, AWS unreachable).
 
-use anyhow::{Context as _, bail};
+mod audit;
 
-const USAGE: &str = "usage: herald redrive --dead-letter-queue URL --queue URL [--limit N]";
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about = "Herald's operator CLI")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Moves dead-lettered messages back to their queue.
+    Redrive {
+        #[arg(long)]
+        dead_letter_queue: String,
+        #[arg(long)]
+        queue: String,
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+    },
+}
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let option = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Audit(command) => audit::run(command).await,
+        Command::Redrive {
+            dead_letter_queue,
+            queue,
+            limit,
+        } => redrive(&dead_letter_queue, &queue, limit).await,
     };
-    match args.first().map(String::as_str) {
-        Some("redrive") => {
-            let dead_letters = option("--dead-letter-queue").context(USAGE)?;
-            let queue = option("--queue").context(USAGE)?;
-            let limit = option("--limit")
-                .map(|l| l.parse())
-                .transpose()
-                .context("--limit")?
-                .unwrap_or(10_000);
-            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            let moved = herald_shared::redrive::redrive(
-                &aws_sdk_sqs::Client::new(&aws),
-                &dead_letters,
-                &queue,
-                limit,
-            )
-            .await?;
-            println!("redrove {moved} message(s)");
-            Ok(())
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("herald: {e:#}");
+            ExitCode::from(2)
         }
-        _ => bail!(USAGE),
     }
+}
+
+async fn redrive(dead_letters: &str, queue: &str, limit: usize) -> anyhow::Result<ExitCode> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let moved = herald_shared::redrive::redrive(
+        &aws_sdk_sqs::Client::new(&aws),
+        dead_letters,
+        queue,
+        limit,
+    )
+    .await?;
+    println!("redrove {moved} message(s)");
+    Ok(ExitCode::SUCCESS)
 }

@@ -176,11 +176,8 @@ impl MessageStore for DynamoDb {
 
     async fn settle(&self, message: &Message, token: &str, audit: &AuditEntry) -> StoreResult<()> {
         let put = self.claimed_put(message, token)?;
-        self.transact(vec![
-            TransactWriteItem::builder().put(put).build(),
-            self.audit_put(audit)?,
-        ])
-        .await
+        self.transact_audited(vec![TransactWriteItem::builder().put(put).build()], audit)
+            .await
     }
 
     async fn by_provider_message(
@@ -242,10 +239,10 @@ impl MessageStore for DynamoDb {
             .build()
             .map_err(unexpected)?;
         match self
-            .transact(vec![
-                TransactWriteItem::builder().update(update).build(),
-                self.audit_put(audit)?,
-            ])
+            .transact_audited(
+                vec![TransactWriteItem::builder().update(update).build()],
+                audit,
+            )
             .await
         {
             Ok(()) => Ok(true),

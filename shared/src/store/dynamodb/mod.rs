@@ -12,6 +12,7 @@ mod templates;
 mod webhook_endpoints;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::Client;
@@ -21,8 +22,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::{AUDIT_CHAINS, AuditStore};
 use super::{StoreError, StoreResult};
-use crate::domain::audit::AuditEntry;
+use crate::domain::audit::{AuditEntry, ChainHead, ChainedEntry, StoredLink, chain_of};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -67,37 +69,67 @@ impl TableNames {
 pub struct DynamoDb {
     client: Client,
     tables: TableNames,
+    /// The audit chains' heads this container appended last: the first try of the next append
+    /// needs no read (a stale head only costs a retry).
+    heads: Arc<Mutex<HashMap<String, ChainHead>>>,
+}
+
+/// Why a transaction did not go through.
+enum Cancelled {
+    /// Conditions failed: for each item, whether its own did.
+    Conditions(Vec<bool>),
+    Other(StoreError),
+}
+
+/// Rounds of re-reading a contended chain head before an append gives up.
+const AUDIT_APPEND_ATTEMPTS: u32 = 12;
+const HEAD_KEY: &str = "HEAD";
+
+#[derive(Serialize, serde::Deserialize)]
+struct HeadItem {
+    pk: String,
+    sk: String,
+    seq: u64,
+    hash: String,
+}
+
+/// `A#<scope>#<chain>`: one partition per chain.
+fn audit_partition(scope: &str, chain: u32) -> String {
+    format!("A#{scope}#{chain:02}")
+}
+
+/// Entries sort by number under `E#`, beside the chain's `HEAD`.
+fn entry_key(seq: u64) -> String {
+    format!("E#{seq:012}")
+}
+
+/// How long audit entries are kept (the template's AUDIT_RETENTION_DAYS; default 7 years).
+fn audit_retention_days() -> i64 {
+    std::env::var("AUDIT_RETENTION_DAYS")
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(2557)
 }
 
 impl DynamoDb {
     pub fn new(client: Client, tables: TableNames) -> Self {
-        Self { client, tables }
-    }
-
-    /// The audit entry as a transaction item, so a change and its record land together.
-    fn audit_put(&self, entry: &AuditEntry) -> StoreResult<TransactWriteItem> {
-        #[derive(Serialize)]
-        struct AuditItem<'a> {
-            pk: String,
-            sk: &'a str,
-            #[serde(flatten)]
-            entry: &'a AuditEntry,
+        Self {
+            client,
+            tables,
+            heads: Arc::new(Mutex::new(HashMap::new())),
         }
-        let item = to_item(&AuditItem {
-            pk: format!("A#{}", entry.scope),
-            sk: &entry.id,
-            entry,
-        })?;
-        let put = Put::builder()
-            .table_name(&self.tables.audit)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(unexpected)?;
-        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<()> {
+        match self.transact_detailed(items).await {
+            Ok(()) => Ok(()),
+            Err(Cancelled::Conditions(_)) => Err(StoreError::Conflict),
+            Err(Cancelled::Other(e)) => Err(e),
+        }
+    }
+
+    /// A transaction whose refusal says which of its items' conditions failed.
+    async fn transact_detailed(&self, items: Vec<TransactWriteItem>) -> Result<(), Cancelled> {
         let result = self
             .client
             .transact_write_items()
@@ -112,16 +144,162 @@ impl DynamoDb {
                         .iter()
                         .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
                 {
-                    Err(StoreError::Conflict)
+                    Err(Cancelled::Conditions(
+                        c.cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                            .collect(),
+                    ))
                 }
-                other => Err(StoreError::Unavailable(anyhow::anyhow!(
+                other => Err(Cancelled::Other(StoreError::Unavailable(anyhow::anyhow!(
                     "TransactWriteItems failed: {other}"
-                ))),
+                )))),
             },
-            Err(e) => Err(StoreError::Unavailable(
+            Err(e) => Err(Cancelled::Other(StoreError::Unavailable(
                 anyhow::Error::new(e).context("TransactWriteItems failed"),
-            )),
+            ))),
         }
+    }
+
+    /// Writes `items` and appends `audit` to its chain, in one transaction: the entry (linked
+    /// to the chain's head) and the head's move are conditioned on the head not having moved
+    /// since it was read. When another writer moved it first, the append is rebuilt on the new
+    /// head and retried; a failed condition among `items` themselves is the caller's `Conflict`.
+    async fn transact_audited(
+        &self,
+        items: Vec<TransactWriteItem>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let chain = chain_of(&audit.target, AUDIT_CHAINS);
+        let partition = audit_partition(&audit.scope, chain);
+        let own = items.len();
+        for attempt in 0..AUDIT_APPEND_ATTEMPTS {
+            let cached = (attempt == 0)
+                .then(|| self.cached_head(&partition))
+                .flatten();
+            let head = match cached {
+                Some(head) => head,
+                None => self.read_head(&partition, chain).await?,
+            };
+            let entry = ChainedEntry::after(&head, audit.clone());
+            let mut transaction = items.clone();
+            transaction.push(self.audit_entry_put(&partition, &entry)?);
+            transaction.push(self.audit_head_put(&partition, &entry, head.seq)?);
+            match self.transact_detailed(transaction).await {
+                Ok(()) => {
+                    self.cache_head(&partition, entry.head());
+                    return Ok(());
+                }
+                Err(Cancelled::Conditions(failed)) if failed.iter().take(own).any(|f| *f) => {
+                    return Err(StoreError::Conflict);
+                }
+                Err(Cancelled::Conditions(_)) => {
+                    // Someone else appended to this chain first: read its head again.
+                    self.forget_head(&partition);
+                    let jitter = rand::random::<u64>() % (5 * (u64::from(attempt) + 1));
+                    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+                }
+                Err(Cancelled::Other(e)) => {
+                    self.forget_head(&partition);
+                    return Err(e);
+                }
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!(
+            "the audit chain stayed contended for {AUDIT_APPEND_ATTEMPTS} attempts"
+        )))
+    }
+
+    fn cached_head(&self, partition: &str) -> Option<ChainHead> {
+        self.heads.lock().ok()?.get(partition).cloned()
+    }
+
+    fn cache_head(&self, partition: &str, head: ChainHead) {
+        if let Ok(mut heads) = self.heads.lock() {
+            if heads.len() > 4096 {
+                heads.clear();
+            }
+            heads.insert(partition.to_owned(), head);
+        }
+    }
+
+    fn forget_head(&self, partition: &str) {
+        if let Ok(mut heads) = self.heads.lock() {
+            heads.remove(partition);
+        }
+    }
+
+    async fn read_head(&self, partition: &str, chain: u32) -> StoreResult<ChainHead> {
+        let item = self.get(&self.tables.audit, partition, HEAD_KEY).await?;
+        Ok(match item {
+            Some(item) => {
+                let head: HeadItem = from_item(item)?;
+                ChainHead {
+                    chain,
+                    seq: head.seq,
+                    hash: head.hash,
+                }
+            }
+            None => ChainHead::empty(chain),
+        })
+    }
+
+    fn audit_entry_put(
+        &self,
+        partition: &str,
+        entry: &ChainedEntry,
+    ) -> StoreResult<TransactWriteItem> {
+        #[derive(Serialize)]
+        struct EntryItem<'a> {
+            pk: &'a str,
+            sk: String,
+            #[serde(flatten)]
+            entry: &'a ChainedEntry,
+            expires_at: i64,
+        }
+        let item = to_item(&EntryItem {
+            pk: partition,
+            sk: entry_key(entry.seq),
+            entry,
+            expires_at: (entry.entry.at + time::Duration::days(audit_retention_days()))
+                .unix_timestamp(),
+        })?;
+        let put = Put::builder()
+            .table_name(&self.tables.audit)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unexpected)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn audit_head_put(
+        &self,
+        partition: &str,
+        entry: &ChainedEntry,
+        previous: u64,
+    ) -> StoreResult<TransactWriteItem> {
+        let item = to_item(&HeadItem {
+            pk: partition.to_owned(),
+            sk: HEAD_KEY.to_owned(),
+            seq: entry.seq,
+            hash: entry.hash.clone(),
+        })?;
+        let (condition, value) = if previous == 0 {
+            ("attribute_not_exists(pk)", None)
+        } else {
+            ("seq = :previous", Some(n(previous)))
+        };
+        let put = Put::builder()
+            .table_name(&self.tables.audit)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values(
+                value.map(|v| HashMap::from([(":previous".to_owned(), v)])),
+            )
+            .build()
+            .map_err(unexpected)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// Runs a Query to the end, following pages.
@@ -237,4 +415,65 @@ fn delete_item(
         .build()
         .map_err(unexpected)?;
     Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
+#[async_trait::async_trait]
+impl AuditStore for DynamoDb {
+    async fn audit_heads(&self, scope: &str) -> StoreResult<Vec<ChainHead>> {
+        let reads = (0..AUDIT_CHAINS).map(|chain| async move {
+            self.read_head(&audit_partition(scope, chain), chain).await
+        });
+        futures::future::try_join_all(reads).await
+    }
+
+    async fn audit_page(
+        &self,
+        scope: &str,
+        chain: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<StoredLink>, Option<String>)> {
+        let partition = audit_partition(scope, chain);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.audit)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(&partition))
+            .set_exclusive_start_key(after.map(|key| {
+                HashMap::from([("pk".to_owned(), s(&partition)), ("sk".to_owned(), s(key))])
+            }))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("Query failed")))?;
+        let next = out
+            .last_evaluated_key
+            .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned());
+        let links = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|item| {
+                let key = item.get("sk").and_then(|v| v.as_s().ok()).cloned()?;
+                if key == HEAD_KEY {
+                    return None;
+                }
+                let position = key.strip_prefix("E#").and_then(|n| {
+                    (n.len() == 12 && n.bytes().all(|b| b.is_ascii_digit()))
+                        .then(|| n.parse().ok())
+                        .flatten()
+                });
+                let entry =
+                    serde_dynamo::from_item::<_, ChainedEntry>(item).map_err(|e| e.to_string());
+                Some(StoredLink {
+                    key,
+                    position,
+                    entry,
+                })
+            })
+            .collect();
+        Ok((links, next))
+    }
 }

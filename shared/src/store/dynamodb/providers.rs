@@ -76,10 +76,10 @@ impl DynamoDb {
             receipt_token: receipts.map(|r| r.token.clone()),
             record,
         })?;
-        self.transact(vec![
-            put_item(&self.tables.providers, item, expected)?,
-            self.audit_put(audit)?,
-        ])
+        self.transact_audited(
+            vec![put_item(&self.tables.providers, item, expected)?],
+            audit,
+        )
         .await
     }
 }
@@ -221,6 +221,6 @@ impl ProviderStore for DynamoDb {
             revision,
             "revision",
         )?;
-        self.transact(vec![delete, self.audit_put(audit)?]).await
+        self.transact_audited(vec![delete], audit).await
     }
 }

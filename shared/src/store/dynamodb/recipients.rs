@@ -61,10 +61,7 @@ impl RecipientStore for DynamoDb {
             .build()
             .map_err(unexpected)?;
         match self
-            .transact(vec![
-                TransactWriteItem::builder().put(put).build(),
-                self.audit_put(audit)?,
-            ])
+            .transact_audited(vec![TransactWriteItem::builder().put(put).build()], audit)
             .await
         {
             Ok(()) => Ok(true),
@@ -89,10 +86,10 @@ impl RecipientStore for DynamoDb {
             .build()
             .map_err(unexpected)?;
         match self
-            .transact(vec![
-                TransactWriteItem::builder().delete(delete).build(),
-                self.audit_put(audit)?,
-            ])
+            .transact_audited(
+                vec![TransactWriteItem::builder().delete(delete).build()],
+                audit,
+            )
             .await
         {
             Ok(()) => Ok(true),

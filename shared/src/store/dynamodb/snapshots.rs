@@ -120,11 +120,13 @@ impl SnapshotStore for DynamoDb {
             activated_at: snapshot.created_at,
             activated_by: snapshot.created_by.clone(),
         };
-        self.transact(vec![
-            put_item(&self.tables.snapshots, item, None)?,
-            self.activation_put(&pk, &activation, previous)?,
-            self.audit_put(audit)?,
-        ])
+        self.transact_audited(
+            vec![
+                put_item(&self.tables.snapshots, item, None)?,
+                self.activation_put(&pk, &activation, previous)?,
+            ],
+            audit,
+        )
         .await?;
         Ok(activation)
     }
@@ -208,11 +210,13 @@ impl SnapshotStore for DynamoDb {
             .condition_expression("attribute_exists(pk)")
             .build()
             .map_err(unexpected)?;
-        self.transact(vec![
-            TransactWriteItem::builder().condition_check(check).build(),
-            self.activation_put(&pk, &activation, previous)?,
-            self.audit_put(audit)?,
-        ])
+        self.transact_audited(
+            vec![
+                TransactWriteItem::builder().condition_check(check).build(),
+                self.activation_put(&pk, &activation, previous)?,
+            ],
+            audit,
+        )
         .await?;
         Ok(activation)
     }

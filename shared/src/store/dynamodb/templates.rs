@@ -177,7 +177,7 @@ impl TemplateStore for DynamoDb {
         let head_put = aws_sdk_dynamodb::types::TransactWriteItem::builder()
             .put(head_put)
             .build();
-        self.transact(vec![version_put, head_put, self.audit_put(audit)?])
+        self.transact_audited(vec![version_put, head_put], audit)
             .await
     }
 
@@ -196,7 +196,7 @@ impl TemplateStore for DynamoDb {
             version,
             "version",
         )?;
-        self.transact(vec![delete, self.audit_put(audit)?]).await
+        self.transact_audited(vec![delete], audit).await
     }
 
     async fn put_brand(
@@ -212,10 +212,10 @@ impl TemplateStore for DynamoDb {
             record: &brand.value,
         })?;
         let expected = brand.revision.checked_sub(1).filter(|r| *r > 0);
-        self.transact(vec![
-            put_item(&self.tables.templates, item, expected)?,
-            self.audit_put(audit)?,
-        ])
+        self.transact_audited(
+            vec![put_item(&self.tables.templates, item, expected)?],
+            audit,
+        )
         .await
     }
 
@@ -232,7 +232,7 @@ impl TemplateStore for DynamoDb {
             revision,
             "revision",
         )?;
-        self.transact(vec![delete, self.audit_put(audit)?]).await
+        self.transact_audited(vec![delete], audit).await
     }
 
     async fn put_settings(
@@ -250,10 +250,10 @@ impl TemplateStore for DynamoDb {
             record: &settings.value,
         })?;
         let expected = settings.revision.checked_sub(1).filter(|r| *r > 0);
-        self.transact(vec![
-            put_item(&self.tables.templates, item, expected)?,
-            self.audit_put(audit)?,
-        ])
+        self.transact_audited(
+            vec![put_item(&self.tables.templates, item, expected)?],
+            audit,
+        )
         .await
     }
 }

@@ -121,10 +121,10 @@ impl WebhookEndpointStore for DynamoDb {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let item = to_item(&item_of(tenant, endpoint))?;
-        self.transact(vec![
-            put_item(&self.tables.webhook_endpoints, item, None)?,
-            self.audit_put(audit)?,
-        ])
+        self.transact_audited(
+            vec![put_item(&self.tables.webhook_endpoints, item, None)?],
+            audit,
+        )
         .await
     }
 
@@ -163,10 +163,10 @@ impl WebhookEndpointStore for DynamoDb {
             .update_expression(expression)
             .build()
             .map_err(unexpected)?;
-        self.transact(vec![
-            TransactWriteItem::builder().update(update).build(),
-            self.audit_put(audit)?,
-        ])
+        self.transact_audited(
+            vec![TransactWriteItem::builder().update(update).build()],
+            audit,
+        )
         .await
     }
 
@@ -184,7 +184,7 @@ impl WebhookEndpointStore for DynamoDb {
             revision,
             "revision",
         )?;
-        self.transact(vec![delete, self.audit_put(audit)?]).await
+        self.transact_audited(vec![delete], audit).await
     }
 
     async fn record_success(
@@ -280,10 +280,10 @@ impl WebhookEndpointStore for DynamoDb {
             .build()
             .map_err(unexpected)?;
         match self
-            .transact(vec![
-                TransactWriteItem::builder().update(update).build(),
-                self.audit_put(audit)?,
-            ])
+            .transact_audited(
+                vec![TransactWriteItem::builder().update(update).build()],
+                audit,
+            )
             .await
         {
             Ok(()) => Ok(true),

@@ -1,0 +1,77 @@
+//! Settings a tenant makes for all of its events: how long Herald keeps its message records.
+//! Audit entries are not the tenant's to shorten: they follow the platform's regulatory period.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use super::validation::FieldError;
+
+/// Bounds of a tenant's message retention, in days (a day to ten years).
+pub const MIN_RETENTION_DAYS: u32 = 1;
+pub const MAX_RETENTION_DAYS: u32 = 3650;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    /// Days a message record is kept after it was created (its TTL).
+    pub message_retention_days: u32,
+}
+
+impl TenantSettings {
+    pub fn check(&self) -> Result<(), FieldError> {
+        if !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&self.message_retention_days) {
+            return Err(FieldError::new(
+                "out_of_range",
+                "message_retention_days",
+                format!(
+                    "message_retention_days must be between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// When a message record created at `created_at` and kept `days` expires.
+pub fn message_expiry(created_at: OffsetDateTime, days: u32) -> OffsetDateTime {
+    created_at + Duration::days(i64::from(days))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_is_bounded() {
+        for ok in [1, 30, 3650] {
+            assert!(
+                TenantSettings {
+                    message_retention_days: ok
+                }
+                .check()
+                .is_ok()
+            );
+        }
+        for bad in [0, 3651] {
+            let e = TenantSettings {
+                message_retention_days: bad,
+            }
+            .check()
+            .expect_err("out of range");
+            assert_eq!((e.code, e.field.as_str()), ("out_of_range", "message_retention_days"));
+        }
+        assert!(
+            serde_json::from_str::<TenantSettings>(r#"{"message_retention_days": 30, "x": 1}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn expiry_is_creation_plus_the_period() {
+        let at = time::macros::datetime!(2026-11-22 10:00 UTC);
+        assert_eq!(
+            message_expiry(at, 30),
+            time::macros::datetime!(2026-12-22 10:00 UTC)
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! `herald audit verify` and `herald audit export`.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use herald_shared::audit::{self, Window};
+use herald_shared::store::dynamodb::{DynamoDb, TableNames};
+use indicatif::{ProgressBar, ProgressStyle};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recomputes every hash chain of a tenant; names each edited, deleted, inserted or
+    /// reordered entry. Exit code 1 when anything is wrong.
+    Verify {
+        #[command(flatten)]
+        scope: Scope,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// The regulatory retention period in days: a chain may start after its first entry
+        /// when its oldest entry is about that old (earlier ones expired).
+        #[arg(long, env = "AUDIT_RETENTION_DAYS")]
+        retention_days: Option<i64>,
+    },
+    /// Writes a tenant's entries as JSON lines (chain, number, links and the entry).
+    Export {
+        #[command(flatten)]
+        scope: Scope,
+        /// File to write; stdout when absent.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Scope {
+    /// The tenant id, or `platform` for platform-wide changes.
+    #[arg(long)]
+    tenant: String,
+    /// Only entries at or after this time (RFC 3339).
+    #[arg(long, value_parser = rfc3339)]
+    from: Option<OffsetDateTime>,
+    /// Only entries before this time (RFC 3339).
+    #[arg(long, value_parser = rfc3339)]
+    to: Option<OffsetDateTime>,
+}
+
+impl Scope {
+    fn window(&self) -> Window {
+        Window {
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
+fn rfc3339(value: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(value, &Rfc3339).map_err(|e| format!("not an RFC 3339 time: {e}"))
+}
+
+async fn store() -> anyhow::Result<DynamoDb> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let tables = TableNames::from_env().context("table names (source the stack's environment)")?;
+    Ok(DynamoDb::new(aws_sdk_dynamodb::Client::new(&aws), tables))
+}
+
+pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::Verify {
+            scope,
+            json,
+            retention_days,
+        } => {
+            let store = store().await?;
+            let total = audit::expected_entries(&store, &scope.tenant).await?;
+            let bar = ProgressBar::new(total).with_style(
+                ProgressStyle::with_template(
+                    "{spinner} verifying {pos}/{len} entries [{bar:30}] {per_sec} eta {eta}",
+                )?
+                .progress_chars("=> "),
+            );
+            let started = std::time::Instant::now();
+            let report = audit::verify(
+                &store,
+                &scope.tenant,
+                scope.window(),
+                retention_days.map(time::Duration::days),
+                &|read| bar.set_position(read),
+            )
+            .await?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for problem in report.problems() {
+                    println!("TAMPERED  {problem}");
+                }
+                println!(
+                    "{} entries in {} chains ({} in the window) read in {:.1} s: {}",
+                    report.entries,
+                    report.chains.len(),
+                    report.in_window,
+                    started.elapsed().as_secs_f64(),
+                    if report.intact() {
+                        "intact".to_owned()
+                    } else {
+                        format!("{} problem(s)", report.problems().count())
+                    }
+                );
+            }
+            Ok(if report.intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        AuditCommand::Export { scope, out } => {
+            let store = store().await?;
+            let written = match &out {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let mut writer = std::io::BufWriter::new(file);
+                    audit::export(&store, &scope.tenant, scope.window(), &mut writer).await?
+                }
+                None => {
+                    let mut stdout = std::io::BufWriter::new(std::io::stdout());
+                    let n =
+                        audit::export(&store, &scope.tenant, scope.window(), &mut stdout).await?;
+                    stdout.flush()?;
+                    n
+                }
+            };
+            eprintln!("exported {written} entries");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
