@@ -338,3 +338,233 @@ pub fn verify_chain(
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u64) -> AuditEntry {
+        AuditEntry {
+            id: format!("01J{n:023}"),
+            actor: "ada".into(),
+            actor_role: super::super::identity::Role::TenantAdmin,
+            scope: "acme".into(),
+            action: "brand.updated".into(),
+            target: "tenant/brand".into(),
+            before: Some(format!("{n}")),
+            after: Some(format!("{}", n + 1)),
+            at: OffsetDateTime::UNIX_EPOCH + time::Duration::days(i64::try_from(n).unwrap_or(0)),
+            request_id: format!("r{n}"),
+        }
+    }
+
+    /// A chain of `n` entries as stored, and its head.
+    fn chain(n: u64) -> (Vec<StoredLink>, ChainHead) {
+        let mut head = ChainHead::empty(3);
+        let mut links = Vec::new();
+        for i in 1..=n {
+            let e = ChainedEntry::after(&head, entry(i));
+            head = e.head();
+            links.push(StoredLink {
+                key: format!("E#{i:012}"),
+                position: Some(i),
+                entry: Ok(e),
+            });
+        }
+        (links, head)
+    }
+
+    fn verify(links: &[StoredLink], head: &ChainHead) -> Vec<Tamper> {
+        verify_chain(3, links, head, None)
+    }
+
+    fn id(n: u64) -> String {
+        entry(n).id
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies() {
+        let (links, head) = chain(10);
+        assert_eq!(verify(&links, &head), vec![]);
+        assert_eq!(verify(&[], &ChainHead::empty(3)), vec![]);
+    }
+
+    #[test]
+    fn an_edited_entry_is_named() {
+        let (mut links, head) = chain(10);
+        if let Ok(e) = &mut links[4].entry {
+            e.entry.actor = "mallory".into();
+        }
+        assert_eq!(
+            verify(&links, &head),
+            vec![Tamper::Edited {
+                chain: 3,
+                seq: 5,
+                id: id(5)
+            }]
+        );
+    }
+
+    #[test]
+    fn an_edit_that_recomputes_its_own_link_breaks_the_next_one() {
+        let (mut links, head) = chain(10);
+        if let Ok(e) = &mut links[4].entry {
+            e.entry.actor = "mallory".into();
+            e.hash = link(&e.prev_hash, e.seq, &e.entry);
+        }
+        assert_eq!(
+            verify(&links, &head),
+            vec![Tamper::Inserted {
+                chain: 3,
+                seq: 6,
+                id: id(6)
+            }]
+        );
+    }
+
+    #[test]
+    fn deleted_entries_are_named_in_the_middle_and_at_the_tail() {
+        let (mut links, head) = chain(10);
+        links.remove(3);
+        assert_eq!(
+            verify(&links, &head),
+            vec![Tamper::Missing {
+                chain: 3,
+                from: 4,
+                to: 4
+            }]
+        );
+        let (mut links, head) = chain(10);
+        links.truncate(8);
+        assert_eq!(
+            verify(&links, &head),
+            vec![Tamper::Missing {
+                chain: 3,
+                from: 9,
+                to: 10
+            }]
+        );
+    }
+
+    #[test]
+    fn an_inserted_entry_is_named() {
+        // Appended after the head, even with a correct link to the last entry.
+        let (mut links, head) = chain(5);
+        let Ok(last) = links[4].entry.clone() else {
+            unreachable!("built above")
+        };
+        let forged = ChainedEntry::after(&last.head(), entry(99));
+        links.push(StoredLink {
+            key: "E#000000000006".into(),
+            position: Some(6),
+            entry: Ok(forged),
+        });
+        assert_eq!(
+            verify(&links, &head),
+            vec![Tamper::Inserted {
+                chain: 3,
+                seq: 6,
+                id: id(99)
+            }]
+        );
+        // Or put in the place of a deleted entry, with a link of its own making.
+        let (mut links, head) = chain(5);
+        let forged = ChainedEntry {
+            chain: 3,
+            seq: 3,
+            prev_hash: GENESIS.into(),
+            hash: link(GENESIS, 3, &entry(77)),
+            entry: entry(77),
+        };
+        links[2].entry = Ok(forged);
+        let problems = verify(&links, &head);
+        assert!(
+            problems.contains(&Tamper::Inserted {
+                chain: 3,
+                seq: 3,
+                id: id(77)
+            }),
+            "{problems:?}"
+        );
+        // And a foreign item in the partition.
+        let (mut links, head) = chain(2);
+        links.push(StoredLink {
+            key: "NOTE".into(),
+            position: None,
+            entry: Err("not an entry".into()),
+        });
+        assert_eq!(
+            verify(&links, &head),
+            vec![Tamper::Foreign {
+                chain: 3,
+                key: "NOTE".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn swapped_entries_are_named_both() {
+        let (mut links, head) = chain(10);
+        let (a, b) = (links[2].entry.clone(), links[3].entry.clone());
+        links[2].entry = b;
+        links[3].entry = a;
+        assert_eq!(
+            verify(&links, &head),
+            vec![
+                Tamper::Reordered {
+                    chain: 3,
+                    position: 3,
+                    seq: 4,
+                    id: id(4)
+                },
+                Tamper::Reordered {
+                    chain: 3,
+                    position: 4,
+                    seq: 3,
+                    id: id(3)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_moved_head_is_named() {
+        let (links, mut head) = chain(4);
+        head.hash = GENESIS.into();
+        assert_eq!(
+            verify(&links, &head),
+            vec![Tamper::HeadMismatch {
+                chain: 3,
+                head_seq: 4
+            }]
+        );
+    }
+
+    #[test]
+    fn a_prefix_lost_to_retention_is_not_a_deletion_but_a_recent_one_is() {
+        let (mut links, head) = chain(10);
+        links.drain(..3);
+        // Entry 4 is dated 4 days after the epoch: older than the cut-off, so 1-3 expired.
+        let cutoff = OffsetDateTime::UNIX_EPOCH + time::Duration::days(30);
+        assert_eq!(verify_chain(3, &links, &head, Some(cutoff)), vec![]);
+        let early = OffsetDateTime::UNIX_EPOCH + time::Duration::days(2);
+        assert_eq!(
+            verify_chain(3, &links, &head, Some(early)),
+            vec![Tamper::Missing {
+                chain: 3,
+                from: 1,
+                to: 3
+            }]
+        );
+    }
+
+    #[test]
+    fn chains_spread_targets_and_keep_one_target_in_one_chain() {
+        let mut used = std::collections::BTreeSet::new();
+        for i in 0..1000 {
+            used.insert(chain_of(&format!("message/msg_{i}"), 16));
+        }
+        assert_eq!(used.len(), 16);
+        assert_eq!(chain_of("tenant/brand", 16), chain_of("tenant/brand", 16));
+    }
+}

@@ -1,0 +1,173 @@
+//! `herald audit verify` against the emulator: an untouched log verifies (exit 0); after one
+//! entry is edited, one deleted, one inserted and two swapped directly in the table, it fails
+//! (exit 1) and names each. `herald audit export` writes every entry.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use herald_shared::domain::TenantId;
+use herald_shared::domain::audit::AuditEntry;
+use herald_shared::domain::brand::Brand;
+use herald_shared::store::dynamodb::{DynamoDb, TableNames};
+use herald_shared::store::{Owner, Revisioned, TemplateStore as _};
+use local_stack::Stack;
+
+type Item = HashMap<String, AttributeValue>;
+
+fn herald(stack: &Stack, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .envs(&stack.env)
+        .output()
+        .expect("the CLI runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn key(tenant: &str, chain: u32, seq: u64) -> Item {
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("A#{tenant}#{chain:02}")),
+        ),
+        ("sk".to_owned(), AttributeValue::S(format!("E#{seq:012}"))),
+    ])
+}
+
+#[tokio::test]
+async fn tampering_is_named_and_fails_verification() {
+    let stack = Stack::start().expect("the local stack starts");
+    let aws = stack.sdk_config().await;
+    let tables = TableNames::from_vars(&|name| stack.env.get(name).cloned()).expect("tables");
+    let audit_table = tables.audit.clone();
+    let store = DynamoDb::new(aws_sdk_dynamodb::Client::new(&aws), tables);
+    let tenant = TenantId::parse("acme-audit").expect("tenant");
+    let owner = Owner::Tenant(tenant.clone());
+
+    // Twelve brand changes: twelve entries in the brand's chain.
+    for revision in 1..=12u32 {
+        let brand = Revisioned {
+            value: Brand {
+                display_name: Some(format!("Acme {revision}")),
+                ..Brand::default()
+            },
+            revision,
+        };
+        let audit = AuditEntry::by_system(
+            "test",
+            &tenant,
+            &format!("req-{revision}"),
+            "brand.updated",
+            "tenant/brand".into(),
+            None,
+            Some(herald_shared::domain::audit::digest(&brand)),
+        );
+        store
+            .put_brand(&owner, &brand, &audit)
+            .await
+            .expect("brand");
+    }
+    let chain = herald_shared::domain::audit::chain_of("tenant/brand", 16);
+
+    let (code, stdout, stderr) = herald(&stack, &["audit", "verify", "--tenant", "acme-audit"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("12 entries") && stdout.contains("intact"),
+        "{stdout}"
+    );
+
+    let export = std::env::temp_dir().join(format!("herald-audit-{}.jsonl", std::process::id()));
+    let path = export.to_string_lossy().into_owned();
+    let (code, _, stderr) = herald(
+        &stack,
+        &["audit", "export", "--tenant", "acme-audit", "--out", &path],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let lines = std::fs::read_to_string(&export).expect("export written");
+    assert_eq!(lines.lines().count(), 12);
+    let _ = std::fs::remove_file(&export);
+
+    let db = aws_sdk_dynamodb::Client::new(&aws);
+    let get = async |seq: u64| -> Item {
+        db.get_item()
+            .table_name(&audit_table)
+            .set_key(Some(key("acme-audit", chain, seq)))
+            .send()
+            .await
+            .expect("get")
+            .item
+            .expect("the entry exists")
+    };
+    let put = async |item: Item| {
+        db.put_item()
+            .table_name(&audit_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put");
+    };
+    // Edit entry 3: someone else did it.
+    let mut edited = get(3).await;
+    edited.insert("actor".into(), AttributeValue::S("mallory".into()));
+    put(edited).await;
+    // Delete entry 6.
+    db.delete_item()
+        .table_name(&audit_table)
+        .set_key(Some(key("acme-audit", chain, 6)))
+        .send()
+        .await
+        .expect("delete");
+    // Swap entries 8 and 9 (each one's content under the other's key).
+    let (eight, nine) = (get(8).await, get(9).await);
+    let mut moved_nine = nine.clone();
+    moved_nine.insert("sk".into(), AttributeValue::S(format!("E#{:012}", 8)));
+    let mut moved_eight = eight.clone();
+    moved_eight.insert("sk".into(), AttributeValue::S(format!("E#{:012}", 9)));
+    put(moved_nine).await;
+    put(moved_eight).await;
+    // Insert a 13th entry after the head, copied from entry 12 with a new id.
+    let mut inserted = get(12).await;
+    inserted.insert("sk".into(), AttributeValue::S(format!("E#{:012}", 13)));
+    inserted.insert("seq".into(), AttributeValue::N("13".into()));
+    inserted.insert(
+        "id".into(),
+        AttributeValue::S("01JFORGED000000000000000000".into()),
+    );
+    put(inserted).await;
+
+    let (code, stdout, stderr) = herald(&stack, &["audit", "verify", "--tenant", "acme-audit"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for named in [
+        format!("chain {chain}: entry 3 ("),
+        format!("chain {chain}: entry 6 was deleted"),
+        format!("chain {chain}: entry 9 ("),
+        "was moved to position 8".to_owned(),
+        format!("chain {chain}: entry 8 ("),
+        "was moved to position 9".to_owned(),
+        "01JFORGED000000000000000000) was inserted".to_owned(),
+    ] {
+        assert!(stdout.contains(&named), "{named:?} not in:\n{stdout}");
+    }
+    assert!(stdout.contains("was edited"), "{stdout}");
+
+    let (code, json, _) = herald(
+        &stack,
+        &["audit", "verify", "--tenant", "acme-audit", "--json"],
+    );
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&json).expect("JSON report");
+    let problems: Vec<&str> = report["chains"]
+        .as_array()
+        .expect("chains")
+        .iter()
+        .flat_map(|c| c["problems"].as_array().into_iter().flatten())
+        .filter_map(|p| p["problem"].as_str())
+        .collect();
+    for kind in ["edited", "missing", "reordered", "inserted"] {
+        assert!(problems.contains(&kind), "{kind} not in {problems:?}");
+    }
+}
