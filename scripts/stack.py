@@ -61,6 +61,7 @@ DIRECT_TYPES = {
     "AWS::SQS::QueuePolicy",
     "AWS::SNS::TopicPolicy",
     "AWS::SNS::Subscription",
+    "AWS::SecretsManager::Secret",
 }
 FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
 # Function environment variables whose value legitimately differs between functions (the
@@ -784,7 +785,33 @@ def apply_direct(client: Callable[[str], Any], template: dict[str, Any], resolve
             physical[name] = name
         elif kind == "AWS::SNS::Subscription":
             physical[name] = subscribe(client, name, props)
+        elif kind == "AWS::SecretsManager::Secret":
+            physical[name] = create_secret(client, name, props)
         resolver.attributes[name] = {"Ref": physical[name]}
+
+
+# GenerateSecretString options that GetRandomPassword takes under the same names.
+PASSWORD_OPTIONS = ("PasswordLength", "ExcludeCharacters", "ExcludeNumbers", "ExcludePunctuation",
+                    "ExcludeUppercase", "ExcludeLowercase", "IncludeSpace", "RequireEachIncludedType")
+
+
+def create_secret(client: Callable[[str], Any], name: str, props: dict[str, Any]) -> str:
+    """A secret as CloudFormation makes one: a GenerateSecretString value comes from the
+    emulator's GetRandomPassword with the same options. Returns the ARN (its Ref)."""
+    sm = client("secretsmanager")
+    args: dict[str, Any] = {
+        "Name": f"{STACK_NAME}-{name}-{os.urandom(6).hex().upper()}",
+        "Description": props.get("Description", ""),
+    }
+    generate = props.get("GenerateSecretString")
+    if generate is not None:
+        unsupported = sorted(set(generate) - set(PASSWORD_OPTIONS))
+        if unsupported:
+            raise StackError(f"{name}: GenerateSecretString {unsupported} not supported locally")
+        args["SecretString"] = sm.get_random_password(**generate)["RandomPassword"]
+    elif "SecretString" in props:
+        args["SecretString"] = props["SecretString"]
+    return sm.create_secret(**args)["ARN"]
 
 
 # Subscription attributes that decide what reaches a queue: the local subscription must

@@ -163,6 +163,7 @@ fn dispatch(c: &mut Criterion) {
         sent_at: None,
         request_id: "bench".into(),
         expires_at: None,
+        not_before: None,
     };
     c.bench_function(
         "dispatch one message (in-memory stores, provider answers at once)",

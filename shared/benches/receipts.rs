@@ -411,6 +411,7 @@ mod handled {
             sent_at: Some(now),
             request_id: "bench".into(),
             expires_at: None,
+            not_before: None,
         }
     }
 

@@ -10,14 +10,15 @@ use crate::domain::webhook_endpoint::UrlPolicy;
 use crate::fanout::{Fanout, MemoryFanout, SnsFanout};
 use crate::observability::AwsRequestCounter;
 use crate::providers::{ChannelSender, CredentialChecker, ProviderClients, ProviderEndpoints};
+use crate::retention::MessageRetention;
 use crate::status_webhooks::{MemoryStatusEvents, SqsStatusEvents, StatusEventSink};
-use crate::store::WebhookEndpointStore;
 use crate::store::dynamodb::{DynamoDb, TableNames};
 use crate::store::memory::MemoryStore;
 use crate::store::{
     AuditStore, IdempotencyStore, MessageStore, ProviderStore, RecipientStore, SnapshotStore,
     TemplateStore,
 };
+use crate::store::{TenantSettingsStore, WebhookEndpointStore};
 
 #[derive(Clone)]
 pub struct App {
@@ -30,6 +31,10 @@ pub struct App {
     pub audit: Arc<dyn AuditStore>,
     /// Opt-outs and suppressions, checked before anything is sent.
     pub recipients: Arc<dyn RecipientStore>,
+    /// Recipients' consent ledgers and preferences, also checked before anything is sent.
+    pub consents: Arc<dyn crate::store::ConsentStore>,
+    /// The key preference-centre links are signed with.
+    pub link_keys: Arc<dyn crate::preference_links::LinkKeys>,
     pub vault: Arc<dyn CredentialVault>,
     pub checker: Arc<dyn CredentialChecker>,
     pub sender: Arc<dyn ChannelSender>,
@@ -45,6 +50,10 @@ pub struct App {
     /// The public base URL of Herald's API (`PUBLIC_API_URL`), for the receipt URLs Herald
     /// gives providers; when unset, API functions use the domain a request arrived on.
     pub public_url: Option<String>,
+    /// Tenants' own settings (message retention).
+    pub tenant_settings: Arc<dyn TenantSettingsStore>,
+    /// Each tenant's message retention as the send path needs it (remembered a minute).
+    pub retention: Arc<MessageRetention>,
 }
 
 impl std::fmt::Debug for App {
@@ -67,7 +76,15 @@ pub struct AppConfig {
     pub status_webhooks_queue_url: String,
     /// `WEBHOOKS_ALLOW_LOOPBACK=true` (local stack and tests only) allows loopback endpoints.
     pub webhook_urls: UrlPolicy,
+    /// `PREFERENCE_LINK_SECRET_ARN`: the secret preference-centre links are signed with (only
+    /// the functions that make or open links have it).
+    pub preference_link_secret: Option<String>,
+    /// `MESSAGE_RETENTION_DAYS`: how long message records are kept when their tenant set nothing.
+    pub message_retention_days: u32,
 }
+
+/// The platform's message retention when the environment names none.
+pub const DEFAULT_MESSAGE_RETENTION_DAYS: u32 = 90;
 
 impl AppConfig {
     pub fn from_env() -> anyhow::Result<Self> {
@@ -88,6 +105,13 @@ impl AppConfig {
             status_webhooks_queue_url: var("STATUS_WEBHOOKS_QUEUE_URL")?,
             webhook_urls: UrlPolicy {
                 allow_loopback: vars("WEBHOOKS_ALLOW_LOOPBACK").as_deref() == Some("true"),
+            },
+            preference_link_secret: vars("PREFERENCE_LINK_SECRET_ARN").filter(|a| !a.is_empty()),
+            message_retention_days: match vars("MESSAGE_RETENTION_DAYS") {
+                Some(days) => days.parse().map_err(|_| {
+                    anyhow::anyhow!("MESSAGE_RETENTION_DAYS is not a number of days")
+                })?,
+                None => DEFAULT_MESSAGE_RETENTION_DAYS,
             },
         })
     }
@@ -129,6 +153,14 @@ impl App {
             config.status_webhooks_queue_url,
             store.clone(),
         ));
+        let link_keys: Arc<dyn crate::preference_links::LinkKeys> =
+            match config.preference_link_secret {
+                Some(secret) => Arc::new(crate::preference_links::SecretsManagerLinkKeys::new(
+                    client!(aws_sdk_secretsmanager),
+                    secret,
+                )),
+                None => Arc::new(crate::preference_links::NoLinkKeys),
+            };
         Self {
             providers: store.clone(),
             templates: store.clone(),
@@ -137,6 +169,8 @@ impl App {
             messages: store.clone(),
             audit: store.clone(),
             recipients: store.clone(),
+            consents: store.clone(),
+            link_keys,
             vault: Arc::new(EnvelopeVault::new(keys)),
             checker: providers.clone(),
             sender: providers,
@@ -146,9 +180,14 @@ impl App {
             }),
             rates: Arc::new(RateTable::default_rates()),
             status_events,
-            webhook_endpoints: store,
             webhook_urls: config.webhook_urls,
             public_url: config.public_url,
+            tenant_settings: store.clone(),
+            retention: Arc::new(MessageRetention::new(
+                store.clone(),
+                config.message_retention_days,
+            )),
+            webhook_endpoints: store,
         }
     }
 
@@ -163,7 +202,9 @@ impl App {
             messages: store.clone(),
             audit: store.clone(),
             recipients: store.clone(),
-            webhook_endpoints: store,
+            consents: store.clone(),
+            link_keys: Arc::new(crate::preference_links::StaticLinkKeys::random()),
+            webhook_endpoints: store.clone(),
             webhook_urls: UrlPolicy::default(),
             vault: Arc::new(EnvelopeVault::new(LocalDataKeys::random())),
             checker,
@@ -172,6 +213,11 @@ impl App {
             rates: Arc::new(RateTable::default_rates()),
             status_events: Arc::new(MemoryStatusEvents::default()),
             public_url: None,
+            tenant_settings: store.clone(),
+            retention: Arc::new(MessageRetention::new(
+                store.clone(),
+                DEFAULT_MESSAGE_RETENTION_DAYS,
+            )),
         }
     }
 }

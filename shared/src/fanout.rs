@@ -9,13 +9,12 @@ use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 
 use crate::dispatch::QueuedMessage;
 use crate::domain::Channel;
-use crate::domain::message::MessageId;
 
 #[async_trait]
 pub trait Fanout: Send + Sync {
     /// Publishes every message (all or an error; a retried publish is harmless because
     /// dispatch is idempotent per message id).
-    async fn publish(&self, messages: &[(MessageId, Channel)]) -> anyhow::Result<()>;
+    async fn publish(&self, messages: &[(QueuedMessage, Channel)]) -> anyhow::Result<()>;
 }
 
 /// SNS `PublishBatch`, ten entries per call.
@@ -27,13 +26,11 @@ pub struct SnsFanout {
 
 #[async_trait]
 impl Fanout for SnsFanout {
-    async fn publish(&self, messages: &[(MessageId, Channel)]) -> anyhow::Result<()> {
+    async fn publish(&self, messages: &[(QueuedMessage, Channel)]) -> anyhow::Result<()> {
         for chunk in messages.chunks(10) {
             let mut entries = Vec::with_capacity(chunk.len());
-            for (i, (id, channel)) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(&QueuedMessage {
-                    message_id: id.clone(),
-                })?;
+            for (i, (queued, channel)) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(queued)?;
                 let attribute = MessageAttributeValue::builder()
                     .data_type("String")
                     .string_value(channel.as_str())
@@ -69,12 +66,12 @@ impl Fanout for SnsFanout {
 /// Remembers what was published: for logic tests.
 #[derive(Debug, Default)]
 pub struct MemoryFanout {
-    pub published: Mutex<Vec<(MessageId, Channel)>>,
+    pub published: Mutex<Vec<(QueuedMessage, Channel)>>,
 }
 
 #[async_trait]
 impl Fanout for MemoryFanout {
-    async fn publish(&self, messages: &[(MessageId, Channel)]) -> anyhow::Result<()> {
+    async fn publish(&self, messages: &[(QueuedMessage, Channel)]) -> anyhow::Result<()> {
         self.published
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned"))?

@@ -1307,6 +1307,7 @@ mod through_the_function {
             sent_at: Some(now),
             request_id: "r".into(),
             expires_at: None,
+            not_before: None,
         })
     }
 

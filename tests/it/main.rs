@@ -5,9 +5,11 @@
 mod harness;
 
 mod isolation;
+mod preferences;
 mod provider_checks;
 mod receipts;
 mod redaction;
+mod reports;
 mod resolution_requests;
 mod sending;
 mod status_webhooks;

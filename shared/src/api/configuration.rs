@@ -1,7 +1,10 @@
 //! The configuration API the wizard calls: providers, templates and brand at the tenant layer
 //! (defaults) and the event layer (overrides), global templates for platform admins, and event
 //! settings. Deleting an event-layer item means "use the tenant default" again. Tenants' status
-//! webhook endpoints (`/tenant/webhook-endpoints`) are routed to [`super::webhook_endpoints`].
+//! webhook endpoints (`/tenant/webhook-endpoints`) are routed to [`super::webhook_endpoints`],
+//! recipients' consents and preferences (`/tenant/recipients/...`) to [`super::recipients`],
+//! the tenant's own settings (`/tenant/settings`) to [`super::tenant_settings`] and compliance
+//! reports (`/tenant/reports/compliance`) to [`super::reports`].
 
 use std::collections::BTreeMap;
 
@@ -178,6 +181,13 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         "PUT /events/{eventId}/settings" => put_settings(&ctx).await,
         r if super::webhook_endpoints::serves(r) => {
             super::webhook_endpoints::handle(app, &request, &ctx.caller).await
+        }
+        r if super::tenant_settings::serves(r) => {
+            super::tenant_settings::handle(app, &request, &ctx.caller).await
+        }
+        r if super::reports::serves(r) => super::reports::handle(app, &request, &ctx.caller).await,
+        r if super::recipients::serves(r) => {
+            super::recipients::handle(app, &request, &ctx.caller).await
         }
         _ => Err(ApiError::NoRoute(route.0)),
     }

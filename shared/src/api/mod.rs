@@ -3,9 +3,13 @@
 
 pub mod configuration;
 pub mod idempotency;
+pub mod preference_centre;
 pub mod receipts;
+pub mod recipients;
+pub mod reports;
 pub mod resolution;
 pub mod send;
+pub mod tenant_settings;
 pub mod webhook_endpoints;
 pub mod wizard;
 
@@ -56,6 +60,8 @@ pub async fn serve_any(app: &App, request: Request) -> Result<Response, lambda_h
         Ok(receipts::handle(&receiver, request)
             .await
             .unwrap_or_else(http::ApiError::into_response))
+    } else if path.starts_with("/preferences/") {
+        preference_centre::serve(app, request).await
     } else if path.contains("/messages") || path.contains("/triggers/") {
         serve(app, request, send::handle).await
     } else {

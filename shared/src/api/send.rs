@@ -2,9 +2,12 @@
 //! business event mapped to a category and channels by the event's active snapshot. Every
 //! request carries an `Idempotency-Key`. All recipients are parsed and rendered before anything
 //! is written, so a bad recipient or a missing variable is a 400 naming it and nothing is sent;
-//! Recipients who opted out of a channel or are suppressed on it are refused with the reason
-//! (a single send answers 422; a batch or trigger sends the rest and lists the refused). Then
-//! one record per message (state `accepted`) and one publish to the fan-out topic.
+//! Recipients who opted out of a channel or are suppressed on it, who withdrew consent, or who
+//! opted out of a marketing category or of marketing on a channel in their preferences are
+//! refused with the reason (a single send answers 422; a batch or trigger sends the rest and
+//! lists the refused). A message sent inside its recipient's quiet hours is kept, with
+//! `not_before` at the end of the window. Then one record per message (state `accepted`) and
+//! one publish to the fan-out topic.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,12 +18,15 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::app::App;
+use crate::dispatch::QueuedMessage;
 use crate::domain::identity::Action;
 use crate::domain::message::{Message, MessageContent, MessageId, MessageStatus};
+use crate::domain::preferences::{Verdict, verdict};
 use crate::domain::recipient::Recipient;
 use crate::domain::routing::provider_order;
 use crate::domain::snapshot::{Problem, Snapshot};
 use crate::domain::suppression::BlockKind;
+use crate::domain::tenant_settings::message_expiry;
 use crate::domain::validation::FieldError;
 use crate::domain::{Category, Channel, EventId, TenantId};
 use crate::http::{self, ApiError, ApiResult};
@@ -143,15 +149,20 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
             && let Some(r) = refused.first()
         {
             return Err(ApiError::Unprocessable {
-                code: r.kind.refusal_code(),
-                message: r.kind.refusal_message().to_owned(),
-                problems: vec![Problem::new(
-                    r.kind.refusal_code(),
-                    r.field.clone(),
-                    r.kind.refusal_message(),
-                )],
+                code: r.code,
+                message: r.message.to_owned(),
+                problems: vec![Problem::new(r.code, r.field.clone(), r.message)],
             });
         }
+        // The tenant's retention becomes each record's TTL (remembered per container a minute).
+        let retention_days = app.retention.days(&tenant).await?;
+        let messages: Vec<Message> = messages
+            .into_iter()
+            .map(|mut m| {
+                m.expires_at = Some(message_expiry(m.created_at, retention_days));
+                m
+            })
+            .collect();
         let store = app.messages.clone();
         let created: Vec<bool> = stream::iter(messages.clone())
             .map(move |m| {
@@ -163,7 +174,10 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
             .await?;
         // Messages that already existed (a retried request) are published again: dispatch is
         // idempotent per message id, and an earlier attempt may have died before publishing.
-        let queued: Vec<_> = messages.iter().map(|m| (m.id.clone(), m.channel)).collect();
+        let queued: Vec<_> = messages
+            .iter()
+            .map(|m| (QueuedMessage::of(m), m.channel))
+            .collect();
         app.fanout
             .publish(&queued)
             .await
@@ -181,13 +195,14 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
                 "status": m.status,
                 "segments": m.content.segments,
                 "estimated_cost": m.estimated_cost,
+                "not_before": m.not_before.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
             })).collect::<Vec<_>>(),
             "refused": refused.iter().map(|r| json!({
                 "field": r.field,
                 "channel": r.channel,
                 "category": r.category,
-                "code": r.kind.refusal_code(),
-                "message": r.kind.refusal_message(),
+                "code": r.code,
+                "message": r.message,
             })).collect::<Vec<_>>(),
         });
         Ok((202, body))
@@ -413,22 +428,27 @@ fn render_all(
             sent_at: None,
             request_id: request_id.to_owned(),
             expires_at: None,
+            not_before: None,
         };
         messages.push((message, field));
     }
     Ok(messages)
 }
 
-/// A message not sent because its recipient opted out of, or is suppressed on, its channel.
+/// A message not sent, and why: its recipient opted out of or is suppressed on its channel
+/// (receipts), withdrew consent to it, or opted out of it in their preferences.
 struct Refused {
     field: String,
     channel: Channel,
     category: Category,
-    kind: BlockKind,
+    code: &'static str,
+    message: &'static str,
 }
 
-/// Splits rendered messages into those to send and those whose recipient Herald must not
-/// contact on that channel, with one read of the recipients table for the whole request.
+/// Splits rendered messages into those to send and those Herald must not send, and holds those
+/// that fall in their recipient's quiet hours until the window ends (`not_before`). Two reads
+/// for the whole request, concurrently: the blocks, and the preferences and consent decisions
+/// (each batched).
 async fn refuse_blocked(
     app: &App,
     tenant: &TenantId,
@@ -438,29 +458,54 @@ async fn refuse_blocked(
         .iter()
         .map(|(m, _)| (m.channel, m.recipient_key.clone()))
         .collect();
+    let about: Vec<(Channel, Category, String)> = rendered
+        .iter()
+        .map(|(m, _)| (m.channel, m.category, m.recipient_key.clone()))
+        .collect();
+    let (blocks, standings) = futures::try_join!(
+        app.recipients.blocks(tenant, &asked),
+        app.consents.standings(tenant, &about),
+    )?;
     let mut blocked: HashMap<(Channel, String), BlockKind> = HashMap::new();
-    for (channel, key, block) in app.recipients.blocks(tenant, &asked).await? {
+    for (channel, key, block) in blocks {
         // An opt-out is the recipient's own word: it names the refusal when both apply.
         let entry = blocked.entry((channel, key)).or_insert(block.kind);
         *entry = (*entry).min(block.kind);
     }
     let mut send = Vec::with_capacity(rendered.len());
     let mut refused = Vec::new();
-    for (message, field) in rendered {
-        match blocked.get(&(message.channel, message.recipient_key.clone())) {
-            Some(kind) => refused.push(Refused {
-                field,
-                channel: message.channel,
-                category: message.category,
-                kind: *kind,
-            }),
-            None => send.push(message),
+    for (mut message, field) in rendered {
+        let refuse = |code, text| Refused {
+            field: field.clone(),
+            channel: message.channel,
+            category: message.category,
+            code,
+            message: text,
+        };
+        if let Some(kind) = blocked.get(&(message.channel, message.recipient_key.clone())) {
+            refused.push(refuse(kind.refusal_code(), kind.refusal_message()));
+            continue;
+        }
+        let standing = standings.get(&message.recipient_key);
+        match verdict(
+            standing.and_then(|s| s.preferences.as_ref()),
+            standing.map_or(&[][..], |s| s.consents.as_slice()),
+            message.channel,
+            message.category,
+            message.created_at,
+        ) {
+            Verdict::Refuse(why) => refused.push(refuse(why.code(), why.message())),
+            Verdict::Defer(until) => {
+                message.not_before = Some(until);
+                send.push(message);
+            }
+            Verdict::Send => send.push(message),
         }
     }
     if !refused.is_empty() {
         tracing::info!(
             refused = refused.len(),
-            "recipients refused (opted out or suppressed)"
+            "recipients refused (opted out, suppressed or without consent)"
         );
     }
     Ok((send, refused))
@@ -490,6 +535,7 @@ async fn get(app: &App, request: &Request) -> ApiResult {
             "estimated_cost": m.estimated_cost, "cost": m.cost, "attempts": m.attempts,
             "created_at": m.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
             "sent_at": m.sent_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+            "not_before": m.not_before.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
         }),
     )
 }

@@ -46,10 +46,36 @@ use crate::store::{ClaimResult, MessageStore, SnapshotStore, StoreError};
 use circuit::CircuitBreaker;
 use rate::RateLimits;
 
-/// What the fan-out topic carries: only the id; the record holds the message.
+/// What the fan-out topic carries: the id (the record holds the message) and, for a message
+/// sent inside its recipient's quiet hours, when it may go out, so dispatch can hold it without
+/// reading the record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedMessage {
     pub message_id: MessageId,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub not_before: Option<OffsetDateTime>,
+}
+
+impl QueuedMessage {
+    pub fn of(message: &Message) -> Self {
+        Self {
+            message_id: message.id.clone(),
+            not_before: message.not_before,
+        }
+    }
+}
+
+/// How long until `not_before`, rounded up to whole seconds (what a visibility timeout takes:
+/// rounding down would bring the message back a moment early, to be held once more).
+fn until(not_before: Option<OffsetDateTime>, now: OffsetDateTime) -> Option<Duration> {
+    let wait = not_before? - now;
+    wait.is_positive().then(|| {
+        Duration::from_secs(wait.as_seconds_f64().ceil() as u64).max(Duration::from_secs(1))
+    })
 }
 
 /// What to do with the queue message after dispatching.
@@ -62,6 +88,21 @@ pub enum Disposition {
     RetryAfter(Duration),
     /// Unusable input: leave it to redelivery and, in the end, the dead-letter queue.
     Poison(String),
+    /// Not due yet (the recipient's quiet hours): redeliver after this long. No provider was
+    /// tried and nothing was recorded; the wait is set as the visibility timeout (at most 12 h
+    /// per receive, so a longer hold takes a few receives; see docs/architecture.md on the
+    /// queue's maxReceiveCount).
+    Hold(Duration),
+}
+
+impl Disposition {
+    /// A retry after a released claim, as a hold (nothing was tried).
+    fn held(self) -> Self {
+        match self {
+            Disposition::RetryAfter(wait) => Disposition::Hold(wait),
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -179,7 +220,10 @@ impl Dispatcher {
     /// Dispatches the queue message `body`, delivered for the `delivery`th time.
     pub async fn dispatch_body(&self, body: &str, delivery: u32) -> Disposition {
         match serde_json::from_str::<QueuedMessage>(body) {
-            Ok(queued) => self.dispatch(&queued.message_id, delivery).await,
+            Ok(queued) => match until(queued.not_before, OffsetDateTime::now_utc()) {
+                Some(wait) => Disposition::Hold(wait),
+                None => self.dispatch(&queued.message_id, delivery).await,
+            },
             Err(_) => Disposition::Poison("the queue message is not a Herald message".into()),
         }
     }
@@ -188,7 +232,11 @@ impl Dispatcher {
         let token = ulid::Ulid::new().to_string();
         let now = OffsetDateTime::now_utc();
         match self.messages.claim(id, &token, now).await {
-            Ok(ClaimResult::Claimed(message)) => self.send(*message, &token, delivery).await,
+            // The record is the authority on quiet hours, whatever the queue message said.
+            Ok(ClaimResult::Claimed(message)) => match until(message.not_before, now) {
+                Some(wait) => self.release(*message, &token, wait).await.held(),
+                None => self.send(*message, &token, delivery).await,
+            },
             Ok(ClaimResult::Settled(status)) => {
                 info!(
                     status = status.as_str(),

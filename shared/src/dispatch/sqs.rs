@@ -100,6 +100,11 @@ pub async fn handle(
                     queue.delay(record, *wait).await;
                     Some(id)
                 }
+                Disposition::Hold(wait) => {
+                    tracing::info!(hold_s = wait.as_secs(), delivery, "not due yet (quiet hours); held");
+                    queue.delay(record, *wait).await;
+                    Some(id)
+                }
                 Disposition::Poison(reason) => {
                     warn!(reason = %reason, delivery, "unusable queue message; it goes to the dead-letter queue after the configured receives");
                     Some(id)

@@ -67,7 +67,7 @@ pub struct UnknownName {
 }
 
 /// Whether recipients may refuse a category (marketing) or not (transactional, regulatory).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CategoryClass {
     Transactional,

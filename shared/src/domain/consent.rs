@@ -145,6 +145,8 @@ pub struct ConsentRecord {
     /// `cns_` and a ULID: records sort by the time they were made.
     pub id: String,
     pub channel: Channel,
+    /// A category or a class, named `category` on the wire like in requests.
+    #[serde(rename = "category")]
     pub scope: ConsentScope,
     pub status: ConsentStatus,
     pub legal_basis: LegalBasis,
@@ -163,9 +165,15 @@ impl ConsentRecord {
         format!("cns_{}", ulid::Ulid::new())
     }
 
+    /// Orders decisions by when they were made (then by id): text that sorts like the records,
+    /// for stores that compare it in a condition.
+    pub fn order_key(&self) -> String {
+        format!("{:024}#{}", self.at.unix_timestamp_nanos().max(0), self.id)
+    }
+
     /// Whether this record is the newer of two decisions on the same channel and scope.
     pub fn supersedes(&self, other: &ConsentRecord) -> bool {
-        (self.at, &self.id) > (other.at, &other.id)
+        self.order_key() > other.order_key()
     }
 }
 
@@ -218,12 +226,7 @@ pub fn parse_evidence(
 mod tests {
     use super::*;
 
-    fn record(
-        channel: Channel,
-        scope: &str,
-        status: ConsentStatus,
-        minute: i64,
-    ) -> ConsentRecord {
+    fn record(channel: Channel, scope: &str, status: ConsentStatus, minute: i64) -> ConsentRecord {
         ConsentRecord {
             id: format!("cns_{minute:026}"),
             channel,

@@ -232,6 +232,14 @@ pub struct Message {
         with = "time::serde::rfc3339::option"
     )]
     pub expires_at: Option<OffsetDateTime>,
+    /// Not to be delivered before this time: the end of the recipient's quiet hours when the
+    /// message was sent inside them. Dispatch holds the message until then.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub not_before: Option<OffsetDateTime>,
 }
 
 #[cfg(test)]

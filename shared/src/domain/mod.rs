@@ -4,10 +4,13 @@
 pub mod audit;
 pub mod brand;
 pub mod catalogue;
+pub mod consent;
 pub mod cost;
 pub mod identity;
 pub mod ids;
 pub mod message;
+pub mod preference_link;
+pub mod preferences;
 pub mod provider;
 pub mod receipt;
 pub mod recipient;

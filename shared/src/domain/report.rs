@@ -445,7 +445,13 @@ mod tests {
         }
     }
 
-    fn entry(actor: &str, role: Role, action: &str, target: &str, at: OffsetDateTime) -> AuditEntry {
+    fn entry(
+        actor: &str,
+        role: Role,
+        action: &str,
+        target: &str,
+        at: OffsetDateTime,
+    ) -> AuditEntry {
         AuditEntry {
             id: ulid::Ulid::new().to_string(),
             actor: actor.to_owned(),
@@ -492,8 +498,11 @@ mod tests {
         );
         // 366 days is the most; offsets are normalised to UTC; an unencoded `+` (a space) is
         // read as the offset sign it was.
-        let p = Period::parse(Some("2025-11-01T02:00:00 02:00"), Some("2026-11-02T00:00:00Z"))
-            .expect("366 days");
+        let p = Period::parse(
+            Some("2025-11-01T02:00:00 02:00"),
+            Some("2026-11-02T00:00:00Z"),
+        )
+        .expect("366 days");
         assert_eq!(p.from(), datetime!(2025-11-01 00:00 UTC));
         assert_eq!(p.to() - p.from(), Duration::days(366));
     }
@@ -523,7 +532,10 @@ mod tests {
             ]
         );
         for s in &stamps {
-            assert!(OffsetDateTime::parse(s, &Rfc3339).is_ok(), "{s} is RFC 3339");
+            assert!(
+                OffsetDateTime::parse(s, &Rfc3339).is_ok(),
+                "{s} is RFC 3339"
+            );
         }
     }
 
@@ -536,17 +548,66 @@ mod tests {
         let feed = [
             message(0, Channel::Sms, Sent, None, usd(7_900), at),
             message(1, Channel::Sms, Delivered, None, usd(7_900), at),
-            message(2, Channel::Sms, Delivered, None, Some(Money::new(120_000, Currency::ZMW)), at),
-            message(3, Channel::Sms, Failed, Some("21211: invalid 'To' number"), None, at),
-            message(4, Channel::Sms, Failed, Some("21211: invalid 'To' number"), None, at),
+            message(
+                2,
+                Channel::Sms,
+                Delivered,
+                None,
+                Some(Money::new(120_000, Currency::ZMW)),
+                at,
+            ),
+            message(
+                3,
+                Channel::Sms,
+                Failed,
+                Some("21211: invalid 'To' number"),
+                None,
+                at,
+            ),
+            message(
+                4,
+                Channel::Sms,
+                Failed,
+                Some("21211: invalid 'To' number"),
+                None,
+                at,
+            ),
             message(5, Channel::Sms, Failed, None, None, at),
-            message(6, Channel::Email, Bounced, Some("hard bounce: mailbox unknown"), usd(100), at),
+            message(
+                6,
+                Channel::Email,
+                Bounced,
+                Some("hard bounce: mailbox unknown"),
+                usd(100),
+                at,
+            ),
             message(7, Channel::Email, Complained, None, usd(100), at),
             // Outside the period: ignored at both edges.
-            message(8, Channel::Sms, Sent, None, usd(7_900), datetime!(2026-10-31 23:59:59 UTC)),
-            message(9, Channel::Sms, Sent, None, usd(7_900), datetime!(2026-12-01 00:00 UTC)),
+            message(
+                8,
+                Channel::Sms,
+                Sent,
+                None,
+                usd(7_900),
+                datetime!(2026-10-31 23:59:59 UTC),
+            ),
+            message(
+                9,
+                Channel::Sms,
+                Sent,
+                None,
+                usd(7_900),
+                datetime!(2026-12-01 00:00 UTC),
+            ),
             // Exactly at `from`: inside.
-            message(10, Channel::Email, Accepted, None, None, datetime!(2026-11-01 00:00 UTC)),
+            message(
+                10,
+                Channel::Email,
+                Accepted,
+                None,
+                None,
+                datetime!(2026-11-01 00:00 UTC),
+            ),
         ];
         for m in &feed {
             b.message(m);
@@ -608,43 +669,97 @@ mod tests {
         let mut b = ReportBuilder::new(tenant(), period());
         let system = "herald:delivery-webhooks";
         b.audit_entry(
-            &entry(system, Role::System, "recipient.opted_out", "recipient/rk1/sms", at),
+            &entry(
+                system,
+                Role::System,
+                "recipient.opted_out",
+                "recipient/rk1/sms",
+                at,
+            ),
             Some("opt_out_keyword"),
         );
         b.audit_entry(
-            &entry(system, Role::System, "recipient.opted_out", "recipient/rk2/sms", at),
+            &entry(
+                system,
+                Role::System,
+                "recipient.opted_out",
+                "recipient/rk2/sms",
+                at,
+            ),
             Some("opt_out_keyword"),
         );
         b.audit_entry(
-            &entry(system, Role::System, "recipient.suppressed", "recipient/rk3/email", at),
+            &entry(
+                system,
+                Role::System,
+                "recipient.suppressed",
+                "recipient/rk3/email",
+                at,
+            ),
             Some("complaint"),
         );
         // Lifted since: no reason to be found.
         b.audit_entry(
-            &entry(system, Role::System, "recipient.opted_out", "recipient/rk4/whatsapp", at),
+            &entry(
+                system,
+                Role::System,
+                "recipient.opted_out",
+                "recipient/rk4/whatsapp",
+                at,
+            ),
             None,
         );
         b.audit_entry(
-            &entry(system, Role::System, "recipient.opted_in", "recipient/rk4/whatsapp", at),
+            &entry(
+                system,
+                Role::System,
+                "recipient.opted_in",
+                "recipient/rk4/whatsapp",
+                at,
+            ),
             None,
         );
         // Message status changes are Herald's own: neither section.
         b.audit_entry(
-            &entry("herald:dispatch", Role::System, "message.sent", "message/msg_x", at),
+            &entry(
+                "herald:dispatch",
+                Role::System,
+                "message.sent",
+                "message/msg_x",
+                at,
+            ),
             None,
         );
         let later = datetime!(2026-11-20 08:30 UTC);
         b.audit_entry(
-            &entry("user-ada", Role::TenantAdmin, "brand.updated", "tenant/brand", later),
+            &entry(
+                "user-ada",
+                Role::TenantAdmin,
+                "brand.updated",
+                "tenant/brand",
+                later,
+            ),
             None,
         );
         b.audit_entry(
-            &entry("user-bo", Role::EventManager, "provider.created", "event/gala/provider/p1", at),
+            &entry(
+                "user-bo",
+                Role::EventManager,
+                "provider.created",
+                "event/gala/provider/p1",
+                at,
+            ),
             None,
         );
         // Outside the period.
         b.audit_entry(
-            &entry("user-ada", Role::TenantAdmin, "brand.updated", "tenant/brand", datetime!(2026-12-01 00:00 UTC)),
+            &entry(
+                "user-ada",
+                Role::TenantAdmin,
+                "brand.updated",
+                "tenant/brand",
+                datetime!(2026-12-01 00:00 UTC),
+            ),
             None,
         );
         let r = b.finish(datetime!(2026-12-02 00:00 UTC));

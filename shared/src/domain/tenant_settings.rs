@@ -58,7 +58,10 @@ mod tests {
             }
             .check()
             .expect_err("out of range");
-            assert_eq!((e.code, e.field.as_str()), ("out_of_range", "message_retention_days"));
+            assert_eq!(
+                (e.code, e.field.as_str()),
+                ("out_of_range", "message_retention_days")
+            );
         }
         assert!(
             serde_json::from_str::<TenantSettings>(r#"{"message_retention_days": 30, "x": 1}"#)

@@ -9,7 +9,7 @@ pub use error::ApiError;
 pub use identity::caller;
 pub use request::{
     Route, idempotency_key, json_body, no_content, path_param, public_base_url, public_url,
-    request_id, respond, route,
+    query_param, request_id, respond, route,
 };
 
 pub type Response = lambda_http::Response<lambda_http::Body>;

@@ -72,6 +72,14 @@ pub fn public_url(request: &Request, configured: Option<&str>) -> String {
     url
 }
 
+/// A query string parameter (the first, if repeated), as sent.
+pub fn query_param(request: &Request, name: &str) -> Option<String> {
+    request
+        .query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
+}
+
 pub fn path_param<T: FromStr>(request: &Request, name: &str) -> Result<T, ApiError> {
     let raw = request
         .path_parameters_ref()

@@ -15,10 +15,12 @@ use crate::domain::audit::{AuditEntry, ChainHead, ChainedEntry, StoredLink, chai
 use crate::domain::brand::Brand;
 use crate::domain::message::{Message, MessageId, MessageStatus};
 use crate::domain::provider::{EventProviderEntry, ProviderConfig};
+use crate::domain::report::{MessageSummary, Period, sortable_time};
 use crate::domain::resolution::EventSettings;
 use crate::domain::snapshot::{Activation, Snapshot};
 use crate::domain::suppression::{Block, BlockKind};
 use crate::domain::template::TemplateVersion;
+use crate::domain::tenant_settings::TenantSettings;
 use crate::domain::webhook_endpoint::{DeliveryHealth, WebhookEndpoint, WebhookEndpointId};
 use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
 
@@ -36,6 +38,9 @@ struct State {
     messages: HashMap<MessageId, StoredMessage>,
     webhook_endpoints: BTreeMap<(TenantId, WebhookEndpointId), WebhookEndpoint>,
     blocks: BTreeMap<(TenantId, String, Channel, BlockKind), Block>,
+    /// Consent ledgers and preferences per tenant and recipient key (blocks stay in `blocks`).
+    ledgers: BTreeMap<(TenantId, String), super::RecipientLedger>,
+    tenant_settings: HashMap<TenantId, Revisioned<TenantSettings>>,
     audit: AuditLog,
 }
 
@@ -683,6 +688,63 @@ impl MessageStore for MemoryStore {
             Ok(())
         })
     }
+
+    async fn messages_between(
+        &self,
+        tenant: &TenantId,
+        period: &Period,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<MessageSummary>, Option<String>)> {
+        // The same order and page tokens as the DynamoDB index: `<sortable created_at>#<id>`.
+        self.with(|s| {
+            let mut keyed: Vec<(String, MessageSummary)> = s
+                .messages
+                .values()
+                .map(|m| &m.message)
+                .filter(|m| &m.tenant == tenant && period.contains(m.created_at))
+                .map(|m| {
+                    (
+                        format!("{}#{}", sortable_time(m.created_at), m.id),
+                        MessageSummary::from(m),
+                    )
+                })
+                .filter(|(key, _)| after.is_none_or(|a| key.as_str() > a))
+                .collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            let more = keyed.len() > limit;
+            keyed.truncate(limit);
+            let next = more.then(|| keyed.last().map(|(k, _)| k.clone())).flatten();
+            Ok((keyed.into_iter().map(|(_, m)| m).collect(), next))
+        })
+    }
+}
+
+#[async_trait]
+impl super::TenantSettingsStore for MemoryStore {
+    async fn tenant_settings(
+        &self,
+        tenant: &TenantId,
+    ) -> StoreResult<Option<Revisioned<TenantSettings>>> {
+        self.with(|s| Ok(s.tenant_settings.get(tenant).cloned()))
+    }
+
+    async fn put_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &Revisioned<TenantSettings>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            expect(
+                s.tenant_settings.get(tenant).map(|t| t.revision),
+                settings.revision.checked_sub(1).filter(|r| *r > 0),
+            )?;
+            s.tenant_settings.insert(tenant.clone(), settings.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
 }
 
 #[async_trait]
@@ -942,6 +1004,109 @@ impl crate::store::AuditStore for MemoryStore {
                 .then(|| links.last().map(|l| l.key.clone()))
                 .flatten();
             Ok((links, next))
+        })
+    }
+}
+
+#[async_trait]
+impl super::ConsentStore for MemoryStore {
+    async fn record(
+        &self,
+        tenant: &TenantId,
+        recipient_key: &str,
+        change: &super::LedgerChange,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        use crate::domain::consent::ConsentRecord;
+        self.with(|s| {
+            let ledger = s
+                .ledgers
+                .entry((tenant.clone(), recipient_key.to_owned()))
+                .or_default();
+            // All conditions first: like the DynamoDB transaction, all or nothing.
+            if let Some(p) = &change.preferences {
+                expect(
+                    ledger.preferences.as_ref().map(|x| x.revision),
+                    p.revision.checked_sub(1).filter(|r| *r > 0),
+                )?;
+            }
+            let mut newest: HashMap<_, &ConsentRecord> = HashMap::new();
+            for record in &change.consents {
+                let slot = newest
+                    .entry((record.channel, record.scope))
+                    .or_insert(record);
+                if record.supersedes(slot) {
+                    *slot = record;
+                }
+            }
+            let stale = newest.values().any(|record| {
+                ledger.consents.iter().any(|c| {
+                    (c.channel, c.scope) == (record.channel, record.scope) && !record.supersedes(c)
+                })
+            });
+            if stale {
+                return Err(StoreError::Conflict);
+            }
+            ledger.history.extend(change.consents.iter().cloned());
+            ledger.history.sort_by(|a, b| a.id.cmp(&b.id));
+            for record in newest.into_values() {
+                ledger
+                    .consents
+                    .retain(|c| (c.channel, c.scope) != (record.channel, record.scope));
+                ledger.consents.push(record.clone());
+            }
+            if let Some(p) = &change.preferences {
+                ledger.preferences = Some(p.clone());
+            }
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn ledger(
+        &self,
+        tenant: &TenantId,
+        recipient_key: &str,
+    ) -> StoreResult<super::RecipientLedger> {
+        self.with(|s| {
+            let mut ledger = s
+                .ledgers
+                .get(&(tenant.clone(), recipient_key.to_owned()))
+                .cloned()
+                .unwrap_or_default();
+            ledger.blocks = s
+                .blocks
+                .iter()
+                .filter(|((t, key, _, _), _)| t == tenant && key == recipient_key)
+                .map(|((_, _, channel, _), b)| (*channel, b.clone()))
+                .collect();
+            Ok(ledger)
+        })
+    }
+
+    async fn standings(
+        &self,
+        tenant: &TenantId,
+        asked: &[(Channel, Category, String)],
+    ) -> StoreResult<HashMap<String, super::Standing>> {
+        self.with(|s| {
+            let mut standings: HashMap<String, super::Standing> = HashMap::new();
+            for (channel, category, key) in asked {
+                let Some(ledger) = s.ledgers.get(&(tenant.clone(), key.clone())) else {
+                    continue;
+                };
+                let standing = standings.entry(key.clone()).or_default();
+                standing.preferences = ledger.preferences.as_ref().map(|p| p.preferences.clone());
+                for c in &ledger.consents {
+                    if c.channel == *channel
+                        && c.scope.covers(*category)
+                        && !standing.consents.iter().any(|known| known.id == c.id)
+                    {
+                        standing.consents.push(c.clone());
+                    }
+                }
+            }
+            Ok(standings)
         })
     }
 }

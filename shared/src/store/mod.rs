@@ -458,6 +458,63 @@ pub trait RecipientStore: Send + Sync {
     ) -> StoreResult<Vec<(Channel, String, crate::domain::suppression::Block)>>;
 }
 
+/// Everything held on one recipient of a tenant (one Query of their partition): what lookups,
+/// the preference centre and data-subject export read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecipientLedger {
+    /// The decision in force per channel and scope.
+    pub consents: Vec<crate::domain::consent::ConsentRecord>,
+    /// Every decision ever recorded, oldest first.
+    pub history: Vec<crate::domain::consent::ConsentRecord>,
+    pub preferences: Option<crate::domain::preferences::RecipientPreferences>,
+    /// Opt-outs and suppressions from receipts, per channel.
+    pub blocks: Vec<(Channel, crate::domain::suppression::Block)>,
+}
+
+/// What the send path needs about one recipient: preferences, and the decisions in force for
+/// the channels and categories it asked about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Standing {
+    pub preferences: Option<crate::domain::preferences::Preferences>,
+    pub consents: Vec<crate::domain::consent::ConsentRecord>,
+}
+
+/// One change to a recipient's ledger, written in one transaction with its audit entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerChange {
+    /// New decisions: each is appended to the history and becomes current for its channel and
+    /// scope.
+    pub consents: Vec<crate::domain::consent::ConsentRecord>,
+    /// New preferences, whose `revision` is one more than the stored one (1 for the first).
+    pub preferences: Option<crate::domain::preferences::RecipientPreferences>,
+}
+
+/// Most consent decisions one change may carry (each is two items of one transaction).
+pub const MAX_LEDGER_CONSENTS: usize = 20;
+
+/// The consent ledger and preferences, per tenant and recipient key, in the recipient's
+/// partition beside the blocks.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Writes `change` and `audit` atomically. `Conflict` when the preferences changed since they
+    /// were read, or a newer decision is already current for one of the channels and scopes.
+    async fn record(
+        &self,
+        tenant: &TenantId,
+        recipient_key: &str,
+        change: &LedgerChange,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    async fn ledger(&self, tenant: &TenantId, recipient_key: &str) -> StoreResult<RecipientLedger>;
+    /// Per recipient key among `asked` (channel, category, recipient key): its preferences and
+    /// the decisions in force that cover those channels and categories, in one batched read.
+    async fn standings(
+        &self,
+        tenant: &TenantId,
+        asked: &[(Channel, Category, String)],
+    ) -> StoreResult<std::collections::HashMap<String, Standing>>;
+}
+
 /// How many hash chains each audit scope (tenant or platform) has: appends to different chains
 /// never contend. Never lower it once entries exist (verification walks this many chains).
 pub const AUDIT_CHAINS: u32 = 16;

@@ -6,12 +6,14 @@
 //! herald audit verify --tenant T [--from RFC3339] [--to RFC3339] [--json]
 //! herald audit export --tenant T [--from RFC3339] [--to RFC3339] [--out FILE]
 //! herald redrive --dead-letter-queue URL --queue URL [--limit N]
+//! herald report compliance --tenant T --from RFC3339 --to RFC3339 [--format json|csv] [--out FILE]
 //! ```
 //!
 //! Exit codes: 0 success (for `verify`: every chain intact), 1 tampering found, 2 the command
 //! could not run (bad arguments, AWS unreachable).
 
 mod audit;
+mod report;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,9 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Reports for operators and regulators.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Moves dead-lettered messages back to their queue.
     Redrive {
         #[arg(long)]
@@ -45,6 +50,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Audit(command) => audit::run(command).await,
+        Command::Report(command) => report::run(command).await,
         Command::Redrive {
             dead_letter_queue,
             queue,

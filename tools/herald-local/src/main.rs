@@ -3,8 +3,10 @@
 //! the Lambda invoke endpoint, exactly as API Gateway would after its JWT authorizer.
 //!
 //! `herald-local demo` walks the main job end to end and prints what happens; `herald-local
-//! load --messages N` measures the send → fan-out → dispatch path in-process.
+//! load --messages N` measures the send → fan-out → dispatch path in-process; `herald-local
+//! audit-load` measures audit appends and verification.
 
+mod audit_load;
 mod demo;
 mod invoke;
 mod load;
@@ -14,7 +16,8 @@ use anyhow::{Context as _, bail};
 const USAGE: &str =
     "usage: herald-local demo --invoke-url URL --standins-url URL --smtp-port PORT \
 --smtp-user USER --smtp-password PASSWORD --smtp-spool FILE [--events-dir DIR]
-       herald-local load --messages N [--events-dir DIR]";
+       herald-local load --messages N [--events-dir DIR]
+       herald-local audit-load --appends N [--concurrency C] [--verify-entries M]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -50,6 +53,16 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "events".to_owned())
                 .into();
             load::run(messages, &events_dir).await
+        }
+        "audit-load" => {
+            let appends = option("--appends")?.parse().context("--appends")?;
+            let concurrency = option("--concurrency")
+                .map_or(Ok(16), |c| c.parse())
+                .context("--concurrency")?;
+            let verify_entries = option("--verify-entries")
+                .map_or(Ok(0), |m| m.parse())
+                .context("--verify-entries")?;
+            audit_load::run(appends, concurrency, verify_entries).await
         }
         _ => bail!(USAGE),
     }

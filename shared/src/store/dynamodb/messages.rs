@@ -1,6 +1,9 @@
 //! Messages, one item each (`pk` = message id). `status` and the dispatch claim are top-level
 //! attributes for conditions; `provider_message_key` (`<kind>#<provider message id>`) feeds the
-//! GSI receipts look messages up by; `expires_at` is the retention TTL.
+//! GSI receipts look messages up by; `tenant` and `created_key` (`<sortable created_at>#<id>`)
+//! feed `by_tenant_created`, which compliance reports Query by period, reading only the
+//! top-level `channel`, `status`, `status_reason` and `cost` it projects; `expires_at` is the
+//! retention TTL.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -13,9 +16,13 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::cost::Money;
 use crate::domain::message::{Message, MessageId, MessageStatus};
 use crate::domain::provider::ProviderKind;
+use crate::domain::report::{MessageSummary, Period, sortable_time};
+use crate::domain::{Channel, TenantId};
 use crate::store::{
     ClaimResult, DispatchClaim, MessageStore, StoreError, StoreResult, StoredMessage,
 };
+
+const BY_TENANT_CREATED: &str = "by_tenant_created";
 
 #[derive(Serialize, Deserialize)]
 struct MessageItem<M> {
@@ -34,8 +41,53 @@ struct MessageItem<M> {
     claim_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     provider_message_key: Option<String>,
+    /// The keys of `by_tenant_created` and what it projects for reports (copies of the record's
+    /// fields; `advance` updates both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    channel: Option<Channel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cost: Option<Money>,
     expires_at: i64,
     record: M,
+}
+
+/// What `by_tenant_created` holds of a message.
+#[derive(Deserialize)]
+struct SummaryItem {
+    pk: MessageId,
+    created_key: String,
+    channel: Channel,
+    status: MessageStatus,
+    #[serde(default)]
+    status_reason: Option<String>,
+    #[serde(default)]
+    cost: Option<Money>,
+}
+
+/// `<sortable created_at>#<message id>`: unique, and in creation order within a tenant.
+fn created_key(message: &Message) -> String {
+    format!("{}#{}", sortable_time(message.created_at), message.id)
+}
+
+fn summary(item: super::Item) -> StoreResult<MessageSummary> {
+    let item: SummaryItem = from_item(item)?;
+    let stamp = item.created_key.split('#').next().unwrap_or_default();
+    let created_at = OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+        .map_err(unexpected)?;
+    Ok(MessageSummary {
+        id: item.pk,
+        channel: item.channel,
+        status: item.status,
+        status_reason: item.status_reason,
+        cost: item.cost,
+        created_at,
+    })
 }
 
 /// How long message records are kept (the template's MESSAGE_RETENTION_DAYS).
@@ -57,7 +109,15 @@ fn item_of(message: &Message) -> MessageItem<&Message> {
             (Some(kind), Some(id)) => Some(format!("{}#{id}", kind.as_str())),
             _ => None,
         },
-        expires_at: (message.created_at + time::Duration::days(retention_days())).unix_timestamp(),
+        tenant: Some(message.tenant.to_string()),
+        created_key: Some(created_key(message)),
+        channel: Some(message.channel),
+        status_reason: message.status_reason.clone(),
+        cost: message.cost,
+        expires_at: message
+            .expires_at
+            .unwrap_or_else(|| message.created_at + time::Duration::days(retention_days()))
+            .unix_timestamp(),
         record: message,
     }
 }
@@ -226,11 +286,12 @@ impl MessageStore for DynamoDb {
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":rank", n(status.rank()));
         if let Some(reason) = reason {
-            update.push_str(", #record.status_reason = :reason");
+            update.push_str(", #record.status_reason = :reason, status_reason = :reason");
             builder = builder.expression_attribute_values(":reason", s(reason));
         }
         if let Some(cost) = cost {
-            update.push_str(", #record.cost = :cost");
+            update.push_str(", #record.cost = :cost, #cost = :cost");
+            builder = builder.expression_attribute_names("#cost", "cost");
             let value = serde_dynamo::to_attribute_value(cost).map_err(unexpected)?;
             builder = builder.expression_attribute_values(":cost", value);
         }
@@ -255,5 +316,49 @@ impl MessageStore for DynamoDb {
         let put = self.claimed_put(message, token)?;
         self.transact(vec![TransactWriteItem::builder().put(put).build()])
             .await
+    }
+
+    async fn messages_between(
+        &self,
+        tenant: &TenantId,
+        period: &Period,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<MessageSummary>, Option<String>)> {
+        // Keys are `<stamp>#<id>`: every key of a message created in [from, to) lies between
+        // the bare stamps of `from` and `to` (a key at `to` itself sorts after `to`'s stamp).
+        let start = after.map(|key| {
+            let id = key.rsplit('#').next().unwrap_or_default();
+            std::collections::HashMap::from([
+                ("pk".to_owned(), s(id)),
+                ("tenant".to_owned(), s(tenant.as_str())),
+                ("created_key".to_owned(), s(key)),
+            ])
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.messages)
+            .index_name(BY_TENANT_CREATED)
+            .key_condition_expression("#tenant = :tenant AND created_key BETWEEN :from AND :to")
+            .expression_attribute_names("#tenant", "tenant")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":from", s(sortable_time(period.from())))
+            .expression_attribute_values(":to", s(sortable_time(period.to())))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("Query failed")))?;
+        let next = out
+            .last_evaluated_key
+            .and_then(|k| k.get("created_key").and_then(|v| v.as_s().ok()).cloned());
+        let summaries = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(summary)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((summaries, next))
     }
 }

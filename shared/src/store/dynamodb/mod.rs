@@ -9,6 +9,7 @@ mod providers;
 mod recipients;
 mod snapshots;
 mod templates;
+mod tenant_settings;
 mod webhook_endpoints;
 
 use std::collections::HashMap;
@@ -210,6 +211,79 @@ impl DynamoDb {
         )))
     }
 
+    /// Writes already-chained entries (an export, in chain order) and their chains' heads back
+    /// into an empty audit table, 25 items per request: restoring a log, or seeding a large one
+    /// for measurements. Entries keep their numbers and links, so the result verifies exactly
+    /// as the log it came from did.
+    pub async fn restore_audit(&self, scope: &str, entries: &[ChainedEntry]) -> StoreResult<()> {
+        let mut heads: HashMap<u32, ChainHead> = HashMap::new();
+        let mut items = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let partition = audit_partition(scope, entry.chain);
+            items.push(self.audit_entry_item(&partition, entry)?);
+            let head = heads
+                .entry(entry.chain)
+                .or_insert_with(|| ChainHead::empty(entry.chain));
+            if entry.seq > head.seq {
+                *head = entry.head();
+            }
+        }
+        for head in heads.values() {
+            items.push(to_item(&HeadItem {
+                pk: audit_partition(scope, head.chain),
+                sk: HEAD_KEY.to_owned(),
+                seq: head.seq,
+                hash: head.hash.clone(),
+            })?);
+        }
+        for chunk in items.chunks(25) {
+            let mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    aws_sdk_dynamodb::types::PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .map(|put| {
+                            aws_sdk_dynamodb::types::WriteRequest::builder()
+                                .put_request(put)
+                                .build()
+                        })
+                        .map_err(unexpected)
+                })
+                .collect::<StoreResult<_>>()?;
+            // Bounded retries of what DynamoDB leaves unprocessed (throttling).
+            for _ in 0..10 {
+                if pending.is_empty() {
+                    break;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.tables.audit, pending)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StoreError::Unavailable(
+                            anyhow::Error::new(e).context("BatchWriteItem failed"),
+                        )
+                    })?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.tables.audit))
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "BatchWriteItem left items unprocessed"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn cached_head(&self, partition: &str) -> Option<ChainHead> {
         self.heads.lock().ok()?.get(partition).cloned()
     }
@@ -244,11 +318,7 @@ impl DynamoDb {
         })
     }
 
-    fn audit_entry_put(
-        &self,
-        partition: &str,
-        entry: &ChainedEntry,
-    ) -> StoreResult<TransactWriteItem> {
+    fn audit_entry_item(&self, partition: &str, entry: &ChainedEntry) -> StoreResult<Item> {
         #[derive(Serialize)]
         struct EntryItem<'a> {
             pk: &'a str,
@@ -257,16 +327,23 @@ impl DynamoDb {
             entry: &'a ChainedEntry,
             expires_at: i64,
         }
-        let item = to_item(&EntryItem {
+        to_item(&EntryItem {
             pk: partition,
             sk: entry_key(entry.seq),
             entry,
             expires_at: (entry.entry.at + time::Duration::days(audit_retention_days()))
                 .unix_timestamp(),
-        })?;
+        })
+    }
+
+    fn audit_entry_put(
+        &self,
+        partition: &str,
+        entry: &ChainedEntry,
+    ) -> StoreResult<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.tables.audit)
-            .set_item(Some(item))
+            .set_item(Some(self.audit_entry_item(partition, entry)?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(unexpected)?;

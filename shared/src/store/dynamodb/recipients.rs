@@ -2,6 +2,9 @@
 //! partition `R#<tenant>#<recipient key>` under `BLOCK#<channel>#<kind>`. The partition is the
 //! recipient's, so later per-recipient records (consents, preferences) sit beside these and one
 //! Query finds everything held on a person. The send path reads blocks with BatchGetItem.
+//! The consent ledger and preferences in the same partition: [`consents`].
+
+mod consents;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,255 @@
+//! The preference centre a recipient reaches through the signed link Herald made for them. No
+//! JWT: the recipient has no account, the link is the credential. `GET /preferences/{token}`
+//! shows their preferences and the consent decisions in force with this tenant; `PUT` changes
+//! them, recorded with source `preference_centre` (consent decisions apply to the channel the
+//! link was sent on).
+//!
+//! The token is checked before anything is read: HMAC-SHA256 in constant time, then its expiry.
+//! A token that is not Herald's, or was changed, is 401 `preference_link_invalid`; an expired
+//! one 403 `preference_link_expired`. The address is never in the link, an answer or a log line,
+//! and neither is the token (this module logs under a fixed route name, not the path).
+
+use lambda_http::{Body, Request};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use tracing::Instrument as _;
+
+use super::recipients::{PreferencesInput, audit_target, next_preferences};
+use crate::app::App;
+use crate::domain::audit::{AuditEntry, digest};
+use crate::domain::consent::{
+    ConsentRecord, ConsentScope, ConsentSource, ConsentStatus, LegalBasis,
+};
+use crate::domain::preference_link::{LinkError, PreferenceLink};
+use crate::domain::validation::FieldError;
+use crate::http::{self, ApiError, ApiResult, Response};
+use crate::store::{LedgerChange, MAX_LEDGER_CONSENTS, RecipientLedger};
+
+/// Who the audit log names for changes recipients make themselves.
+const ACTOR: &str = "preference-centre";
+
+/// Runs one request in its own span, named by a fixed route: the path holds the token.
+pub async fn serve(app: &App, request: Request) -> Result<Response, lambda_http::Error> {
+    let span = tracing::info_span!(
+        "request",
+        request_id = %http::request_id(&request),
+        route = "preferences",
+        status = tracing::field::Empty
+    );
+    async move {
+        let response = handle(app, request)
+            .await
+            .unwrap_or_else(ApiError::into_response);
+        tracing::Span::current().record("status", response.status().as_u16());
+        tracing::info!("handled");
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+pub async fn handle(app: &App, request: Request) -> ApiResult {
+    let method = request.method().as_str().to_owned();
+    let link = match authenticate(app, &request).await? {
+        Ok(link) => link,
+        Err(e) => return Ok(rejected(e)),
+    };
+    match method.as_str() {
+        "GET" => show(app, &link).await,
+        "PUT" => change(app, &request, &link).await,
+        _ => Err(ApiError::NoRoute(format!(
+            "{method} /preferences/{{token}}"
+        ))),
+    }
+}
+
+/// The token from the route's `{token}` (API Gateway), or the path's last segment.
+fn token(request: &Request) -> String {
+    http::path_param::<String>(request, "token").unwrap_or_else(|_| {
+        let path = request.uri().path();
+        path.rsplit_once("/preferences/")
+            .map(|(_, t)| t.to_owned())
+            .unwrap_or_default()
+    })
+}
+
+async fn authenticate(
+    app: &App,
+    request: &Request,
+) -> Result<Result<PreferenceLink, LinkError>, ApiError> {
+    let keys = app.link_keys.keys().await.map_err(ApiError::Internal)?;
+    Ok(keys.verify(&token(request), OffsetDateTime::now_utc()))
+}
+
+fn rejected(error: LinkError) -> Response {
+    let status = match error {
+        LinkError::Invalid => 401,
+        LinkError::Expired => 403,
+    };
+    tracing::warn!(
+        preference_links_rejected = 1,
+        reason = error.code(),
+        "preference link refused"
+    );
+    let body = json!({"error": {"code": error.code(), "message": error.to_string()}});
+    lambda_http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(Body::Text(body.to_string()))
+        .unwrap_or_default()
+}
+
+/// What the recipient sees: preferences (defaults when never set) and the decisions in force.
+fn view(link: &PreferenceLink, ledger: &RecipientLedger) -> serde_json::Value {
+    let mut consents = ledger.consents.clone();
+    consents.sort_by_key(|c| (c.channel, c.scope));
+    let consents: Vec<_> = consents
+        .iter()
+        .map(|c| {
+            json!({"channel": c.channel, "category": c.scope, "status": c.status,
+                   "source": c.source, "at": c.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()})
+        })
+        .collect();
+    json!({
+        "channel": link.channel,
+        "expires_at": link.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "preferences": ledger.preferences.as_ref().map(|p| &p.preferences).cloned().unwrap_or_default(),
+        "revision": ledger.preferences.as_ref().map_or(0, |p| p.revision),
+        "consents": consents,
+    })
+}
+
+fn answer(body: &serde_json::Value) -> ApiResult {
+    let mut response = http::respond(200, body)?;
+    response.headers_mut().insert(
+        "cache-control",
+        lambda_http::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+async fn show(app: &App, link: &PreferenceLink) -> ApiResult {
+    let ledger = app
+        .consents
+        .ledger(&link.tenant, &link.recipient_key)
+        .await?;
+    answer(&view(link, &ledger))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeInput {
+    /// The whole set of preferences (left out: unchanged).
+    #[serde(default)]
+    preferences: Option<PreferencesInput>,
+    /// Decisions about categories or classes on the link's channel.
+    #[serde(default)]
+    consents: Vec<ConsentChange>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentChange {
+    category: ConsentScope,
+    status: ConsentStatus,
+}
+
+/// Applies the recipient's changes in one transaction with one audit entry. Decisions that
+/// restate the one in force are not recorded again.
+async fn change(app: &App, request: &Request, link: &PreferenceLink) -> ApiResult {
+    let input: ChangeInput = http::json_body(request)?;
+    if input.preferences.is_none() && input.consents.is_empty() {
+        return Err(FieldError::required("preferences").into());
+    }
+    if input.consents.len() > MAX_LEDGER_CONSENTS {
+        return Err(FieldError::new(
+            "too_many",
+            "consents",
+            format!("at most {MAX_LEDGER_CONSENTS} decisions per request"),
+        )
+        .into());
+    }
+    for (i, c) in input.consents.iter().enumerate() {
+        if input.consents[..i].iter().any(|o| o.category == c.category) {
+            return Err(FieldError::invalid(
+                format!("consents[{i}].category"),
+                "each category or class at most once",
+            )
+            .into());
+        }
+    }
+    let preferences = input
+        .preferences
+        .map(|p| p.parse("preferences"))
+        .transpose()?;
+    let request_id = http::request_id(request);
+    let ledger = app
+        .consents
+        .ledger(&link.tenant, &link.recipient_key)
+        .await?;
+    let now = OffsetDateTime::now_utc();
+    let consents: Vec<ConsentRecord> = input
+        .consents
+        .into_iter()
+        .filter(|c| {
+            !ledger.consents.iter().any(|current| {
+                (current.channel, current.scope, current.status)
+                    == (link.channel, c.category, c.status)
+            })
+        })
+        .map(|c| ConsentRecord {
+            id: ConsentRecord::new_id(),
+            channel: link.channel,
+            scope: c.category,
+            status: c.status,
+            legal_basis: LegalBasis::Consent,
+            source: ConsentSource::preference_centre(),
+            evidence: Some("the recipient's signed preference-centre link".to_owned()),
+            at: now,
+            recorded_by: ACTOR.to_owned(),
+            request_id: request_id.clone(),
+        })
+        .collect();
+    let preferences = preferences
+        .filter(|p| ledger.preferences.as_ref().map(|c| &c.preferences) != Some(p))
+        .map(|p| {
+            next_preferences(
+                ledger.preferences.as_ref(),
+                p,
+                ACTOR,
+                ConsentSource::preference_centre(),
+            )
+        });
+    if consents.is_empty() && preferences.is_none() {
+        return answer(&view(link, &ledger));
+    }
+    let change = LedgerChange {
+        consents,
+        preferences,
+    };
+    let audit = AuditEntry::by_system(
+        ACTOR,
+        &link.tenant,
+        &request_id,
+        "recipient.preferences_changed_by_recipient",
+        audit_target(&link.recipient_key),
+        Some(digest(&(&ledger.preferences, &ledger.consents))),
+        Some(digest(&(&change.preferences, &change.consents))),
+    );
+    app.consents
+        .record(&link.tenant, &link.recipient_key, &change, &audit)
+        .await?;
+    tracing::info!(
+        recipient_key = %link.recipient_key,
+        consents = change.consents.len(),
+        preferences = change.preferences.is_some(),
+        "preferences changed by the recipient"
+    );
+    let ledger = app
+        .consents
+        .ledger(&link.tenant, &link.recipient_key)
+        .await?;
+    answer(&view(link, &ledger))
+}

@@ -1,0 +1,353 @@
+//! Recipients' consent ledger and preferences, served by the configuration API to tenant systems
+//! and back offices: record a consent decision, look a recipient up, replace their preferences,
+//! make a signed preference-centre link. The recipient is named by `{channel, address}` in the
+//! JSON body, never in a URL; Herald keeps and answers only the recipient key (a digest of tenant
+//! and address). Tenant admins and event managers alike: whoever may send to a person may record
+//! what that person said.
+
+use std::collections::BTreeSet;
+
+use lambda_http::Request;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::domain::audit::{AuditEntry, digest};
+use crate::domain::consent::{
+    ConsentRecord, ConsentScope, ConsentSource, ConsentStatus, LegalBasis, parse_evidence,
+};
+use crate::domain::identity::{Action, Caller};
+use crate::domain::preference_link::PreferenceLink;
+use crate::domain::preferences::{Preferences, QuietHours, RecipientPreferences};
+use crate::domain::recipient::Recipient;
+use crate::domain::validation::FieldError;
+use crate::domain::{Category, Channel, TenantId};
+use crate::http::{self, ApiError, ApiResult};
+use crate::store::{LedgerChange, RecipientLedger};
+
+const ROUTE_PREFIX: &str = "/tenant/recipients/";
+/// How long a preference link works unless the request says otherwise, and at most.
+const DEFAULT_LINK_DAYS: u32 = 30;
+const MAX_LINK_DAYS: u32 = 90;
+
+/// Whether the configuration API hands `route` (`METHOD /path`) to this module.
+pub fn serves(route: &str) -> bool {
+    route
+        .split_once(' ')
+        .is_some_and(|(_, path)| path.starts_with(ROUTE_PREFIX))
+}
+
+struct Ctx<'a> {
+    app: &'a App,
+    request: &'a Request,
+    caller: &'a Caller,
+    request_id: String,
+}
+
+impl Ctx<'_> {
+    fn tenant(&self, write: bool) -> Result<TenantId, ApiError> {
+        let action = if write {
+            Action::WriteEvent
+        } else {
+            Action::ReadEvent
+        };
+        Ok(self.caller.tenant_for(action)?.clone())
+    }
+}
+
+pub async fn handle(app: &App, request: &Request, caller: &Caller) -> ApiResult {
+    let route = http::route(request);
+    let ctx = Ctx {
+        app,
+        request,
+        caller,
+        request_id: http::request_id(request),
+    };
+    match route.0.as_str() {
+        "POST /tenant/recipients/consents" => record_consent(&ctx).await,
+        "POST /tenant/recipients/lookup" => lookup(&ctx).await,
+        "PUT /tenant/recipients/preferences" => put_preferences(&ctx).await,
+        "POST /tenant/recipients/preference-link" => preference_link(&ctx).await,
+        _ => Err(ApiError::NoRoute(route.0)),
+    }
+}
+
+/// The recipient a request names, parsed as its channel requires.
+fn recipient(channel: Channel, address: &str) -> Result<Recipient, FieldError> {
+    Recipient::parse(channel, address).map_err(|m| FieldError::invalid("address", m))
+}
+
+/// `preference_centre` marks what recipients did through their signed link: tenants cannot
+/// record decisions in their name.
+fn tenant_source(source: &ConsentSource) -> Result<(), FieldError> {
+    if source.as_str() == ConsentSource::PREFERENCE_CENTRE {
+        return Err(FieldError::new(
+            "reserved",
+            "source",
+            "preference_centre is recorded only by the recipient's own preference centre",
+        ));
+    }
+    Ok(())
+}
+
+/// The audit target of everything about one recipient: the key, never the address.
+pub fn audit_target(recipient_key: &str) -> String {
+    format!("recipient/{recipient_key}")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentInput {
+    channel: Channel,
+    address: String,
+    /// A category, or a class of them (`marketing`, `transactional`).
+    category: ConsentScope,
+    status: ConsentStatus,
+    legal_basis: LegalBasis,
+    source: ConsentSource,
+    #[serde(default)]
+    evidence: Option<String>,
+}
+
+/// Records one decision (appended to the history, in force from now). Every call is recorded,
+/// a repeated grant too: re-confirming consent is evidence. With an `Idempotency-Key`, a retried
+/// request records nothing twice.
+async fn record_consent(ctx: &Ctx<'_>) -> ApiResult {
+    let tenant = ctx.tenant(true)?;
+    let scope = format!("recipient-consent#T#{tenant}");
+    super::idempotency::once(ctx.app, ctx.request, &scope, false, || async {
+        let input: ConsentInput = http::json_body(ctx.request)?;
+        tenant_source(&input.source)?;
+        let recipient = recipient(input.channel, &input.address)?;
+        let evidence = parse_evidence("evidence", input.evidence.as_deref(), &recipient)?;
+        let key = recipient.key(tenant.as_str());
+        let record = ConsentRecord {
+            id: ConsentRecord::new_id(),
+            channel: input.channel,
+            scope: input.category,
+            status: input.status,
+            legal_basis: input.legal_basis,
+            source: input.source,
+            evidence,
+            at: OffsetDateTime::now_utc(),
+            recorded_by: ctx.caller.subject.clone(),
+            request_id: ctx.request_id.clone(),
+        };
+        let action = match record.status {
+            ConsentStatus::Granted => "recipient.consent_granted",
+            ConsentStatus::Withdrawn => "recipient.consent_withdrawn",
+        };
+        let audit = AuditEntry::new(
+            ctx.caller,
+            &ctx.request_id,
+            action,
+            audit_target(&key),
+            None,
+            Some(digest(&record)),
+        );
+        let change = LedgerChange {
+            consents: vec![record.clone()],
+            preferences: None,
+        };
+        ctx.app.consents.record(&tenant, &key, &change, &audit).await?;
+        tracing::info!(recipient_key = %key, channel = %record.channel, scope = %record.scope, action, "consent recorded");
+        Ok((201, json!({"recipient_key": key, "consent": record})))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientInput {
+    channel: Channel,
+    address: String,
+}
+
+/// A block as the API shows it.
+#[derive(Serialize)]
+struct BlockView<'a> {
+    channel: Channel,
+    #[serde(flatten)]
+    block: &'a crate::domain::suppression::Block,
+}
+
+/// What Herald holds on a recipient: the decisions in force, the whole history (oldest first),
+/// preferences, and the opt-outs and suppressions receipts caused.
+pub fn ledger_json(key: &str, ledger: &RecipientLedger) -> serde_json::Value {
+    let mut consents = ledger.consents.clone();
+    consents.sort_by_key(|c| (c.channel, c.scope));
+    let blocks: Vec<BlockView<'_>> = ledger
+        .blocks
+        .iter()
+        .map(|(channel, block)| BlockView {
+            channel: *channel,
+            block,
+        })
+        .collect();
+    json!({
+        "recipient_key": key,
+        "consents": consents,
+        "history": ledger.history,
+        "preferences": ledger.preferences,
+        "blocks": blocks,
+    })
+}
+
+async fn lookup(ctx: &Ctx<'_>) -> ApiResult {
+    let tenant = ctx.tenant(false)?;
+    let input: RecipientInput = http::json_body(ctx.request)?;
+    let key = recipient(input.channel, &input.address)?.key(tenant.as_str());
+    let ledger = ctx.app.consents.ledger(&tenant, &key).await?;
+    http::respond(200, &ledger_json(&key, &ledger))
+}
+
+/// Preferences as a request carries them (the whole set: what is left out is cleared).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferencesInput {
+    #[serde(default)]
+    pub channel_opt_outs: BTreeSet<Channel>,
+    #[serde(default)]
+    pub category_opt_outs: BTreeSet<Category>,
+    #[serde(default)]
+    pub channel_order: Vec<Channel>,
+    #[serde(default)]
+    pub quiet_hours: Option<QuietHours>,
+}
+
+impl PreferencesInput {
+    /// The preferences, checked as a whole; `base` prefixes field names in errors.
+    pub fn parse(self, base: &str) -> Result<Preferences, FieldError> {
+        let preferences = Preferences {
+            channel_opt_outs: self.channel_opt_outs,
+            category_opt_outs: self.category_opt_outs,
+            channel_order: self.channel_order,
+            quiet_hours: self.quiet_hours,
+        };
+        preferences.check(base)?;
+        Ok(preferences)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutPreferencesInput {
+    channel: Channel,
+    address: String,
+    #[serde(default)]
+    channel_opt_outs: BTreeSet<Channel>,
+    #[serde(default)]
+    category_opt_outs: BTreeSet<Category>,
+    #[serde(default)]
+    channel_order: Vec<Channel>,
+    #[serde(default)]
+    quiet_hours: Option<QuietHours>,
+    /// Where the tenant heard them (default `api`).
+    #[serde(default)]
+    source: Option<ConsentSource>,
+}
+
+/// The next stored preferences after `current`, set by `by` from `source`.
+pub fn next_preferences(
+    current: Option<&RecipientPreferences>,
+    preferences: Preferences,
+    by: &str,
+    source: ConsentSource,
+) -> RecipientPreferences {
+    RecipientPreferences {
+        preferences,
+        revision: current.map_or(1, |c| c.revision + 1),
+        updated_at: OffsetDateTime::now_utc(),
+        updated_by: by.to_owned(),
+        source,
+    }
+}
+
+/// Replaces the recipient's preferences; a concurrent change is 409 `concurrent_change`.
+async fn put_preferences(ctx: &Ctx<'_>) -> ApiResult {
+    let tenant = ctx.tenant(true)?;
+    let scope = format!("recipient-preferences#T#{tenant}");
+    super::idempotency::once(ctx.app, ctx.request, &scope, false, || async {
+        let input: PutPreferencesInput = http::json_body(ctx.request)?;
+        let key = recipient(input.channel, &input.address)?.key(tenant.as_str());
+        let source = match input.source {
+            Some(s) => tenant_source(&s).map(|()| s)?,
+            None => ConsentSource::parse("api").map_err(|m| FieldError::invalid("source", m))?,
+        };
+        let preferences = PreferencesInput {
+            channel_opt_outs: input.channel_opt_outs,
+            category_opt_outs: input.category_opt_outs,
+            channel_order: input.channel_order,
+            quiet_hours: input.quiet_hours,
+        }
+        .parse("")?;
+        let current = ctx.app.consents.ledger(&tenant, &key).await?.preferences;
+        let next = next_preferences(current.as_ref(), preferences, &ctx.caller.subject, source);
+        let audit = AuditEntry::new(
+            ctx.caller,
+            &ctx.request_id,
+            "recipient.preferences_changed",
+            audit_target(&key),
+            current.as_ref().map(|c| digest(&c.preferences)),
+            Some(digest(&next.preferences)),
+        );
+        let change = LedgerChange {
+            consents: Vec::new(),
+            preferences: Some(next.clone()),
+        };
+        ctx.app
+            .consents
+            .record(&tenant, &key, &change, &audit)
+            .await?;
+        tracing::info!(recipient_key = %key, revision = next.revision, "preferences changed");
+        Ok((200, json!({"recipient_key": key, "preferences": next})))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkInput {
+    channel: Channel,
+    address: String,
+    #[serde(default)]
+    expires_in_days: Option<u32>,
+}
+
+/// A signed, expiring link to the recipient's preference centre, to put in a message on
+/// `channel`. It carries the tenant, the recipient key, the channel and the expiry; never the
+/// address. Nothing is stored: the signature is the record.
+async fn preference_link(ctx: &Ctx<'_>) -> ApiResult {
+    let tenant = ctx.tenant(true)?;
+    let input: LinkInput = http::json_body(ctx.request)?;
+    let key = recipient(input.channel, &input.address)?.key(tenant.as_str());
+    let days = input.expires_in_days.unwrap_or(DEFAULT_LINK_DAYS);
+    if !(1..=MAX_LINK_DAYS).contains(&days) {
+        return Err(FieldError::new(
+            "out_of_range",
+            "expires_in_days",
+            format!("expires_in_days must be 1-{MAX_LINK_DAYS}"),
+        )
+        .into());
+    }
+    let link = PreferenceLink {
+        tenant,
+        recipient_key: key.clone(),
+        channel: input.channel,
+        expires_at: OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)),
+    };
+    let keys = ctx.app.link_keys.keys().await.map_err(ApiError::Internal)?;
+    let base = http::public_base_url(ctx.request, ctx.app.public_url.as_deref());
+    let url = format!("{base}/preferences/{}", keys.sign(&link));
+    tracing::info!(recipient_key = %key, channel = %link.channel, days, "preference link made");
+    http::respond(
+        201,
+        &json!({
+            "recipient_key": key,
+            "channel": link.channel,
+            "url": url,
+            "expires_at": link.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        }),
+    )
+}
