@@ -8,6 +8,8 @@ use std::time::Duration;
 use herald_shared::providers::twilio;
 use serde_json::{Value, json};
 
+use provider_standins::DeliveryOutcome;
+
 use crate::harness::{TWILIO_SID, TWILIO_TOKEN, World};
 
 async fn message(w: &World, id: &str) -> Value {
@@ -175,6 +177,58 @@ async fn a_hard_bounce_suppresses_the_address_for_the_next_send() {
         "{}",
         refused.text
     );
+}
+
+#[tokio::test]
+async fn twilio_status_callbacks_bring_messages_to_their_final_status() {
+    let mut w = World::isolated().await;
+    w.serve_receipts().await;
+    w.live_event(&[]).await;
+    // Dispatch gives Twilio the configuration's receipt URL; the stand-in calls it back, signed.
+    let d = w.dispatcher();
+    let sent = w.ok(w.event("send-api/send-message")).await;
+    let delivered = first_id(&sent);
+    w.deliver(&d, "sms", 1).await;
+    assert!(
+        eventually(20, async || message(&w, &delivered).await["status"]
+            == "delivered")
+        .await,
+        "{}",
+        message(&w, &delivered).await
+    );
+    let callbacks = w
+        .standins
+        .wait_for_status_callbacks(2, Duration::from_secs(10))
+        .await
+        .expect("sent and delivered were posted");
+    assert!(
+        callbacks.iter().all(|c| c.http_status == Some(200)),
+        "Herald accepted both: {callbacks:?}"
+    );
+
+    // The carrier could not deliver the next one: failed, with Twilio's code as the reason.
+    w.standins
+        .twilio_outcome_next(1, DeliveryOutcome::Undelivered { error_code: 30003 });
+    let second = w
+        .ok(w
+            .event("send-api/send-message")
+            .header("idempotency-key", "undelivered-1")
+            .body(
+                json!({"category": "invitation", "channel": "sms", "to": "+260971234568",
+                "variables": {"guest_name": "Bo", "event_date": "12 Dec"}}),
+            ))
+        .await;
+    let undelivered = first_id(&second);
+    w.deliver(&d, "sms", 1).await;
+    assert!(
+        eventually(20, async || message(&w, &undelivered).await["status"]
+            == "failed")
+        .await,
+        "{}",
+        message(&w, &undelivered).await
+    );
+    let record = message(&w, &undelivered).await;
+    assert!(record.to_string().contains("30003"), "{record}");
 }
 
 /// Polls until `check` holds, at most `seconds`.

@@ -26,6 +26,24 @@ struct ProviderItem<T> {
     record: T,
 }
 
+impl<T> ProviderItem<T> {
+    fn new(
+        owner: &Owner,
+        id: &ProviderId,
+        revision: u32,
+        receipts: Option<&ReceiptRoute>,
+        record: T,
+    ) -> Self {
+        Self {
+            pk: owner.partition(),
+            sk: format!("{PREFIX}{id}"),
+            revision,
+            receipt_token: receipts.map(|r| r.token.clone()),
+            record,
+        }
+    }
+}
+
 impl DynamoDb {
     async fn providers_in<T: DeserializeOwned>(&self, owner: &Owner) -> StoreResult<Vec<T>> {
         let items = self
@@ -61,21 +79,11 @@ impl DynamoDb {
 
     async fn put_provider<T: Serialize + Sync>(
         &self,
-        owner: &Owner,
-        id: &ProviderId,
-        revision: u32,
-        record: &T,
-        receipts: Option<&ReceiptRoute>,
+        item: ProviderItem<&T>,
         expected: ExpectedRevision,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let item = to_item(&ProviderItem {
-            pk: owner.partition(),
-            sk: format!("{PREFIX}{id}"),
-            revision,
-            receipt_token: receipts.map(|r| r.token.clone()),
-            record,
-        })?;
+        let item = to_item(&item)?;
         self.transact_audited(
             vec![put_item(&self.tables.providers, item, expected)?],
             audit,
@@ -124,16 +132,14 @@ impl ProviderStore for DynamoDb {
         expected: ExpectedRevision,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        self.put_provider(
+        let item = ProviderItem::new(
             &Owner::Tenant(tenant.clone()),
             &provider.id,
             provider.revision,
-            provider,
             provider.receipts.as_ref(),
-            expected,
-            audit,
-        )
-        .await
+            provider,
+        );
+        self.put_provider(item, expected, audit).await
     }
 
     async fn put_event_provider(
@@ -149,16 +155,8 @@ impl ProviderStore for DynamoDb {
             EventProviderEntry::Own(p) => p.receipts.as_ref(),
             EventProviderEntry::Override(_) => None,
         };
-        self.put_provider(
-            &owner,
-            entry.id(),
-            entry.revision(),
-            entry,
-            receipts,
-            expected,
-            audit,
-        )
-        .await
+        let item = ProviderItem::new(&owner, entry.id(), entry.revision(), receipts, entry);
+        self.put_provider(item, expected, audit).await
     }
 
     async fn by_receipt_token(
