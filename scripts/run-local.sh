@@ -38,14 +38,18 @@ standins_url=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.ar
 urls() { .venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$state/standins.json" "$1"; }
 smtp_port=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$state/smtp.json")
 
+# The functions' port is chosen first: it is Herald's public URL (receipt URLs given to providers
+# point at the delivery-webhooks function's URL under cargo lambda watch).
+port=$(free_port)
+public_url="http://127.0.0.1:$port/lambda-url/delivery-webhooks"
+
 say "AWS emulator, provisioned from infra/template.yaml..."
 .venv/bin/python scripts/stack.py up --state-dir "$state/stack" --exit-with-parent "$$" \
   --param "TwilioApiBaseUrl=$(urls twilio)" --param "AfricasTalkingApiBaseUrl=$(urls africastalking)" \
   --param "BrevoApiBaseUrl=$(urls brevo)" --param "MetaGraphApiBaseUrl=$(urls meta)" \
-  --param WebhooksAllowLoopback=true --param StatusWebhookRetrySchedule=1,2,4 \
+  --param "PublicApiUrl=$public_url" --param WebhooksAllowLoopback=true --param StatusWebhookRetrySchedule=1,2,4 \
   >"$state/stack.json" 2>"$state/stack.log"
 
-port=$(free_port)
 say "functions under cargo lambda watch on 127.0.0.1:$port (log: .local/run/watch.log)..."
 setsid .venv/bin/cargo-lambda lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
   --env-file "$state/stack/stack.env" --ignore-changes --quiet >"$state/watch.log" 2>&1 &

@@ -342,9 +342,33 @@ def serve(port: int, parent: int | None, parent_started: str | None) -> None:
     # The first CloudFormation call would import every service model moto's CloudFormation
     # knows (~1s); do it before serving, in one thread (moto's modules import in cycles).
     import moto.cloudformation.parsing  # noqa: F401
-    from moto.server import main as moto_server
+    from moto.server import (DomainDispatcherApplication, MotoRequestHandler,
+                             create_backend_app)
+    from werkzeug.serving import run_simple
 
-    moto_server(["-H", "127.0.0.1", "-p", str(port)])
+    os.environ.setdefault("MOTO_PORT", str(port))
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple("127.0.0.1", port, serialized_dynamodb(app), threaded=True,
+               request_handler=MotoRequestHandler)
+
+
+def serialized_dynamodb(app: Callable[..., Any]) -> Callable[..., Any]:
+    """Runs DynamoDB requests one at a time, as moto_server would with threading off for them.
+
+    moto applies a TransactWriteItems (its condition checks, then its writes) without any lock,
+    so two concurrent transactions can both pass a condition one of them should fail. DynamoDB
+    isolates transactions (serializable); Herald's audit chains rely on that. Everything else
+    (SQS long polls in particular) stays concurrent."""
+    lock = threading.Lock()
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with lock:
+                # Consume the response inside the lock: moto computes it lazily in places.
+                return list(app(environ, start_response))
+        return app(environ, start_response)
+
+    return wrapped
 
 
 def start_emulator(state_dir: Path, parent: int | None,

@@ -164,6 +164,7 @@ fn dispatch(c: &mut Criterion) {
         request_id: "bench".into(),
         expires_at: None,
         not_before: None,
+        erased_at: None,
     };
     c.bench_function(
         "dispatch one message (in-memory stores, provider answers at once)",

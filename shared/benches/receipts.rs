@@ -412,6 +412,7 @@ mod handled {
             request_id: "bench".into(),
             expires_at: None,
             not_before: None,
+            erased_at: None,
         }
     }
 

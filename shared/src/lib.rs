@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod credentials;
+pub mod data_subject;
 pub mod dispatch;
 pub mod domain;
 pub mod fanout;

@@ -1308,6 +1308,7 @@ mod through_the_function {
             request_id: "r".into(),
             expires_at: None,
             not_before: None,
+            erased_at: None,
         })
     }
 

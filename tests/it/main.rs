@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod data_subject;
 mod isolation;
 mod preferences;
 mod provider_checks;

@@ -3,7 +3,8 @@
 //! make a signed preference-centre link. The recipient is named by `{channel, address}` in the
 //! JSON body, never in a URL; Herald keeps and answers only the recipient key (a digest of tenant
 //! and address). Tenant admins and event managers alike: whoever may send to a person may record
-//! what that person said.
+//! what that person said. Data-subject export and erasure ([`crate::data_subject`]) are for
+//! tenant admins only.
 
 use std::collections::BTreeSet;
 
@@ -13,6 +14,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::app::App;
+use crate::data_subject;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::consent::{
     ConsentRecord, ConsentScope, ConsentSource, ConsentStatus, LegalBasis, parse_evidence,
@@ -46,6 +48,18 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The tenant of a tenant admin: data-subject requests are the organisation's decision.
+    fn admin_tenant(&self) -> Result<TenantId, ApiError> {
+        Ok(self.caller.tenant_for(Action::WriteTenant)?.clone())
+    }
+
+    fn sources(&self) -> data_subject::Sources<'_> {
+        data_subject::Sources {
+            messages: self.app.messages.as_ref(),
+            consents: self.app.consents.as_ref(),
+        }
+    }
+
     fn tenant(&self, write: bool) -> Result<TenantId, ApiError> {
         let action = if write {
             Action::WriteEvent
@@ -69,6 +83,8 @@ pub async fn handle(app: &App, request: &Request, caller: &Caller) -> ApiResult 
         "POST /tenant/recipients/lookup" => lookup(&ctx).await,
         "PUT /tenant/recipients/preferences" => put_preferences(&ctx).await,
         "POST /tenant/recipients/preference-link" => preference_link(&ctx).await,
+        "POST /tenant/recipients/export" => export(&ctx).await,
+        "POST /tenant/recipients/erase" => erase(&ctx).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }
@@ -350,4 +366,86 @@ async fn preference_link(ctx: &Ctx<'_>) -> ApiResult {
             "expires_at": link.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
         }),
     )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportInput {
+    channel: Channel,
+    address: String,
+    /// The `next` of the previous page.
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// Everything Herald holds on one recipient (data-subject access): the ledger and their
+/// messages, whole, a page at a time (`next`). Not idempotency-guarded: it changes nothing, and
+/// its answer, which holds the address and content, must not be kept anywhere.
+async fn export(ctx: &Ctx<'_>) -> ApiResult {
+    let tenant = ctx.admin_tenant()?;
+    let input: ExportInput = http::json_body(ctx.request)?;
+    let recipient = recipient(input.channel, &input.address)?;
+    let key = recipient.key(tenant.as_str());
+    if input.after.as_deref().is_some_and(|a| a.len() > 200) {
+        return Err(FieldError::invalid("after", "not a page token of this export").into());
+    }
+    let page = data_subject::export(
+        ctx.sources(),
+        &tenant,
+        &key,
+        input.after.as_deref(),
+        data_subject::EXPORT_PAGE,
+    )
+    .await?;
+    let mut body = ledger_json(&key, &page.ledger);
+    body["channel"] = json!(input.channel);
+    body["address"] = json!(recipient.as_str());
+    body["exported_at"] = json!(
+        OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    );
+    body["messages"] = json!(page.messages);
+    body["next"] = json!(page.next);
+    tracing::info!(recipient_key = %key, messages = page.messages.len(), "recipient exported");
+    http::respond(200, &body)
+}
+
+/// Erases the recipient's personal data (see [`data_subject::erase`]); `Idempotency-Key`
+/// required. 200 with what was done when every message was reached; 409 `erasure_incomplete`
+/// when some were being dispatched or the history is longer than one run: what could be erased
+/// is erased, and repeating the request (same key) finishes it.
+async fn erase(ctx: &Ctx<'_>) -> ApiResult {
+    let tenant = ctx.admin_tenant()?;
+    let scope = format!("recipient-erase#T#{tenant}");
+    super::idempotency::once(ctx.app, ctx.request, &scope, true, || async {
+        let input: RecipientInput = http::json_body(ctx.request)?;
+        let key = recipient(input.channel, &input.address)?.key(tenant.as_str());
+        let outcome = data_subject::erase(
+            ctx.sources(),
+            data_subject::Actor::Caller(ctx.caller),
+            &tenant,
+            &key,
+            &ctx.request_id,
+        )
+        .await?;
+        if !outcome.complete {
+            return Err(ApiError::Conflict {
+                code: "erasure_incomplete",
+                message: if outcome.messages_in_flight > 0 {
+                    format!(
+                        "{} message(s) erased; {} being dispatched right now: repeat the request shortly to finish",
+                        outcome.messages_erased, outcome.messages_in_flight
+                    )
+                } else {
+                    format!(
+                        "{} message(s) erased; more remain than one request erases: repeat the request to finish",
+                        outcome.messages_erased
+                    )
+                },
+            });
+        }
+        Ok((200, json!(outcome)))
+    })
+    .await
 }

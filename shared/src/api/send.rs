@@ -429,6 +429,7 @@ fn render_all(
             request_id: request_id.to_owned(),
             expires_at: None,
             not_before: None,
+            erased_at: None,
         };
         messages.push((message, field));
     }

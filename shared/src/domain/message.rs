@@ -240,6 +240,14 @@ pub struct Message {
         with = "time::serde::rfc3339::option"
     )]
     pub not_before: Option<OffsetDateTime>,
+    /// When the recipient's personal data was erased from this record (data-subject erasure):
+    /// the address, the rendered content and any provider text quoting the address are gone.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub erased_at: Option<OffsetDateTime>,
 }
 
 #[cfg(test)]

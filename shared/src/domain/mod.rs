@@ -6,6 +6,7 @@ pub mod brand;
 pub mod catalogue;
 pub mod consent;
 pub mod cost;
+pub mod erasure;
 pub mod identity;
 pub mod ids;
 pub mod message;

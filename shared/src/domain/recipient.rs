@@ -51,12 +51,40 @@ impl From<PhoneNumber> for String {
     }
 }
 
-/// Where a message goes.
+/// What stands where an address was once its person had it erased: `[erased]` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ErasedAddress;
+
+impl ErasedAddress {
+    pub const MARKER: &'static str = "[erased]";
+}
+
+impl TryFrom<String> for ErasedAddress {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        if s == Self::MARKER {
+            Ok(Self)
+        } else {
+            Err("not the erased marker".into())
+        }
+    }
+}
+
+impl From<ErasedAddress> for String {
+    fn from(_: ErasedAddress) -> String {
+        ErasedAddress::MARKER.to_owned()
+    }
+}
+
+/// Where a message goes (or went: `Erased` once its person had the address erased; never
+/// parsed from a request, so nothing is ever sent to it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Recipient {
     Phone(PhoneNumber),
     Email(EmailAddress),
+    Erased(ErasedAddress),
 }
 
 impl Recipient {
@@ -74,6 +102,7 @@ impl Recipient {
         match self {
             Recipient::Phone(p) => p.as_str(),
             Recipient::Email(e) => e.as_str(),
+            Recipient::Erased(_) => ErasedAddress::MARKER,
         }
     }
 
@@ -91,6 +120,7 @@ impl fmt::Display for Recipient {
         match self {
             Recipient::Phone(_) => f.write_str("phone:[redacted]"),
             Recipient::Email(_) => f.write_str("email:[redacted]"),
+            Recipient::Erased(_) => f.write_str(ErasedAddress::MARKER),
         }
     }
 }
@@ -150,5 +180,15 @@ mod tests {
                 .key("acme")
         );
         assert_ne!(r.key("acme"), r.key("globex"));
+    }
+
+    #[test]
+    fn the_erased_marker_round_trips_and_is_never_parsed_from_requests() {
+        let erased = Recipient::Erased(ErasedAddress);
+        let json = serde_json::to_string(&erased).expect("json");
+        assert_eq!(json, "\"[erased]\"");
+        assert_eq!(serde_json::from_str::<Recipient>(&json).ok(), Some(erased));
+        assert!(Recipient::parse(Channel::Sms, "[erased]").is_err());
+        assert!(Recipient::parse(Channel::Email, "[erased]").is_err());
     }
 }

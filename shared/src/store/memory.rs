@@ -718,6 +718,47 @@ impl MessageStore for MemoryStore {
             Ok((keyed.into_iter().map(|(_, m)| m).collect(), next))
         })
     }
+
+    async fn messages_to(
+        &self,
+        tenant: &TenantId,
+        recipient_key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<StoredMessage>, Option<String>)> {
+        // The same order and page tokens as the DynamoDB index: `<sortable created_at>#<id>`.
+        self.with(|s| {
+            let mut keyed: Vec<(String, StoredMessage)> = s
+                .messages
+                .values()
+                .filter(|m| &m.message.tenant == tenant && m.message.recipient_key == recipient_key)
+                .map(|m| {
+                    (
+                        format!("{}#{}", sortable_time(m.message.created_at), m.message.id),
+                        m.clone(),
+                    )
+                })
+                .filter(|(key, _)| after.is_none_or(|a| key.as_str() > a))
+                .collect();
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+            let more = keyed.len() > limit;
+            keyed.truncate(limit);
+            let next = more.then(|| keyed.last().map(|(k, _)| k.clone())).flatten();
+            Ok((keyed.into_iter().map(|(_, m)| m).collect(), next))
+        })
+    }
+
+    async fn erase(&self, read: &Message, erased: &Message, audit: &AuditEntry) -> StoreResult<()> {
+        self.with(|s| {
+            let stored = s.messages.get_mut(&read.id).ok_or(StoreError::Conflict)?;
+            if stored.claim.is_some() || stored.message.status != read.status {
+                return Err(StoreError::Conflict);
+            }
+            stored.message = erased.clone();
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
 }
 
 #[async_trait]
@@ -1057,6 +1098,52 @@ impl super::ConsentStore for MemoryStore {
             }
             if let Some(p) = &change.preferences {
                 ledger.preferences = Some(p.clone());
+            }
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn erase_ledger(
+        &self,
+        tenant: &TenantId,
+        recipient_key: &str,
+        erasure: &super::LedgerErasure,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let key = (tenant.clone(), recipient_key.to_owned());
+            if let Some(ledger) = s.ledgers.get_mut(&key) {
+                // All conditions first: like the DynamoDB transaction, all or nothing.
+                let current_read = erasure.consents.iter().all(|e| {
+                    ledger
+                        .consents
+                        .iter()
+                        .any(|c| (c.channel, c.scope, &c.id) == (e.channel, e.scope, &e.id))
+                });
+                let revision = ledger.preferences.as_ref().map(|p| p.revision);
+                if !current_read
+                    || erasure
+                        .preferences_revision
+                        .is_some_and(|r| revision != Some(r))
+                {
+                    return Err(StoreError::Conflict);
+                }
+                for record in &erasure.history {
+                    if let Some(old) = ledger.history.iter_mut().find(|h| h.id == record.id) {
+                        *old = record.clone();
+                    }
+                }
+                for record in &erasure.consents {
+                    if let Some(old) = ledger.consents.iter_mut().find(|c| c.id == record.id) {
+                        *old = record.clone();
+                    }
+                }
+                if erasure.preferences_revision.is_some() {
+                    ledger.preferences = None;
+                }
+            } else if !erasure.is_empty() {
+                return Err(StoreError::Conflict);
             }
             s.audit.push(audit.clone());
             Ok(())

@@ -343,6 +343,26 @@ pub trait MessageStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<(Vec<crate::domain::report::MessageSummary>, Option<String>)>;
+    /// One page of up to `limit` of the messages sent to one recipient (by recipient key),
+    /// oldest first, after the page token `after`; with the token to continue after, `None`
+    /// at the end. An index Query in DynamoDB (`by_recipient`), never a scan: what data-subject
+    /// export and erasure read.
+    async fn messages_to(
+        &self,
+        tenant: &TenantId,
+        recipient_key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<StoredMessage>, Option<String>)>;
+    /// Replaces the message `read` with `erased` (its data-subject erasure: same id), with its
+    /// audit entry, atomically, if the stored message is still unclaimed and at `read`'s
+    /// status; `Conflict` otherwise (dispatch or a receipt got there first: read it again).
+    async fn erase(
+        &self,
+        read: &crate::domain::message::Message,
+        erased: &crate::domain::message::Message,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 }
 
 /// Settings a tenant makes for all its events (message retention), with revision and audit.
@@ -492,6 +512,27 @@ pub struct LedgerChange {
 /// Most consent decisions one change may carry (each is two items of one transaction).
 pub const MAX_LEDGER_CONSENTS: usize = 20;
 
+/// What erasing a recipient's ledger changes (see [`ConsentStore::erase_ledger`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerErasure {
+    /// History records with their evidence digested.
+    pub history: Vec<crate::domain::consent::ConsentRecord>,
+    /// Decisions in force with their evidence digested.
+    pub consents: Vec<crate::domain::consent::ConsentRecord>,
+    /// The revision of the preferences to delete, if there are any.
+    pub preferences_revision: Option<u32>,
+}
+
+impl LedgerErasure {
+    pub fn is_empty(&self) -> bool {
+        self.history.is_empty() && self.consents.is_empty() && self.preferences_revision.is_none()
+    }
+}
+
+/// Most items one part of a ledger erasure writes (a transaction holds 100, two are the audit
+/// entry's).
+pub const MAX_ERASURE_ITEMS: usize = 90;
+
 /// The consent ledger and preferences, per tenant and recipient key, in the recipient's
 /// partition beside the blocks.
 #[async_trait]
@@ -506,6 +547,18 @@ pub trait ConsentStore: Send + Sync {
         audit: &AuditEntry,
     ) -> StoreResult<()>;
     async fn ledger(&self, tenant: &TenantId, recipient_key: &str) -> StoreResult<RecipientLedger>;
+    /// Data-subject erasure of the ledger: rewrites the given decisions (history records by id,
+    /// decisions in force by channel and scope, each only if still the one read) and deletes
+    /// the preferences (if still at `preferences_revision`), with `audit`. Blocks are kept.
+    /// Atomic in parts of at most [`MAX_ERASURE_ITEMS`] items, the audit entry with the last;
+    /// every part is safe to write again, so a retry after a failed part finishes the job.
+    async fn erase_ledger(
+        &self,
+        tenant: &TenantId,
+        recipient_key: &str,
+        erasure: &LedgerErasure,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
     /// Per recipient key among `asked` (channel, category, recipient key): its preferences and
     /// the decisions in force that cover those channels and categories, in one batched read.
     async fn standings(

@@ -7,12 +7,15 @@
 //! herald audit export --tenant T [--from RFC3339] [--to RFC3339] [--out FILE]
 //! herald redrive --dead-letter-queue URL --queue URL [--limit N]
 //! herald report compliance --tenant T --from RFC3339 --to RFC3339 [--format json|csv] [--out FILE]
+//! herald recipient export --tenant T --channel C --address A [--out FILE]
+//! herald recipient erase --tenant T --channel C --address A
 //! ```
 //!
 //! Exit codes: 0 success (for `verify`: every chain intact), 1 tampering found, 2 the command
 //! could not run (bad arguments, AWS unreachable).
 
 mod audit;
+mod recipient;
 mod report;
 
 use std::process::ExitCode;
@@ -34,6 +37,9 @@ enum Command {
     /// Reports for operators and regulators.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// Data-subject requests: export or erase what Herald holds on one recipient.
+    #[command(subcommand)]
+    Recipient(recipient::RecipientCommand),
     /// Moves dead-lettered messages back to their queue.
     Redrive {
         #[arg(long)]
@@ -51,6 +57,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Audit(command) => audit::run(command).await,
         Command::Report(command) => report::run(command).await,
+        Command::Recipient(command) => recipient::run(command).await,
         Command::Redrive {
             dead_letter_queue,
             queue,

@@ -2,8 +2,10 @@
 //! attributes for conditions; `provider_message_key` (`<kind>#<provider message id>`) feeds the
 //! GSI receipts look messages up by; `tenant` and `created_key` (`<sortable created_at>#<id>`)
 //! feed `by_tenant_created`, which compliance reports Query by period, reading only the
-//! top-level `channel`, `status`, `status_reason` and `cost` it projects; `expires_at` is the
-//! retention TTL.
+//! top-level `channel`, `status`, `status_reason` and `cost` it projects; `recipient_ref`
+//! (`<tenant>#<recipient key>`) and `created_key` feed `by_recipient` (keys only), which
+//! data-subject export and erasure Query before reading the records with BatchGetItem;
+//! `expires_at` is the retention TTL.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
@@ -23,6 +25,9 @@ use crate::store::{
 };
 
 const BY_TENANT_CREATED: &str = "by_tenant_created";
+const BY_RECIPIENT: &str = "by_recipient";
+/// BatchGetItem takes at most 100 keys.
+const BATCH_KEYS: usize = 100;
 
 #[derive(Serialize, Deserialize)]
 struct MessageItem<M> {
@@ -47,6 +52,9 @@ struct MessageItem<M> {
     tenant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     created_key: Option<String>,
+    /// The key of `by_recipient`: `<tenant>#<recipient key>` (a digest, never the address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recipient_ref: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     channel: Option<Channel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +81,10 @@ struct SummaryItem {
 /// `<sortable created_at>#<message id>`: unique, and in creation order within a tenant.
 fn created_key(message: &Message) -> String {
     format!("{}#{}", sortable_time(message.created_at), message.id)
+}
+
+fn recipient_ref(tenant: &TenantId, recipient_key: &str) -> String {
+    format!("{tenant}#{recipient_key}")
 }
 
 fn summary(item: super::Item) -> StoreResult<MessageSummary> {
@@ -111,6 +123,7 @@ fn item_of(message: &Message) -> MessageItem<&Message> {
         },
         tenant: Some(message.tenant.to_string()),
         created_key: Some(created_key(message)),
+        recipient_ref: Some(recipient_ref(&message.tenant, &message.recipient_key)),
         channel: Some(message.channel),
         status_reason: message.status_reason.clone(),
         cost: message.cost,
@@ -135,6 +148,23 @@ fn stored(item: super::Item) -> StoreResult<StoredMessage> {
 }
 
 impl DynamoDb {
+    /// The records of `ids`, in that order (those gone meanwhile are left out).
+    async fn messages_by_id(&self, ids: &[String]) -> StoreResult<Vec<StoredMessage>> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in ids.chunks(BATCH_KEYS) {
+            let keys = chunk
+                .iter()
+                .map(|id| std::collections::HashMap::from([("pk".to_owned(), s(id))]))
+                .collect();
+            let table = self.tables.messages.clone();
+            for item in self.batch_get_from(&table, keys).await? {
+                let message = stored(item)?;
+                found.insert(message.message.id.to_string(), message);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
     fn claimed_put(&self, message: &Message, token: &str) -> StoreResult<Put> {
         Put::builder()
             .table_name(&self.tables.messages)
@@ -315,6 +345,61 @@ impl MessageStore for DynamoDb {
     async fn release(&self, message: &Message, token: &str) -> StoreResult<()> {
         let put = self.claimed_put(message, token)?;
         self.transact(vec![TransactWriteItem::builder().put(put).build()])
+            .await
+    }
+
+    async fn messages_to(
+        &self,
+        tenant: &TenantId,
+        recipient_key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<StoredMessage>, Option<String>)> {
+        let reference = recipient_ref(tenant, recipient_key);
+        let start = after.map(|key| {
+            let id = key.rsplit('#').next().unwrap_or_default();
+            std::collections::HashMap::from([
+                ("pk".to_owned(), s(id)),
+                ("recipient_ref".to_owned(), s(&reference)),
+                ("created_key".to_owned(), s(key)),
+            ])
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.messages)
+            .index_name(BY_RECIPIENT)
+            .key_condition_expression("recipient_ref = :ref")
+            .expression_attribute_values(":ref", s(&reference))
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("Query failed")))?;
+        let next = out
+            .last_evaluated_key
+            .and_then(|k| k.get("created_key").and_then(|v| v.as_s().ok()).cloned());
+        let ids: Vec<String> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok()).cloned())
+            .collect();
+        Ok((self.messages_by_id(&ids).await?, next))
+    }
+
+    async fn erase(&self, read: &Message, erased: &Message, audit: &AuditEntry) -> StoreResult<()> {
+        let put = Put::builder()
+            .table_name(&self.tables.messages)
+            .set_item(Some(to_item(&item_of(erased))?))
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(claim_token) AND #status = :status",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(read.status.as_str()))
+            .build()
+            .map_err(unexpected)?;
+        self.transact_audited(vec![TransactWriteItem::builder().put(put).build()], audit)
             .await
     }
 

@@ -131,9 +131,12 @@ impl DynamoDb {
 
     /// A transaction whose refusal says which of its items' conditions failed.
     async fn transact_detailed(&self, items: Vec<TransactWriteItem>) -> Result<(), Cancelled> {
+        // The token makes the SDK's own retries of this request idempotent: a transaction that
+        // went through but whose answer was lost is not applied (or appended) twice.
         let result = self
             .client
             .transact_write_items()
+            .client_request_token(ulid::Ulid::new().to_string())
             .set_transact_items(Some(items))
             .send()
             .await;

@@ -136,6 +136,17 @@ impl RecipientStore for DynamoDb {
 impl DynamoDb {
     /// Reads up to 100 keys of the recipients table, retrying what DynamoDB leaves unprocessed.
     async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let table = self.tables.recipients.clone();
+        self.batch_get_from(&table, keys).await
+    }
+
+    /// Reads up to 100 keys of `table` (consistently), retrying what DynamoDB leaves
+    /// unprocessed.
+    pub(super) async fn batch_get_from(
+        &self,
+        table: &str,
+        keys: Vec<Item>,
+    ) -> StoreResult<Vec<Item>> {
         let mut pending = Some(keys);
         let mut items = Vec::new();
         for _ in 0..UNPROCESSED_ROUNDS {
@@ -150,7 +161,7 @@ impl DynamoDb {
             let out = self
                 .client
                 .batch_get_item()
-                .request_items(&self.tables.recipients, request)
+                .request_items(table, request)
                 .send()
                 .await
                 .map_err(|e| {
@@ -158,12 +169,12 @@ impl DynamoDb {
                 })?;
             items.extend(
                 out.responses
-                    .and_then(|mut r| r.remove(&self.tables.recipients))
+                    .and_then(|mut r| r.remove(table))
                     .unwrap_or_default(),
             );
             pending = out
                 .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.tables.recipients))
+                .and_then(|mut u| u.remove(table))
                 .map(|k| k.keys);
             if pending.as_ref().is_some_and(|k| !k.is_empty()) {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::super::{DynamoDb, Item, from_item, put_item, s, to_item, unexpected};
@@ -23,7 +23,8 @@ use crate::domain::consent::{ConsentRecord, ConsentScope};
 use crate::domain::preferences::RecipientPreferences;
 use crate::domain::{Category, Channel, TenantId};
 use crate::store::{
-    ConsentStore, LedgerChange, RecipientLedger, Standing, StoreError, StoreResult,
+    ConsentStore, LedgerChange, LedgerErasure, MAX_ERASURE_ITEMS, RecipientLedger, Standing,
+    StoreError, StoreResult,
 };
 
 const HISTORY: &str = "CONSENT#LOG#";
@@ -140,6 +141,74 @@ impl ConsentStore for DynamoDb {
             return Ok(());
         }
         self.transact_audited(items, audit).await
+    }
+
+    async fn erase_ledger(
+        &self,
+        tenant: &TenantId,
+        recipient_key: &str,
+        erasure: &LedgerErasure,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let pk = partition(tenant, recipient_key);
+        let mut items = Vec::new();
+        for record in &erasure.history {
+            let item = to_item(&ConsentItem {
+                pk: pk.clone(),
+                sk: format!("{HISTORY}{}", record.id),
+                recipient_key: recipient_key.to_owned(),
+                recorded: record.order_key(),
+                record,
+            })?;
+            let put = Put::builder()
+                .table_name(&self.tables.recipients)
+                .set_item(Some(item))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .map_err(unexpected)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        for record in &erasure.consents {
+            // Only over the decision read: a newer one recorded meanwhile is a conflict.
+            let item = to_item(&ConsentItem {
+                pk: pk.clone(),
+                sk: current_key(record.channel, record.scope),
+                recipient_key: recipient_key.to_owned(),
+                recorded: record.order_key(),
+                record,
+            })?;
+            let put = Put::builder()
+                .table_name(&self.tables.recipients)
+                .set_item(Some(item))
+                .condition_expression("#recorded = :recorded")
+                .expression_attribute_names("#recorded", "recorded")
+                .expression_attribute_values(":recorded", s(record.order_key()))
+                .build()
+                .map_err(unexpected)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        if let Some(revision) = erasure.preferences_revision {
+            let delete = Delete::builder()
+                .table_name(&self.tables.recipients)
+                .key("pk", s(&pk))
+                .key("sk", s(PREFERENCES))
+                .condition_expression("revision = :revision")
+                .expression_attribute_values(":revision", super::super::n(revision))
+                .build()
+                .map_err(unexpected)?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        // Every part but the last on its own; the last with the audit entry. Each part is a
+        // rewrite of what it was (or a delete), so writing one again is harmless.
+        let mut parts: Vec<Vec<TransactWriteItem>> = items
+            .chunks(MAX_ERASURE_ITEMS)
+            .map(<[TransactWriteItem]>::to_vec)
+            .collect();
+        let last = parts.pop().unwrap_or_default();
+        for part in parts {
+            self.transact(part).await?;
+        }
+        self.transact_audited(last, audit).await
     }
 
     async fn ledger(&self, tenant: &TenantId, recipient_key: &str) -> StoreResult<RecipientLedger> {
