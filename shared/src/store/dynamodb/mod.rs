@@ -200,7 +200,9 @@ impl DynamoDb {
                 Err(Cancelled::Conditions(_)) => {
                     // Someone else appended to this chain first: read its head again.
                     self.forget_head(&partition);
-                    let jitter = rand::random::<u64>() % (5 * (u64::from(attempt) + 1));
+                    // Exponential backoff with full jitter: 10 ms, 20 ms, ... up to 1 s.
+                    let cap = (10u64 << attempt.min(7)).min(1000);
+                    let jitter = rand::random::<u64>() % cap.max(1);
                     tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
                 }
                 Err(Cancelled::Other(e)) => {
