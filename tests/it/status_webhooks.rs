@@ -295,43 +295,26 @@ async fn an_endpoint_that_keeps_failing_is_disabled_and_gets_nothing_more() {
     );
     assert!(shown["health"]["disabled_at"].is_string());
 
-    let audit = w
-        .dynamodb()
-        .query()
-        .table_name(&w.stack.env["AUDIT_TABLE"])
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(
-            ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("A#{}", w.tenant)),
-        )
-        .send()
+    // Read back through the chained audit log, which must still verify.
+    let window = herald_shared::audit::Window::default();
+    let entries = herald_shared::audit::entries(w.app.audit.as_ref(), &w.tenant, window)
         .await
-        .expect("audit query");
-    let disabled: Vec<_> = audit
-        .items()
+        .expect("audit entries");
+    let disabled: Vec<_> = entries
         .iter()
-        .filter(|i| {
-            i.get("action")
-                .and_then(|a| a.as_s().ok())
-                .map(String::as_str)
-                == Some("webhook_endpoint.disabled")
-        })
+        .filter(|e| e.entry.action == "webhook_endpoint.disabled")
         .collect();
     assert_eq!(disabled.len(), 1, "one audit entry for the disabling");
+    assert_eq!(disabled[0].entry.actor, "status-webhooks");
     assert_eq!(
-        disabled[0]
-            .get("actor")
-            .and_then(|a| a.as_s().ok())
-            .map(String::as_str),
-        Some("status-webhooks")
+        disabled[0].entry.target,
+        format!("tenant/webhook-endpoint/{endpoint}")
     );
-    assert_eq!(
-        disabled[0]
-            .get("target")
-            .and_then(|a| a.as_s().ok())
-            .cloned(),
-        Some(format!("tenant/webhook-endpoint/{endpoint}"))
-    );
+    let report =
+        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, &|_| {})
+            .await
+            .expect("verification");
+    assert!(report.intact(), "{report:?}");
 
     // A later status change reaches nobody.
     send_and_dispatch(&w, "webhook-disabled-2").await;
