@@ -72,59 +72,76 @@ slug_id!(
     "event id"
 );
 
-/// A provider configuration's id: `prv_` followed by a ULID.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct ProviderId(String);
+/// An id made here: a fixed prefix and a lowercase ULID (time-ordered, unguessable enough to
+/// not enumerate, checked when parsed).
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
-impl ProviderId {
-    const PREFIX: &'static str = "prv_";
+        impl $name {
+            const PREFIX: &'static str = $prefix;
 
-    pub fn generate() -> Self {
-        Self(format!(
-            "{}{}",
-            Self::PREFIX,
-            ulid::Ulid::new().to_string().to_lowercase()
-        ))
-    }
+            pub fn generate() -> Self {
+                Self(format!(
+                    "{}{}",
+                    Self::PREFIX,
+                    ulid::Ulid::new().to_string().to_lowercase()
+                ))
+            }
 
-    pub fn parse(s: &str) -> Result<Self, InvalidId> {
-        let ok = s
-            .strip_prefix(Self::PREFIX)
-            .is_some_and(|rest| rest.len() == 26 && ulid::Ulid::from_string(rest).is_ok());
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidId {
-                what: "provider id",
-            })
+            pub fn parse(s: &str) -> Result<Self, InvalidId> {
+                let ok = s.strip_prefix(Self::PREFIX).is_some_and(|rest| {
+                    rest.len() == 26 && ulid::Ulid::from_string(rest).is_ok()
+                });
+                if ok {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(InvalidId { what: $what })
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-    }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
 
-impl fmt::Display for ProviderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for ProviderId {
-    type Err = InvalidId;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for ProviderId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+prefixed_id!(
+    /// A provider configuration's id: `prv_` followed by a ULID.
+    ProviderId,
+    "prv_",
+    "provider id"
+);
+prefixed_id!(
+    /// A webhook endpoint's id: `ep_` followed by a ULID.
+    WebhookEndpointId,
+    "ep_",
+    "webhook endpoint id"
+);
 
 #[cfg(test)]
 mod tests {

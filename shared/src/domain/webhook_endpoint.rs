@@ -4,72 +4,17 @@
 //! when a failing endpoint is switched off.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::{Host, Url};
 
-use super::ids::InvalidId;
 use super::status_event::StatusEventType;
 use super::validation::FieldError;
 
-/// A webhook endpoint's id: `ep_` followed by a lowercase ULID.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct WebhookEndpointId(String);
-
-impl WebhookEndpointId {
-    const PREFIX: &'static str = "ep_";
-
-    pub fn generate() -> Self {
-        Self(format!(
-            "{}{}",
-            Self::PREFIX,
-            ulid::Ulid::new().to_string().to_lowercase()
-        ))
-    }
-
-    pub fn parse(s: &str) -> Result<Self, InvalidId> {
-        let ok = s
-            .strip_prefix(Self::PREFIX)
-            .is_some_and(|rest| rest.len() == 26 && ulid::Ulid::from_string(rest).is_ok());
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(InvalidId {
-                what: "webhook endpoint id",
-            })
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for WebhookEndpointId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for WebhookEndpointId {
-    type Err = InvalidId;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for WebhookEndpointId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+pub use super::ids::WebhookEndpointId;
 
 /// An endpoint's signing secret at rest (envelope encryption bound to tenant and endpoint; see
 /// `credentials.rs`). Only the KMS-encrypted data key, the nonce and the ciphertext are kept.
