@@ -16,27 +16,19 @@ use herald_shared::domain::identity::Role;
 use herald_shared::domain::message::MessageId;
 use herald_shared::domain::provider::{ProviderKind, ProviderSettings};
 use herald_shared::domain::receipt::{InboundMessage, Notification, Receipt};
-use herald_shared::domain::snapshot::CheckOutcome;
-use herald_shared::providers::{Accepted, ChannelSender, CredentialChecker, Outbound, SendError};
+use herald_shared::providers::{Accepted, ChannelSender, Outbound, SendError};
 use herald_shared::reports::CSV_COLUMNS;
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+mod support;
+
+use support::{PassingChecker, fixture};
+
 /// The number Twilio refuses for good in these tests.
 const INVALID_NUMBER: &str = "+260971234568";
-
-struct PassingChecker;
-
-#[async_trait]
-impl CredentialChecker for PassingChecker {
-    async fn check(&self, _: &ProviderSettings, _: &OpenCredentials) -> CheckOutcome {
-        CheckOutcome::Passed {
-            detail: "ok".into(),
-        }
-    }
-}
 
 /// Accepts every message (provider id `pm-<message id>`) except those to [`INVALID_NUMBER`].
 struct Sender;
@@ -61,12 +53,6 @@ impl ChannelSender for Sender {
             segments: None,
         })
     }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).expect("fixture is JSON")
 }
 
 fn with_body(mut event: Value, body: Value) -> Value {

@@ -5,86 +5,25 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use herald_shared::App;
 use herald_shared::api;
-use herald_shared::credentials::OpenCredentials;
 use herald_shared::dispatch::{DispatchConfig, Dispatcher, Disposition};
 use herald_shared::domain::TenantId;
 use herald_shared::domain::message::{MessageId, MessageStatus};
-use herald_shared::domain::provider::{ProviderKind, ProviderSettings};
-use herald_shared::domain::snapshot::CheckOutcome;
+use herald_shared::domain::provider::ProviderKind;
 use herald_shared::domain::suppression::{Block, BlockKind};
 use herald_shared::domain::{Channel, recipient::Recipient};
-use herald_shared::providers::{Accepted, ChannelSender, CredentialChecker, Outbound, SendError};
 use herald_shared::store::memory::MemoryStore;
 use herald_shared::store::{ClaimResult, MessageStore as _, RecipientStore as _};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+mod support;
+
+use support::{AcceptingSender, Adjust, PassingChecker, fixture};
+
 const ADA: &str = "+260971234567";
 const ADA_EMAIL: &str = "ada@guests.example";
-
-struct PassingChecker;
-
-#[async_trait]
-impl CredentialChecker for PassingChecker {
-    async fn check(&self, _: &ProviderSettings, _: &OpenCredentials) -> CheckOutcome {
-        CheckOutcome::Passed {
-            detail: "ok".into(),
-        }
-    }
-}
-
-struct AcceptingSender;
-
-#[async_trait]
-impl ChannelSender for AcceptingSender {
-    async fn send(
-        &self,
-        _: &ProviderSettings,
-        _: &OpenCredentials,
-        message: &Outbound<'_>,
-    ) -> Result<Accepted, SendError> {
-        Ok(Accepted {
-            provider_message_id: format!("pm-{}", message.message_id),
-            cost: None,
-            segments: None,
-        })
-    }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).expect("fixture is JSON")
-}
-
-trait Adjust {
-    fn body(self, body: Value) -> Self;
-    fn path(self, name: &str, value: &str) -> Self;
-    fn header(self, name: &str, value: &str) -> Self;
-    fn claim(self, name: &str, value: &str) -> Self;
-}
-
-impl Adjust for Value {
-    fn body(mut self, body: Value) -> Self {
-        self["body"] = json!(body.to_string());
-        self
-    }
-    fn path(mut self, name: &str, value: &str) -> Self {
-        self["pathParameters"][name] = json!(value);
-        self
-    }
-    fn header(mut self, name: &str, value: &str) -> Self {
-        self["headers"][name] = json!(value);
-        self
-    }
-    fn claim(mut self, name: &str, value: &str) -> Self {
-        self["requestContext"]["authorizer"]["jwt"]["claims"][name] = json!(value);
-        self
-    }
-}
 
 struct Harness {
     app: App,

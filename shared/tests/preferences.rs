@@ -13,25 +13,17 @@ use herald_shared::domain::TenantId;
 use herald_shared::domain::message::{MessageId, MessageStatus};
 use herald_shared::domain::preference_link::PreferenceLink;
 use herald_shared::domain::provider::ProviderSettings;
-use herald_shared::domain::snapshot::CheckOutcome;
 use herald_shared::fanout::MemoryFanout;
-use herald_shared::providers::{Accepted, ChannelSender, CredentialChecker, Outbound, SendError};
+use herald_shared::providers::{Accepted, ChannelSender, Outbound, SendError};
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+mod support;
+
+use support::{PassingChecker, fixture};
+
 const ADA: &str = "+260971234567";
-
-struct PassingChecker;
-
-#[async_trait]
-impl CredentialChecker for PassingChecker {
-    async fn check(&self, _: &ProviderSettings, _: &OpenCredentials) -> CheckOutcome {
-        CheckOutcome::Passed {
-            detail: "ok".into(),
-        }
-    }
-}
 
 /// Accepts every message and remembers which were sent.
 #[derive(Default)]
@@ -64,12 +56,6 @@ struct Harness {
     store: Arc<MemoryStore>,
     sender: Arc<RecordingSender>,
     fanout: Arc<MemoryFanout>,
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).expect("fixture is JSON")
 }
 
 /// A fixture with its body, path parameters or headers changed.

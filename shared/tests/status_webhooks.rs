@@ -20,26 +20,18 @@ use herald_shared::dispatch::{DispatchConfig, Dispatcher, Disposition};
 use herald_shared::domain::TenantId;
 use herald_shared::domain::message::{MessageId, MessageStatus};
 use herald_shared::domain::provider::ProviderSettings;
-use herald_shared::domain::snapshot::CheckOutcome;
 use herald_shared::domain::status_event::StatusEvent;
 use herald_shared::domain::webhook_endpoint::{DisablePolicy, UrlPolicy, WebhookEndpointId};
-use herald_shared::providers::{Accepted, ChannelSender, CredentialChecker, Outbound, SendError};
+use herald_shared::providers::{Accepted, ChannelSender, Outbound, SendError};
 use herald_shared::status_webhooks::worker::{Outcome, Worker, WorkerConfig};
 use herald_shared::status_webhooks::{Delivery, MemoryStatusEvents, StatusEventSink, verify};
 use herald_shared::store::WebhookEndpointStore;
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
 
-struct Passing;
+mod support;
 
-#[async_trait]
-impl CredentialChecker for Passing {
-    async fn check(&self, _: &ProviderSettings, _: &OpenCredentials) -> CheckOutcome {
-        CheckOutcome::Passed {
-            detail: "ok".into(),
-        }
-    }
-}
+use support::{PassingChecker, fixture};
 
 /// Accepts every message, or refuses the recipient for good when told to.
 #[derive(Default)]
@@ -67,12 +59,6 @@ impl ChannelSender for Provider {
             segments: None,
         })
     }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).expect("fixture is JSON")
 }
 
 fn with_body(mut event: Value, body: Value) -> Value {
@@ -104,7 +90,7 @@ impl Harness {
     /// loopback endpoints allowed when `local`.
     fn new(local: bool) -> Self {
         let provider = Arc::new(Provider::default());
-        let mut app = App::in_memory(Arc::new(Passing), provider.clone());
+        let mut app = App::in_memory(Arc::new(PassingChecker), provider.clone());
         let store = Arc::new(MemoryStore::default());
         let events = Arc::new(MemoryStatusEvents::default());
         app.webhook_endpoints = store.clone();

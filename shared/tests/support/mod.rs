@@ -1,0 +1,76 @@
+//! What the handler test files share: sample requests from `events/`, ways to adjust them, and
+//! provider ports for tests that do not exercise providers. Each test file that needs them says
+//! `mod support;` (not every file uses every item).
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use herald_shared::credentials::OpenCredentials;
+use herald_shared::domain::provider::ProviderSettings;
+use herald_shared::domain::snapshot::CheckOutcome;
+use herald_shared::providers::{Accepted, ChannelSender, CredentialChecker, Outbound, SendError};
+use serde_json::{Value, json};
+
+/// A sample API Gateway request from `events/` (`name` without `.json`).
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+/// A sample request with its body, path parameters, headers or JWT claims changed.
+pub trait Adjust {
+    fn body(self, body: Value) -> Self;
+    fn path(self, name: &str, value: &str) -> Self;
+    fn header(self, name: &str, value: &str) -> Self;
+    fn claim(self, name: &str, value: &str) -> Self;
+}
+
+impl Adjust for Value {
+    fn body(mut self, body: Value) -> Self {
+        self["body"] = json!(body.to_string());
+        self
+    }
+    fn path(mut self, name: &str, value: &str) -> Self {
+        self["pathParameters"][name] = json!(value);
+        self
+    }
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self["headers"][name] = json!(value);
+        self
+    }
+    fn claim(mut self, name: &str, value: &str) -> Self {
+        self["requestContext"]["authorizer"]["jwt"]["claims"][name] = json!(value);
+        self
+    }
+}
+
+/// Every live credential check passes.
+pub struct PassingChecker;
+
+#[async_trait]
+impl CredentialChecker for PassingChecker {
+    async fn check(&self, _: &ProviderSettings, _: &OpenCredentials) -> CheckOutcome {
+        CheckOutcome::Passed {
+            detail: "ok".into(),
+        }
+    }
+}
+
+/// Every provider takes every message, naming it `pm-<message id>`.
+pub struct AcceptingSender;
+
+#[async_trait]
+impl ChannelSender for AcceptingSender {
+    async fn send(
+        &self,
+        _: &ProviderSettings,
+        _: &OpenCredentials,
+        message: &Outbound<'_>,
+    ) -> Result<Accepted, SendError> {
+        Ok(Accepted {
+            provider_message_id: format!("pm-{}", message.message_id),
+            cost: None,
+            segments: None,
+        })
+    }
+}
