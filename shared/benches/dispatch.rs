@@ -127,6 +127,7 @@ fn dispatch(c: &mut Criterion) {
     let dispatcher = Dispatcher::new(
         store.clone(),
         store.clone(),
+        store.clone(),
         vault,
         Arc::new(Instant),
         Arc::new(RateTable::default_rates()),

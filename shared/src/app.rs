@@ -193,7 +193,16 @@ impl App {
 
     /// In-memory stores, fan-out and a local key, with the given provider checker and sender.
     pub fn in_memory(checker: Arc<dyn CredentialChecker>, sender: Arc<dyn ChannelSender>) -> Self {
-        let store = Arc::new(MemoryStore::default());
+        Self::over_memory(Arc::new(MemoryStore::default()), checker, sender)
+    }
+
+    /// Like [`App::in_memory`], with every store port on `store` (which a test keeps, to look
+    /// inside).
+    pub fn over_memory(
+        store: Arc<MemoryStore>,
+        checker: Arc<dyn CredentialChecker>,
+        sender: Arc<dyn ChannelSender>,
+    ) -> Self {
         Self {
             providers: store.clone(),
             templates: store.clone(),

@@ -14,6 +14,7 @@ pub mod observability;
 pub mod preference_links;
 pub mod providers;
 pub mod receipts;
+pub mod recipient_gate;
 pub mod redrive;
 pub mod rendering;
 pub mod reports;

@@ -132,14 +132,7 @@ impl Harness {
         let sender = Arc::new(RecordingSender::default());
         let store = Arc::new(MemoryStore::default());
         let events = Arc::new(MemoryStatusEvents::default());
-        let mut app = App::in_memory(checker.clone(), sender.clone());
-        app.providers = store.clone();
-        app.templates = store.clone();
-        app.snapshots = store.clone();
-        app.idempotency = store.clone();
-        app.messages = store.clone();
-        app.recipients = store.clone();
-        app.webhook_endpoints = store.clone();
+        let mut app = App::over_memory(store.clone(), checker.clone(), sender.clone());
         app.status_events = events.clone();
         Self {
             app,

@@ -104,20 +104,7 @@ struct Reply {
 impl Harness {
     fn new() -> Self {
         let store = Arc::new(MemoryStore::default());
-        let mut app = App::in_memory(Arc::new(PassingChecker), Arc::new(Sender));
-        app.providers = store.clone();
-        app.templates = store.clone();
-        app.snapshots = store.clone();
-        app.idempotency = store.clone();
-        app.messages = store.clone();
-        app.audit = store.clone();
-        app.recipients = store.clone();
-        app.webhook_endpoints = store.clone();
-        app.tenant_settings = store.clone();
-        app.retention = Arc::new(herald_shared::retention::MessageRetention::new(
-            store.clone(),
-            herald_shared::app::DEFAULT_MESSAGE_RETENTION_DAYS,
-        ));
+        let app = App::over_memory(store.clone(), Arc::new(PassingChecker), Arc::new(Sender));
         Self { app, store }
     }
 

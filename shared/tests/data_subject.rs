@@ -33,15 +33,11 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         let store = Arc::new(MemoryStore::default());
-        let mut app = App::in_memory(Arc::new(PassingChecker), Arc::new(AcceptingSender));
-        app.providers = store.clone();
-        app.templates = store.clone();
-        app.snapshots = store.clone();
-        app.idempotency = store.clone();
-        app.messages = store.clone();
-        app.recipients = store.clone();
-        app.consents = store.clone();
-        app.audit = store.clone();
+        let app = App::over_memory(
+            store.clone(),
+            Arc::new(PassingChecker),
+            Arc::new(AcceptingSender),
+        );
         Self { app, store }
     }
 

@@ -98,15 +98,7 @@ impl Harness {
         let store = Arc::new(MemoryStore::default());
         let sender = Arc::new(RecordingSender::default());
         let fanout = Arc::new(MemoryFanout::default());
-        let mut app = App::in_memory(Arc::new(PassingChecker), sender.clone());
-        app.providers = store.clone();
-        app.templates = store.clone();
-        app.snapshots = store.clone();
-        app.idempotency = store.clone();
-        app.messages = store.clone();
-        app.recipients = store.clone();
-        app.consents = store.clone();
-        app.audit = store.clone();
+        let mut app = App::over_memory(store.clone(), Arc::new(PassingChecker), sender.clone());
         app.fanout = fanout.clone();
         Self {
             app,
@@ -672,5 +664,116 @@ async fn a_preference_link_opens_its_recipients_preferences_and_nothing_else() {
         h.refused(fixture("preference-centre/put-preferences").token(&moved))
             .await,
         (401, "preference_link_invalid".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn what_changes_while_a_message_waits_in_its_queue_is_honoured_at_dispatch() {
+    use herald_shared::domain::audit::AuditEntry;
+    use herald_shared::domain::provider::ProviderKind;
+    use herald_shared::domain::suppression::{Block, BlockKind};
+    use herald_shared::store::{MessageStore as _, RecipientStore as _};
+
+    let h = Harness::new();
+    h.live_event().await;
+    let d = h.dispatcher();
+    let accepted = |reply: &Value| MessageId::parse(&message_ids(reply)[0]).expect("id");
+    let reason = |id: &MessageId| {
+        let store = h.store.clone();
+        let id = id.clone();
+        async move {
+            let stored = store.message(&id).await.expect("store").expect("message");
+            (stored.message.status, stored.message.status_reason)
+        }
+    };
+
+    // Consent withdrawn after the invitation was accepted: it fails unsent.
+    let (status, reply) = h.send("wait-inv", "invitation", "sms", ADA).await;
+    assert_eq!(status, 202, "{reply}");
+    let invitation = accepted(&reply);
+    h.consent("withdraw-late", "sms", "marketing", "withdrawn")
+        .await;
+    assert_eq!(d.dispatch(&invitation, 1).await, Disposition::Done);
+    let (status, why) = reason(&invitation).await;
+    assert_eq!(status, MessageStatus::Failed);
+    assert!(
+        why.as_deref()
+            .is_some_and(|w| w.starts_with("recipient_withdrew_consent")),
+        "{why:?}"
+    );
+
+    // Quiet hours set after acceptance hold it; lifted, it goes.
+    let (_, reply) = h.send("wait-rsvp", "rsvp_confirmation", "sms", ADA).await;
+    let rsvp = accepted(&reply);
+    assert!(reply["messages"][0]["not_before"].is_null(), "{reply}");
+    let now = OffsetDateTime::now_utc();
+    let hm = |t: OffsetDateTime| format!("{:02}:{:02}", t.hour(), t.minute());
+    h.preferences(
+        "late-quiet",
+        json!({"channel": "sms", "address": ADA, "quiet_hours": {
+            "start": hm(now - time::Duration::hours(1)),
+            "end": hm(now + time::Duration::hours(2)), "time_zone": "UTC"}}),
+    )
+    .await;
+    assert!(matches!(
+        d.dispatch(&rsvp, 1).await,
+        Disposition::Hold(wait) if wait > std::time::Duration::from_secs(3600)
+    ));
+    assert_eq!(reason(&rsvp).await.0, MessageStatus::Accepted);
+    h.preferences("late-quiet-off", json!({"channel": "sms", "address": ADA}))
+        .await;
+    assert_eq!(d.dispatch(&rsvp, 2).await, Disposition::Done);
+    assert_eq!(reason(&rsvp).await.0, MessageStatus::Sent);
+
+    // A STOP that arrives while a transactional message waits: it fails unsent too.
+    let (_, reply) = h.send("wait-stop", "rsvp_confirmation", "sms", ADA).await;
+    let stopped = accepted(&reply);
+    let tenant = TenantId::parse("acme-events").expect("tenant");
+    let key = h.lookup("sms", ADA).await["recipient_key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let block = Block {
+        kind: BlockKind::OptedOut,
+        reason: "opt_out_keyword".into(),
+        provider: ProviderKind::Twilio,
+        message_id: None,
+        at: OffsetDateTime::now_utc(),
+    };
+    let audit = AuditEntry::by_system(
+        "herald:delivery-webhooks",
+        &tenant,
+        "req-stop",
+        "recipient.opted_out",
+        format!("recipient/{key}/sms"),
+        None,
+        None,
+    );
+    assert!(
+        h.store
+            .block(
+                &tenant,
+                herald_shared::domain::Channel::Sms,
+                &key,
+                &block,
+                &audit
+            )
+            .await
+            .expect("blocked")
+    );
+    assert_eq!(d.dispatch(&stopped, 1).await, Disposition::Done);
+    let (status, why) = reason(&stopped).await;
+    assert_eq!(status, MessageStatus::Failed);
+    assert!(
+        why.as_deref()
+            .is_some_and(|w| w.starts_with("recipient_opted_out")),
+        "{why:?}"
+    );
+
+    let sent = h.sender.sent.lock().expect("lock").clone();
+    assert_eq!(
+        sent,
+        vec![rsvp.as_str().to_owned()],
+        "only the message nothing stopped reached a provider"
     );
 }

@@ -9,7 +9,7 @@
 //! `not_before` at the end of the window. Then one record per message (state `accepted`) and
 //! one publish to the fan-out topic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use lambda_http::Request;
@@ -21,15 +21,15 @@ use crate::app::App;
 use crate::dispatch::QueuedMessage;
 use crate::domain::identity::Action;
 use crate::domain::message::{Message, MessageContent, MessageId, MessageStatus};
-use crate::domain::preferences::{Verdict, verdict};
+use crate::domain::preferences::Verdict;
 use crate::domain::recipient::Recipient;
 use crate::domain::routing::provider_order;
 use crate::domain::snapshot::{Problem, Snapshot};
-use crate::domain::suppression::BlockKind;
 use crate::domain::tenant_settings::message_expiry;
 use crate::domain::validation::FieldError;
 use crate::domain::{Category, Channel, EventId, TenantId};
 use crate::http::{self, ApiError, ApiResult};
+use crate::recipient_gate::{self, Asked};
 use crate::rendering::{RenderError, Renderer};
 
 /// Most recipients one request may carry.
@@ -447,55 +447,34 @@ struct Refused {
 }
 
 /// Splits rendered messages into those to send and those Herald must not send, and holds those
-/// that fall in their recipient's quiet hours until the window ends (`not_before`). Two reads
-/// for the whole request, concurrently: the blocks, and the preferences and consent decisions
-/// (each batched).
+/// that fall in their recipient's quiet hours until the window ends (`not_before`). One batched
+/// read for the whole request ([`recipient_gate`]).
 async fn refuse_blocked(
     app: &App,
     tenant: &TenantId,
     rendered: Vec<(Message, String)>,
 ) -> Result<(Vec<Message>, Vec<Refused>), ApiError> {
-    let asked: Vec<(Channel, String)> = rendered
+    let asked: Vec<Asked<'_>> = rendered
         .iter()
-        .map(|(m, _)| (m.channel, m.recipient_key.clone()))
+        .map(|(m, _)| Asked {
+            channel: m.channel,
+            category: m.category,
+            recipient_key: &m.recipient_key,
+            at: m.created_at,
+        })
         .collect();
-    let about: Vec<(Channel, Category, String)> = rendered
-        .iter()
-        .map(|(m, _)| (m.channel, m.category, m.recipient_key.clone()))
-        .collect();
-    let (blocks, standings) = futures::try_join!(
-        app.recipients.blocks(tenant, &asked),
-        app.consents.standings(tenant, &about),
-    )?;
-    let mut blocked: HashMap<(Channel, String), BlockKind> = HashMap::new();
-    for (channel, key, block) in blocks {
-        // An opt-out is the recipient's own word: it names the refusal when both apply.
-        let entry = blocked.entry((channel, key)).or_insert(block.kind);
-        *entry = (*entry).min(block.kind);
-    }
+    let verdicts = recipient_gate::verdicts(app.consents.as_ref(), tenant, &asked).await?;
     let mut send = Vec::with_capacity(rendered.len());
     let mut refused = Vec::new();
-    for (mut message, field) in rendered {
-        let refuse = |code, text| Refused {
-            field: field.clone(),
-            channel: message.channel,
-            category: message.category,
-            code,
-            message: text,
-        };
-        if let Some(kind) = blocked.get(&(message.channel, message.recipient_key.clone())) {
-            refused.push(refuse(kind.refusal_code(), kind.refusal_message()));
-            continue;
-        }
-        let standing = standings.get(&message.recipient_key);
-        match verdict(
-            standing.and_then(|s| s.preferences.as_ref()),
-            standing.map_or(&[][..], |s| s.consents.as_slice()),
-            message.channel,
-            message.category,
-            message.created_at,
-        ) {
-            Verdict::Refuse(why) => refused.push(refuse(why.code(), why.message())),
+    for ((mut message, field), verdict) in rendered.into_iter().zip(verdicts) {
+        match verdict {
+            Verdict::Refuse(why) => refused.push(Refused {
+                field,
+                channel: message.channel,
+                category: message.category,
+                code: why.code(),
+                message: why.message(),
+            }),
             Verdict::Defer(until) => {
                 message.not_before = Some(until);
                 send.push(message);

@@ -1,7 +1,10 @@
 //! Dispatch: one queued message to one person, through the provider chain of the event's
 //! *active* snapshot (so a rollback also reroutes messages still in the queues; the content was
 //! rendered at send time). A conditional claim on the message record comes
-//! before any provider call, so a redelivered queue message never sends twice. Providers are
+//! before any provider call, so a redelivered queue message never sends twice. Then the
+//! recipient is judged again ([`recipient_gate`](crate::recipient_gate)): an opt-out,
+//! suppression or withdrawal that arrived while the message waited fails it unsent, and quiet
+//! hours set since hold it. Providers are
 //! tried in routing order (priority, then a weighted pick stable per recipient), skipping those
 //! whose circuit is open; outages and refusals of *us* fail over, a refusal of the *recipient*
 //! fails the message, and when every provider is down the message goes back to the queue with
@@ -35,14 +38,16 @@ use crate::credentials::{CredentialVault, OpenCredentials};
 use crate::domain::audit::AuditEntry;
 use crate::domain::cost::{Currency, Money, RateTable};
 use crate::domain::message::{Attempt, AttemptOutcome, Message, MessageId, MessageStatus};
+use crate::domain::preferences::Verdict;
 use crate::domain::resolution::ResolvedProvider;
 use crate::domain::routing::provider_order;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::status_event::StatusEvent;
 use crate::domain::{EventId, ProviderId, TenantId};
 use crate::providers::{ChannelSender, Outbound, SendError};
+use crate::recipient_gate::{self, Asked};
 use crate::status_webhooks::StatusEventSink;
-use crate::store::{ClaimResult, MessageStore, SnapshotStore, StoreError};
+use crate::store::{ClaimResult, ConsentStore, MessageStore, SnapshotStore, StoreError};
 use circuit::CircuitBreaker;
 use rate::RateLimits;
 
@@ -135,6 +140,8 @@ type OpenedCredentials = (Instant, Arc<OpenCredentials>);
 pub struct Dispatcher {
     pub messages: Arc<dyn MessageStore>,
     pub snapshots: Arc<dyn SnapshotStore>,
+    /// Opt-outs, suppressions, consent decisions and preferences, judged before each send.
+    pub consents: Arc<dyn ConsentStore>,
     pub vault: Arc<dyn CredentialVault>,
     pub sender: Arc<dyn ChannelSender>,
     /// Prices for the cost of a message when its provider reports none.
@@ -174,9 +181,11 @@ const RATE_WAIT: Duration = Duration::from_secs(5);
 const PUBLISH_RETRY: Duration = Duration::from_secs(5);
 
 impl Dispatcher {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         messages: Arc<dyn MessageStore>,
         snapshots: Arc<dyn SnapshotStore>,
+        consents: Arc<dyn ConsentStore>,
         vault: Arc<dyn CredentialVault>,
         sender: Arc<dyn ChannelSender>,
         rates: Arc<RateTable>,
@@ -187,6 +196,7 @@ impl Dispatcher {
         Self {
             messages,
             snapshots,
+            consents,
             vault,
             sender,
             rates,
@@ -207,6 +217,7 @@ impl Dispatcher {
         let mut dispatcher = Self::new(
             app.messages.clone(),
             app.snapshots.clone(),
+            app.consents.clone(),
             app.vault.clone(),
             app.sender.clone(),
             app.rates.clone(),
@@ -235,7 +246,7 @@ impl Dispatcher {
             // The record is the authority on quiet hours, whatever the queue message said.
             Ok(ClaimResult::Claimed(message)) => match until(message.not_before, now) {
                 Some(wait) => self.release(*message, &token, wait).await.held(),
-                None => self.send(*message, &token, delivery).await,
+                None => self.judge_and_send(*message, &token, delivery, now).await,
             },
             Ok(ClaimResult::Settled(status)) => {
                 info!(
@@ -294,6 +305,50 @@ impl Dispatcher {
             }
             Err(StoreError::Conflict) => Disposition::Done,
             Err(_) => Disposition::RetryAfter(Duration::from_secs(5)),
+        }
+    }
+
+    /// Asks the recipient gate again (what changed since the send API asked), then sends.
+    async fn judge_and_send(
+        &self,
+        message: Message,
+        token: &str,
+        delivery: u32,
+        now: OffsetDateTime,
+    ) -> Disposition {
+        let asked = Asked {
+            channel: message.channel,
+            category: message.category,
+            recipient_key: &message.recipient_key,
+            at: now,
+        };
+        let verdict = recipient_gate::verdicts(self.consents.as_ref(), &message.tenant, &[asked])
+            .await
+            .map(|v| v.first().copied());
+        match verdict {
+            Ok(Some(Verdict::Send)) => self.send(message, token, delivery).await,
+            Ok(Some(Verdict::Defer(until_then))) => {
+                let wait = until(Some(until_then), now).unwrap_or(Duration::from_secs(1));
+                info!(wait_s = wait.as_secs(), "recipient's quiet hours; held");
+                self.release(message, token, wait).await.held()
+            }
+            Ok(Some(Verdict::Refuse(why))) => {
+                info!(
+                    code = why.code(),
+                    "recipient refused since the message was accepted; not sent"
+                );
+                self.fail(message, token, why.code(), why.message()).await
+            }
+            // Never send without a verdict.
+            Ok(None) => {
+                let wait = self.backoff(delivery, None);
+                self.release(message, token, wait).await
+            }
+            Err(e) => {
+                warn!(error = %e, "recipient standing unavailable; retrying later");
+                let wait = self.backoff(delivery, None);
+                self.release(message, token, wait).await
+            }
         }
     }
 

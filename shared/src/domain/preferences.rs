@@ -1,8 +1,11 @@
 //! A recipient's preferences: channels and marketing categories they opted out of, the channels
 //! they prefer in order, and quiet hours in their own time zone. And the rule the send path
-//! applies with them and the consent ledger: a withdrawn consent refuses what it covers;
-//! opt-outs refuse marketing only (transactional messages still go out); a message whose send
-//! time falls in the quiet hours is deferred to the end of the window, never dropped.
+//! applies with them, the consent ledger and the receipts' opt-outs and suppressions: an
+//! opt-out keyword or a suppression refuses everything on its channel; a withdrawn consent
+//! refuses what it covers; preference opt-outs refuse marketing only (transactional messages
+//! still go out); a message whose send time falls in the quiet hours is deferred to the end of
+//! the window, never dropped. The send path applies the rule before anything is written and
+//! dispatch applies it again before each provider call.
 //!
 //! Quiet hours are wall-clock times in an IANA time zone (`jiff`, with the time zone database
 //! compiled in), so they follow daylight saving time: a window ending at 08:00 ends at 08:00
@@ -20,6 +23,7 @@ use time::OffsetDateTime;
 
 use super::catalogue::{Category, CategoryClass, Channel};
 use super::consent::{ConsentRecord, ConsentSource, ConsentStatus, in_force};
+use super::suppression::BlockKind;
 use super::validation::FieldError;
 
 /// A wall-clock time of day, `HH:MM` on a 24-hour clock.
@@ -287,9 +291,11 @@ pub struct RecipientPreferences {
     pub source: ConsentSource,
 }
 
-/// Why the send path does not send a message.
+/// Why Herald does not send a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    /// An opt-out keyword or a suppression (hard bounce, complaint) on the channel.
+    Blocked(BlockKind),
     WithdrewConsent,
     OptedOutOfCategory,
     OptedOutOfChannel,
@@ -298,6 +304,7 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
+            Refusal::Blocked(kind) => kind.refusal_code(),
             Refusal::WithdrewConsent => "recipient_withdrew_consent",
             Refusal::OptedOutOfCategory => "recipient_opted_out_of_category",
             Refusal::OptedOutOfChannel => "recipient_opted_out_of_channel",
@@ -306,6 +313,7 @@ impl Refusal {
 
     pub fn message(self) -> &'static str {
         match self {
+            Refusal::Blocked(kind) => kind.refusal_message(),
             Refusal::WithdrewConsent => {
                 "the recipient withdrew consent to messages of this category on this channel"
             }
@@ -327,8 +335,41 @@ pub enum Verdict {
     Refuse(Refusal),
 }
 
-/// What to do with a message of `category` on `channel` sent at `at`, given the recipient's
-/// preferences and current consent decisions.
+/// What decides whether a recipient gets a message: the opt-outs and suppressions on the
+/// channels asked about, the preferences, and the consent decisions in force that cover the
+/// channels and categories asked about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Standing {
+    pub blocks: Vec<(Channel, BlockKind)>,
+    pub preferences: Option<Preferences>,
+    pub consents: Vec<ConsentRecord>,
+}
+
+impl Standing {
+    /// What to do with a message of `category` on `channel` going out at `at`.
+    pub fn verdict(&self, channel: Channel, category: Category, at: OffsetDateTime) -> Verdict {
+        // An opt-out is the recipient's own word: it names the refusal when both apply.
+        let blocked = self
+            .blocks
+            .iter()
+            .filter(|(c, _)| *c == channel)
+            .map(|(_, kind)| *kind)
+            .min();
+        if let Some(kind) = blocked {
+            return Verdict::Refuse(Refusal::Blocked(kind));
+        }
+        verdict(
+            self.preferences.as_ref(),
+            &self.consents,
+            channel,
+            category,
+            at,
+        )
+    }
+}
+
+/// What to do with a message of `category` on `channel` going out at `at`, given the
+/// recipient's preferences and current consent decisions.
 pub fn verdict(
     preferences: Option<&Preferences>,
     consents: &[ConsentRecord],

@@ -1179,6 +1179,15 @@ impl super::ConsentStore for MemoryStore {
         self.with(|s| {
             let mut standings: HashMap<String, super::Standing> = HashMap::new();
             for (channel, category, key) in asked {
+                for kind in [BlockKind::OptedOut, BlockKind::Suppressed] {
+                    let block = (tenant.clone(), key.clone(), *channel, kind);
+                    if s.blocks.contains_key(&block) {
+                        let standing = standings.entry(key.clone()).or_default();
+                        if !standing.blocks.contains(&(*channel, kind)) {
+                            standing.blocks.push((*channel, kind));
+                        }
+                    }
+                }
                 let Some(ledger) = s.ledgers.get(&(tenant.clone(), key.clone())) else {
                     continue;
                 };

@@ -491,13 +491,7 @@ pub struct RecipientLedger {
     pub blocks: Vec<(Channel, crate::domain::suppression::Block)>,
 }
 
-/// What the send path needs about one recipient: preferences, and the decisions in force for
-/// the channels and categories it asked about.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Standing {
-    pub preferences: Option<crate::domain::preferences::Preferences>,
-    pub consents: Vec<crate::domain::consent::ConsentRecord>,
-}
+pub use crate::domain::preferences::Standing;
 
 /// One change to a recipient's ledger, written in one transaction with its audit entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -559,8 +553,9 @@ pub trait ConsentStore: Send + Sync {
         erasure: &LedgerErasure,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
-    /// Per recipient key among `asked` (channel, category, recipient key): its preferences and
-    /// the decisions in force that cover those channels and categories, in one batched read.
+    /// Per recipient key among `asked` (channel, category, recipient key): its opt-outs and
+    /// suppressions on those channels, its preferences and the decisions in force that cover
+    /// those channels and categories, in one batched read (what sending checks).
     async fn standings(
         &self,
         tenant: &TenantId,

@@ -7,8 +7,9 @@
 //!   (a condition on the record id);
 //! - `PREFERENCES`: the preferences, with a revision for optimistic concurrency.
 //!
-//! Each change is one transaction with its audit entry. The send path reads the preferences and
-//! the current decisions it needs with BatchGetItem.
+//! Each change is one transaction with its audit entry. Sending (the send path, then dispatch
+//! again) reads the blocks, the preferences and the current decisions it needs with one
+//! BatchGetItem per 100 keys.
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,10 +18,11 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::super::{DynamoDb, Item, from_item, put_item, s, to_item, unexpected};
-use super::{BATCH_KEYS, BlockItem, partition};
+use super::{BATCH_KEYS, BlockItem, partition, sort};
 use crate::domain::audit::AuditEntry;
 use crate::domain::consent::{ConsentRecord, ConsentScope};
 use crate::domain::preferences::RecipientPreferences;
+use crate::domain::suppression::BlockKind;
 use crate::domain::{Category, Channel, TenantId};
 use crate::store::{
     ConsentStore, LedgerChange, LedgerErasure, MAX_ERASURE_ITEMS, RecipientLedger, Standing,
@@ -247,12 +249,20 @@ impl ConsentStore for DynamoDb {
         tenant: &TenantId,
         asked: &[(Channel, Category, String)],
     ) -> StoreResult<HashMap<String, Standing>> {
-        let mut keys: Vec<Item> = Vec::with_capacity(asked.len() * 3);
+        let mut keys: Vec<Item> = Vec::with_capacity(asked.len() * 5);
         let mut seen = HashSet::new();
         for (channel, category, key) in asked {
             let pk = partition(tenant, key);
             let [by_category, by_class] = covering_keys(*channel, *category);
-            for sk in [PREFERENCES.to_owned(), by_category, by_class] {
+            let [opted_out, suppressed] =
+                [BlockKind::OptedOut, BlockKind::Suppressed].map(|kind| sort(*channel, kind));
+            for sk in [
+                PREFERENCES.to_owned(),
+                by_category,
+                by_class,
+                opted_out,
+                suppressed,
+            ] {
                 if seen.insert((pk.clone(), sk.clone())) {
                     keys.push(HashMap::from([
                         ("pk".to_owned(), s(pk.clone())),
@@ -281,6 +291,14 @@ impl ConsentStore for DynamoDb {
                             .or_default()
                             .consents
                             .push(item.record);
+                    }
+                    Some(sk) if sk.starts_with("BLOCK#") => {
+                        let item: BlockItem = from_item(item)?;
+                        standings
+                            .entry(item.recipient_key)
+                            .or_default()
+                            .blocks
+                            .push((item.channel, item.block.kind));
                     }
                     _ => {}
                 }
