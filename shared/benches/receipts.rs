@@ -511,8 +511,10 @@ mod handled {
                     || {
                         let messages = Arc::new(MemoryStore::default());
                         let message = sent(&tenant, case.channel, kind, &provider_id);
-                        futures::executor::block_on(messages.create(&message))
-                            .unwrap_or_else(|e| panic!("{e}"));
+                        futures::executor::block_on(
+                            messages.create(&message, &crate::creation(&message)),
+                        )
+                        .unwrap_or_else(|e| panic!("{e}"));
                         let request =
                             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
                         (receiver(messages), request)
@@ -566,3 +568,18 @@ mod handled {
 
 criterion_group!(handler_benches, handled::bench);
 criterion_main!(benches, handler_benches);
+
+/// The audit entry of a message's creation, as a test or benchmark makes it.
+fn creation(
+    m: &herald_shared::domain::message::Message,
+) -> herald_shared::domain::audit::AuditEntry {
+    herald_shared::domain::audit::AuditEntry::by_system(
+        "test",
+        &m.tenant,
+        "req",
+        "message.accepted",
+        format!("message/{}", m.id),
+        None,
+        None,
+    )
+}

@@ -14,7 +14,8 @@ use crate::app::App;
 use crate::domain::audit::{AuditEntry, ChainHead};
 use crate::domain::identity::Role;
 use crate::domain::report::{
-    ComplianceReport, MessageSummary, Period, ReportBuilder, recipient_action, recipient_target,
+    ComplianceReport, EntryClass, MessageSummary, Period, ReportBuilder, recipient_action,
+    recipient_target,
 };
 use crate::domain::suppression::BlockKind;
 use crate::domain::{Channel, TenantId};
@@ -103,7 +104,7 @@ pub async fn compliance(
     )?;
     let changes = entries
         .iter()
-        .filter(|e| e.actor_role != Role::System)
+        .filter(|e| EntryClass::of(e) == EntryClass::Configuration)
         .count() as u64;
     if changes > limits.configuration_changes {
         return Err(ReportError::TooLarge {
@@ -302,6 +303,7 @@ async fn block_reasons(
 /// | `messages` | `channel`, `status`, `count` |
 /// | `failures` | `channel`, `status`, `reason`, `count` |
 /// | `recipients` | `channel`, `action` (`opted_out`, `suppressed`, `opted_in`), `reason`, `count` |
+/// | `consent` | `action` (`consent_granted`, `consent_withdrawn`, `preferences_changed`, `preferences_changed_by_recipient`, `erased`), `count` |
 /// | `configuration_changes` | `at`, `actor`, `actor_role`, `action`, `target`, `request_id` |
 /// | `totals` | `metric` and `count`; for `metric` = `cost` also `currency` and `amount` (`count`: messages priced) |
 pub const CSV_COLUMNS: [&str; 17] = [
@@ -399,6 +401,14 @@ pub fn to_csv(report: &ComplianceReport) -> Result<Vec<u8>, csv::Error> {
             ..Row::default()
         });
     }
+    for c in &report.consent {
+        rows.push(Row {
+            section: "consent",
+            action: inert(&c.action),
+            count: c.count.to_string(),
+            ..Row::default()
+        });
+    }
     for c in &report.configuration_changes {
         rows.push(Row {
             section: "configuration_changes",
@@ -418,6 +428,8 @@ pub fn to_csv(report: &ComplianceReport) -> Result<Vec<u8>, csv::Error> {
         ("opted_out", t.opted_out),
         ("suppressed", t.suppressed),
         ("opted_in", t.opted_in),
+        ("consent_granted", t.consent_granted),
+        ("consent_withdrawn", t.consent_withdrawn),
         ("configuration_changes", t.configuration_changes),
         ("messages_without_cost", t.messages_without_cost),
     ] {

@@ -12,10 +12,10 @@ use herald_shared::api;
 use herald_shared::credentials::OpenCredentials;
 use herald_shared::dispatch::{DispatchConfig, Dispatcher, Disposition};
 use herald_shared::domain::TenantId;
-use herald_shared::domain::identity::Role;
 use herald_shared::domain::message::MessageId;
 use herald_shared::domain::provider::{ProviderKind, ProviderSettings};
 use herald_shared::domain::receipt::{InboundMessage, Notification, Receipt};
+use herald_shared::domain::report::EntryClass;
 use herald_shared::providers::{Accepted, ChannelSender, Outbound, SendError};
 use herald_shared::reports::CSV_COLUMNS;
 use herald_shared::store::memory::MemoryStore;
@@ -334,7 +334,7 @@ async fn the_json_report_counts_the_periods_messages_failures_blocks_and_changes
         .store
         .audit_entries()
         .into_iter()
-        .filter(|e| e.scope == "acme-events" && e.actor_role != Role::System)
+        .filter(|e| e.scope == "acme-events" && EntryClass::of(e) == EntryClass::Configuration)
         .count();
     assert_eq!(changes.len(), expected);
     assert!(changes.len() >= 10, "{changes:?}");

@@ -308,3 +308,66 @@ async fn receipts_find_the_message_by_provider_id_and_only_move_it_forward() {
     );
     assert_eq!(status(&w, &ids(&reply)[0]).await["status"], "read");
 }
+
+#[tokio::test]
+async fn a_batch_is_recorded_with_its_audit_entries_in_a_few_chained_transactions() {
+    let w = World::new().await;
+    w.live_event(&[]).await;
+    let recipients: Vec<Value> = (0..120)
+        .map(|i| {
+            json!({"to": format!("guest{i}@guests.example"),
+                   "variables": {"guest_name": format!("Guest {i}"), "event_date": "12 December 2026"}})
+        })
+        .collect();
+    w.counter.reset();
+    let reply = w
+        .ok(w
+            .event("send-api/send-batch")
+            .header("idempotency-key", "batch-of-120")
+            .body(json!({"category": "invitation", "channel": "email", "recipients": recipients})))
+        .await;
+    let counts = w.counter.snapshot();
+    let sent = ids(&reply);
+    assert_eq!(sent.len(), 120);
+    // 120 records and their entries over 16 chains: one transaction per chain (about 7-8
+    // messages each), not one write per message.
+    let transactions = counts
+        .get("DynamoDB.TransactWriteItems")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        (1..=32).contains(&transactions),
+        "{transactions} transactions: {counts:?}"
+    );
+    assert!(
+        counts.get("DynamoDB.PutItem").copied().unwrap_or(0) <= 1,
+        "only the idempotency key's claim is a single write: {counts:?}"
+    );
+    eprintln!("a batch of 120: {counts:?}");
+
+    let window = herald_shared::audit::Window::default();
+    let log = herald_shared::audit::entries(w.app.audit.as_ref(), &w.tenant, window)
+        .await
+        .expect("audit entries");
+    let accepted: std::collections::BTreeSet<String> = log
+        .iter()
+        .filter(|e| e.entry.action == "message.accepted")
+        .map(|e| e.entry.target.clone())
+        .collect();
+    let expected: std::collections::BTreeSet<String> =
+        sent.iter().map(|id| format!("message/{id}")).collect();
+    assert_eq!(accepted, expected, "one entry per message, each its own");
+    assert!(
+        log.iter()
+            .all(|e| !e.entry.after.as_deref().unwrap_or_default().contains('@')),
+        "entries carry digests, not addresses"
+    );
+    let report =
+        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, &|_| {})
+            .await
+            .expect("verification");
+    assert!(report.intact(), "{report:?}");
+    for id in &sent {
+        assert_eq!(status(&w, id).await["status"], "accepted");
+    }
+}

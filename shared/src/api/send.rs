@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 
-use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::json;
@@ -19,6 +18,7 @@ use time::OffsetDateTime;
 
 use crate::app::App;
 use crate::dispatch::QueuedMessage;
+use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::identity::Action;
 use crate::domain::message::{Message, MessageContent, MessageId, MessageStatus};
 use crate::domain::preferences::Verdict;
@@ -34,8 +34,6 @@ use crate::rendering::{RenderError, Renderer};
 
 /// Most recipients one request may carry.
 pub const MAX_RECIPIENTS: usize = 500;
-/// Concurrent record writes per request.
-const WRITE_CONCURRENCY: usize = 16;
 
 pub async fn handle(app: &App, request: Request) -> ApiResult {
     let route = http::route(&request);
@@ -163,15 +161,22 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
                 m
             })
             .collect();
-        let store = app.messages.clone();
-        let created: Vec<bool> = stream::iter(messages.clone())
-            .map(move |m| {
-                let store = store.clone();
-                async move { store.create(&m).await }
+        // Each record with its audit entry (the digest binds the content without holding it).
+        let audited: Vec<(Message, AuditEntry)> = messages
+            .iter()
+            .map(|m| {
+                let audit = AuditEntry::new(
+                    &caller,
+                    &request_id,
+                    "message.accepted",
+                    format!("message/{}", m.id),
+                    None,
+                    Some(digest(m)),
+                );
+                (m.clone(), audit)
             })
-            .buffered(WRITE_CONCURRENCY)
-            .try_collect()
-            .await?;
+            .collect();
+        let created = app.messages.create_many(&audited).await?;
         // Messages that already existed (a retried request) are published again: dispatch is
         // idempotent per message id, and an earlier attempt may have died before publishing.
         let queued: Vec<_> = messages

@@ -550,7 +550,12 @@ impl Dispatcher {
             wait_s = wait.as_secs(),
             "every provider failed; retrying later"
         );
-        self.release(message, token, wait).await
+        // The failed attempts are a change of the record: audited with it.
+        let audit = self.audit(&message, "message.attempts_failed", MessageStatus::Accepted);
+        if let Err(e) = self.messages.release(&message, token, Some(&audit)).await {
+            warn!(error = %e, "releasing the claim failed");
+        }
+        Disposition::RetryAfter(wait)
     }
 
     async fn settle(&self, message: Message, token: &str, status: MessageStatus) -> Disposition {
@@ -615,7 +620,7 @@ impl Dispatcher {
     }
 
     async fn release(&self, message: Message, token: &str, wait: Duration) -> Disposition {
-        if let Err(e) = self.messages.release(&message, token).await {
+        if let Err(e) = self.messages.release(&message, token, None).await {
             // The claim stays; the lease path settles it later without resending.
             warn!(error = %e, "releasing the claim failed");
         }
@@ -628,7 +633,7 @@ impl Dispatcher {
             &message.tenant,
             message.id.as_str(),
             action,
-            format!("event/{}/message/{}", message.event, message.id),
+            format!("message/{}", message.id),
             Some(before.as_str().to_owned()),
             Some(message.status.as_str().to_owned()),
         )

@@ -151,6 +151,41 @@ pub fn recipient_action(action: &str) -> Option<&str> {
     action.strip_prefix("recipient.")
 }
 
+/// The block actions receipts record (`recipient.<action>` on `recipient/<key>/<channel>`).
+const BLOCK_ACTIONS: [&str; 3] = ["opted_out", "suppressed", "opted_in"];
+
+/// Which section of a report an audit entry belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryClass<'a> {
+    /// An opt-out keyword, a suppression, or an opt-in lifting an opt-out, on a channel.
+    Block { action: &'a str, channel: Channel },
+    /// A consent decision, a preference change or an erasure (`recipient.<action>`).
+    Consent { action: &'a str },
+    /// A message's own history (accepted, sent, delivered, erased...): counted through the
+    /// messages, not listed.
+    Message,
+    /// Everything else: providers, templates, brand, settings, snapshots, webhook endpoints;
+    /// by people or by Herald itself (an endpoint disabled after failures).
+    Configuration,
+}
+
+impl<'a> EntryClass<'a> {
+    pub fn of(entry: &'a AuditEntry) -> Self {
+        if entry.action.starts_with("message.") {
+            return EntryClass::Message;
+        }
+        match recipient_action(&entry.action) {
+            Some(action) => match recipient_target(&entry.target) {
+                Some((_, channel)) if BLOCK_ACTIONS.contains(&action) => {
+                    EntryClass::Block { action, channel }
+                }
+                _ => EntryClass::Consent { action },
+            },
+            None => EntryClass::Configuration,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ComplianceReport {
     pub tenant: TenantId,
@@ -166,7 +201,11 @@ pub struct ComplianceReport {
     pub failures: Vec<FailureCount>,
     /// Opt-outs, suppressions (and opt-ins) recorded in the period, by channel and reason.
     pub recipients: Vec<RecipientCount>,
-    /// Changes people made in the period (every audit entry not by Herald itself), oldest first.
+    /// Consent decisions, preference changes and erasures recorded in the period, by action
+    /// (`consent_granted`, `consent_withdrawn`, `preferences_changed`, ...).
+    pub consent: Vec<ConsentCount>,
+    /// Configuration changes in the period (providers, templates, brand, settings, snapshots,
+    /// webhook endpoints), by whoever made them, oldest first.
     pub configuration_changes: Vec<ConfigurationChange>,
     pub totals: Totals,
 }
@@ -188,8 +227,13 @@ pub struct FailureCount {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsentCount {
+    pub action: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecipientCount {
-    /// `None` only for an entry whose target names no channel (not one Herald writes).
     pub channel: Option<Channel>,
     /// `opted_out`, `suppressed`, `opted_in`, ...
     pub action: String,
@@ -215,6 +259,8 @@ pub struct Totals {
     pub opted_out: u64,
     pub suppressed: u64,
     pub opted_in: u64,
+    pub consent_granted: u64,
+    pub consent_withdrawn: u64,
     pub configuration_changes: u64,
     /// Known costs of the period's messages, per currency.
     pub cost: Vec<CostTotal>,
@@ -255,6 +301,7 @@ pub struct ReportBuilder {
     messages: BTreeMap<(Channel, u8), (MessageStatus, u64)>,
     failures: BTreeMap<(Channel, u8, String), (MessageStatus, u64)>,
     recipients: BTreeMap<(Option<Channel>, String, String), u64>,
+    consent: BTreeMap<String, u64>,
     changes: Vec<ConfigurationChange>,
     cost: BTreeMap<Currency, (i64, u64)>,
     without_cost: u64,
@@ -268,6 +315,7 @@ impl ReportBuilder {
             messages: BTreeMap::new(),
             failures: BTreeMap::new(),
             recipients: BTreeMap::new(),
+            consent: BTreeMap::new(),
             changes: Vec::new(),
             cost: BTreeMap::new(),
             without_cost: 0,
@@ -312,28 +360,31 @@ impl ReportBuilder {
         if !self.period.contains(entry.at) {
             return;
         }
-        if let Some(action) = recipient_action(&entry.action) {
-            let channel = recipient_target(&entry.target).map(|(_, c)| c);
-            let reason = match (action, reason) {
-                (_, Some(r)) if !r.trim().is_empty() => r.trim().to_owned(),
-                // Opting in lifts a block; it has no reason of its own.
-                ("opted_in", _) => UNSPECIFIED.to_owned(),
-                _ => LIFTED.to_owned(),
-            };
-            *self
-                .recipients
-                .entry((channel, action.to_owned(), reason))
-                .or_insert(0) += 1;
-        }
-        if entry.actor_role != Role::System {
-            self.changes.push(ConfigurationChange {
+        match EntryClass::of(entry) {
+            EntryClass::Block { action, channel } => {
+                let reason = match (action, reason) {
+                    (_, Some(r)) if !r.trim().is_empty() => r.trim().to_owned(),
+                    // Opting in lifts a block; it has no reason of its own.
+                    ("opted_in", _) => UNSPECIFIED.to_owned(),
+                    _ => LIFTED.to_owned(),
+                };
+                *self
+                    .recipients
+                    .entry((Some(channel), action.to_owned(), reason))
+                    .or_insert(0) += 1;
+            }
+            EntryClass::Consent { action } => {
+                *self.consent.entry(action.to_owned()).or_insert(0) += 1;
+            }
+            EntryClass::Message => {}
+            EntryClass::Configuration => self.changes.push(ConfigurationChange {
                 at: entry.at,
                 actor: entry.actor.clone(),
                 actor_role: entry.actor_role,
                 action: entry.action.clone(),
                 target: entry.target.clone(),
                 request_id: entry.request_id.clone(),
-            });
+            }),
         }
     }
 
@@ -370,6 +421,18 @@ impl ReportBuilder {
                 count,
             })
             .collect();
+        let consent: Vec<ConsentCount> = self
+            .consent
+            .into_iter()
+            .map(|(action, count)| ConsentCount { action, count })
+            .collect();
+        let consent_total = |action: &str| {
+            consent
+                .iter()
+                .filter(|c| c.action == action)
+                .map(|c| c.count)
+                .sum()
+        };
         let recipient_total = |action: &str| {
             recipients
                 .iter()
@@ -383,6 +446,8 @@ impl ReportBuilder {
             opted_out: recipient_total("opted_out"),
             suppressed: recipient_total("suppressed"),
             opted_in: recipient_total("opted_in"),
+            consent_granted: consent_total("consent_granted"),
+            consent_withdrawn: consent_total("consent_withdrawn"),
             configuration_changes: self.changes.len() as u64,
             cost: self
                 .cost
@@ -404,6 +469,7 @@ impl ReportBuilder {
             messages,
             failures,
             recipients,
+            consent,
             configuration_changes: self.changes,
             totals,
         }
@@ -664,7 +730,7 @@ mod tests {
     }
 
     #[test]
-    fn audit_entries_give_opt_outs_suppressions_and_the_changes_people_made() {
+    fn audit_entries_give_opt_outs_suppressions_consent_and_configuration_changes() {
         let at = datetime!(2026-11-15 12:00 UTC);
         let mut b = ReportBuilder::new(tenant(), period());
         let system = "herald:delivery-webhooks";
@@ -719,13 +785,34 @@ mod tests {
             ),
             None,
         );
-        // Message status changes are Herald's own: neither section.
+        // Message entries are counted through the messages: no section lists them.
+        for (actor, role, action) in [
+            ("svc-ticketing", Role::TenantAdmin, "message.accepted"),
+            ("herald:dispatch", Role::System, "message.sent"),
+        ] {
+            b.audit_entry(&entry(actor, role, action, "message/msg_x", at), None);
+        }
+        // Consent decisions, preference changes and erasures, by whoever recorded them.
+        for (actor, role, action) in [
+            ("user-bo", Role::EventManager, "recipient.consent_withdrawn"),
+            ("user-bo", Role::EventManager, "recipient.consent_withdrawn"),
+            ("user-ada", Role::TenantAdmin, "recipient.consent_granted"),
+            (
+                "preference-centre",
+                Role::System,
+                "recipient.preferences_changed_by_recipient",
+            ),
+            ("herald-cli:ops", Role::System, "recipient.erased"),
+        ] {
+            b.audit_entry(&entry(actor, role, action, "recipient/rk5", at), None);
+        }
+        // Herald's own configuration change (an endpoint disabled after failures) is one.
         b.audit_entry(
             &entry(
-                "herald:dispatch",
+                "status-webhooks",
                 Role::System,
-                "message.sent",
-                "message/msg_x",
+                "webhook_endpoint.disabled",
+                "tenant/webhook-endpoint/whe_1",
                 at,
             ),
             None,
@@ -785,19 +872,37 @@ mod tests {
         assert_eq!(
             changes,
             vec![
+                ("status-webhooks", "webhook_endpoint.disabled", at),
                 ("user-bo", "provider.created", at),
                 ("user-ada", "brand.updated", later)
             ]
         );
-        assert_eq!(r.configuration_changes[0].actor_role, Role::EventManager);
+        assert_eq!(r.configuration_changes[0].actor_role, Role::System);
+        assert_eq!(r.configuration_changes[1].actor_role, Role::EventManager);
+        let consent: Vec<(&str, u64)> = r
+            .consent
+            .iter()
+            .map(|c| (c.action.as_str(), c.count))
+            .collect();
+        assert_eq!(
+            consent,
+            vec![
+                ("consent_granted", 1),
+                ("consent_withdrawn", 2),
+                ("erased", 1),
+                ("preferences_changed_by_recipient", 1),
+            ]
+        );
         assert_eq!(
             (
                 r.totals.opted_out,
                 r.totals.suppressed,
                 r.totals.opted_in,
+                r.totals.consent_granted,
+                r.totals.consent_withdrawn,
                 r.totals.configuration_changes
             ),
-            (3, 1, 1, 2)
+            (3, 1, 1, 1, 2, 3)
         );
     }
 

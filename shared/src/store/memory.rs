@@ -567,19 +567,25 @@ impl IdempotencyStore for MemoryStore {
 
 #[async_trait]
 impl MessageStore for MemoryStore {
-    async fn create(&self, message: &Message) -> StoreResult<bool> {
+    async fn create_many(&self, messages: &[(Message, AuditEntry)]) -> StoreResult<Vec<bool>> {
         self.with(|s| {
-            if s.messages.contains_key(&message.id) {
-                return Ok(false);
-            }
-            s.messages.insert(
-                message.id.clone(),
-                StoredMessage {
-                    message: message.clone(),
-                    claim: None,
-                },
-            );
-            Ok(true)
+            Ok(messages
+                .iter()
+                .map(|(message, audit)| {
+                    if s.messages.contains_key(&message.id) {
+                        return false;
+                    }
+                    s.messages.insert(
+                        message.id.clone(),
+                        StoredMessage {
+                            message: message.clone(),
+                            claim: None,
+                        },
+                    );
+                    s.audit.push(audit.clone());
+                    true
+                })
+                .collect())
         })
     }
 
@@ -672,7 +678,12 @@ impl MessageStore for MemoryStore {
         })
     }
 
-    async fn release(&self, message: &Message, token: &str) -> StoreResult<()> {
+    async fn release(
+        &self,
+        message: &Message,
+        token: &str,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<()> {
         self.with(|s| {
             let stored = s
                 .messages
@@ -685,6 +696,9 @@ impl MessageStore for MemoryStore {
                 message: message.clone(),
                 claim: None,
             };
+            if let Some(audit) = audit {
+                s.audit.push(audit.clone());
+            }
             Ok(())
         })
     }

@@ -287,9 +287,25 @@ pub enum ClaimResult {
 
 #[async_trait]
 pub trait MessageStore: Send + Sync {
-    /// Stores a new message; `false` when a message with its id already exists (a retried
-    /// request), in which case nothing is written.
-    async fn create(&self, message: &crate::domain::message::Message) -> StoreResult<bool>;
+    /// Stores new messages, each with its audit entry (`message.accepted`), atomically per
+    /// message; for each, `false` when a message with its id already exists (a retried
+    /// request), in which case nothing is written for it. In DynamoDB the messages of one audit
+    /// chain share transactions, so a batch costs a few requests, not one per message.
+    async fn create_many(
+        &self,
+        messages: &[(crate::domain::message::Message, AuditEntry)],
+    ) -> StoreResult<Vec<bool>>;
+    /// [`MessageStore::create_many`] of one message.
+    async fn create(
+        &self,
+        message: &crate::domain::message::Message,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        let created = self
+            .create_many(&[(message.clone(), audit.clone())])
+            .await?;
+        Ok(created.first().copied().unwrap_or(false))
+    }
     async fn message(
         &self,
         id: &crate::domain::message::MessageId,
@@ -310,11 +326,13 @@ pub trait MessageStore: Send + Sync {
         token: &str,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
-    /// Gives a claimed message back, still `accepted`, to be retried later (its attempts kept).
+    /// Gives a claimed message back, still `accepted`, to be retried later (its attempts kept),
+    /// with `audit` when there is something to record (failed attempts).
     async fn release(
         &self,
         message: &crate::domain::message::Message,
         token: &str,
+        audit: Option<&AuditEntry>,
     ) -> StoreResult<()>;
     /// The message a provider knows by `provider_message_id` (what receipts carry).
     async fn by_provider_message(

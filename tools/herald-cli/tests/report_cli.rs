@@ -54,11 +54,12 @@ async fn the_cli_writes_the_report_as_json_and_csv() {
     let now = OffsetDateTime::now_utc();
 
     for n in 0..3 {
-        assert!(store.create(&sms(&tenant, n, now)).await.expect("created"));
+        let m = sms(&tenant, n, now);
+        assert!(store.create(&m, &accepted(&m)).await.expect("created"));
     }
     // Last year's message is outside the period.
     let old = sms(&tenant, 9, now - time::Duration::days(400));
-    assert!(store.create(&old).await.expect("created"));
+    assert!(store.create(&old, &accepted(&old)).await.expect("created"));
     let failed = AuditEntry::by_system(
         "herald:dispatch",
         &tenant,
@@ -172,4 +173,19 @@ async fn the_cli_writes_the_report_as_json_and_csv() {
     );
     assert_eq!(code, 2);
     assert!(stderr.contains("--to"), "{stderr}");
+}
+
+/// The audit entry of a message's creation, as a test or benchmark makes it.
+fn accepted(
+    m: &herald_shared::domain::message::Message,
+) -> herald_shared::domain::audit::AuditEntry {
+    herald_shared::domain::audit::AuditEntry::by_system(
+        "test",
+        &m.tenant,
+        "req",
+        "message.accepted",
+        format!("message/{}", m.id),
+        None,
+        None,
+    )
 }

@@ -13,15 +13,17 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{DynamoDb, from_item, n, s, to_item, unexpected};
-use crate::domain::audit::AuditEntry;
+use std::collections::HashMap;
+
+use super::{ChainedError, DynamoDb, TRANSACTION_ITEMS, from_item, n, s, to_item, unexpected};
+use crate::domain::audit::{AuditEntry, chain_of};
 use crate::domain::cost::Money;
 use crate::domain::message::{Message, MessageId, MessageStatus};
 use crate::domain::provider::ProviderKind;
 use crate::domain::report::{MessageSummary, Period, sortable_time};
 use crate::domain::{Channel, TenantId};
 use crate::store::{
-    ClaimResult, DispatchClaim, MessageStore, StoreError, StoreResult, StoredMessage,
+    AUDIT_CHAINS, ClaimResult, DispatchClaim, MessageStore, StoreError, StoreResult, StoredMessage,
 };
 
 const BY_TENANT_CREATED: &str = "by_tenant_created";
@@ -147,7 +149,69 @@ fn stored(item: super::Item) -> StoreResult<StoredMessage> {
     })
 }
 
+/// Most messages one creating transaction carries: each is its item and its audit entry, and
+/// the chain's head takes one more item.
+const CREATE_PER_TRANSACTION: usize = (TRANSACTION_ITEMS - 1) / 2;
+/// Roughly how many bytes of messages one creating transaction carries (DynamoDB takes 4 MB).
+const CREATE_BYTES_PER_TRANSACTION: usize = 3 * 1024 * 1024;
+
 impl DynamoDb {
+    /// Creates `messages[indices]` (all of one audit chain), in transactions of as many as fit;
+    /// the indices of those written (those that existed already are left out).
+    async fn create_in_chain(
+        &self,
+        messages: &[(Message, AuditEntry)],
+        indices: Vec<usize>,
+    ) -> StoreResult<Vec<usize>> {
+        let mut written = Vec::with_capacity(indices.len());
+        let mut rest = indices.into_iter().peekable();
+        while rest.peek().is_some() {
+            let mut chunk = Vec::new();
+            let mut bytes = 0;
+            while let Some(&i) = rest.peek() {
+                let size = serde_json::to_vec(&messages[i].0).map_or(0, |b| b.len());
+                if chunk.len() == CREATE_PER_TRANSACTION
+                    || (!chunk.is_empty() && bytes + size > CREATE_BYTES_PER_TRANSACTION)
+                {
+                    break;
+                }
+                bytes += size;
+                chunk.push(i);
+                rest.next();
+            }
+            // Each round drops the messages that exist already (a retried request), so it ends.
+            while !chunk.is_empty() {
+                let changes = chunk
+                    .iter()
+                    .map(|&i| {
+                        let (message, audit) = &messages[i];
+                        let put = Put::builder()
+                            .table_name(&self.tables.messages)
+                            .set_item(Some(to_item(&item_of(message))?))
+                            .condition_expression("attribute_not_exists(pk)")
+                            .build()
+                            .map_err(unexpected)?;
+                        Ok((
+                            vec![TransactWriteItem::builder().put(put).build()],
+                            audit.clone(),
+                        ))
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                match self.transact_chained(changes).await {
+                    Ok(()) => {
+                        written.append(&mut chunk);
+                    }
+                    Err(ChainedError::Conflicts(existing)) => {
+                        let existing: Vec<usize> = existing.iter().map(|&k| chunk[k]).collect();
+                        chunk.retain(|i| !existing.contains(i));
+                    }
+                    Err(ChainedError::Store(e)) => return Err(e),
+                }
+            }
+        }
+        Ok(written)
+    }
+
     /// The records of `ids`, in that order (those gone meanwhile are left out).
     async fn messages_by_id(&self, ids: &[String]) -> StoreResult<Vec<StoredMessage>> {
         let mut found = std::collections::HashMap::new();
@@ -178,24 +242,26 @@ impl DynamoDb {
 
 #[async_trait]
 impl MessageStore for DynamoDb {
-    async fn create(&self, message: &Message) -> StoreResult<bool> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.tables.messages)
-            .set_item(Some(to_item(&item_of(message))?))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::Unavailable(
-                anyhow::Error::new(e).context("PutItem failed"),
-            )),
+    async fn create_many(&self, messages: &[(Message, AuditEntry)]) -> StoreResult<Vec<bool>> {
+        // Messages whose entries go to the same chain share transactions (a chain's appends are
+        // serial anyway); chains are written concurrently.
+        let mut by_chain: HashMap<(String, u32), Vec<usize>> = HashMap::new();
+        for (i, (_, audit)) in messages.iter().enumerate() {
+            by_chain
+                .entry((audit.scope.clone(), chain_of(&audit.target, AUDIT_CHAINS)))
+                .or_default()
+                .push(i);
         }
+        let mut created = vec![false; messages.len()];
+        let chains = by_chain
+            .into_values()
+            .map(|indices| self.create_in_chain(messages, indices));
+        for written in futures::future::try_join_all(chains).await? {
+            for i in written {
+                created[i] = true;
+            }
+        }
+        Ok(created)
     }
 
     async fn message(&self, id: &MessageId) -> StoreResult<Option<StoredMessage>> {
@@ -342,10 +408,21 @@ impl MessageStore for DynamoDb {
         }
     }
 
-    async fn release(&self, message: &Message, token: &str) -> StoreResult<()> {
-        let put = self.claimed_put(message, token)?;
-        self.transact(vec![TransactWriteItem::builder().put(put).build()])
-            .await
+    async fn release(
+        &self,
+        message: &Message,
+        token: &str,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<()> {
+        let put = vec![
+            TransactWriteItem::builder()
+                .put(self.claimed_put(message, token)?)
+                .build(),
+        ];
+        match audit {
+            Some(audit) => self.transact_audited(put, audit).await,
+            None => self.transact(put).await,
+        }
     }
 
     async fn messages_to(

@@ -79,8 +79,21 @@ pub struct DynamoDb {
 enum Cancelled {
     /// Conditions failed: for each item, whether its own did.
     Conditions(Vec<bool>),
+    /// Another transaction was writing one of the items at the same moment
+    /// (`TransactionConflict`): nothing was checked, trying again may go through.
+    Contention,
     Other(StoreError),
 }
+
+/// Why a group of audited changes ([`DynamoDb::transact_chained`]) was not written.
+pub(super) enum ChainedError {
+    /// The conditions of these changes (by index) failed: they exist already, or changed.
+    Conflicts(Vec<usize>),
+    Store(StoreError),
+}
+
+/// Most items a TransactWriteItems takes.
+pub(super) const TRANSACTION_ITEMS: usize = 100;
 
 /// Rounds of re-reading a contended chain head before an append gives up.
 const AUDIT_APPEND_ATTEMPTS: u32 = 12;
@@ -125,6 +138,9 @@ impl DynamoDb {
         match self.transact_detailed(items).await {
             Ok(()) => Ok(()),
             Err(Cancelled::Conditions(_)) => Err(StoreError::Conflict),
+            Err(Cancelled::Contention) => Err(StoreError::Unavailable(anyhow::anyhow!(
+                "another transaction was writing the same items"
+            ))),
             Err(Cancelled::Other(e)) => Err(e),
         }
     }
@@ -143,17 +159,26 @@ impl DynamoDb {
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) => match e.err() {
-                TransactWriteItemsError::TransactionCanceledException(c)
-                    if c.cancellation_reasons()
-                        .iter()
-                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
-                {
-                    Err(Cancelled::Conditions(
-                        c.cancellation_reasons()
-                            .iter()
-                            .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                            .collect(),
-                    ))
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let codes: Vec<Option<&str>> =
+                        c.cancellation_reasons().iter().map(|r| r.code()).collect();
+                    if codes.contains(&Some("ConditionalCheckFailed")) {
+                        Err(Cancelled::Conditions(
+                            codes
+                                .iter()
+                                .map(|c| *c == Some("ConditionalCheckFailed"))
+                                .collect(),
+                        ))
+                    } else if codes.contains(&Some("TransactionConflict")) {
+                        Err(Cancelled::Contention)
+                    } else {
+                        Err(Cancelled::Other(StoreError::Unavailable(anyhow::anyhow!(
+                            "TransactWriteItems cancelled: {codes:?}"
+                        ))))
+                    }
+                }
+                TransactWriteItemsError::TransactionInProgressException(_) => {
+                    Err(Cancelled::Contention)
                 }
                 other => Err(Cancelled::Other(StoreError::Unavailable(anyhow::anyhow!(
                     "TransactWriteItems failed: {other}"
@@ -165,40 +190,92 @@ impl DynamoDb {
         }
     }
 
-    /// Writes `items` and appends `audit` to its chain, in one transaction: the entry (linked
-    /// to the chain's head) and the head's move are conditioned on the head not having moved
-    /// since it was read. When another writer moved it first, the append is rebuilt on the new
-    /// head and retried; a failed condition among `items` themselves is the caller's `Conflict`.
+    /// Writes `items` and appends `audit` to its chain, in one transaction (see
+    /// [`DynamoDb::transact_chained`]); a failed condition among `items` is the caller's
+    /// `Conflict`.
     async fn transact_audited(
         &self,
         items: Vec<TransactWriteItem>,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
-        let chain = chain_of(&audit.target, AUDIT_CHAINS);
-        let partition = audit_partition(&audit.scope, chain);
-        let own = items.len();
+        match self.transact_chained(vec![(items, audit.clone())]).await {
+            Ok(()) => Ok(()),
+            Err(ChainedError::Conflicts(_)) => Err(StoreError::Conflict),
+            Err(ChainedError::Store(e)) => Err(e),
+        }
+    }
+
+    /// Writes several changes, each with its own audit entry, in one transaction: the changes'
+    /// items, their entries linked one after the other to the chain's head, and the head's
+    /// move, conditioned on the head not having moved since it was read. Every entry must
+    /// belong to the same chain of the same scope (the caller groups them), and everything
+    /// must fit in one transaction (100 items, 4 MB). When another writer moved the head first
+    /// (or was writing it at the same moment), the entries are linked again to the new head
+    /// and the transaction retried with backoff; failed conditions among the changes' own
+    /// items are returned as [`ChainedError::Conflicts`] and nothing is written.
+    pub(super) async fn transact_chained(
+        &self,
+        changes: Vec<(Vec<TransactWriteItem>, AuditEntry)>,
+    ) -> Result<(), ChainedError> {
+        let Some((_, first)) = changes.first() else {
+            return Ok(());
+        };
+        let chain = chain_of(&first.target, AUDIT_CHAINS);
+        let partition = audit_partition(&first.scope, chain);
+        debug_assert!(
+            changes
+                .iter()
+                .all(|(_, e)| e.scope == first.scope && chain_of(&e.target, AUDIT_CHAINS) == chain)
+        );
+        // Which change each of the transaction's leading items belongs to.
+        let owners: Vec<usize> = changes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (items, _))| std::iter::repeat_n(i, items.len()))
+            .collect();
+        let store = |e: StoreError| ChainedError::Store(e);
         for attempt in 0..AUDIT_APPEND_ATTEMPTS {
             let cached = (attempt == 0)
                 .then(|| self.cached_head(&partition))
                 .flatten();
             let head = match cached {
                 Some(head) => head,
-                None => self.read_head(&partition, chain).await?,
+                None => self.read_head(&partition, chain).await.map_err(store)?,
             };
-            let entry = ChainedEntry::after(&head, audit.clone());
-            let mut transaction = items.clone();
-            transaction.push(self.audit_entry_put(&partition, &entry)?);
-            transaction.push(self.audit_head_put(&partition, &entry, head.seq)?);
+            let mut transaction: Vec<TransactWriteItem> = changes
+                .iter()
+                .flat_map(|(items, _)| items.clone())
+                .collect();
+            let mut last = head.clone();
+            for (_, entry) in &changes {
+                let chained = ChainedEntry::after(&last, entry.clone());
+                transaction.push(self.audit_entry_put(&partition, &chained).map_err(store)?);
+                last = chained.head();
+            }
+            transaction.push(
+                self.audit_head_put(&partition, &last, head.seq)
+                    .map_err(store)?,
+            );
             match self.transact_detailed(transaction).await {
                 Ok(()) => {
-                    self.cache_head(&partition, entry.head());
+                    self.cache_head(&partition, last);
                     return Ok(());
                 }
-                Err(Cancelled::Conditions(failed)) if failed.iter().take(own).any(|f| *f) => {
-                    return Err(StoreError::Conflict);
+                Err(Cancelled::Conditions(failed))
+                    if failed.iter().take(owners.len()).any(|f| *f) =>
+                {
+                    let mut conflicts: Vec<usize> = failed
+                        .iter()
+                        .zip(&owners)
+                        .filter(|(f, _)| **f)
+                        .map(|(_, owner)| *owner)
+                        .collect();
+                    conflicts.dedup();
+                    return Err(ChainedError::Conflicts(conflicts));
                 }
-                Err(Cancelled::Conditions(_)) => {
-                    // Someone else appended to this chain first: read its head again.
+                Err(Cancelled::Conditions(_)) | Err(Cancelled::Contention) => {
+                    // Someone else appended to this chain first (or was writing its head at
+                    // the same moment): read its head again.
                     self.forget_head(&partition);
                     // Exponential backoff with full jitter: 10 ms, 20 ms, ... up to 1 s.
                     let cap = (10u64 << attempt.min(7)).min(1000);
@@ -207,12 +284,14 @@ impl DynamoDb {
                 }
                 Err(Cancelled::Other(e)) => {
                     self.forget_head(&partition);
-                    return Err(e);
+                    return Err(ChainedError::Store(e));
                 }
             }
         }
-        Err(StoreError::Unavailable(anyhow::anyhow!(
-            "the audit chain stayed contended for {AUDIT_APPEND_ATTEMPTS} attempts"
+        Err(ChainedError::Store(StoreError::Unavailable(
+            anyhow::anyhow!(
+                "the audit chain stayed contended for {AUDIT_APPEND_ATTEMPTS} attempts"
+            ),
         )))
     }
 
@@ -355,17 +434,18 @@ impl DynamoDb {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// The head's move to `head`, conditioned on it still being at `previous`.
     fn audit_head_put(
         &self,
         partition: &str,
-        entry: &ChainedEntry,
+        head: &ChainHead,
         previous: u64,
     ) -> StoreResult<TransactWriteItem> {
         let item = to_item(&HeadItem {
             pk: partition.to_owned(),
             sk: HEAD_KEY.to_owned(),
-            seq: entry.seq,
-            hash: entry.hash.clone(),
+            seq: head.seq,
+            hash: head.hash.clone(),
         })?;
         let (condition, value) = if previous == 0 {
             ("attribute_not_exists(pk)", None)
