@@ -7,14 +7,16 @@
 use time::OffsetDateTime;
 
 use crate::app::App;
-use crate::domain::TenantId;
+use crate::credentials::OpenCredentials;
 use crate::domain::audit::AuditEntry;
+use crate::domain::cost::{Currency, Money};
 use crate::domain::message::{Message, MessageStatus};
 use crate::domain::provider::ProviderConfig;
 use crate::domain::receipt::{InboundMessage, Notification, Receipt};
 use crate::domain::recipient::Recipient;
 use crate::domain::status_event::{RecipientData, StatusEvent, StatusEventType};
 use crate::domain::suppression::{Block, BlockKind};
+use crate::domain::{Channel, TenantId};
 use crate::store::StoreError;
 
 /// The actor audit entries name for changes receipts make.
@@ -45,30 +47,94 @@ pub struct PendingConfirmation {
     pub topic_arn: String,
 }
 
-/// Applies `notifications` from `provider` (a configuration of `tenant`). Fails only when
-/// storage or the status sink fails: the provider is then answered 5xx and retries, and the
-/// retry finds the changes already made.
+/// Who a webhook request came from: the provider configuration its route names, the tenant
+/// that owns it, and its credentials when authenticating opened them.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub tenant: &'a TenantId,
+    pub provider: &'a ProviderConfig,
+    pub credentials: Option<&'a OpenCredentials>,
+}
+
+impl std::fmt::Debug for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("tenant", self.tenant)
+            .field("provider", &self.provider.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a receipt for a message Herald cannot find yet waits before the second look: a
+/// provider may report before dispatch has written the provider's id (Twilio calls back within
+/// moments), and the index receipts are looked up by is eventually consistent. Once per request.
+const UNKNOWN_RECHECK: std::time::Duration = std::time::Duration::from_millis(750);
+
+/// Applies `notifications` from `source`. Fails only when storage or the status sink fails:
+/// the provider is then answered 5xx and retries, and the retry finds the changes already made.
 pub async fn apply(
     app: &App,
-    tenant: &TenantId,
-    provider: &ProviderConfig,
+    source: Source<'_>,
     notifications: Vec<Notification>,
     request_id: &str,
 ) -> anyhow::Result<(Applied, Vec<PendingConfirmation>)> {
+    let tenant = source.tenant;
     let mut applied = Applied::default();
     let mut confirmations = Vec::new();
     let mut events = Vec::new();
+    let mut rechecked = false;
     for notification in notifications {
         match notification {
             Notification::Receipt(receipt) => {
-                receipt_for(app, tenant, &receipt, request_id, &mut applied, &mut events).await?;
+                let message = find(app, tenant, &receipt, &mut rechecked).await?;
+                let Some(message) = message else {
+                    applied.unknown += 1;
+                    tracing::info!(
+                        provider = receipt.provider.as_str(),
+                        status = receipt.status.as_str(),
+                        receipts_unknown = 1,
+                        "receipt for an unknown message acknowledged"
+                    );
+                    continue;
+                };
+                receipt_for(
+                    app,
+                    source,
+                    message,
+                    &receipt,
+                    request_id,
+                    &mut applied,
+                    &mut events,
+                )
+                .await?;
             }
             Notification::Inbound(inbound) => {
+                let intent = if inbound.is_opt_out() {
+                    Some(Intent::OptOut("opt_out_keyword"))
+                } else if inbound.is_opt_in() {
+                    Some(Intent::OptIn)
+                } else {
+                    None
+                };
                 inbound_from(
                     app,
                     tenant,
-                    provider,
+                    source.provider,
                     &inbound,
+                    intent,
+                    request_id,
+                    &mut applied,
+                    &mut events,
+                )
+                .await?;
+            }
+            Notification::Unsubscribed(inbound) => {
+                inbound_from(
+                    app,
+                    tenant,
+                    source.provider,
+                    &inbound,
+                    Some(Intent::OptOut("unsubscribed")),
                     request_id,
                     &mut applied,
                     &mut events,
@@ -91,30 +157,69 @@ pub async fn apply(
     Ok((applied, confirmations))
 }
 
-async fn receipt_for(
+/// The tenant's message `receipt` is about, looking a second time (once per request) after a
+/// moment when it is not found.
+async fn find(
     app: &App,
     tenant: &TenantId,
+    receipt: &Receipt,
+    rechecked: &mut bool,
+) -> Result<Option<Message>, StoreError> {
+    loop {
+        let found = app
+            .messages
+            .by_provider_message(receipt.provider, &receipt.provider_message_id)
+            .await?
+            // A configuration only speaks for its own tenant's messages.
+            .filter(|m| &m.tenant == tenant);
+        if found.is_some() || *rechecked {
+            return Ok(found);
+        }
+        *rechecked = true;
+        tokio::time::sleep(UNKNOWN_RECHECK).await;
+    }
+}
+
+/// Whether a receipt ends the message's journey at the provider, so the provider's bill for it
+/// is final.
+fn ends_the_message(status: MessageStatus) -> bool {
+    matches!(
+        status,
+        MessageStatus::Delivered | MessageStatus::Failed | MessageStatus::Bounced
+    )
+}
+
+async fn receipt_for(
+    app: &App,
+    source: Source<'_>,
+    message: Message,
     receipt: &Receipt,
     request_id: &str,
     applied: &mut Applied,
     events: &mut Vec<StatusEvent>,
 ) -> anyhow::Result<()> {
-    let message = app
-        .messages
-        .by_provider_message(receipt.provider, &receipt.provider_message_id)
-        .await?
-        // A configuration only speaks for its own tenant's messages.
-        .filter(|m| &m.tenant == tenant);
-    let Some(message) = message else {
-        applied.unknown += 1;
-        tracing::info!(
-            provider = receipt.provider.as_str(),
-            status = receipt.status.as_str(),
-            "receipt for an unknown message acknowledged"
-        );
-        return Ok(());
-    };
+    let tenant = source.tenant;
     let now = OffsetDateTime::now_utc();
+    // What the provider billed: in the receipt where the provider puts it there, else asked of
+    // it once the message has ended (Twilio prices a message only after sending).
+    let billed = match (receipt.cost, source.credentials) {
+        (Some(cost), _) => Some(cost),
+        (None, Some(credentials)) if ends_the_message(receipt.status) => app
+            .sender
+            .billed(
+                &source.provider.settings,
+                credentials,
+                &receipt.provider_message_id,
+            )
+            .await
+            .and_then(|c| {
+                Some(Money::new(
+                    c.amount_micros,
+                    Currency::parse(&c.currency).ok()?,
+                ))
+            }),
+        _ => None,
+    };
     let audit = AuditEntry::by_system(
         ACTOR,
         tenant,
@@ -130,7 +235,7 @@ async fn receipt_for(
             &message.id,
             receipt.status,
             receipt.reason.as_deref(),
-            receipt.cost,
+            billed,
             &audit,
         )
         .await?;
@@ -139,6 +244,19 @@ async fn receipt_for(
         applied.advanced += 1;
     } else {
         applied.unchanged += 1;
+        // A late or repeated receipt may still carry (or lead to) the provider's bill.
+        if let Some(cost) = billed.filter(|c| message.cost != Some(*c)) {
+            let audit = AuditEntry::by_system(
+                ACTOR,
+                tenant,
+                request_id,
+                "message.cost_corrected",
+                format!("message/{}", message.id),
+                message.cost.map(|c| crate::domain::audit::digest(&c)),
+                Some(crate::domain::audit::digest(&cost)),
+            );
+            app.messages.correct_cost(&message.id, cost, &audit).await?;
+        }
     }
     // A provider retrying a receipt whose status change was made but whose event may not have
     // been queued (the sink failed): queue it again; its id is the same, receivers drop repeats.
@@ -147,7 +265,7 @@ async fn receipt_for(
             &message,
             receipt.status,
             receipt.reason.as_deref(),
-            receipt.cost,
+            billed,
             at,
         ));
     }
@@ -167,51 +285,63 @@ async fn receipt_for(
             message_id: Some(message.id.clone()),
             at,
         };
-        if block_recipient(app, tenant, &message, &block, request_id).await? {
+        let (created, event) = block_recipient(
+            app,
+            tenant,
+            message.channel,
+            &message.recipient_key,
+            block,
+            request_id,
+        )
+        .await?;
+        if created {
             applied.suppressed += 1;
-            events.push(recipient_event(
-                tenant,
-                &message.recipient_key,
-                &message,
-                &block,
-            ));
         }
+        events.extend(event);
     }
     Ok(())
 }
 
+/// Records `block` with its audit entry; whether it is new, and the status event of the block in
+/// force. A block recorded before (a provider retrying a request whose event may not have been
+/// queued, or the same person saying STOP again) gives the event of the block as first
+/// recorded: the same id, which receivers drop as a repeat.
 async fn block_recipient(
     app: &App,
     tenant: &TenantId,
-    message: &Message,
-    block: &Block,
+    channel: Channel,
+    recipient_key: &str,
+    block: Block,
     request_id: &str,
-) -> Result<bool, StoreError> {
+) -> Result<(bool, Option<StatusEvent>), StoreError> {
     let audit = AuditEntry::by_system(
         ACTOR,
         tenant,
         request_id,
         &format!("recipient.{}", block.kind.as_str()),
-        format!(
-            "recipient/{}/{}",
-            message.recipient_key,
-            message.channel.as_str()
-        ),
+        format!("recipient/{recipient_key}/{}", channel.as_str()),
         None,
-        Some(crate::domain::audit::digest(block)),
+        Some(crate::domain::audit::digest(&block)),
     );
-    app.recipients
-        .block(
-            tenant,
-            message.channel,
-            &message.recipient_key,
-            block,
-            &audit,
-        )
-        .await
+    let created = app
+        .recipients
+        .block(tenant, channel, recipient_key, &block, &audit)
+        .await?;
+    let in_force = if created {
+        Some(block)
+    } else {
+        app.recipients
+            .blocks(tenant, &[(channel, recipient_key.to_owned())])
+            .await?
+            .into_iter()
+            .map(|(_, _, b)| b)
+            .find(|b| b.kind == block.kind)
+    };
+    let event = in_force.map(|b| recipient_event(tenant, recipient_key, channel, b));
+    Ok((created, event))
 }
 
-fn recipient_event(tenant: &TenantId, key: &str, message: &Message, block: &Block) -> StatusEvent {
+fn recipient_event(tenant: &TenantId, key: &str, channel: Channel, block: Block) -> StatusEvent {
     StatusEvent::for_recipient(
         tenant,
         match block.kind {
@@ -220,29 +350,39 @@ fn recipient_event(tenant: &TenantId, key: &str, message: &Message, block: &Bloc
         },
         RecipientData {
             recipient_key: key.to_owned(),
-            channel: message.channel,
-            reason: block.reason.clone(),
-            message_id: Some(message.id.clone()),
+            channel,
+            reason: block.reason,
+            message_id: block.message_id,
         },
         block.at,
     )
 }
 
+/// What a recipient's own word to the provider asks for.
+#[derive(Debug, Clone, Copy)]
+enum Intent {
+    /// No more messages on the channel, for this reason (`opt_out_keyword`, `unsubscribed`).
+    OptOut(&'static str),
+    /// Messages again (`START`, `UNSTOP`).
+    OptIn,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn inbound_from(
     app: &App,
     tenant: &TenantId,
     provider: &ProviderConfig,
     inbound: &InboundMessage,
+    intent: Option<Intent>,
     request_id: &str,
     applied: &mut Applied,
     events: &mut Vec<StatusEvent>,
 ) -> anyhow::Result<()> {
-    let opt_out = inbound.is_opt_out();
-    if !opt_out && !inbound.is_opt_in() {
+    let Some(intent) = intent else {
         // Replies are not a conversation Herald holds (yet): acknowledged, not stored.
         applied.ignored += 1;
         return Ok(());
-    }
+    };
     let Ok(sender) = Recipient::parse(inbound.channel, &inbound.from) else {
         applied.ignored += 1;
         tracing::info!(
@@ -254,43 +394,22 @@ async fn inbound_from(
     let key = sender.key(tenant.as_str());
     let target = format!("recipient/{key}/{}", inbound.channel.as_str());
     let now = OffsetDateTime::now_utc();
-    if opt_out {
+    if let Intent::OptOut(reason) = intent {
         let block = Block {
             kind: BlockKind::OptedOut,
-            reason: "opt_out_keyword".to_owned(),
+            reason: reason.to_owned(),
             provider: inbound.provider,
             message_id: None,
             at: now,
         };
-        let audit = AuditEntry::by_system(
-            ACTOR,
-            tenant,
-            request_id,
-            "recipient.opted_out",
-            target,
-            None,
-            Some(crate::domain::audit::digest(&block)),
-        );
-        if app
-            .recipients
-            .block(tenant, inbound.channel, &key, &block, &audit)
-            .await?
-        {
+        let (created, event) =
+            block_recipient(app, tenant, inbound.channel, &key, block, request_id).await?;
+        if created {
             applied.opted_out += 1;
-            events.push(StatusEvent::for_recipient(
-                tenant,
-                StatusEventType::RecipientOptedOut,
-                RecipientData {
-                    recipient_key: key,
-                    channel: inbound.channel,
-                    reason: block.reason,
-                    message_id: None,
-                },
-                now,
-            ));
         } else {
             applied.ignored += 1;
         }
+        events.extend(event);
     } else {
         let audit = AuditEntry::by_system(
             ACTOR,

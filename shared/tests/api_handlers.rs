@@ -949,6 +949,7 @@ async fn dispatch_routes_with_the_snapshot_active_now() {
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use herald_shared::domain::status_event::StatusEventType;
 use herald_shared::providers::twilio;
 
 /// The auth token `config-api/create-tenant-provider` gives the tenant's Twilio configuration.
@@ -1203,6 +1204,16 @@ async fn stop_opts_the_recipient_out_and_the_next_send_is_refused() {
         0,
         "a second STOP changes nothing"
     );
+    // Its event is told again (Twilio retrying after a lost answer must not lose it) with the
+    // first one's id, which receivers drop as a repeat.
+    let opted_out: Vec<String> = h
+        .published()
+        .into_iter()
+        .filter(|e| e.kind == StatusEventType::RecipientOptedOut)
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(opted_out.len(), 2, "{opted_out:?}");
+    assert_eq!(opted_out[0], opted_out[1]);
 
     let (status, body, _) = h
         .call(fixture("send-api/send-message").header_value("Idempotency-Key", "after-stop-1"))
@@ -1361,4 +1372,36 @@ async fn meta_verification_needs_the_verify_token_herald_generated() {
     let response = api::serve_any(&h.app, request).await.expect("answer");
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(response.body().as_ref(), b"1158201444");
+}
+
+#[tokio::test]
+async fn a_receipt_that_comes_before_dispatch_recorded_the_providers_id_is_applied() {
+    let h = Harness::new();
+    h.live_event().await;
+    let token = h.twilio_token().await;
+    let reply = h
+        .ok(fixture("send-api/send-message").header_value("Idempotency-Key", "early-1"))
+        .await;
+    let id = ids(&reply).remove(0);
+    // Twilio's "sent" callback races dispatch's write of the message's Twilio id.
+    let early = twilio_receipt(
+        "twilio-status-delivered",
+        &token,
+        &[
+            ("MessageSid", &format!("pm-{id}")),
+            ("SmsSid", &format!("pm-{id}")),
+        ],
+    );
+    let dispatch_later = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        h.dispatcher().dispatch(&id, 1).await
+    };
+    let (reply, disposition) = tokio::join!(h.ok(early), dispatch_later);
+    assert_eq!(disposition, Disposition::Done);
+    assert_eq!(
+        (reply["advanced"].as_u64(), reply["unknown"].as_u64()),
+        (Some(1), Some(0)),
+        "{reply}"
+    );
+    assert_eq!(h.status(&id).await, MessageStatus::Delivered);
 }

@@ -191,9 +191,18 @@ impl Harness {
             .into_iter()
             .find(|p| p.kind() == kind)
             .expect("a provider of that kind");
-        herald_shared::receipts::apply(&self.app, &tenant, &provider, vec![notification], "rcpt-1")
-            .await
-            .expect("applied");
+        herald_shared::receipts::apply(
+            &self.app,
+            herald_shared::receipts::Source {
+                tenant: &tenant,
+                provider: &provider,
+                credentials: None,
+            },
+            vec![notification],
+            "rcpt-1",
+        )
+        .await
+        .expect("applied");
     }
 
     /// Sends, failures, a bounce, an opt-out and configuration changes in `acme-events`, and

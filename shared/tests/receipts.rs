@@ -14,7 +14,6 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use herald_shared::domain::Channel;
-use herald_shared::domain::cost::{Currency, Money};
 use herald_shared::domain::message::MessageStatus;
 use herald_shared::domain::provider::ProviderKind;
 use herald_shared::domain::receipt::{
@@ -349,26 +348,6 @@ fn twilio_refuses_an_altered_byte_a_wrong_url_or_secret() -> TestResult {
     // Twilio may sign the URL with the default port spelled out.
     let with_port = w.url.replace(".example/", ".example:443/");
     assert!(twilio::receive(TWILIO_AUTH_TOKEN, &with_port, &w.headers, &w.body).is_ok());
-    Ok(())
-}
-
-#[test]
-fn twilio_prices_become_costs() -> TestResult {
-    let url = "https://hooks.herald.example/webhooks/twilio/whk_tw_3Nf8Qz1Lm5Vb7Xc2Rk9";
-    let params = [
-        ("MessageSid", "SM3f0b8c2d9e1a4b7c6d5e4f3a2b1c0d9e"),
-        ("MessageStatus", "delivered"),
-        ("Price", "-0.07500"),
-        ("PriceUnit", "USD"),
-    ];
-    let headers = twilio_headers(&twilio::signature(TWILIO_AUTH_TOKEN, url, &pairs(&params)));
-    let r = receipt(only(twilio::receive(
-        TWILIO_AUTH_TOKEN,
-        url,
-        &headers,
-        &form(&params),
-    )?));
-    assert_eq!(r.cost, Some(Money::new(75_000, Currency::USD)));
     Ok(())
 }
 
@@ -1008,11 +987,6 @@ fn africastalking_reports_and_messages_are_read_after_basic_auth() -> TestResult
     assert_eq!(message.to.as_deref(), Some("20880"));
     assert!(message.is_opt_out());
 
-    // A cost is read when a report carries one.
-    let r = receipt(only(africastalking::parse_callback(
-        b"id=ATXid_1&status=Success&phoneNumber=%2B260971234567&networkCode=64502&cost=ZMW+0.3500",
-    )?));
-    assert_eq!(r.cost, Some(Money::new(350_000, Currency::ZMW)));
     Ok(())
 }
 
@@ -1076,6 +1050,26 @@ fn brevo_events_are_read_after_basic_or_bearer_auth() -> TestResult {
         .map(|n| receipt(n).status)
         .collect();
     assert_eq!(statuses, [MessageStatus::Read, MessageStatus::Complained]);
+
+    // The unsubscribe link is the recipient's opt-out of email.
+    let unsubscribed = fixture("brevo-unsubscribed.json")?;
+    brevo::verify_basic_auth(&unsubscribed.headers, BREVO_USER, BREVO_PASSWORD)?;
+    match only(brevo::parse_webhook(&unsubscribed.body)?) {
+        Notification::Unsubscribed(who) => {
+            assert_eq!(
+                (who.channel, who.from.as_str()),
+                (Channel::Email, "guest@example.com")
+            );
+            assert!(!format!("{who:?}").contains("guest@"), "{who:?}");
+        }
+        other => panic!("not an unsubscribe: {other:?}"),
+    }
+    // Brevo retries after a soft bounce: no outcome yet.
+    let soft = br#"{"event":"soft_bounce","email":"guest@example.com","message-id":"<1@smtp-relay.mailin.fr>","reason":"mailbox full"}"#;
+    assert!(matches!(
+        only(brevo::parse_webhook(soft)?),
+        Notification::Ignored(_)
+    ));
     Ok(())
 }
 

@@ -102,6 +102,14 @@ async fn stop_from_a_recipient_refuses_the_next_send_to_them() {
         .await
         .expect("answer");
     assert_eq!(forged.status().as_u16(), 401);
+    let after = w
+        .dynamodb()
+        .scan()
+        .table_name(&w.stack.env["RECIPIENTS_TABLE"])
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(after.count(), 1, "the forged STOP recorded nothing");
 }
 
 #[tokio::test]
@@ -205,6 +213,15 @@ async fn twilio_status_callbacks_bring_messages_to_their_final_status() {
         callbacks.iter().all(|c| c.http_status == Some(200)),
         "Herald accepted both: {callbacks:?}"
     );
+    // The callbacks carry no price: on "delivered" Herald asked Twilio's Message resource what
+    // it billed (one segment, USD 0.0079), in place of the estimate made at send.
+    let record = message(&w, &delivered).await;
+    assert_eq!(
+        record["cost"],
+        json!({"amount_micros": 7900, "currency": "USD"}),
+        "{record}"
+    );
+    assert_ne!(record["estimated_cost"], record["cost"]);
 
     // The carrier could not deliver the next one: failed, with Twilio's code as the reason.
     w.standins
@@ -229,6 +246,11 @@ async fn twilio_status_callbacks_bring_messages_to_their_final_status() {
     );
     let record = message(&w, &undelivered).await;
     assert!(record.to_string().contains("30003"), "{record}");
+    assert_eq!(
+        record["cost"],
+        json!({"amount_micros": 7900, "currency": "USD"}),
+        "an undelivered message was handed to a carrier: billed all the same"
+    );
 }
 
 /// Polls until `check` holds, at most `seconds`.

@@ -22,6 +22,7 @@ use lambda_http::{Body, Request};
 use time::OffsetDateTime;
 
 use crate::app::App;
+use crate::credentials::OpenCredentials;
 use crate::domain::TenantId;
 use crate::domain::provider::{ProviderConfig, ProviderKind, ProviderSettings};
 use crate::domain::receipt::{Notification, ReceiptError, WEBHOOK_USER};
@@ -91,15 +92,19 @@ pub async fn handle_at<S: CertificateSource>(
             )));
         }
     };
-    let notifications = match outcome {
-        Ok(n) => n,
+    let (notifications, credentials) = match outcome {
+        Ok(authenticated) => authenticated,
         Err(e) => return Ok(rejected(kind, &e)),
     };
     let request_id = http::request_id(&request);
-    let (applied, confirmations) =
-        receipts::apply(app, &tenant, &config, notifications, &request_id)
-            .await
-            .map_err(ApiError::Internal)?;
+    let source = receipts::Source {
+        tenant: &tenant,
+        provider: &config,
+        credentials: credentials.as_ref(),
+    };
+    let (applied, confirmations) = receipts::apply(app, source, notifications, &request_id)
+        .await
+        .map_err(ApiError::Internal)?;
     for confirmation in &confirmations {
         confirm(&receiver.sns, confirmation).await?;
     }
@@ -118,7 +123,9 @@ pub async fn handle_at<S: CertificateSource>(
     http::respond(200, &applied)
 }
 
-/// Authenticates the raw request the way `config`'s provider signs it, then parses it.
+/// Authenticates the raw request the way `config`'s provider signs it, then parses it; with the
+/// configuration's credentials when they were opened to check the signature (what receipts may
+/// need again, e.g. to ask Twilio what it billed).
 async fn authenticate<S: CertificateSource>(
     receiver: &Receiver<S>,
     request: &Request,
@@ -126,7 +133,7 @@ async fn authenticate<S: CertificateSource>(
     config: &ProviderConfig,
     body: &[u8],
     now: OffsetDateTime,
-) -> Result<Vec<Notification>, ReceiptError> {
+) -> Result<(Vec<Notification>, Option<OpenCredentials>), ReceiptError> {
     let headers = request.headers();
     let secret = || {
         config
@@ -135,34 +142,34 @@ async fn authenticate<S: CertificateSource>(
             .and_then(|r| r.secret())
             .ok_or_else(|| ReceiptError::unauthenticated("no webhook secret is configured"))
     };
-    let credential = |name: &'static str| async move {
-        let open = receiver
+    let credentials = || async {
+        receiver
             .app
             .vault
             .open(tenant, &config.id, config.credentials.as_ref())
             .await
-            .map_err(|_| ReceiptError::Unavailable("credentials cannot be opened".into()))?;
-        Ok::<_, ReceiptError>(open.field(name).to_owned())
+            .map_err(|_| ReceiptError::Unavailable("credentials cannot be opened".into()))
     };
+    let unsigned = |parsed: Result<Vec<Notification>, ReceiptError>| parsed.map(|n| (n, None));
     match &config.settings {
         ProviderSettings::Twilio { .. } => {
-            let auth_token = credential("auth_token").await?;
+            let open = credentials().await?;
             let url = http::public_url(request, receiver.app.public_url.as_deref());
-            twilio::receive(&auth_token, &url, headers, body)
+            twilio::receive(open.field("auth_token"), &url, headers, body).map(|n| (n, Some(open)))
         }
         ProviderSettings::MetaWhatsapp { .. } => {
-            let app_secret = credential("app_secret").await?;
-            meta_whatsapp::receive(&app_secret, headers, body)
+            let open = credentials().await?;
+            meta_whatsapp::receive(open.field("app_secret"), headers, body).map(|n| (n, Some(open)))
         }
         ProviderSettings::AfricasTalking { .. } => {
             africastalking::verify_basic_auth(headers, WEBHOOK_USER, &secret()?)?;
-            africastalking::parse_callback(body)
+            unsigned(africastalking::parse_callback(body))
         }
         ProviderSettings::Brevo { .. } => {
             let digest = secret()?;
             brevo::verify_basic_auth(headers, WEBHOOK_USER, &digest)
                 .or_else(|_| brevo::verify_bearer_token(headers, &digest))?;
-            brevo::parse_webhook(body)
+            unsigned(brevo::parse_webhook(body))
         }
         ProviderSettings::Ses {
             events_topic_arn, ..
@@ -170,7 +177,7 @@ async fn authenticate<S: CertificateSource>(
             let topic = events_topic_arn.as_deref().ok_or_else(|| {
                 ReceiptError::unauthenticated("no events_topic_arn is configured")
             })?;
-            ses::receive(&receiver.sns, body, &[topic], now).await
+            unsigned(ses::receive(&receiver.sns, body, &[topic], now).await)
         }
         ProviderSettings::Smtp { .. } | ProviderSettings::Sns { .. } => Err(
             ReceiptError::unauthenticated("this provider posts no receipts"),

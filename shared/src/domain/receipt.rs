@@ -109,6 +109,9 @@ impl fmt::Debug for InboundMessage {
 pub enum Notification {
     Receipt(Receipt),
     Inbound(InboundMessage),
+    /// The recipient unsubscribed through the provider (Brevo's unsubscribe link): an opt-out
+    /// of the channel, like a `STOP` (the message's `text` is empty).
+    Unsubscribed(InboundMessage),
     /// SNS asks Herald to confirm an HTTPS subscription by fetching `subscribe_url` (checked to
     /// be an SNS endpoint before it is returned).
     SubscriptionConfirmation {

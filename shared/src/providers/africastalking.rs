@@ -9,7 +9,6 @@ use serde::Deserialize;
 
 use super::{Accepted, Outbound, ProviderCost, SendError};
 use crate::domain::Channel;
-use crate::domain::cost::{Currency, Money};
 use crate::domain::message::MessageStatus;
 use crate::domain::provider::ProviderKind;
 use crate::domain::receipt::{
@@ -187,8 +186,8 @@ fn classify_recipient(status_code: u16, status: &str) -> Result<(), SendError> {
 //
 // Neither carries a time, so replays are absorbed by idempotent processing. Delivery reports
 // carry `id`, `status`, `phoneNumber`, `networkCode`, `failureReason` (for `Rejected` and
-// `Failed`) and `retryCount`; Africa's Talking does not document a `cost` field in them (the
-// send answer has it), but one is read if present.
+// `Failed`) and `retryCount`, and no cost: the send answer has the cost of each message, which
+// dispatch records in place of the estimate.
 
 /// Checks the `Authorization: Basic` header against the configuration's callback credentials.
 pub fn verify_basic_auth<S: SharedSecret + ?Sized>(
@@ -210,12 +209,7 @@ pub fn parse_callback(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
     if let Some(status) = field("status") {
         let id =
             field("id").ok_or_else(|| ReceiptError::malformed("a delivery report without id"))?;
-        return Ok(vec![delivery_report(
-            id,
-            status,
-            field("failureReason"),
-            field("cost"),
-        )]);
+        return Ok(vec![delivery_report(id, status, field("failureReason"))]);
     }
     if let (Some(from), Some(text)) = (field("from"), fields.raw("text")) {
         return Ok(vec![Notification::Inbound(InboundMessage {
@@ -231,12 +225,7 @@ pub fn parse_callback(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
     )])
 }
 
-fn delivery_report(
-    id: &str,
-    status: &str,
-    failure_reason: Option<&str>,
-    cost: Option<&str>,
-) -> Notification {
+fn delivery_report(id: &str, status: &str, failure_reason: Option<&str>) -> Notification {
     let kind = match status {
         "Sent" | "Submitted" | "Buffered" => MessageStatus::Sent,
         "Success" => MessageStatus::Delivered,
@@ -251,12 +240,6 @@ fn delivery_report(
         // the recipient's opt-out from this sender, and inactive or suspended lines may return.
         receipt.hard = reason == "UserDoesNotExist";
     }
-    receipt.cost = cost.and_then(ProviderCost::parse).and_then(|c| {
-        Some(Money::new(
-            c.amount_micros,
-            Currency::parse(&c.currency).ok()?,
-        ))
-    });
     Notification::Receipt(receipt)
 }
 

@@ -12,8 +12,8 @@ use super::{Accepted, Outbound, SendError};
 use crate::domain::message::MessageStatus;
 use crate::domain::provider::ProviderKind;
 use crate::domain::receipt::{
-    Notification, Receipt, ReceiptError, SharedSecret, basic_auth_matches, bearer_matches,
-    redact_reason,
+    InboundMessage, Notification, Receipt, ReceiptError, SharedSecret, basic_auth_matches,
+    bearer_matches, redact_reason,
 };
 use crate::domain::snapshot::CheckOutcome;
 use crate::domain::validation::EmailAddress;
@@ -178,6 +178,9 @@ enum Events {
 struct Event {
     #[serde(default)]
     event: String,
+    /// The recipient's address (only read for `unsubscribed`).
+    #[serde(default)]
+    email: Option<String>,
     #[serde(rename = "message-id", default)]
     message_id: Option<String>,
     #[serde(default)]
@@ -206,7 +209,29 @@ fn event_notification(event: &Event) -> Notification {
         // A click is a read too; proxy opens (Apple Mail Privacy Protection) are not.
         "opened" | "unique_opened" | "click" => (MessageStatus::Read, false),
         "hard_bounce" => (MessageStatus::Bounced, true),
-        "soft_bounce" => (MessageStatus::Bounced, false),
+        // Brevo keeps trying after a soft bounce or a deferral: not an outcome yet (a bounce
+        // would outrank the "delivered" that may follow).
+        "soft_bounce" | "deferred" => {
+            return Notification::Ignored(format!(
+                "a Brevo {:?} event (Brevo retries)",
+                event.event
+            ));
+        }
+        // The recipient used the unsubscribe link: an opt-out of email.
+        "unsubscribed" => {
+            return match event.email.as_deref().map(str::trim) {
+                Some(address) if !address.is_empty() => {
+                    Notification::Unsubscribed(InboundMessage {
+                        provider: ProviderKind::Brevo,
+                        from: address.to_owned(),
+                        to: None,
+                        text: String::new(),
+                        channel: crate::domain::Channel::Email,
+                    })
+                }
+                _ => Notification::Ignored("a Brevo unsubscribe without email".into()),
+            };
+        }
         "invalid_email" => (MessageStatus::Failed, true),
         "blocked" | "error" => (MessageStatus::Failed, false),
         "spam" => (MessageStatus::Complained, false),
@@ -280,8 +305,8 @@ mod tests {
     #[test]
     fn events_map_onto_herald_statuses() {
         let notifications = parse_webhook(
-            br#"[{"event":"soft_bounce","message-id":"202611221000.1@smtp-relay.mailin.fr","reason":"mailbox full"},
-                 {"event":"invalid_email","message-id":"<202611221000.2@smtp-relay.mailin.fr>"},
+            br#"[{"event":"soft_bounce","message-id":"<202611221000.1@smtp-relay.mailin.fr>","reason":"mailbox full"},
+                 {"event":"invalid_email","message-id":"202611221000.2@smtp-relay.mailin.fr"},
                  {"event":"proxy_open","message-id":"<202611221000.3@smtp-relay.mailin.fr>"},
                  {"event":"unsubscribed","message-id":"<202611221000.4@smtp-relay.mailin.fr>"},
                  {"event":"delivered"}]"#,
@@ -289,23 +314,24 @@ mod tests {
         let Ok([soft, invalid, proxy, unsubscribed, no_id]) = notifications.as_deref() else {
             panic!("{notifications:?}");
         };
-        let Notification::Receipt(soft) = soft else {
-            panic!("{soft:?}");
+        let Notification::Receipt(invalid) = invalid else {
+            panic!("{invalid:?}");
         };
         assert_eq!(
-            (soft.provider_message_id.as_str(), soft.status, soft.hard),
             (
-                "<202611221000.1@smtp-relay.mailin.fr>",
-                MessageStatus::Bounced,
-                false
+                invalid.provider_message_id.as_str(),
+                invalid.status,
+                invalid.hard
+            ),
+            (
+                "<202611221000.2@smtp-relay.mailin.fr>",
+                MessageStatus::Failed,
+                true
             ),
             "angle brackets added to match the send answer"
         );
-        assert_eq!(soft.reason.as_deref(), Some("soft_bounce: mailbox full"));
-        assert!(
-            matches!(invalid, Notification::Receipt(r) if r.status == MessageStatus::Failed && r.hard)
-        );
-        for ignored in [proxy, unsubscribed, no_id] {
+        // Brevo retries a soft bounce; an unsubscribe without the address names nobody.
+        for ignored in [soft, proxy, unsubscribed, no_id] {
             assert!(matches!(ignored, Notification::Ignored(_)), "{ignored:?}");
         }
         assert!(matches!(

@@ -390,6 +390,18 @@ pub trait ChannelSender: Send + Sync {
         credentials: &OpenCredentials,
         message: &Outbound<'_>,
     ) -> Result<Accepted, SendError>;
+
+    /// What the provider billed for a message it took, for providers that report the price
+    /// only after sending (Twilio's Message resource, asked once the message has ended);
+    /// `None` when it does not say (yet), cannot be asked, or does not answer.
+    async fn billed(
+        &self,
+        _settings: &ProviderSettings,
+        _credentials: &OpenCredentials,
+        _provider_message_id: &str,
+    ) -> Option<ProviderCost> {
+        None
+    }
 }
 
 #[async_trait]
@@ -432,7 +444,33 @@ impl ChannelSender for ProviderClients {
         }
         outcome
     }
+
+    async fn billed(
+        &self,
+        settings: &ProviderSettings,
+        credentials: &OpenCredentials,
+        provider_message_id: &str,
+    ) -> Option<ProviderCost> {
+        let ProviderSettings::Twilio { account_sid, .. } = settings else {
+            return None;
+        };
+        let token = secret(credentials, "auth_token").ok()?;
+        let fetch = twilio::billed(
+            &self.http,
+            &self.endpoints.twilio,
+            account_sid,
+            token,
+            provider_message_id,
+        );
+        tokio::time::timeout(BILLED_TIMEOUT, fetch)
+            .await
+            .ok()
+            .flatten()
+    }
 }
+
+/// How long a receipt waits for a provider to say what it billed before going on without.
+const BILLED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl ProviderClients {
     async fn send_now(

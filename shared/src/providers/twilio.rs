@@ -13,7 +13,6 @@ use sha2::{Digest as _, Sha256};
 
 use super::{Accepted, Outbound, ProviderCost, SendError};
 use crate::domain::Channel;
-use crate::domain::cost::{Currency, Money};
 use crate::domain::message::MessageStatus;
 use crate::domain::provider::ProviderKind;
 use crate::domain::receipt::{InboundMessage, Notification, Receipt, ReceiptError, secret_matches};
@@ -139,6 +138,32 @@ fn accepted(resource: MessageResource) -> Accepted {
         cost,
         segments,
     }
+}
+
+/// The price Twilio billed for message `sid`, from its Message resource (`price` is populated
+/// after sending, "may not be immediately available"): `None` while it is not, or when the
+/// fetch fails.
+pub async fn billed(
+    http: &reqwest::Client,
+    base: &str,
+    account_sid: &str,
+    auth_token: &str,
+    sid: &str,
+) -> Option<ProviderCost> {
+    let url = format!("{base}/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json");
+    let answer = super::exchange(
+        PROVIDER,
+        http.get(url)
+            .basic_auth(account_sid, Some(auth_token))
+            .header(reqwest::header::ACCEPT, "application/json"),
+    )
+    .await
+    .ok()?;
+    if !answer.status.is_success() {
+        return None;
+    }
+    let resource: MessageResource = serde_json::from_slice(&answer.body).ok()?;
+    ProviderCost::from_parts(resource.price.as_deref()?, resource.price_unit.as_deref()?)
 }
 
 /// Twilio error codes (https://www.twilio.com/docs/api/errors) by who is at fault. `None` for
@@ -333,12 +358,7 @@ pub fn parse_callback(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
             let sid = field("MessageSid")
                 .or_else(|| field("SmsSid"))
                 .ok_or_else(|| ReceiptError::malformed("a status callback without MessageSid"))?;
-            return Ok(vec![status_receipt(
-                sid,
-                status,
-                field("ErrorCode"),
-                field("Price").zip(field("PriceUnit")),
-            )]);
+            return Ok(vec![status_receipt(sid, status, field("ErrorCode"))]);
         }
         return Ok(vec![Notification::Ignored(
             "a Twilio callback with neither MessageStatus nor Body".into(),
@@ -365,12 +385,9 @@ pub fn parse_callback(body: &[u8]) -> Result<Vec<Notification>, ReceiptError> {
     })])
 }
 
-fn status_receipt(
-    sid: &str,
-    status: &str,
-    error_code: Option<&str>,
-    price: Option<(&str, &str)>,
-) -> Notification {
+/// A status callback carries no price (Twilio prices a message after sending): receipts ask the
+/// Message resource for it once the message has ended ([`billed`]).
+fn status_receipt(sid: &str, status: &str, error_code: Option<&str>) -> Notification {
     let status = match status {
         "queued" | "accepted" | "scheduled" | "sending" | "sent" => MessageStatus::Sent,
         "delivered" => MessageStatus::Delivered,
@@ -386,14 +403,6 @@ fn status_receipt(
         receipt.reason = Some(error_code.unwrap_or("failed").to_owned());
         receipt.hard = error_code.is_some_and(is_dead_number);
     }
-    receipt.cost = price
-        .and_then(|(amount, unit)| ProviderCost::from_parts(amount, unit))
-        .and_then(|cost| {
-            Some(Money::new(
-                cost.amount_micros,
-                Currency::parse(&cost.currency).ok()?,
-            ))
-        });
     Notification::Receipt(receipt)
 }
 

@@ -678,6 +678,22 @@ impl MessageStore for MemoryStore {
         })
     }
 
+    async fn correct_cost(
+        &self,
+        id: &MessageId,
+        cost: crate::domain::cost::Money,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        self.with(|s| {
+            let Some(stored) = s.messages.get_mut(id) else {
+                return Ok(false);
+            };
+            stored.message.cost = Some(cost);
+            s.audit.push(audit.clone());
+            Ok(true)
+        })
+    }
+
     async fn release(
         &self,
         message: &Message,

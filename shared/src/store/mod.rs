@@ -351,6 +351,15 @@ pub trait MessageStore: Send + Sync {
         cost: Option<crate::domain::cost::Money>,
         audit: &AuditEntry,
     ) -> StoreResult<bool>;
+    /// Sets the cost the provider billed for a message whose status does not change (a late
+    /// receipt, or a price asked of the provider), with its audit entry, atomically; `false`
+    /// when the message is gone.
+    async fn correct_cost(
+        &self,
+        id: &crate::domain::message::MessageId,
+        cost: crate::domain::cost::Money,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool>;
     /// One page of up to `limit` of the tenant's messages created in `period`, oldest first,
     /// after the page token `after`; with the token to continue after, `None` at the end. An
     /// index Query in DynamoDB (`by_tenant_created`), never a scan.

@@ -369,6 +369,10 @@ async fn deliver(shared: &Shared, delivery: &Delivery) {
     for &(status, with_code) in delivery.outcome.statuses() {
         tokio::time::sleep(shared.callbacks.delay).await;
         let code = if with_code { error_code } else { None };
+        // The resource moves first, so a receiver fetching it on the callback sees the change.
+        shared
+            .twilio_messages
+            .advance(&delivery.message_sid, status, code);
         post(shared, delivery, status, code).await;
     }
 }

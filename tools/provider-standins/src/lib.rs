@@ -156,6 +156,9 @@ pub(crate) struct Shared {
     pub(crate) faults: FaultQueue,
     /// Twilio status callbacks: the outcome queue and the client that posts them.
     pub(crate) callbacks: Callbacks,
+    /// Twilio Message resources created, by SID, as a fetch answers them (status and price
+    /// follow the status callbacks).
+    pub(crate) twilio_messages: twilio::MessageResources,
     pub(crate) urls: OnceLock<BaseUrls>,
     pub(crate) started_at: OffsetDateTime,
     /// Flips to `true` on shutdown so held (delayed) requests and pending callbacks stop.
@@ -354,6 +357,7 @@ impl StandIns {
                 self.remote_status_callbacks,
             )
             .context("building the status-callback HTTP client")?,
+            twilio_messages: twilio::MessageResources::default(),
             urls: OnceLock::new(),
             started_at: OffsetDateTime::now_utc(),
             stopping,

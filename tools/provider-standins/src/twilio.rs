@@ -1,6 +1,9 @@
-//! Twilio REST API 2010-04-01: fetch the Account resource and create Message resources (SMS and
-//! `whatsapp:` addresses), with Twilio's Basic auth, error bodies and test-number behaviour. A
-//! message's `StatusCallback` URL later receives its status changes (see [`crate::callbacks`]).
+//! Twilio REST API 2010-04-01: fetch the Account resource, create Message resources (SMS and
+//! `whatsapp:` addresses) and fetch them back, with Twilio's Basic auth, error bodies and
+//! test-number behaviour. A message's `StatusCallback` URL later receives its status changes
+//! (see [`crate::callbacks`]); a fetched message shows the status reached so far and, once it
+//! has ended, its `price` (negative, per Twilio's convention), which Twilio reports only after
+//! sending.
 
 use std::sync::Arc;
 
@@ -33,7 +36,122 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/2010-04-01/Accounts/{account}/Messages.json",
             post(create_message),
         )
+        .route(
+            "/2010-04-01/Accounts/{account}/Messages/{message}",
+            get(fetch_message),
+        )
         .fallback(not_found)
+}
+
+/// Most Message resources kept for fetching (the oldest go first).
+const MAX_KEPT_MESSAGES: usize = 100_000;
+/// What the stand-in bills per SMS segment (Twilio's US rate), and per WhatsApp message.
+const SMS_SEGMENT_PRICE_MICROS: u64 = 7_900;
+const WHATSAPP_PRICE_MICROS: u64 = 5_000;
+
+/// Created Message resources by SID, with their owning account, bounded.
+#[derive(Default)]
+pub(crate) struct MessageResources {
+    inner: std::sync::Mutex<KeptMessages>,
+}
+
+/// Resources by SID (with the account that owns each), and SIDs oldest first.
+type KeptMessages = (
+    std::collections::HashMap<String, (String, serde_json::Value)>,
+    std::collections::VecDeque<String>,
+);
+
+impl MessageResources {
+    fn insert(&self, account: &str, resource: serde_json::Value) {
+        let Some(sid) = resource["sid"].as_str().map(str::to_owned) else {
+            return;
+        };
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (by_sid, order) = &mut *inner;
+        if order.len() >= MAX_KEPT_MESSAGES
+            && let Some(oldest) = order.pop_front()
+        {
+            by_sid.remove(&oldest);
+        }
+        order.push_back(sid.clone());
+        by_sid.insert(sid, (account.to_owned(), resource));
+    }
+
+    fn get(&self, account: &str, sid: &str) -> Option<serde_json::Value> {
+        let inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner
+            .0
+            .get(sid)
+            .filter(|(owner, _)| owner == account)
+            .map(|(_, resource)| resource.clone())
+    }
+
+    /// Moves a message to `status` (with its error code); an ended message gets its price.
+    pub(crate) fn advance(&self, sid: &str, status: &str, error_code: Option<u32>) {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some((_, resource)) = inner.0.get_mut(sid) else {
+            return;
+        };
+        let now = rfc2822(OffsetDateTime::now_utc());
+        resource["status"] = json!(status);
+        resource["date_updated"] = json!(now);
+        if status == "sent" {
+            resource["date_sent"] = json!(now);
+        }
+        if let Some(code) = error_code {
+            resource["error_code"] = json!(code);
+        }
+        // Twilio bills what it handed to a carrier: sent, delivered or undelivered.
+        if matches!(status, "delivered" | "undelivered") {
+            let whatsapp = resource["to"]
+                .as_str()
+                .is_some_and(|to| to.starts_with("whatsapp:"));
+            let segments = resource["num_segments"]
+                .as_str()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(1)
+                .max(1);
+            let micros = if whatsapp {
+                WHATSAPP_PRICE_MICROS
+            } else {
+                SMS_SEGMENT_PRICE_MICROS * segments
+            };
+            resource["price"] = json!(format!(
+                "-{}.{:05}",
+                micros / 1_000_000,
+                (micros % 1_000_000) / 10
+            ));
+        }
+    }
+}
+
+/// `GET .../Messages/{sid}.json`: the message as it stands.
+async fn fetch_message(
+    State(shared): State<Arc<Shared>>,
+    Path((account, message)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let Some(sid) = message.strip_suffix(".json") else {
+        return resource_not_found(uri.path());
+    };
+    let account_sid = match authenticate(&shared, &headers, &account) {
+        Ok(account) => account.sid,
+        Err(denied) => return denied.into_response(uri.path()),
+    };
+    match shared.twilio_messages.get(&account_sid, sid) {
+        Some(resource) => json_response(StatusCode::OK, CONTENT_TYPE, &resource),
+        None => resource_not_found(uri.path()),
+    }
 }
 
 /// Twilio's error body: `{"code", "message", "more_info", "status"}`.
@@ -410,6 +528,9 @@ async fn create_message(
         "uri": format!("{uri_base}.json"),
     });
 
+    shared
+        .twilio_messages
+        .insert(&account_sid, resource.clone());
     // Every accepted message takes an outcome, so "the next N messages" means what it says.
     let outcome = shared.callbacks.next();
     if let Some(url) = status_callback {

@@ -408,6 +408,36 @@ impl MessageStore for DynamoDb {
         }
     }
 
+    async fn correct_cost(
+        &self,
+        id: &MessageId,
+        cost: Money,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        let value = serde_dynamo::to_attribute_value(cost).map_err(unexpected)?;
+        let update = Update::builder()
+            .table_name(&self.tables.messages)
+            .key("pk", s(id.as_str()))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET #record.#cost = :cost, #cost = :cost")
+            .expression_attribute_names("#record", "record")
+            .expression_attribute_names("#cost", "cost")
+            .expression_attribute_values(":cost", value)
+            .build()
+            .map_err(unexpected)?;
+        match self
+            .transact_audited(
+                vec![TransactWriteItem::builder().update(update).build()],
+                audit,
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn release(
         &self,
         message: &Message,
