@@ -166,6 +166,7 @@ fn dispatch(c: &mut Criterion) {
         expires_at: None,
         not_before: None,
         erased_at: None,
+        status_at: None,
     };
     c.bench_function(
         "dispatch one message (in-memory stores, provider answers at once)",

@@ -413,6 +413,7 @@ mod handled {
             expires_at: None,
             not_before: None,
             erased_at: None,
+            status_at: None,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::credentials::OpenCredentials;
 use crate::domain::audit::AuditEntry;
 use crate::domain::cost::{Currency, Money};
-use crate::domain::message::{Message, MessageStatus};
+use crate::domain::message::{Message, MessageStatus, StatusReport};
 use crate::domain::provider::ProviderConfig;
 use crate::domain::receipt::{InboundMessage, Notification, Receipt};
 use crate::domain::recipient::Recipient;
@@ -229,16 +229,13 @@ async fn receipt_for(
         Some(message.status.as_str().to_owned()),
         Some(receipt.status.as_str().to_owned()),
     );
-    let moved = app
-        .messages
-        .advance(
-            &message.id,
-            receipt.status,
-            receipt.reason.as_deref(),
-            billed,
-            &audit,
-        )
-        .await?;
+    let report = StatusReport {
+        status: receipt.status,
+        reason: receipt.reason.clone(),
+        at: receipt.occurred_at,
+        cost: billed,
+    };
+    let moved = app.messages.advance(&message.id, &report, &audit).await?;
     let at = receipt.occurred_at.unwrap_or(now);
     if moved {
         applied.advanced += 1;

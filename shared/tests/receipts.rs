@@ -1303,6 +1303,7 @@ mod through_the_function {
             expires_at: None,
             not_before: None,
             erased_at: None,
+            status_at: None,
         })
     }
 

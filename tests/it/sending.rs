@@ -246,10 +246,10 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_and_redrive_brings_it_ba
 }
 
 #[tokio::test]
-async fn receipts_find_the_message_by_provider_id_and_only_move_it_forward() {
+async fn receipts_find_the_message_by_provider_id_and_any_order_ends_in_the_same_state() {
     use herald_shared::domain::TenantId;
     use herald_shared::domain::audit::AuditEntry;
-    use herald_shared::domain::message::MessageStatus;
+    use herald_shared::domain::message::{MessageStatus, StatusReport};
     use herald_shared::domain::provider::ProviderKind;
 
     let w = World::isolated().await;
@@ -279,22 +279,28 @@ async fn receipts_find_the_message_by_provider_id_and_only_move_it_forward() {
         )
     };
     let store = &w.app.messages;
+    let report = |status| StatusReport {
+        status,
+        reason: None,
+        at: None,
+        cost: None,
+    };
     assert!(
         store
-            .advance(&message.id, MessageStatus::Delivered, None, None, &audit())
+            .advance(&message.id, &report(MessageStatus::Delivered), &audit())
             .await
             .expect("advance")
     );
     assert!(
         !store
-            .advance(&message.id, MessageStatus::Sent, None, None, &audit())
+            .advance(&message.id, &report(MessageStatus::Sent), &audit())
             .await
             .expect("advance"),
         "a late 'sent' changes nothing"
     );
     assert!(
         !store
-            .advance(&message.id, MessageStatus::Delivered, None, None, &audit())
+            .advance(&message.id, &report(MessageStatus::Delivered), &audit())
             .await
             .expect("advance"),
         "a duplicate changes nothing"
@@ -302,11 +308,93 @@ async fn receipts_find_the_message_by_provider_id_and_only_move_it_forward() {
     assert_eq!(status(&w, &ids(&reply)[0]).await["status"], "delivered");
     assert!(
         store
-            .advance(&message.id, MessageStatus::Read, None, None, &audit())
+            .advance(&message.id, &report(MessageStatus::Read), &audit())
             .await
             .expect("advance")
     );
     assert_eq!(status(&w, &ids(&reply)[0]).await["status"], "read");
+
+    // Every order of a message's reports, a repeat included, ends where the reports in the
+    // order they happened end, through DynamoDB's own condition: the highest status, and
+    // between reports of it the latest (Twilio's 30003 then 30008 on a retried message).
+    let at =
+        |s: i64| Some(time::OffsetDateTime::from_unix_timestamp(1_795_341_600 + s).expect("time"));
+    let failed = |code: &str, when| StatusReport {
+        status: MessageStatus::Failed,
+        reason: Some(code.to_owned()),
+        at: when,
+        cost: None,
+    };
+    let reports = [
+        StatusReport {
+            at: at(0),
+            ..report(MessageStatus::Sent)
+        },
+        failed("30003", at(1)),
+        failed("30008", at(2)),
+        failed("30003", None),
+    ];
+    let mut orders: Vec<Vec<usize>> = Vec::new();
+    permutations(&mut (0..reports.len()).collect(), 0, &mut orders);
+    for (n, order) in orders.iter().enumerate() {
+        let mut fresh = message.clone();
+        fresh.id = herald_shared::domain::message::MessageId::derive(&tenant, "orders", "it", n);
+        fresh.provider_message_id = None;
+        let created = AuditEntry::by_system(
+            "it",
+            &tenant,
+            "it",
+            "message.accepted",
+            format!("message/{}", fresh.id),
+            None,
+            None,
+        );
+        assert!(store.create(&fresh, &created).await.expect("created"));
+        // Each order, with its first report repeated at the end.
+        for &i in order.iter().chain(order.first()) {
+            let entry = AuditEntry::by_system(
+                "receipts",
+                &tenant,
+                "it",
+                "message.receipt",
+                format!("message/{}", fresh.id),
+                None,
+                None,
+            );
+            store
+                .advance(&fresh.id, &reports[i], &entry)
+                .await
+                .expect("advance");
+        }
+        let stored = store
+            .message(&fresh.id)
+            .await
+            .expect("read")
+            .expect("stored")
+            .message;
+        assert_eq!(
+            (
+                stored.status,
+                stored.status_reason.as_deref(),
+                stored.status_at
+            ),
+            (MessageStatus::Failed, Some("30008"), at(2)),
+            "order {order:?}"
+        );
+    }
+}
+
+/// Every ordering of `items[k..]` (Heap's algorithm would do; 24 orders need nothing clever).
+fn permutations(items: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
+    if k == items.len() {
+        out.push(items.clone());
+        return;
+    }
+    for i in k..items.len() {
+        items.swap(k, i);
+        permutations(items, k + 1, out);
+        items.swap(k, i);
+    }
 }
 
 #[tokio::test]

@@ -435,6 +435,7 @@ fn render_all(
             expires_at: None,
             not_before: None,
             erased_at: None,
+            status_at: None,
         };
         messages.push((message, field));
     }

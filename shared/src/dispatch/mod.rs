@@ -297,6 +297,7 @@ impl Dispatcher {
             "outcome_unknown: a dispatcher stopped mid-send; not resent to avoid a duplicate"
                 .into(),
         );
+        message.status_at = Some(OffsetDateTime::now_utc());
         let audit = self.audit(&message, "message.failed", MessageStatus::Accepted);
         match self.messages.settle(&message, stale_token, &audit).await {
             Ok(()) => {
@@ -502,6 +503,7 @@ impl Dispatcher {
                             )
                         });
                     message.sent_at = Some(OffsetDateTime::now_utc());
+                    message.status_at = message.sent_at;
                     info!(provider = %provider.id, kind = provider.kind.as_str(), took_ms = took.as_millis() as u64, "sent");
                     return self.settle(message, token, MessageStatus::Sent).await;
                 }
@@ -616,6 +618,7 @@ impl Dispatcher {
     ) -> Disposition {
         message.status = MessageStatus::Failed;
         message.status_reason = Some(format!("{code}: {reason}"));
+        message.status_at = Some(OffsetDateTime::now_utc());
         self.settle(message, token, MessageStatus::Failed).await
     }
 

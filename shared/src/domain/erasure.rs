@@ -187,6 +187,7 @@ mod tests {
             expires_at: None,
             not_before: None,
             erased_at: None,
+            status_at: None,
         }
     }
 

@@ -114,7 +114,8 @@ impl MessageStatus {
     }
 
     /// The status after learning `next`: `Some(next)` when it moves the message forward,
-    /// `None` when it is old news (a duplicate or a late receipt).
+    /// `None` when it is old news (a duplicate or a late receipt). Between reports of the same
+    /// status, [`StatusMark`] decides.
     pub fn advance(self, next: MessageStatus) -> Option<MessageStatus> {
         (next.rank() > self.rank()).then_some(next)
     }
@@ -128,6 +129,75 @@ impl MessageStatus {
             MessageStatus::Failed => "failed",
             MessageStatus::Bounced => "bounced",
             MessageStatus::Complained => "complained",
+        }
+    }
+}
+
+/// Where a report of a message's status stands against every other report of it: the status's
+/// rank first; between reports of the same rank (a Twilio `undelivered` and a later `failed`,
+/// two Meta failures), the one the provider made later; then the reason. A message takes a
+/// report only if its mark is higher than the message's, so the final state is the report with
+/// the highest mark, whatever order reports arrive in, and repeats change nothing.
+///
+/// As a string (what DynamoDB conditions compare): `<rank>#<provider time>#<reason>`, the time
+/// fixed-width UTC with microseconds (empty when the provider gives none, which sorts first),
+/// so string order is this order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StatusMark(String);
+
+impl StatusMark {
+    pub fn of(status: MessageStatus, at: Option<OffsetDateTime>, reason: Option<&str>) -> Self {
+        let at = at.map(super::report::sortable_time).unwrap_or_default();
+        Self(format!(
+            "{}#{at}#{}",
+            status.rank(),
+            reason.unwrap_or_default()
+        ))
+    }
+
+    /// The mark of a message as it stands.
+    pub fn of_message(message: &Message) -> Self {
+        Self::of(
+            message.status,
+            message.status_at,
+            message.status_reason.as_deref(),
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A status reported for a message (by a provider's receipt), as a message records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    pub status: MessageStatus,
+    /// The provider's code or short reason; never personal data.
+    pub reason: Option<String>,
+    /// When the provider says it happened.
+    pub at: Option<OffsetDateTime>,
+    /// What the provider billed, when known.
+    pub cost: Option<Money>,
+}
+
+impl StatusReport {
+    pub fn mark(&self) -> StatusMark {
+        StatusMark::of(self.status, self.at, self.reason.as_deref())
+    }
+
+    /// Whether `message` takes this report: its mark is higher than the message's.
+    pub fn moves(&self, message: &Message) -> bool {
+        self.mark() > StatusMark::of_message(message)
+    }
+
+    /// `message` with this report taken (whether or not it [`moves`](Self::moves) it).
+    pub fn apply_to(&self, message: &mut Message) {
+        message.status = self.status;
+        message.status_reason = self.reason.clone();
+        message.status_at = self.at;
+        if let Some(cost) = self.cost {
+            message.cost = Some(cost);
         }
     }
 }
@@ -200,6 +270,14 @@ pub struct Message {
     pub status: MessageStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
+    /// When the status was reached, as its reporter says: the provider's time on a receipt
+    /// (none when the provider gives none), dispatch's for `sent` and `failed`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub status_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -654,25 +654,17 @@ impl MessageStore for MemoryStore {
     async fn advance(
         &self,
         id: &MessageId,
-        status: MessageStatus,
-        reason: Option<&str>,
-        cost: Option<crate::domain::cost::Money>,
+        report: &crate::domain::message::StatusReport,
         audit: &AuditEntry,
     ) -> StoreResult<bool> {
         self.with(|s| {
             let Some(stored) = s.messages.get_mut(id) else {
                 return Err(StoreError::Conflict);
             };
-            let Some(next) = stored.message.status.advance(status) else {
+            if !report.moves(&stored.message) {
                 return Ok(false);
-            };
-            stored.message.status = next;
-            if let Some(reason) = reason {
-                stored.message.status_reason = Some(reason.to_owned());
             }
-            if let Some(cost) = cost {
-                stored.message.cost = Some(cost);
-            }
+            report.apply_to(&mut stored.message);
             s.audit.push(audit.clone());
             Ok(true)
         })

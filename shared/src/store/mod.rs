@@ -340,15 +340,15 @@ pub trait MessageStore: Send + Sync {
         kind: crate::domain::provider::ProviderKind,
         provider_message_id: &str,
     ) -> StoreResult<Option<crate::domain::message::Message>>;
-    /// Moves a message forward to `status` (never back, whatever order receipts arrive in),
-    /// with its reason, the provider's reported cost if any, and an audit entry, atomically.
-    /// `Ok(false)` when the message is already at or past `status`.
+    /// Records `report` if it moves the message forward ([`StatusReport::moves`]: never back,
+    /// whatever order receipts arrive in), with an audit entry, atomically. `Ok(false)` when
+    /// the message already stands at or past it (a duplicate or a late receipt).
+    ///
+    /// [`StatusReport::moves`]: crate::domain::message::StatusReport::moves
     async fn advance(
         &self,
         id: &crate::domain::message::MessageId,
-        status: crate::domain::message::MessageStatus,
-        reason: Option<&str>,
-        cost: Option<crate::domain::cost::Money>,
+        report: &crate::domain::message::StatusReport,
         audit: &AuditEntry,
     ) -> StoreResult<bool>;
     /// Sets the cost the provider billed for a message whose status does not change (a late

@@ -8,7 +8,7 @@ use herald_shared::domain::TenantId;
 use herald_shared::domain::audit::AuditEntry;
 use herald_shared::domain::brand::Brand;
 use herald_shared::domain::identity::{Caller, Role};
-use herald_shared::domain::message::{Message, MessageId, MessageStatus};
+use herald_shared::domain::message::{Message, MessageId, MessageStatus, StatusReport};
 use herald_shared::store::dynamodb::{DynamoDb, TableNames};
 use herald_shared::store::{MessageStore as _, Owner, Revisioned, TemplateStore as _};
 use local_stack::Stack;
@@ -73,9 +73,12 @@ async fn the_cli_writes_the_report_as_json_and_csv() {
         store
             .advance(
                 &sms(&tenant, 2, now).id,
-                MessageStatus::Failed,
-                Some("21211: invalid 'To' phone number"),
-                None,
+                &StatusReport {
+                    status: MessageStatus::Failed,
+                    reason: Some("21211: invalid 'To' phone number".into()),
+                    at: Some(now),
+                    cost: None,
+                },
                 &failed,
             )
             .await

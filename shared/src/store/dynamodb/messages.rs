@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use super::{ChainedError, DynamoDb, TRANSACTION_ITEMS, from_item, n, s, to_item, unexpected};
 use crate::domain::audit::{AuditEntry, chain_of};
 use crate::domain::cost::Money;
-use crate::domain::message::{Message, MessageId, MessageStatus};
+use crate::domain::message::{Message, MessageId, MessageStatus, StatusMark, StatusReport};
 use crate::domain::provider::ProviderKind;
 use crate::domain::report::{MessageSummary, Period, sortable_time};
 use crate::domain::{Channel, TenantId};
@@ -38,6 +38,10 @@ struct MessageItem<M> {
     /// The status's rank: receipts advance it only upwards (a condition on it).
     #[serde(default)]
     status_rank: u8,
+    /// The [`StatusMark`] of the status as it stands: a report is taken only if its mark is
+    /// higher (items written before marks existed are compared by `status_rank`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_mark: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     claim_token: Option<String>,
     #[serde(
@@ -117,6 +121,7 @@ fn item_of(message: &Message) -> MessageItem<&Message> {
         pk: message.id.to_string(),
         status: message.status,
         status_rank: message.status.rank(),
+        status_mark: Some(StatusMark::of_message(message).as_str().to_owned()),
         claim_token: None,
         claim_at: None,
         provider_message_key: match (&message.provider_kind, &message.provider_message_id) {
@@ -366,33 +371,59 @@ impl MessageStore for DynamoDb {
     async fn advance(
         &self,
         id: &MessageId,
-        status: MessageStatus,
-        reason: Option<&str>,
-        cost: Option<Money>,
+        report: &StatusReport,
         audit: &AuditEntry,
     ) -> StoreResult<bool> {
-        let mut update =
-            String::from("SET #status = :status, status_rank = :rank, #record.#status = :status");
+        let mut set = vec![
+            "#status = :status",
+            "status_rank = :rank",
+            "status_mark = :mark",
+            "#record.#status = :status",
+        ];
+        let mut remove = Vec::new();
         let mut builder = Update::builder()
             .table_name(&self.tables.messages)
             .key("pk", s(id.as_str()))
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(status_rank) OR status_rank < :rank)")
+            .condition_expression(
+                "attribute_exists(pk) AND (status_mark < :mark OR (attribute_not_exists(status_mark) \
+                 AND (attribute_not_exists(status_rank) OR status_rank < :rank)))",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#record", "record")
-            .expression_attribute_values(":status", s(status.as_str()))
-            .expression_attribute_values(":rank", n(status.rank()));
-        if let Some(reason) = reason {
-            update.push_str(", #record.status_reason = :reason, status_reason = :reason");
-            builder = builder.expression_attribute_values(":reason", s(reason));
+            .expression_attribute_values(":status", s(report.status.as_str()))
+            .expression_attribute_values(":rank", n(report.status.rank()))
+            .expression_attribute_values(":mark", s(report.mark().as_str()));
+        // The report replaces the reason and time of the status before it, absent ones included.
+        match &report.reason {
+            Some(reason) => {
+                set.push("#record.status_reason = :reason");
+                set.push("status_reason = :reason");
+                builder = builder.expression_attribute_values(":reason", s(reason));
+            }
+            None => remove.extend(["#record.status_reason", "status_reason"]),
         }
-        if let Some(cost) = cost {
-            update.push_str(", #record.cost = :cost, #cost = :cost");
+        match report.at {
+            Some(at) => {
+                let at = at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .map_err(unexpected)?;
+                set.push("#record.status_at = :at");
+                builder = builder.expression_attribute_values(":at", s(at));
+            }
+            None => remove.push("#record.status_at"),
+        }
+        if let Some(cost) = report.cost {
+            set.extend(["#record.#cost = :cost", "#cost = :cost"]);
             builder = builder.expression_attribute_names("#cost", "cost");
             let value = serde_dynamo::to_attribute_value(cost).map_err(unexpected)?;
             builder = builder.expression_attribute_values(":cost", value);
         }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
         let update = builder
-            .update_expression(update)
+            .update_expression(expression)
             .build()
             .map_err(unexpected)?;
         match self
