@@ -202,7 +202,7 @@ fn worker(w: &World) -> Worker {
 async fn a_status_webhook_is_retried_until_accepted_and_signed() {
     let w = World::isolated_with(&PARAMS).await;
     w.live_event(&[]).await;
-    let (receiver, url) = Receiver::start(vec![(500, Some("2")), (500, None)], 200).await;
+    let (receiver, url) = Receiver::start(vec![(500, Some("4")), (500, None)], 200).await;
     let (endpoint, secret) = register(&w, &url, &receiver).await;
     let message = send_and_dispatch(&w, "webhook-retries").await;
     drain(&w, &worker(&w)).await;
@@ -224,9 +224,11 @@ async fn a_status_webhook_is_retried_until_accepted_and_signed() {
         assert_eq!(r.body["data"]["message_id"], message.as_str());
         assert_eq!(r.body["tenant"], w.tenant.as_str());
     }
+    // The schedule's first wait is 1 s (at most 1.2 s with jitter, 2 s once rounded up to the
+    // visibility timeout's whole seconds): only the receiver's Retry-After makes it 4.
     assert!(
-        received[1].at - received[0].at >= Duration::from_millis(1900),
-        "Retry-After: 2 was honoured: {:?}",
+        received[1].at - received[0].at >= Duration::from_millis(3900),
+        "Retry-After: 4 was honoured: {:?}",
         received[1].at - received[0].at
     );
 
