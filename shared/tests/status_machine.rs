@@ -34,9 +34,8 @@ fn report() -> impl Strategy<Value = StatusReport> {
         .prop_map(|(status, reason, second)| StatusReport {
             status,
             reason: reason.map(str::to_owned),
-            at: second.map(|s| {
-                OffsetDateTime::from_unix_timestamp(1_795_341_600 + s).expect("a time")
-            }),
+            at: second
+                .map(|s| OffsetDateTime::from_unix_timestamp(1_795_341_600 + s).expect("a time")),
             cost: None,
         })
 }

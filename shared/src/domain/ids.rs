@@ -24,7 +24,7 @@ fn is_slug(s: &str) -> bool {
 }
 
 macro_rules! slug_id {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, reserved: [$($reserved:literal),*]) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -32,7 +32,12 @@ macro_rules! slug_id {
 
         impl $name {
             pub fn parse(s: &str) -> Result<Self, InvalidId> {
-                if is_slug(s) { Ok(Self(s.to_owned())) } else { Err(InvalidId { what: $what }) }
+                let reserved: &[&str] = &[$($reserved),*];
+                if is_slug(s) && !reserved.contains(&s) {
+                    Ok(Self(s.to_owned()))
+                } else {
+                    Err(InvalidId { what: $what })
+                }
             }
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -62,14 +67,17 @@ macro_rules! slug_id {
 }
 
 slug_id!(
-    /// A tenant: an organisation with its own providers, templates and brand.
+    /// A tenant: an organisation with its own providers, templates and brand. `platform` is
+    /// not one: it names the platform's own audit scope (global templates).
     TenantId,
-    "tenant id"
+    "tenant id",
+    reserved: ["platform"]
 );
 slug_id!(
     /// An event of a tenant (a gala, a conference, a loan product...): the unit the wizard configures.
     EventId,
-    "event id"
+    "event id",
+    reserved: []
 );
 
 /// An id made here: a fixed prefix and a lowercase ULID (time-ordered, unguessable enough to
@@ -154,6 +162,11 @@ mod tests {
         for bad in ["", "-acme", "Acme", "acme events", "a/b", &"x".repeat(65)] {
             assert!(TenantId::parse(bad).is_err(), "{bad:?} should be refused");
         }
+        assert!(
+            TenantId::parse("platform").is_err(),
+            "the platform's audit scope is no tenant's"
+        );
+        assert!(EventId::parse("platform").is_ok());
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub enum AuditCommand {
         /// when its oldest entry is about that old (earlier ones expired).
         #[arg(long, env = "AUDIT_RETENTION_DAYS")]
         retention_days: Option<i64>,
+        /// Accept a scope with no entries at all (a new tenant). Without it an empty log is an
+        /// error (exit code 2): a misspelt tenant id, or a log deleted whole, must not pass.
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Writes a tenant's entries as JSON lines (chain, number, links and the entry).
     Export {
@@ -74,9 +78,18 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
             scope,
             json,
             retention_days,
+            allow_empty,
         } => {
             let store = store().await?;
             let total = audit::expected_entries(&store, &scope.tenant).await?;
+            if total == 0 && !allow_empty {
+                eprintln!(
+                    "no audit entries for {:?}: nothing to verify (check the tenant id; \
+                     --allow-empty accepts an empty log)",
+                    scope.tenant
+                );
+                return Ok(ExitCode::from(2));
+            }
             let bar = ProgressBar::new(total).with_style(
                 ProgressStyle::with_template(
                     "{spinner} verifying {pos}/{len} entries [{bar:30}] {per_sec} eta {eta}",

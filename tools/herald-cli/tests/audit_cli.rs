@@ -1,6 +1,7 @@
 //! `herald audit verify` against the emulator: an untouched log verifies (exit 0); after one
 //! entry is edited, one deleted, one inserted and two swapped directly in the table, it fails
-//! (exit 1) and names each. `herald audit export` writes every entry.
+//! (exit 1) and names each; an empty log or no stack is exit 2. `herald audit export` writes
+//! every entry.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -72,6 +73,23 @@ async fn tampering_is_named_and_fails_verification() {
             .expect("brand");
     }
     let chain = herald_shared::domain::audit::chain_of("tenant/brand", 16);
+
+    // A tenant with no log at all (a misspelt id, or a log deleted whole) cannot pass as intact.
+    let (code, stdout, stderr) = herald(&stack, &["audit", "verify", "--tenant", "acme-audlt"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("no audit entries"), "{stderr}");
+    let (code, _, _) = herald(
+        &stack,
+        &["audit", "verify", "--tenant", "acme-audlt", "--allow-empty"],
+    );
+    assert_eq!(code, 0);
+    // Without the emulator's tables the CLI cannot run: exit code 2, not a verdict.
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["audit", "verify", "--tenant", "acme-audit"])
+        .env_clear()
+        .output()
+        .expect("the CLI runs");
+    assert_eq!(out.status.code(), Some(2));
 
     let (code, stdout, stderr) = herald(&stack, &["audit", "verify", "--tenant", "acme-audit"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
