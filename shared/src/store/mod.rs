@@ -571,8 +571,9 @@ pub trait ConsentStore: Send + Sync {
     /// Data-subject erasure of the ledger: rewrites the given decisions (history records by id,
     /// decisions in force by channel and scope, each only if still the one read) and deletes
     /// the preferences (if still at `preferences_revision`), with `audit`. Blocks are kept.
-    /// Atomic in parts of at most [`MAX_ERASURE_ITEMS`] items, the audit entry with the last;
-    /// every part is safe to write again, so a retry after a failed part finishes the job.
+    /// Atomic in parts of at most [`MAX_ERASURE_ITEMS`] items, each with an audit entry (`audit`
+    /// with the last, `<action>_part` with the others); every part is safe to write again, so a
+    /// retry after a failed part finishes the job.
     async fn erase_ledger(
         &self,
         tenant: &TenantId,

@@ -200,15 +200,21 @@ impl ConsentStore for DynamoDb {
                 .map_err(unexpected)?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
-        // Every part but the last on its own; the last with the audit entry. Each part is a
-        // rewrite of what it was (or a delete), so writing one again is harmless.
+        // Each part with an audit entry: the earlier ones `<action>_part` ("part i of n"), the
+        // last with `audit` itself, so an erasure cut off midway leaves its trace in the log.
+        // Each part is a rewrite of what it was (or a delete), so writing one again is harmless.
         let mut parts: Vec<Vec<TransactWriteItem>> = items
             .chunks(MAX_ERASURE_ITEMS)
             .map(<[TransactWriteItem]>::to_vec)
             .collect();
         let last = parts.pop().unwrap_or_default();
-        for part in parts {
-            self.transact(part).await?;
+        let count = parts.len() + 1;
+        for (i, part) in parts.into_iter().enumerate() {
+            let mut entry = audit.clone();
+            entry.id = ulid::Ulid::new().to_string();
+            entry.action = format!("{}_part", audit.action);
+            entry.after = Some(format!("part {} of {count}", i + 1));
+            self.transact_audited(part, &entry).await?;
         }
         self.transact_audited(last, audit).await
     }
