@@ -17,7 +17,7 @@ use herald_shared::domain::cost::RateTable;
 use herald_shared::domain::identity::{Caller, Role};
 use herald_shared::domain::message::{Message, MessageContent, MessageId, MessageStatus};
 use herald_shared::domain::provider::{CredentialInput, ProviderConfig, ProviderSettings};
-use herald_shared::domain::recipient::Recipient;
+use herald_shared::domain::recipient::{Recipient, RecipientKeyring};
 use herald_shared::domain::resolution::{ConfigurationLayers, EventSettings, resolve};
 use herald_shared::domain::snapshot::Snapshot;
 use herald_shared::domain::{Category, Channel, EventId, ProviderId, TenantId};
@@ -135,6 +135,7 @@ fn dispatch(c: &mut Criterion) {
         DispatchConfig::default(),
     );
     let recipient = Recipient::parse(Channel::Sms, "+260971234567").expect("recipient");
+    let keyring = RecipientKeyring::new(vec![1; 32]).expect("key");
     let n = AtomicUsize::new(0);
     let message = |i: usize| Message {
         id: MessageId::derive(&tenant, "gala", "bench", i),
@@ -143,7 +144,7 @@ fn dispatch(c: &mut Criterion) {
         snapshot_version: 1,
         category: Category::Invitation,
         channel: Channel::Sms,
-        recipient_key: recipient.key(&format!("r{i}")),
+        recipient_key: recipient.key(&keyring, &format!("r{i}")),
         recipient: recipient.clone(),
         content: MessageContent {
             subject: None,

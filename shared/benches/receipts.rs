@@ -250,6 +250,7 @@ mod handled {
     };
     use herald_shared::domain::receipt::{Notification, ReceiptRoute, SecretDigest};
     use herald_shared::domain::recipient::Recipient;
+    use herald_shared::domain::recipient::RecipientKeyring;
     use herald_shared::domain::snapshot::CheckOutcome;
     use herald_shared::domain::validation::EmailAddress;
     use herald_shared::domain::{Category, Channel, EventId, ProviderId, TenantId};
@@ -390,7 +391,10 @@ mod handled {
             snapshot_version: 1,
             category: Category::Invitation,
             channel,
-            recipient_key: recipient.key(tenant.as_str()),
+            recipient_key: recipient.key(
+                &RecipientKeyring::new(vec![1; 32]).unwrap_or_else(|e| panic!("{e}")),
+                tenant.as_str(),
+            ),
             recipient,
             content: MessageContent {
                 subject: None,

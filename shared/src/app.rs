@@ -35,6 +35,8 @@ pub struct App {
     pub consents: Arc<dyn crate::store::ConsentStore>,
     /// The key preference-centre links are signed with.
     pub link_keys: Arc<dyn crate::preference_links::LinkKeys>,
+    /// The key recipient keys are made with (addresses never stored, keyed digests instead).
+    pub recipient_keys: Arc<dyn crate::recipient_keys::RecipientKeys>,
     pub vault: Arc<dyn CredentialVault>,
     pub checker: Arc<dyn CredentialChecker>,
     pub sender: Arc<dyn ChannelSender>,
@@ -79,6 +81,9 @@ pub struct AppConfig {
     /// `PREFERENCE_LINK_SECRET_ARN`: the secret preference-centre links are signed with (only
     /// the functions that make or open links have it).
     pub preference_link_secret: Option<String>,
+    /// `RECIPIENT_KEY_SECRET_ARN`: the secret recipient keys are made with (only the functions
+    /// that turn addresses into keys have it).
+    pub recipient_key_secret: Option<String>,
     /// `MESSAGE_RETENTION_DAYS`: how long message records are kept when their tenant set nothing.
     pub message_retention_days: u32,
 }
@@ -107,6 +112,7 @@ impl AppConfig {
                 allow_loopback: vars("WEBHOOKS_ALLOW_LOOPBACK").as_deref() == Some("true"),
             },
             preference_link_secret: vars("PREFERENCE_LINK_SECRET_ARN").filter(|a| !a.is_empty()),
+            recipient_key_secret: vars("RECIPIENT_KEY_SECRET_ARN").filter(|a| !a.is_empty()),
             message_retention_days: match vars("MESSAGE_RETENTION_DAYS") {
                 Some(days) => days.parse().map_err(|_| {
                     anyhow::anyhow!("MESSAGE_RETENTION_DAYS is not a number of days")
@@ -118,6 +124,16 @@ impl AppConfig {
 }
 
 impl App {
+    /// `recipient`'s key within `tenant` (see [`RecipientKeyring`](crate::domain::recipient::RecipientKeyring)).
+    pub async fn recipient_key(
+        &self,
+        tenant: &crate::domain::TenantId,
+        recipient: &crate::domain::recipient::Recipient,
+    ) -> anyhow::Result<String> {
+        let keyring = self.recipient_keys.keyring().await?;
+        Ok(recipient.key(&keyring, tenant.as_str()))
+    }
+
     /// Everything from the environment the SAM template sets (and `AWS_ENDPOINT_URL` locally).
     pub async fn from_env() -> anyhow::Result<Self> {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -161,6 +177,14 @@ impl App {
                 )),
                 None => Arc::new(crate::preference_links::NoLinkKeys),
             };
+        let recipient_keys: Arc<dyn crate::recipient_keys::RecipientKeys> =
+            match config.recipient_key_secret {
+                Some(secret) => Arc::new(crate::recipient_keys::SecretsManagerRecipientKeys::new(
+                    client!(aws_sdk_secretsmanager),
+                    secret,
+                )),
+                None => Arc::new(crate::recipient_keys::NoRecipientKeys),
+            };
         Self {
             providers: store.clone(),
             templates: store.clone(),
@@ -171,6 +195,7 @@ impl App {
             recipients: store.clone(),
             consents: store.clone(),
             link_keys,
+            recipient_keys,
             vault: Arc::new(EnvelopeVault::new(keys)),
             checker: providers.clone(),
             sender: providers,
@@ -213,6 +238,7 @@ impl App {
             recipients: store.clone(),
             consents: store.clone(),
             link_keys: Arc::new(crate::preference_links::StaticLinkKeys::random()),
+            recipient_keys: Arc::new(crate::recipient_keys::StaticRecipientKeys::random()),
             webhook_endpoints: store.clone(),
             webhook_urls: UrlPolicy::default(),
             vault: Arc::new(EnvelopeVault::new(LocalDataKeys::random())),

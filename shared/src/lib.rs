@@ -15,6 +15,7 @@ pub mod preference_links;
 pub mod providers;
 pub mod receipts;
 pub mod recipient_gate;
+pub mod recipient_keys;
 pub mod redrive;
 pub mod rendering;
 pub mod reports;

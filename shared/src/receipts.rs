@@ -388,7 +388,7 @@ async fn inbound_from(
         );
         return Ok(());
     };
-    let key = sender.key(tenant.as_str());
+    let key = app.recipient_key(tenant, &sender).await?;
     let target = format!("recipient/{key}/{}", inbound.channel.as_str());
     let now = OffsetDateTime::now_utc();
     if let Intent::OptOut(reason) = intent {

@@ -33,11 +33,14 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         let store = Arc::new(MemoryStore::default());
-        let app = App::over_memory(
+        let mut app = App::over_memory(
             store.clone(),
             Arc::new(PassingChecker),
             Arc::new(AcceptingSender),
         );
+        app.recipient_keys = Arc::new(herald_shared::recipient_keys::StaticRecipientKeys::fixed(
+            RECIPIENT_KEY.to_vec(),
+        ));
         Self { app, store }
     }
 
@@ -124,10 +127,15 @@ fn tenant() -> TenantId {
     TenantId::parse("acme-events").expect("tenant")
 }
 
+/// The key recipient keys are made with in these tests.
+const RECIPIENT_KEY: [u8; 32] = [42; 32];
+
 fn ada_key() -> String {
+    let keyring = herald_shared::domain::recipient::RecipientKeyring::new(RECIPIENT_KEY.to_vec())
+        .expect("key");
     Recipient::parse(Channel::Sms, ADA)
         .expect("phone")
-        .key(tenant().as_str())
+        .key(&keyring, tenant().as_str())
 }
 
 /// Ada's history: two SMS (one dispatched, one still waiting), an email, a consent with

@@ -1165,6 +1165,7 @@ mod through_the_function {
     use herald_shared::domain::provider::{ProviderConfig, ProviderKind, ProviderSettings};
     use herald_shared::domain::receipt::ReceiptRoute;
     use herald_shared::domain::recipient::Recipient;
+    use herald_shared::domain::recipient::RecipientKeyring;
     use herald_shared::domain::snapshot::CheckOutcome;
     use herald_shared::domain::validation::EmailAddress;
     use herald_shared::domain::{Category, Channel, EventId, ProviderId, TenantId};
@@ -1280,7 +1281,7 @@ mod through_the_function {
             snapshot_version: 1,
             category: Category::Invitation,
             channel: Channel::Email,
-            recipient_key: recipient.key(tenant.as_str()),
+            recipient_key: recipient.key(&RecipientKeyring::new(vec![1; 32])?, tenant.as_str()),
             recipient,
             content: MessageContent {
                 subject: Some("You're invited".into()),

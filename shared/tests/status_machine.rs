@@ -46,7 +46,10 @@ fn sent_message() -> Message {
     let recipient = Recipient::parse(Channel::Sms, "+260971234567").expect("recipient");
     Message {
         id: MessageId::derive(&tenant, "status", "machine", 0),
-        recipient_key: recipient.key(tenant.as_str()),
+        recipient_key: recipient.key(
+            &herald_shared::domain::recipient::RecipientKeyring::new(vec![1; 32]).expect("key"),
+            tenant.as_str(),
+        ),
         tenant,
         event: EventId::parse("gala-2026").expect("event"),
         snapshot_version: 1,

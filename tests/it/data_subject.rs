@@ -95,9 +95,14 @@ async fn export_then_erasure_leaves_no_address_in_any_table_and_the_audit_intact
     let w = World::isolated().await;
     w.live_event(&[]).await;
     let tenant = TenantId::parse(&w.tenant).expect("tenant");
-    let sms_key = Recipient::parse(Channel::Sms, ADA)
-        .expect("phone")
-        .key(tenant.as_str());
+    let sms_key = w
+        .app
+        .recipient_key(
+            &tenant,
+            &Recipient::parse(Channel::Sms, ADA).expect("phone"),
+        )
+        .await
+        .expect("the stack's recipient key");
 
     // Two SMS and an email, dispatched through the stand-ins.
     let mut ids = Vec::new();

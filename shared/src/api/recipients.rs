@@ -137,7 +137,11 @@ async fn record_consent(ctx: &Ctx<'_>) -> ApiResult {
         tenant_source(&input.source)?;
         let recipient = recipient(input.channel, &input.address)?;
         let evidence = parse_evidence("evidence", input.evidence.as_deref(), &recipient)?;
-        let key = recipient.key(tenant.as_str());
+        let key = ctx
+            .app
+            .recipient_key(&tenant, &recipient)
+            .await
+            .map_err(ApiError::Internal)?;
         let record = ConsentRecord {
             id: ConsentRecord::new_id(),
             channel: input.channel,
@@ -213,7 +217,11 @@ pub fn ledger_json(key: &str, ledger: &RecipientLedger) -> serde_json::Value {
 async fn lookup(ctx: &Ctx<'_>) -> ApiResult {
     let tenant = ctx.tenant(false)?;
     let input: RecipientInput = http::json_body(ctx.request)?;
-    let key = recipient(input.channel, &input.address)?.key(tenant.as_str());
+    let key = ctx
+        .app
+        .recipient_key(&tenant, &recipient(input.channel, &input.address)?)
+        .await
+        .map_err(ApiError::Internal)?;
     let ledger = ctx.app.consents.ledger(&tenant, &key).await?;
     http::respond(200, &ledger_json(&key, &ledger))
 }
@@ -286,7 +294,11 @@ async fn put_preferences(ctx: &Ctx<'_>) -> ApiResult {
     let scope = format!("recipient-preferences#T#{tenant}");
     super::idempotency::once(ctx.app, ctx.request, &scope, false, || async {
         let input: PutPreferencesInput = http::json_body(ctx.request)?;
-        let key = recipient(input.channel, &input.address)?.key(tenant.as_str());
+        let key = ctx
+            .app
+            .recipient_key(&tenant, &recipient(input.channel, &input.address)?)
+            .await
+            .map_err(ApiError::Internal)?;
         let source = match input.source {
             Some(s) => tenant_source(&s).map(|()| s)?,
             None => ConsentSource::parse("api").map_err(|m| FieldError::invalid("source", m))?,
@@ -337,7 +349,11 @@ struct LinkInput {
 async fn preference_link(ctx: &Ctx<'_>) -> ApiResult {
     let tenant = ctx.tenant(true)?;
     let input: LinkInput = http::json_body(ctx.request)?;
-    let key = recipient(input.channel, &input.address)?.key(tenant.as_str());
+    let key = ctx
+        .app
+        .recipient_key(&tenant, &recipient(input.channel, &input.address)?)
+        .await
+        .map_err(ApiError::Internal)?;
     let days = input.expires_in_days.unwrap_or(DEFAULT_LINK_DAYS);
     if !(1..=MAX_LINK_DAYS).contains(&days) {
         return Err(FieldError::new(
@@ -385,7 +401,11 @@ async fn export(ctx: &Ctx<'_>) -> ApiResult {
     let tenant = ctx.admin_tenant()?;
     let input: ExportInput = http::json_body(ctx.request)?;
     let recipient = recipient(input.channel, &input.address)?;
-    let key = recipient.key(tenant.as_str());
+    let key = ctx
+        .app
+        .recipient_key(&tenant, &recipient)
+        .await
+        .map_err(ApiError::Internal)?;
     if input.after.as_deref().is_some_and(|a| a.len() > 200) {
         return Err(FieldError::invalid("after", "not a page token of this export").into());
     }
@@ -420,7 +440,11 @@ async fn erase(ctx: &Ctx<'_>) -> ApiResult {
     let scope = format!("recipient-erase#T#{tenant}");
     super::idempotency::once(ctx.app, ctx.request, &scope, true, || async {
         let input: RecipientInput = http::json_body(ctx.request)?;
-        let key = recipient(input.channel, &input.address)?.key(tenant.as_str());
+        let key = ctx
+            .app
+            .recipient_key(&tenant, &recipient(input.channel, &input.address)?)
+            .await
+            .map_err(ApiError::Internal)?;
         let outcome = data_subject::erase(
             ctx.sources(),
             data_subject::Actor::Caller(ctx.caller),

@@ -22,7 +22,7 @@ use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::identity::Action;
 use crate::domain::message::{Message, MessageContent, MessageId, MessageStatus};
 use crate::domain::preferences::Verdict;
-use crate::domain::recipient::Recipient;
+use crate::domain::recipient::{Recipient, RecipientKeyring};
 use crate::domain::routing::provider_order;
 use crate::domain::snapshot::{Problem, Snapshot};
 use crate::domain::tenant_settings::message_expiry;
@@ -132,8 +132,14 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
     super::idempotency::once(app, request, &scope, true, || async {
         let snapshot = active_snapshot(app, &tenant, &event).await?;
         let (planned, trigger) = plan(request, kind, &snapshot)?;
+        let keyring = app
+            .recipient_keys
+            .keyring()
+            .await
+            .map_err(ApiError::Internal)?;
         let rendered = render_all(
             app,
+            &keyring,
             &tenant,
             &event,
             &snapshot,
@@ -326,6 +332,7 @@ fn check_count(n: usize) -> Result<(), FieldError> {
 #[allow(clippy::too_many_arguments)]
 fn render_all(
     app: &App,
+    keyring: &RecipientKeyring,
     tenant: &TenantId,
     event: &EventId,
     snapshot: &Snapshot,
@@ -390,7 +397,7 @@ fn render_all(
                 }
                 other => FieldError::new("template_invalid", "template", other.to_string()),
             })?;
-        let recipient_key = recipient.key(tenant.as_str());
+        let recipient_key = recipient.key(keyring, tenant.as_str());
         let segments = rendered.segments.map(|s| s.segments);
         let estimated_cost = cfg
             .channels

@@ -154,7 +154,10 @@ mod tests {
             snapshot_version: 1,
             category: Category::Invitation,
             channel,
-            recipient_key: recipient.key(tenant.as_str()),
+            recipient_key: recipient.key(
+                &crate::domain::recipient::RecipientKeyring::new(vec![1; 32]).expect("key"),
+                tenant.as_str(),
+            ),
             recipient,
             content: MessageContent {
                 subject: Some("Dear Ada".into()),

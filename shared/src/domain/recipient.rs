@@ -5,7 +5,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use super::catalogue::Channel;
 use super::validation::EmailAddress;
@@ -106,11 +106,50 @@ impl Recipient {
         }
     }
 
-    /// A stable, non-reversible key for the recipient within a tenant: what logs, metrics and
-    /// routing use instead of the address itself.
-    pub fn key(&self, tenant_salt: &str) -> String {
-        let digest = Sha256::digest(format!("{tenant_salt}\n{}", self.as_str().to_lowercase()));
-        hex::encode(&digest[..16])
+    /// The recipient's stable key within a tenant, under `keyring`: what records, logs, metrics
+    /// and routing use instead of the address itself.
+    pub fn key(&self, keyring: &RecipientKeyring, tenant: &str) -> String {
+        keyring.key(tenant, self.as_str())
+    }
+}
+
+/// The secret that turns addresses into recipient keys: HMAC-SHA256 over the tenant and the
+/// address (lower-cased), cut to 128 bits. A plain digest of a phone number can be reversed by
+/// trying every number of the country's plan; a keyed one cannot without the key, so the keys
+/// Herald keeps after an erasure (opt-outs, the consent ledger's partition, audit targets) do
+/// not identify the person to anyone holding only the data. The key must never change: every
+/// ledger, block and message index is filed under keys made with it.
+pub struct RecipientKeyring(secrecy::SecretSlice<u8>);
+
+impl RecipientKeyring {
+    /// Shortest key accepted: HMAC-SHA256 wants at least its output size.
+    pub const MIN_BYTES: usize = 32;
+
+    pub fn new(key: Vec<u8>) -> Result<Self, String> {
+        if key.len() < Self::MIN_BYTES {
+            return Err(format!(
+                "the recipient key is shorter than {} bytes",
+                Self::MIN_BYTES
+            ));
+        }
+        Ok(Self(key.into()))
+    }
+
+    fn key(&self, tenant: &str, address: &str) -> String {
+        use hmac::Mac as _;
+        use secrecy::ExposeSecret as _;
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(self.0.expose_secret())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(tenant.as_bytes());
+        mac.update(b"\n");
+        mac.update(address.to_lowercase().as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+}
+
+impl fmt::Debug for RecipientKeyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RecipientKeyring([redacted])")
     }
 }
 
@@ -173,13 +212,25 @@ mod tests {
     fn recipients_never_print_their_address() {
         let r = Recipient::parse(Channel::Sms, "+260971234567").expect("valid");
         assert!(!r.to_string().contains("97123"));
+        let keyring = RecipientKeyring::new(vec![7; 32]).expect("key");
+        let key = r.key(&keyring, "acme");
         assert_eq!(
-            r.key("acme"),
+            key,
             Recipient::parse(Channel::Sms, "+260 97 1234567")
                 .expect("valid")
-                .key("acme")
+                .key(&keyring, "acme")
         );
-        assert_ne!(r.key("acme"), r.key("globex"));
+        assert_ne!(key, r.key(&keyring, "globex"));
+        // Keyed: the same number under another deployment's key is another key, and the key
+        // is not the plain digest anyone could compute from the number.
+        let other = RecipientKeyring::new(vec![8; 32]).expect("key");
+        assert_ne!(key, r.key(&other, "acme"));
+        use sha2::Digest as _;
+        let plain = hex::encode(&Sha256::digest("acme\n+260971234567")[..16]);
+        assert_ne!(key, plain);
+        assert_eq!(key.len(), 32);
+        assert!(RecipientKeyring::new(vec![1; 31]).is_err());
+        assert!(!format!("{keyring:?}").contains('7'));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use herald_shared::api::recipients::ledger_json;
 use herald_shared::data_subject::{self, Actor, Sources};
 use herald_shared::domain::recipient::Recipient;
 use herald_shared::domain::{Channel, TenantId};
+use herald_shared::recipient_keys::{RecipientKeys as _, SecretsManagerRecipientKeys};
 use herald_shared::store::dynamodb::{DynamoDb, TableNames};
 
 /// Export pages an operator run reads before stopping (100 messages each).
@@ -47,7 +48,12 @@ pub enum RecipientCommand {
     },
 }
 
-fn subject(tenant: &str, channel: &str, address: &str) -> anyhow::Result<(TenantId, String)> {
+async fn subject(
+    aws: &aws_config::SdkConfig,
+    tenant: &str,
+    channel: &str,
+    address: &str,
+) -> anyhow::Result<(TenantId, String)> {
     let tenant = TenantId::parse(tenant)
         .map_err(|_| anyhow::anyhow!("--tenant: {tenant:?} is not a tenant id"))?;
     let channel: Channel = serde_json::from_value(serde_json::json!(channel))
@@ -55,7 +61,12 @@ fn subject(tenant: &str, channel: &str, address: &str) -> anyhow::Result<(Tenant
     // Never echo the address back: it is personal data.
     let recipient =
         Recipient::parse(channel, address).map_err(|m| anyhow::anyhow!("--address: {m}"))?;
-    let key = recipient.key(tenant.as_str());
+    // The deployment's key for recipient keys (the template's RecipientKeySecret).
+    let secret = std::env::var("RECIPIENT_KEY_SECRET_ARN")
+        .context("RECIPIENT_KEY_SECRET_ARN (source the stack's environment)")?;
+    let keys = SecretsManagerRecipientKeys::new(aws_sdk_secretsmanager::Client::new(aws), secret);
+    let keyring = keys.keyring().await?;
+    let key = recipient.key(&keyring, tenant.as_str());
     Ok((tenant, key))
 }
 
@@ -74,7 +85,7 @@ pub async fn run(command: RecipientCommand) -> anyhow::Result<ExitCode> {
             address,
             out,
         } => {
-            let (tenant, key) = subject(&tenant, &channel, &address)?;
+            let (tenant, key) = subject(&aws, &tenant, &channel, &address).await?;
             let mut messages = Vec::new();
             let mut after: Option<String> = None;
             let mut ledger = None;
@@ -119,7 +130,7 @@ pub async fn run(command: RecipientCommand) -> anyhow::Result<ExitCode> {
             channel,
             address,
         } => {
-            let (tenant, key) = subject(&tenant, &channel, &address)?;
+            let (tenant, key) = subject(&aws, &tenant, &channel, &address).await?;
             let operator = format!(
                 "herald-cli:{}",
                 std::env::var("USER").unwrap_or_else(|_| "operator".to_owned())
