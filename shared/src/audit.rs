@@ -2,11 +2,15 @@
 //! and exporting its entries. The chains themselves are written by the stores, inside the same
 //! transaction as the change they record (see `domain::audit` for the scheme).
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
 use time::OffsetDateTime;
 
-use crate::domain::audit::{ChainHead, ChainedEntry, StoredLink, Tamper, verify_chain};
+use crate::audit_anchors::{AnchorSigner, signature_verifies};
+use crate::domain::audit::{
+    ChainHead, ChainedEntry, StoredLink, Tamper, verify_anchors, verify_chain,
+};
 use crate::store::{AuditStore, StoreResult};
 
 /// Entries read per request.
@@ -44,11 +48,27 @@ pub struct Verification {
     pub entries: u64,
     pub in_window: u64,
     pub chains: Vec<ChainReport>,
+    /// The signed anchors checked; `None` when verification was asked not to (no key).
+    pub anchors: Option<AnchorReport>,
+}
+
+/// What checking a scope's signed anchors found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AnchorReport {
+    pub count: u64,
+    /// The newest anchor: entries appended after it are protected by the chains alone.
+    pub latest_seq: Option<u64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub latest_at: Option<OffsetDateTime>,
+    pub problems: Vec<Tamper>,
 }
 
 impl Verification {
     pub fn problems(&self) -> impl Iterator<Item = &Tamper> {
-        self.chains.iter().flat_map(|c| c.problems.iter())
+        self.chains
+            .iter()
+            .flat_map(|c| c.problems.iter())
+            .chain(self.anchors.iter().flat_map(|a| a.problems.iter()))
     }
 
     pub fn intact(&self) -> bool {
@@ -71,20 +91,31 @@ pub async fn verify(
     scope: &str,
     window: Window,
     retention: Option<time::Duration>,
+    anchors: Option<&dyn AnchorSigner>,
     progress: &(dyn Fn(u64) + Sync),
-) -> StoreResult<Verification> {
+) -> anyhow::Result<Verification> {
     let heads = store.audit_heads(scope).await?;
     // A first entry within a month of the retention age may have lost its predecessors to TTL.
     let expired_before =
         retention.map(|r| OffsetDateTime::now_utc() - r + time::Duration::days(31));
     let mut read = 0u64;
     let mut chains = Vec::with_capacity(heads.len());
+    // Every chain's entries by number, with their link and time: what anchors are checked on.
+    let mut by_chain: HashMap<u32, BTreeMap<u64, (String, OffsetDateTime)>> = HashMap::new();
     for head in heads {
         let links = read_chain(store, scope, &head, &mut |n| {
             read += n;
             progress(read);
         })
         .await?;
+        by_chain.insert(
+            head.chain,
+            links
+                .iter()
+                .filter_map(|l| l.entry.as_ref().ok())
+                .map(|e| (e.seq, (e.hash.clone(), e.entry.at)))
+                .collect(),
+        );
         let problems = verify_chain(head.chain, &links, &head, expired_before)
             .into_iter()
             .filter(|p| concerns_window(p, &links, window))
@@ -102,11 +133,52 @@ pub async fn verify(
             problems,
         });
     }
+    let anchors = match anchors {
+        Some(signer) => Some(check_anchors(store, signer, scope, &by_chain, expired_before).await?),
+        None => None,
+    };
     Ok(Verification {
         scope: scope.to_owned(),
         entries: chains.iter().map(|c| c.entries).sum(),
         in_window: chains.iter().map(|c| c.in_window).sum(),
         chains,
+        anchors,
+    })
+}
+
+/// Checks the scope's signed anchors against its chains as read.
+async fn check_anchors(
+    store: &dyn AuditStore,
+    signer: &dyn AnchorSigner,
+    scope: &str,
+    by_chain: &HashMap<u32, BTreeMap<u64, (String, OffsetDateTime)>>,
+    expired_before: Option<OffsetDateTime>,
+) -> anyhow::Result<AnchorReport> {
+    let anchors = store.anchors(scope).await?;
+    let mut genuine = std::collections::HashSet::new();
+    for anchor in &anchors {
+        if signature_verifies(signer, anchor).await? {
+            genuine.insert(anchor.anchor.seq);
+        }
+    }
+    let problems = verify_anchors(
+        &anchors,
+        &|a| genuine.contains(&a.anchor.seq) && a.anchor.scope == scope,
+        &|chain, seq| by_chain.get(&chain).and_then(|c| c.get(&seq)).cloned(),
+        &|chain| {
+            by_chain
+                .get(&chain)
+                .and_then(|c| c.iter().next())
+                .map(|(seq, (_, at))| (*seq, *at))
+        },
+        expired_before,
+    );
+    let latest = anchors.iter().max_by_key(|a| a.anchor.seq);
+    Ok(AnchorReport {
+        count: anchors.len() as u64,
+        latest_seq: latest.map(|a| a.anchor.seq),
+        latest_at: latest.map(|a| a.anchor.at),
+        problems,
     })
 }
 
@@ -154,7 +226,11 @@ fn concerns_window(problem: &Tamper, links: &[StoredLink], window: Window) -> bo
         Tamper::Missing { from, to, .. } => {
             at_seq(to + 1).or_else(|| at_seq(from.saturating_sub(1)))
         }
-        Tamper::Foreign { .. } | Tamper::HeadMismatch { .. } => None,
+        Tamper::UnlikeAnchor { seq, .. } => at_seq(*seq),
+        Tamper::Foreign { .. }
+        | Tamper::HeadMismatch { .. }
+        | Tamper::AnchorForged { .. }
+        | Tamper::AnchorsMissing { .. } => None,
     };
     at.is_none_or(|at| window.contains(at))
 }

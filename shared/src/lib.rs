@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod audit;
+pub mod audit_anchors;
 pub mod credentials;
 pub mod data_subject;
 pub mod dispatch;

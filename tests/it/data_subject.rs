@@ -296,7 +296,7 @@ async fn export_then_erasure_leaves_no_address_in_any_table_and_the_audit_intact
     );
     let window = herald_shared::audit::Window::default();
     let report =
-        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, &|_| {})
+        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, None, &|_| {})
             .await
             .expect("verification");
     assert!(report.intact(), "{report:?}");

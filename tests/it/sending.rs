@@ -451,7 +451,7 @@ async fn a_batch_is_recorded_with_its_audit_entries_in_a_few_chained_transaction
         "entries carry digests, not addresses"
     );
     let report =
-        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, &|_| {})
+        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, None, &|_| {})
             .await
             .expect("verification");
     assert!(report.intact(), "{report:?}");

@@ -313,7 +313,7 @@ async fn an_endpoint_that_keeps_failing_is_disabled_and_gets_nothing_more() {
         format!("tenant/webhook-endpoint/{endpoint}")
     );
     let report =
-        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, &|_| {})
+        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, None, &|_| {})
             .await
             .expect("verification");
     assert!(report.intact(), "{report:?}");

@@ -91,7 +91,7 @@ async fn wizard_completes_versions_and_rolls_back() {
         .expect("audit entries");
     let actions: Vec<String> = entries.iter().map(|e| e.entry.action.clone()).collect();
     let report =
-        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, &|_| {})
+        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, None, &|_| {})
             .await
             .expect("verification");
     assert!(report.intact(), "{report:?}");

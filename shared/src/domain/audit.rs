@@ -203,6 +203,13 @@ pub enum Tamper {
     Foreign { chain: u32, key: String },
     /// The head does not match the last entry (the head or the tail was changed).
     HeadMismatch { chain: u32, head_seq: u64 },
+    /// An entry a signed anchor vouches for is gone or differs: the chain was cut back or
+    /// rewritten from before that point (head included), or deleted whole.
+    UnlikeAnchor { chain: u32, seq: u64, anchor: u64 },
+    /// An anchor's signature does not verify: it was forged or changed.
+    AnchorForged { anchor: u64 },
+    /// Anchors are missing from the sequence (deleted), or one does not follow the one before.
+    AnchorsMissing { from: u64, to: u64 },
 }
 
 impl fmt::Display for Tamper {
@@ -236,6 +243,19 @@ impl fmt::Display for Tamper {
                 f,
                 "chain {chain}: the head (entry {head_seq}) does not match the stored entries"
             ),
+            Tamper::UnlikeAnchor { chain, seq, anchor } => write!(
+                f,
+                "chain {chain}: entry {seq}, signed for by anchor {anchor}, is gone or changed"
+            ),
+            Tamper::AnchorForged { anchor } => {
+                write!(f, "anchor {anchor}: the signature does not verify")
+            }
+            Tamper::AnchorsMissing { from, to } if from == to => {
+                write!(f, "anchor {from} was deleted or replaced")
+            }
+            Tamper::AnchorsMissing { from, to } => {
+                write!(f, "anchors {from}-{to} were deleted or replaced")
+            }
         }
     }
 }
@@ -335,6 +355,129 @@ pub fn verify_chain(
             to: head.seq,
         }),
         _ => {}
+    }
+    problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed anchors
+// ---------------------------------------------------------------------------------------------
+//
+// Chains alone cannot show a chain cut back at its tail with its head rewound, or a chain
+// deleted whole: what is left is a consistent chain. An anchor is a signed statement of where
+// every chain of a scope stood at a moment (each head's number and link), made periodically
+// with a key the table's writers cannot use (KMS, asymmetric: the log's writers have no
+// kms:Sign on it). Anchors are chained too (`prev` is the previous anchor's digest), so a
+// deleted or replaced anchor shows. Verification checks every anchor's signature and that every
+// entry an anchor vouches for is still there, unchanged. What is appended after the latest
+// anchor is protected by the chains alone until the next anchor.
+
+/// Where every chain of a scope stood when the anchor was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub scope: String,
+    /// 1, 2, 3...: anchors of a scope are numbered without gaps.
+    pub seq: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Every chain's head (empty chains included), in chain order.
+    pub heads: Vec<ChainHead>,
+    /// The previous anchor's digest ([`GENESIS`] for the first).
+    pub prev: String,
+}
+
+impl Anchor {
+    /// The bytes signed: the anchor's canonical JSON (fields in declaration order).
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// What the next anchor names as `prev`.
+    pub fn digest(&self) -> String {
+        hex::encode(Sha256::digest(self.signed_bytes()))
+    }
+
+    /// The anchor after `previous` (or the first) over `heads`.
+    pub fn next(
+        scope: &str,
+        previous: Option<&Anchor>,
+        heads: Vec<ChainHead>,
+        at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            scope: scope.to_owned(),
+            seq: previous.map_or(1, |p| p.seq + 1),
+            at,
+            heads,
+            prev: previous.map_or_else(|| GENESIS.to_owned(), Anchor::digest),
+        }
+    }
+}
+
+/// An anchor with its signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedAnchor {
+    pub anchor: Anchor,
+    /// The key that signed it (a KMS key ARN) and how (`ECDSA_SHA_256`).
+    pub key_id: String,
+    pub algorithm: String,
+    /// Base64 of the signature over [`Anchor::signed_bytes`].
+    pub signature: String,
+}
+
+/// Checks a scope's chains against its anchors (in any order): `signed` says whether an
+/// anchor's signature verifies; `entries` finds a chain's entry by number as read back;
+/// `expired_before` forgives entries gone with the retention period (older than that time).
+pub fn verify_anchors(
+    anchors: &[SignedAnchor],
+    signed: &dyn Fn(&SignedAnchor) -> bool,
+    entries: &dyn Fn(u32, u64) -> Option<(String, OffsetDateTime)>,
+    first_entry: &dyn Fn(u32) -> Option<(u64, OffsetDateTime)>,
+    expired_before: Option<OffsetDateTime>,
+) -> Vec<Tamper> {
+    let mut problems = Vec::new();
+    let mut sorted: Vec<&SignedAnchor> = anchors.iter().collect();
+    sorted.sort_by_key(|a| a.anchor.seq);
+    let mut expected = 1;
+    let mut previous: Option<&Anchor> = None;
+    for signed_anchor in sorted {
+        let anchor = &signed_anchor.anchor;
+        if !signed(signed_anchor) {
+            problems.push(Tamper::AnchorForged { anchor: anchor.seq });
+            continue;
+        }
+        if anchor.seq > expected {
+            problems.push(Tamper::AnchorsMissing {
+                from: expected,
+                to: anchor.seq - 1,
+            });
+        } else if previous.map_or(GENESIS.to_owned(), Anchor::digest) != anchor.prev {
+            // Numbered right but not made after the one before it.
+            problems.push(Tamper::AnchorsMissing {
+                from: anchor.seq,
+                to: anchor.seq,
+            });
+        }
+        for head in anchor.heads.iter().filter(|h| h.seq > 0) {
+            let intact = match entries(head.chain, head.seq) {
+                Some((hash, _)) => hash == head.hash,
+                // Gone with the retention period: the chain now starts after it, with an entry
+                // about as old as the period.
+                None => match (first_entry(head.chain), expired_before) {
+                    (Some((first, at)), Some(cutoff)) => first > head.seq && at < cutoff,
+                    _ => false,
+                },
+            };
+            if !intact {
+                problems.push(Tamper::UnlikeAnchor {
+                    chain: head.chain,
+                    seq: head.seq,
+                    anchor: anchor.seq,
+                });
+            }
+        }
+        expected = anchor.seq + 1;
+        previous = Some(anchor);
     }
     problems
 }
@@ -566,5 +709,170 @@ mod tests {
         }
         assert_eq!(used.len(), 16);
         assert_eq!(chain_of("tenant/brand", 16), chain_of("tenant/brand", 16));
+    }
+
+    /// Anchors 1..=n over chain 3 at the given heads, "signed" (the test's signature check
+    /// accepts anchors whose signature field is "ok").
+    fn anchored(heads: &[ChainHead]) -> Vec<SignedAnchor> {
+        let mut anchors: Vec<SignedAnchor> = Vec::new();
+        for head in heads {
+            let anchor = Anchor::next(
+                "acme",
+                anchors.last().map(|a| &a.anchor),
+                vec![ChainHead::empty(0), head.clone()],
+                OffsetDateTime::UNIX_EPOCH,
+            );
+            anchors.push(SignedAnchor {
+                anchor,
+                key_id: "k".into(),
+                algorithm: "test".into(),
+                signature: "ok".into(),
+            });
+        }
+        anchors
+    }
+
+    fn check(
+        anchors: &[SignedAnchor],
+        links: &[StoredLink],
+        cutoff: Option<OffsetDateTime>,
+    ) -> Vec<Tamper> {
+        let entries: std::collections::BTreeMap<u64, (String, OffsetDateTime)> = links
+            .iter()
+            .filter_map(|l| l.entry.as_ref().ok())
+            .map(|e| (e.seq, (e.hash.clone(), e.entry.at)))
+            .collect();
+        verify_anchors(
+            anchors,
+            &|a| a.signature == "ok",
+            &|chain, seq| (chain == 3).then(|| entries.get(&seq).cloned()).flatten(),
+            &|chain| {
+                (chain == 3)
+                    .then(|| entries.iter().next().map(|(s, (_, at))| (*s, *at)))
+                    .flatten()
+            },
+            cutoff,
+        )
+    }
+
+    /// The head a chain had after its first `n` entries.
+    fn head_at(links: &[StoredLink], n: usize) -> ChainHead {
+        links[n - 1]
+            .entry
+            .as_ref()
+            .map(ChainedEntry::head)
+            .unwrap_or_else(|_| ChainHead::empty(3))
+    }
+
+    #[test]
+    fn anchors_vouch_for_what_they_signed() {
+        let (links, head) = chain(12);
+        let anchors = anchored(&[head_at(&links, 5), head_at(&links, 10)]);
+        assert_eq!(check(&anchors, &links, None), vec![]);
+        // Entries after the last anchor are the chains' alone to protect.
+        assert_eq!(verify(&links, &head), vec![]);
+    }
+
+    #[test]
+    fn a_tail_cut_back_with_its_head_rewound_shows_against_an_anchor() {
+        let (mut links, _) = chain(12);
+        let anchors = anchored(&[head_at(&links, 10)]);
+        // Entries 9-12 deleted and the head set back to entry 8: a consistent chain.
+        links.truncate(8);
+        let rewound = head_at(&links, 8);
+        assert_eq!(
+            verify(&links, &rewound),
+            vec![],
+            "the chain alone cannot tell"
+        );
+        assert_eq!(
+            check(&anchors, &links, None),
+            vec![Tamper::UnlikeAnchor {
+                chain: 3,
+                seq: 10,
+                anchor: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn a_chain_deleted_whole_or_rewritten_shows_against_an_anchor() {
+        let (links, _) = chain(6);
+        let anchors = anchored(&[head_at(&links, 6)]);
+        assert_eq!(
+            check(&anchors, &[], None),
+            vec![Tamper::UnlikeAnchor {
+                chain: 3,
+                seq: 6,
+                anchor: 1
+            }]
+        );
+        // Rewritten from entry 2 on, head included: every link recomputed, entry 6 differs.
+        let mut rewritten = links[..1].to_vec();
+        let mut head = head_at(&links, 1);
+        for n in 2..=6 {
+            let mut e = entry(n);
+            e.actor = "mallory".into();
+            let chained = ChainedEntry::after(&head, e);
+            head = chained.head();
+            rewritten.push(StoredLink {
+                key: format!("E#{n:012}"),
+                position: Some(n),
+                entry: Ok(chained),
+            });
+        }
+        assert_eq!(verify(&rewritten, &head), vec![]);
+        assert_eq!(
+            check(&anchors, &rewritten, None),
+            vec![Tamper::UnlikeAnchor {
+                chain: 3,
+                seq: 6,
+                anchor: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn forged_and_deleted_anchors_are_named() {
+        let (links, _) = chain(9);
+        let mut anchors = anchored(&[head_at(&links, 3), head_at(&links, 6), head_at(&links, 9)]);
+        anchors[2].signature = "forged".into();
+        assert_eq!(
+            check(&anchors, &links, None),
+            vec![Tamper::AnchorForged { anchor: 3 }]
+        );
+        let mut gap = anchored(&[head_at(&links, 3), head_at(&links, 6), head_at(&links, 9)]);
+        gap.remove(1);
+        assert_eq!(
+            check(&gap, &links, None),
+            vec![Tamper::AnchorsMissing { from: 2, to: 2 }]
+        );
+        // An anchor replaced by another genuine one from elsewhere does not follow its
+        // predecessor.
+        let mut swapped = anchored(&[head_at(&links, 3), head_at(&links, 6)]);
+        let other = anchored(&[head_at(&links, 4), head_at(&links, 6)]);
+        swapped[1] = other[1].clone();
+        assert_eq!(
+            check(&swapped, &links, None),
+            vec![Tamper::AnchorsMissing { from: 2, to: 2 }]
+        );
+    }
+
+    #[test]
+    fn entries_gone_with_the_retention_period_do_not_break_an_anchor() {
+        let (mut links, _) = chain(10);
+        let anchors = anchored(&[head_at(&links, 3), head_at(&links, 8)]);
+        links.drain(..5);
+        let cutoff = OffsetDateTime::UNIX_EPOCH + time::Duration::days(30);
+        assert_eq!(check(&anchors, &links, Some(cutoff)), vec![]);
+        let early = OffsetDateTime::UNIX_EPOCH + time::Duration::days(2);
+        assert_eq!(
+            check(&anchors, &links, Some(early)),
+            vec![Tamper::UnlikeAnchor {
+                chain: 3,
+                seq: 3,
+                anchor: 1
+            }]
+        );
     }
 }

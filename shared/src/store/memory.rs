@@ -74,6 +74,7 @@ impl MemoryStore {
 struct AuditLog {
     entries: Vec<AuditEntry>,
     chains: BTreeMap<(String, u32), Vec<ChainedEntry>>,
+    anchors: BTreeMap<(String, u64), crate::domain::audit::SignedAnchor>,
 }
 
 impl AuditLog {
@@ -1022,6 +1023,53 @@ impl crate::store::RecipientStore for MemoryStore {
 
 #[async_trait]
 impl crate::store::AuditStore for MemoryStore {
+    async fn anchors(&self, scope: &str) -> StoreResult<Vec<crate::domain::audit::SignedAnchor>> {
+        self.with(|s| {
+            Ok(s.audit
+                .anchors
+                .range((scope.to_owned(), 0)..=(scope.to_owned(), u64::MAX))
+                .map(|(_, a)| a.clone())
+                .collect())
+        })
+    }
+
+    async fn latest_anchor(
+        &self,
+        scope: &str,
+    ) -> StoreResult<Option<crate::domain::audit::SignedAnchor>> {
+        Ok(self.anchors(scope).await?.pop())
+    }
+
+    async fn put_anchor(&self, anchor: &crate::domain::audit::SignedAnchor) -> StoreResult<()> {
+        self.with(|s| {
+            let key = (anchor.anchor.scope.clone(), anchor.anchor.seq);
+            if s.audit.anchors.contains_key(&key) {
+                return Err(StoreError::Conflict);
+            }
+            s.audit.anchors.insert(key, anchor.clone());
+            Ok(())
+        })
+    }
+
+    async fn audit_scopes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<String>, Option<String>)> {
+        self.with(|s| {
+            let scopes: std::collections::BTreeSet<&String> =
+                s.audit.chains.keys().map(|(scope, _)| scope).collect();
+            let page: Vec<String> = scopes
+                .into_iter()
+                .filter(|scope| after.is_none_or(|a| scope.as_str() > a))
+                .take(limit + 1)
+                .cloned()
+                .collect();
+            let next = (page.len() > limit).then(|| page[limit - 1].clone());
+            Ok((page.into_iter().take(limit).collect(), next))
+        })
+    }
+
     async fn audit_heads(&self, scope: &str) -> StoreResult<Vec<ChainHead>> {
         self.with(|s| {
             Ok((0..super::AUDIT_CHAINS)

@@ -609,4 +609,20 @@ pub trait AuditStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<(Vec<crate::domain::audit::StoredLink>, Option<String>)>;
+    /// Every signed anchor of the scope, in number order.
+    async fn anchors(&self, scope: &str) -> StoreResult<Vec<crate::domain::audit::SignedAnchor>>;
+    /// The scope's newest anchor.
+    async fn latest_anchor(
+        &self,
+        scope: &str,
+    ) -> StoreResult<Option<crate::domain::audit::SignedAnchor>>;
+    /// Adds an anchor; `Conflict` when the scope already has one with its number.
+    async fn put_anchor(&self, anchor: &crate::domain::audit::SignedAnchor) -> StoreResult<()>;
+    /// One page of the scopes that have audit entries (tenants, `platform`), in name order,
+    /// after `after`; with the name to continue after, `None` at the end.
+    async fn audit_scopes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<String>, Option<String>)>;
 }

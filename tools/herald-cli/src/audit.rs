@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use herald_shared::audit::{self, Window};
+use herald_shared::audit_anchors::{self, AnchorSigner, KmsAnchorSigner};
 use herald_shared::store::dynamodb::{DynamoDb, TableNames};
 use indicatif::{ProgressBar, ProgressStyle};
 use time::OffsetDateTime;
@@ -29,6 +30,16 @@ pub enum AuditCommand {
         /// error (exit code 2): a misspelt tenant id, or a log deleted whole, must not pass.
         #[arg(long)]
         allow_empty: bool,
+    },
+    /// Signs where every chain stands (a new anchor when anything moved since the last one),
+    /// for one tenant or, with `--all`, every scope with entries: what the scheduled
+    /// audit-anchor function does. Needs AUDIT_ANCHOR_KEY_ID and kms:Sign on it.
+    Anchor {
+        /// The tenant id, or `platform`.
+        #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+        tenant: Option<String>,
+        #[arg(long)]
+        all: bool,
     },
     /// Writes a tenant's entries as JSON lines (chain, number, links and the entry).
     Export {
@@ -72,6 +83,15 @@ async fn store() -> anyhow::Result<DynamoDb> {
     Ok(DynamoDb::new(aws_sdk_dynamodb::Client::new(&aws), tables))
 }
 
+/// The anchor key named by `AUDIT_ANCHOR_KEY_ID`, if the environment names one.
+async fn anchor_signer() -> Option<KmsAnchorSigner> {
+    let key_id = std::env::var("AUDIT_ANCHOR_KEY_ID")
+        .ok()
+        .filter(|k| !k.is_empty())?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Some(KmsAnchorSigner::new(aws_sdk_kms::Client::new(&aws), key_id))
+}
+
 pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
         AuditCommand::Verify {
@@ -97,11 +117,19 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 .progress_chars("=> "),
             );
             let started = std::time::Instant::now();
+            let signer = anchor_signer().await;
+            if signer.is_none() {
+                eprintln!(
+                    "AUDIT_ANCHOR_KEY_ID is not set: signed anchors are not checked \
+                     (a chain cut back at its tail, or deleted whole, would not show)"
+                );
+            }
             let report = audit::verify(
                 &store,
                 &scope.tenant,
                 scope.window(),
                 retention_days.map(time::Duration::days),
+                signer.as_ref().map(|s| s as &dyn AnchorSigner),
                 &|read| bar.set_position(read),
             )
             .await?;
@@ -111,6 +139,16 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
             } else {
                 for problem in report.problems() {
                     println!("TAMPERED  {problem}");
+                }
+                if let Some(anchors) = &report.anchors {
+                    match (anchors.latest_seq, anchors.latest_at) {
+                        (Some(seq), Some(at)) => println!(
+                            "{} signed anchor(s) checked; the latest, {seq}, at {}",
+                            anchors.count,
+                            at.format(&Rfc3339).unwrap_or_default()
+                        ),
+                        _ => println!("no signed anchors yet"),
+                    }
                 }
                 println!(
                     "{} entries in {} chains ({} in the window) read in {:.1} s: {}",
@@ -130,6 +168,27 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        AuditCommand::Anchor { tenant, all } => {
+            let store = store().await?;
+            let signer = anchor_signer()
+                .await
+                .context("AUDIT_ANCHOR_KEY_ID is not set (source the stack's environment)")?;
+            let now = OffsetDateTime::now_utc();
+            match (tenant, all) {
+                (Some(scope), false) => {
+                    let outcome = audit_anchors::anchor_scope(&store, &signer, &scope, now).await?;
+                    println!("{scope}: {}", serde_json::to_string(&outcome)?);
+                }
+                _ => {
+                    let run = audit_anchors::anchor_all(&store, &signer, now).await?;
+                    println!("{}", serde_json::to_string(&run)?);
+                    if run.failed > 0 {
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Export { scope, out } => {
             let store = store().await?;

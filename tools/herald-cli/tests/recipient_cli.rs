@@ -77,7 +77,10 @@ async fn export_and_erasure_find_the_recipient_under_the_deployments_key() {
     let export: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(export["recipient_key"], key.as_str());
     assert_eq!(export["history"][0]["evidence"], "signed form #4411");
-    assert!(!stderr.contains("260971234567"), "the address is never echoed");
+    assert!(
+        !stderr.contains("260971234567"),
+        "the address is never echoed"
+    );
 
     let (code, stdout, stderr) = herald(&stack, &[&["recipient", "erase"][..], &args].concat());
     assert_eq!(code, 0, "{stderr}");

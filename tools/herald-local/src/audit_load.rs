@@ -115,6 +115,7 @@ pub async fn run(appends: usize, concurrency: usize, verify_entries: usize) -> a
             tenant.as_str(),
             Window::default(),
             None,
+            None,
             &|_| {},
         )
         .await?;
@@ -153,8 +154,15 @@ pub async fn run(appends: usize, concurrency: usize, verify_entries: usize) -> a
             started.elapsed().as_secs_f64()
         );
         let started = Instant::now();
-        let report =
-            audit::verify(store.as_ref(), tenant, Window::default(), None, &|_| {}).await?;
+        let report = audit::verify(
+            store.as_ref(),
+            tenant,
+            Window::default(),
+            None,
+            None,
+            &|_| {},
+        )
+        .await?;
         let elapsed = started.elapsed();
         ensure!(report.intact(), "the seeded log does not verify");
         println!(

@@ -25,7 +25,9 @@ use serde::de::DeserializeOwned;
 
 use super::{AUDIT_CHAINS, AuditStore};
 use super::{StoreError, StoreResult};
-use crate::domain::audit::{AuditEntry, ChainHead, ChainedEntry, StoredLink, chain_of};
+use crate::domain::audit::{
+    AuditEntry, ChainHead, ChainedEntry, SignedAnchor, StoredLink, chain_of,
+};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -110,6 +112,23 @@ struct HeadItem {
 /// `A#<scope>#<chain>`: one partition per chain.
 fn audit_partition(scope: &str, chain: u32) -> String {
     format!("A#{scope}#{chain:02}")
+}
+
+/// `N#<scope>`: the scope's signed anchors, under `N#<number>`.
+fn anchor_partition(scope: &str) -> String {
+    format!("N#{scope}")
+}
+
+/// The partition listing every scope with audit entries (one item per scope, written with the
+/// first entry of each of its chains): what the anchoring job walks.
+const SCOPES_KEY: &str = "SCOPES";
+
+fn anchor_of(item: Item) -> StoreResult<SignedAnchor> {
+    #[derive(serde::Deserialize)]
+    struct AnchorItem {
+        anchor: SignedAnchor,
+    }
+    Ok(from_item::<AnchorItem>(item)?.anchor)
 }
 
 /// Entries sort by number under `E#`, beside the chain's `HEAD`.
@@ -256,6 +275,10 @@ impl DynamoDb {
                 self.audit_head_put(&partition, &last, head.seq)
                     .map_err(store)?,
             );
+            if head.seq == 0 {
+                // A chain's first entry: the scope goes on the list anchoring walks.
+                transaction.push(self.scope_put(&first.scope).map_err(store)?);
+            }
             match self.transact_detailed(transaction).await {
                 Ok(()) => {
                     self.cache_head(&partition, last);
@@ -434,6 +457,17 @@ impl DynamoDb {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// The scope's line in the list of scopes (rewritten as is by each chain's first entry).
+    fn scope_put(&self, scope: &str) -> StoreResult<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.tables.audit)
+            .item("pk", s(SCOPES_KEY))
+            .item("sk", s(scope))
+            .build()
+            .map_err(unexpected)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     /// The head's move to `head`, conditioned on it still being at `previous`.
     fn audit_head_put(
         &self,
@@ -581,6 +615,93 @@ fn delete_item(
 
 #[async_trait::async_trait]
 impl AuditStore for DynamoDb {
+    async fn anchors(&self, scope: &str) -> StoreResult<Vec<SignedAnchor>> {
+        let items = self
+            .query_all(
+                &self.tables.audit,
+                &anchor_partition(scope),
+                "N#",
+                false,
+                None,
+            )
+            .await?;
+        items.into_iter().map(anchor_of).collect()
+    }
+
+    async fn latest_anchor(&self, scope: &str) -> StoreResult<Option<SignedAnchor>> {
+        let items = self
+            .query_all(
+                &self.tables.audit,
+                &anchor_partition(scope),
+                "N#",
+                true,
+                Some(1),
+            )
+            .await?;
+        items.into_iter().next().map(anchor_of).transpose()
+    }
+
+    async fn put_anchor(&self, anchor: &SignedAnchor) -> StoreResult<()> {
+        #[derive(Serialize)]
+        struct AnchorItem<'a> {
+            pk: String,
+            sk: String,
+            anchor: &'a SignedAnchor,
+        }
+        let item = to_item(&AnchorItem {
+            pk: anchor_partition(&anchor.anchor.scope),
+            sk: format!("N#{:012}", anchor.anchor.seq),
+            anchor,
+        })?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.audit)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(StoreError::Unavailable(
+                anyhow::Error::new(e).context("PutItem failed"),
+            )),
+        }
+    }
+
+    async fn audit_scopes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<(Vec<String>, Option<String>)> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.audit)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(SCOPES_KEY))
+            .set_exclusive_start_key(after.map(|a| {
+                HashMap::from([("pk".to_owned(), s(SCOPES_KEY)), ("sk".to_owned(), s(a))])
+            }))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("Query failed")))?;
+        let scopes = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
+            .collect();
+        let next = out
+            .last_evaluated_key
+            .and_then(|k| k.get("sk").and_then(|v| v.as_s().ok()).cloned());
+        Ok((scopes, next))
+    }
+
     async fn audit_heads(&self, scope: &str) -> StoreResult<Vec<ChainHead>> {
         let reads = (0..AUDIT_CHAINS).map(|chain| async move {
             self.read_head(&audit_partition(scope, chain), chain).await
