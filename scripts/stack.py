@@ -64,6 +64,19 @@ DIRECT_TYPES = {
     "AWS::SecretsManager::Secret",
 }
 FUNCTION_TYPES = {"AWS::Serverless::Function", "AWS::Lambda::Function"}
+
+
+def created_directly(spec: dict[str, Any]) -> bool:
+    """Whether this script creates the resource with the service API rather than the
+    emulator's CloudFormation: the types moto skips, and asymmetric KMS keys (moto's
+    CloudFormation ignores KeySpec and would make a symmetric key, which cannot sign)."""
+    kind = spec.get("Type")
+    if kind in DIRECT_TYPES:
+        return True
+    spec_name = (spec.get("Properties") or {}).get("KeySpec", "SYMMETRIC_DEFAULT")
+    return kind == "AWS::KMS::Key" and spec_name != "SYMMETRIC_DEFAULT"
+
+
 # Function environment variables whose value legitimately differs between functions (the
 # dispatch function's CHANNEL). stack.env holds one value per key, so these are left out of it
 # (a local binary serving several functions must do without: dispatch then serves every
@@ -519,7 +532,7 @@ def parameter_values(template: dict[str, Any], overrides: list[str]) -> dict[str
 def emulator_template(template: dict[str, Any], parameters: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The subset of the template the emulator's CloudFormation creates."""
     resources = {name: copy.deepcopy(spec) for name, spec in template["Resources"].items()
-                 if spec.get("Type") in CFN_TYPES}
+                 if spec.get("Type") in CFN_TYPES and not created_directly(spec)}
     for spec in resources.values():
         depends = spec.get("DependsOn")
         if depends is not None:
@@ -789,7 +802,7 @@ def apply_direct(client: Callable[[str], Any], template: dict[str, Any], resolve
     """Creates the resource types moto's CloudFormation skips, in template order."""
     for name, spec in template["Resources"].items():
         kind = spec.get("Type")
-        if kind not in DIRECT_TYPES or not enabled(resolver, spec):
+        if not created_directly(spec) or not enabled(resolver, spec):
             continue
         try:
             props = desired_properties(resolver, spec)
@@ -811,6 +824,14 @@ def apply_direct(client: Callable[[str], Any], template: dict[str, Any], resolve
             physical[name] = subscribe(client, name, props)
         elif kind == "AWS::SecretsManager::Secret":
             physical[name] = create_secret(client, name, props)
+        elif kind == "AWS::KMS::Key":
+            key = client("kms").create_key(
+                KeySpec=props["KeySpec"], KeyUsage=props.get("KeyUsage", "SIGN_VERIFY"),
+                Description=str(props.get("Description", name)))["KeyMetadata"]
+            physical[name] = key["KeyId"]
+            resolver.attributes[name] = {"Ref": key["KeyId"], "KeyId": key["KeyId"],
+                                         "Arn": key["Arn"]}
+            continue
         resolver.attributes[name] = {"Ref": physical[name]}
 
 

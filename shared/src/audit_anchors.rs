@@ -208,7 +208,12 @@ pub async fn anchor_all(
                 Ok(Anchored::Unchanged(_) | Anchored::Raced) => run.unchanged += 1,
                 Err(e) => {
                     run.failed += 1;
-                    tracing::warn!(scope = %scope, error = %format!("{e:#}"), "anchoring failed");
+                    tracing::warn!(
+                        scope = %scope,
+                        audit_anchor_failed = 1,
+                        error = %format!("{e:#}"),
+                        "anchoring failed"
+                    );
                 }
             }
         }
@@ -217,6 +222,22 @@ pub async fn anchor_all(
             _ => break,
         }
     }
+    Ok(run)
+}
+
+/// One scheduled run: anchors every scope now and logs what it did (one line).
+pub async fn scheduled(
+    store: &dyn AuditStore,
+    signer: &dyn AnchorSigner,
+) -> anyhow::Result<AnchorRun> {
+    let run = anchor_all(store, signer, OffsetDateTime::now_utc()).await?;
+    tracing::info!(
+        scopes = run.scopes,
+        anchored = run.anchored,
+        unchanged = run.unchanged,
+        failed = run.failed,
+        "audit anchoring run"
+    );
     Ok(run)
 }
 

@@ -189,3 +189,182 @@ async fn tampering_is_named_and_fails_verification() {
         assert!(problems.contains(&kind), "{kind} not in {problems:?}");
     }
 }
+
+#[tokio::test]
+async fn a_chain_cut_back_or_deleted_below_a_signed_anchor_fails_verification() {
+    let stack = Stack::start().expect("the local stack starts");
+    assert!(
+        stack.env.contains_key("AUDIT_ANCHOR_KEY_ID"),
+        "the stack has the template's anchor key"
+    );
+    let aws = stack.sdk_config().await;
+    let tables = TableNames::from_vars(&|name| stack.env.get(name).cloned()).expect("tables");
+    let audit_table = tables.audit.clone();
+    let store = DynamoDb::new(aws_sdk_dynamodb::Client::new(&aws), tables);
+    let tenant = TenantId::parse("acme-anchor").expect("tenant");
+    let owner = Owner::Tenant(tenant.clone());
+    for revision in 1..=12u32 {
+        let brand = Revisioned {
+            value: Brand {
+                display_name: Some(format!("Acme {revision}")),
+                ..Brand::default()
+            },
+            revision,
+        };
+        let audit = AuditEntry::by_system(
+            "test",
+            &tenant,
+            &format!("req-{revision}"),
+            "brand.updated",
+            "tenant/brand".into(),
+            None,
+            None,
+        );
+        store
+            .put_brand(&owner, &brand, &audit)
+            .await
+            .expect("brand");
+    }
+    let chain = herald_shared::domain::audit::chain_of("tenant/brand", 16);
+
+    // The scheduled job's work, by hand: an anchor for every scope that moved.
+    let (code, stdout, stderr) = herald(&stack, &["audit", "anchor", "--all"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("\"anchored\":1"), "{stdout}");
+    let (code, stdout, _) = herald(&stack, &["audit", "anchor", "--tenant", "acme-anchor"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("Unchanged"),
+        "nothing moved since: {stdout}"
+    );
+    let (code, stdout, stderr) = herald(&stack, &["audit", "verify", "--tenant", "acme-anchor"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("1 signed anchor(s) checked"), "{stdout}");
+
+    // Entries 11 and 12 deleted, the head set back to entry 10: a consistent chain that only
+    // the anchor can contradict.
+    let db = aws_sdk_dynamodb::Client::new(&aws);
+    for seq in [11, 12] {
+        db.delete_item()
+            .table_name(&audit_table)
+            .set_key(Some(key("acme-anchor", chain, seq)))
+            .send()
+            .await
+            .expect("delete");
+    }
+    let ten = db
+        .get_item()
+        .table_name(&audit_table)
+        .set_key(Some(key("acme-anchor", chain, 10)))
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("entry 10");
+    let head = HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(format!("A#acme-anchor#{chain:02}")),
+        ),
+        ("sk".to_owned(), AttributeValue::S("HEAD".into())),
+        ("seq".to_owned(), AttributeValue::N("10".into())),
+        ("hash".to_owned(), ten["hash"].clone()),
+    ]);
+    db.put_item()
+        .table_name(&audit_table)
+        .set_item(Some(head))
+        .send()
+        .await
+        .expect("head rewound");
+    let without_key: Vec<(String, String)> = stack
+        .env
+        .iter()
+        .filter(|(name, _)| name.as_str() != "AUDIT_ANCHOR_KEY_ID")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let unanchored = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["audit", "verify", "--tenant", "acme-anchor"])
+        .env_clear()
+        .envs(without_key)
+        .output()
+        .expect("the CLI runs");
+    assert_eq!(
+        unanchored.status.code(),
+        Some(0),
+        "the chains alone cannot tell a cut-back tail"
+    );
+    let (code, stdout, stderr) = herald(&stack, &["audit", "verify", "--tenant", "acme-anchor"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "chain {chain}: entry 12, signed for by anchor 1, is gone or changed"
+        )),
+        "{stdout}"
+    );
+
+    // The whole log deleted, heads included: still not "nothing to verify".
+    let items = db
+        .scan()
+        .table_name(&audit_table)
+        .send()
+        .await
+        .expect("scan")
+        .items
+        .unwrap_or_default();
+    for item in items.into_iter().filter(|i| {
+        i.get("pk")
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|pk| pk.starts_with("A#acme-anchor#"))
+    }) {
+        let key = HashMap::from([
+            ("pk".to_owned(), item["pk"].clone()),
+            ("sk".to_owned(), item["sk"].clone()),
+        ]);
+        db.delete_item()
+            .table_name(&audit_table)
+            .set_key(Some(key))
+            .send()
+            .await
+            .expect("delete");
+    }
+    let (code, stdout, stderr) = herald(&stack, &["audit", "verify", "--tenant", "acme-anchor"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("signed for by anchor 1"), "{stdout}");
+
+    // An anchor whose statement was changed no longer carries KMS's signature.
+    let anchor_key = HashMap::from([
+        ("pk".to_owned(), AttributeValue::S("N#acme-anchor".into())),
+        ("sk".to_owned(), AttributeValue::S(format!("N#{:012}", 1))),
+    ]);
+    let mut anchor = db
+        .get_item()
+        .table_name(&audit_table)
+        .set_key(Some(anchor_key))
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("anchor 1");
+    let Some(AttributeValue::M(signed)) = anchor.get_mut("anchor") else {
+        panic!("an anchor item: {anchor:?}");
+    };
+    let Some(AttributeValue::M(statement)) = signed.get_mut("anchor") else {
+        panic!("a signed anchor: {signed:?}");
+    };
+    statement.insert(
+        "at".into(),
+        AttributeValue::S("2026-01-01T00:00:00Z".into()),
+    );
+    db.put_item()
+        .table_name(&audit_table)
+        .set_item(Some(anchor))
+        .send()
+        .await
+        .expect("anchor changed");
+    let (code, stdout, stderr) = herald(&stack, &["audit", "verify", "--tenant", "acme-anchor"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("anchor 1: the signature does not verify"),
+        "{stdout}"
+    );
+}
