@@ -67,3 +67,20 @@ target/debug/sqs-event-source --stack-json "$state/stack/stack.json" --invoke-ur
 target/debug/herald-local demo --invoke-url "http://127.0.0.1:$port" --standins-url "$standins_url" \
   --smtp-port "$smtp_port" --smtp-user "$smtp_user" --smtp-password "$smtp_password" \
   --smtp-spool "$state/smtp-spool.jsonl" --events-dir events
+
+# The audit trail of everything above: the scheduled audit-anchor function run once (as its
+# EventBridge schedule would), then the operator CLI verifying the tenant's whole log, its
+# hash chains and signed anchors, exactly as an auditor would.
+printf '\n== 9. Audit: the anchoring run, then the whole log verified\n'
+.venv/bin/python - "http://127.0.0.1:$port/2015-03-31/functions/audit-anchor/invocations" <<'PY'
+import json, sys, urllib.request
+request = urllib.request.Request(sys.argv[1], data=b'{"source": "aws.events", "detail-type": "Scheduled Event"}',
+                                 headers={"content-type": "application/json"})
+with urllib.request.urlopen(request, timeout=120) as answer:
+    run = json.load(answer)
+print(f"   audit-anchor (scheduled)  scopes {run['scopes']}, anchored {run['anchored']}, failed {run['failed']}")
+if run["failed"] or not run["anchored"]:
+    sys.exit("the anchoring run failed")
+PY
+(set -a; . "$state/stack/stack.env"; set +a; target/debug/herald audit verify --tenant acme-events) \
+  | sed 's/^/   herald audit verify  /'

@@ -681,9 +681,11 @@ async fn send_messages(
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
         println!(
-            "      {id} {:<6} {}",
+            "      {id} {:<6} {:<9} billed {} (Twilio's price, asked when the message ended; estimated {})",
             last["channel"].as_str().unwrap_or_default(),
-            last["status"].as_str().unwrap_or_default()
+            last["status"].as_str().unwrap_or_default(),
+            money(&last["cost"]),
+            money(&last["estimated_cost"])
         );
         ensure!(
             last["status"] == "delivered",
