@@ -1,7 +1,8 @@
 //! `herald-local audit-load --appends N [--concurrency C] [--verify-entries M]`: measures the
 //! audit log against the emulator (provisioned from the template). Appends: N audited writes
 //! (an opt-out each: the item and its audit entry in one transaction, chained) from C
-//! concurrent writers, once spread over a tenant's chains (distinct targets, as messages are)
+//! concurrent writers, each with a store of its own as separate Lambda containers have, once
+//! spread over a tenant's chains (distinct targets, as messages are)
 //! and once all on one chain (one target), reporting appends per second and the transaction
 //! attempts each append took. Verification: M chained entries restored into the table, then
 //! the whole tenant verified as `herald audit verify` does, timed. Bounded: N and M are capped.
@@ -46,7 +47,12 @@ pub async fn run(appends: usize, concurrency: usize, verify_entries: usize) -> a
             .build(),
     );
     let tables = TableNames::from_vars(&|name| stack.env.get(name).cloned())?;
-    let store = Arc::new(DynamoDb::new(client, tables));
+    let store = Arc::new(DynamoDb::new(client.clone(), tables.clone()));
+    // One store per writer, as each Lambda container has its own (head cache and per-chain
+    // turn-taking are per container): writers contend as containers do.
+    let writers: Vec<Arc<DynamoDb>> = (0..concurrency)
+        .map(|_| Arc::new(DynamoDb::new(client.clone(), tables.clone())))
+        .collect();
 
     for (label, tenant, one_chain) in [
         ("spread over the tenant's chains", "load-spread", false),
@@ -57,7 +63,7 @@ pub async fn run(appends: usize, concurrency: usize, verify_entries: usize) -> a
         let started = Instant::now();
         let results: Vec<anyhow::Result<()>> = stream::iter(0..appends)
             .map(|i| {
-                let store = store.clone();
+                let store = writers[i % concurrency].clone();
                 let tenant = tenant.clone();
                 async move {
                     let key = format!("{i:032x}");

@@ -75,6 +75,10 @@ pub struct DynamoDb {
     /// The audit chains' heads this container appended last: the first try of the next append
     /// needs no read (a stale head only costs a retry).
     heads: Arc<Mutex<HashMap<String, ChainHead>>>,
+    /// One lock per chain this container appends to: its concurrent appends to a chain take
+    /// turns (each on the head the one before left) instead of racing for the head and
+    /// retrying; only appends from other containers can still collide.
+    chain_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 /// Why a transaction did not go through.
@@ -150,6 +154,7 @@ impl DynamoDb {
             client,
             tables,
             heads: Arc::new(Mutex::new(HashMap::new())),
+            chain_locks: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -253,6 +258,8 @@ impl DynamoDb {
             .flat_map(|(i, (items, _))| std::iter::repeat_n(i, items.len()))
             .collect();
         let store = |e: StoreError| ChainedError::Store(e);
+        let lock = self.chain_lock(&partition);
+        let _turn = lock.lock().await;
         for attempt in 0..AUDIT_APPEND_ATTEMPTS {
             let cached = (attempt == 0)
                 .then(|| self.cached_head(&partition))
@@ -389,6 +396,20 @@ impl DynamoDb {
             }
         }
         Ok(())
+    }
+
+    fn chain_lock(&self, partition: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let Ok(mut locks) = self.chain_locks.lock() else {
+            return Arc::new(tokio::sync::Mutex::new(()));
+        };
+        if locks.len() > 4096 {
+            // Forget idle chains' locks (a lock in use is kept alive by its holders).
+            locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        locks
+            .entry(partition.to_owned())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+            .clone()
     }
 
     fn cached_head(&self, partition: &str) -> Option<ChainHead> {
