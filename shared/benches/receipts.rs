@@ -578,12 +578,11 @@ criterion_main!(benches, handler_benches);
 fn creation(
     m: &herald_shared::domain::message::Message,
 ) -> herald_shared::domain::audit::AuditEntry {
-    herald_shared::domain::audit::AuditEntry::by_system(
+    herald_shared::domain::audit::AuditEntry::by_system_on_message(
         "test",
-        &m.tenant,
+        m,
         "req",
         "message.accepted",
-        format!("message/{}", m.id),
         None,
         None,
     )

@@ -199,7 +199,7 @@ async fn erase_one(
             tenant,
             request_id,
             "message.erased",
-            format!("message/{}", erased.id),
+            erased.audit_target(),
             Some(stored.message.status.as_str().to_owned()),
             Some(digest(&erased)),
         );

@@ -220,12 +220,11 @@ async fn receipt_for(
             }),
         _ => None,
     };
-    let audit = AuditEntry::by_system(
+    let audit = AuditEntry::by_system_on_message(
         ACTOR,
-        tenant,
+        &message,
         request_id,
         &format!("message.{}", receipt.status.as_str()),
-        format!("message/{}", message.id),
         Some(message.status.as_str().to_owned()),
         Some(receipt.status.as_str().to_owned()),
     );
@@ -243,12 +242,11 @@ async fn receipt_for(
         applied.unchanged += 1;
         // A late or repeated receipt may still carry (or lead to) the provider's bill.
         if let Some(cost) = billed.filter(|c| message.cost != Some(*c)) {
-            let audit = AuditEntry::by_system(
+            let audit = AuditEntry::by_system_on_message(
                 ACTOR,
-                tenant,
+                &message,
                 request_id,
                 "message.cost_corrected",
-                format!("message/{}", message.id),
                 message.cost.map(|c| crate::domain::audit::digest(&c)),
                 Some(crate::domain::audit::digest(&cost)),
             );

@@ -1407,12 +1407,11 @@ mod through_the_function {
 fn accepted(
     m: &herald_shared::domain::message::Message,
 ) -> herald_shared::domain::audit::AuditEntry {
-    herald_shared::domain::audit::AuditEntry::by_system(
+    herald_shared::domain::audit::AuditEntry::by_system_on_message(
         "test",
-        &m.tenant,
+        m,
         "req",
         "message.accepted",
-        format!("message/{}", m.id),
         None,
         None,
     )

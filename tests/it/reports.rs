@@ -275,12 +275,11 @@ async fn the_index_is_read_page_by_page_and_only_for_the_tenant() {
 fn accepted(
     m: &herald_shared::domain::message::Message,
 ) -> herald_shared::domain::audit::AuditEntry {
-    herald_shared::domain::audit::AuditEntry::by_system(
+    herald_shared::domain::audit::AuditEntry::by_system_on_message(
         "test",
-        &m.tenant,
+        m,
         "req",
         "message.accepted",
-        format!("message/{}", m.id),
         None,
         None,
     )

@@ -175,7 +175,7 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
                     &caller,
                     &request_id,
                     "message.accepted",
-                    format!("message/{}", m.id),
+                    m.audit_target(),
                     None,
                     Some(digest(m)),
                 );

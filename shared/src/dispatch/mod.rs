@@ -631,12 +631,11 @@ impl Dispatcher {
     }
 
     fn audit(&self, message: &Message, action: &str, before: MessageStatus) -> AuditEntry {
-        AuditEntry::by_system(
+        AuditEntry::by_system_on_message(
             "dispatch",
-            &message.tenant,
+            message,
             message.id.as_str(),
             action,
-            format!("message/{}", message.id),
             Some(before.as_str().to_owned()),
             Some(message.status.as_str().to_owned()),
         )

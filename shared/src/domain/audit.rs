@@ -82,6 +82,31 @@ impl AuditEntry {
     }
 }
 
+impl AuditEntry {
+    /// An entry Herald itself (`actor`) makes about a message. A message's whole history has
+    /// one target, [`Message::audit_target`], so it is one ordered chain.
+    ///
+    /// [`Message::audit_target`]: super::message::Message::audit_target
+    pub fn by_system_on_message(
+        actor: &str,
+        message: &super::message::Message,
+        request_id: &str,
+        action: &str,
+        before: Option<String>,
+        after: Option<String>,
+    ) -> Self {
+        Self::by_system(
+            actor,
+            &message.tenant,
+            request_id,
+            action,
+            message.audit_target(),
+            before,
+            after,
+        )
+    }
+}
+
 /// SHA-256 (hex) of a value's JSON. serde_json writes struct fields in declaration order and
 /// maps as BTreeMaps in key order here, so equal values give equal digests.
 pub fn digest<T: Serialize>(value: &T) -> String {

@@ -169,6 +169,14 @@ impl StatusMark {
     }
 }
 
+impl Message {
+    /// What the message's audit entries name: `message/<id>`, the same from its creation to
+    /// its erasure, so its history is one chain.
+    pub fn audit_target(&self) -> String {
+        format!("message/{}", self.id)
+    }
+}
+
 /// A status reported for a message (by a provider's receipt), as a message records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {

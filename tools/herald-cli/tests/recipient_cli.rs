@@ -2,7 +2,6 @@
 //! stack's recipient-key secret (the same one the functions use), the export has the consent
 //! recorded for the address, and erasure digests its evidence.
 
-use std::process::Command;
 
 use herald_shared::App;
 use herald_shared::app::AppConfig;
@@ -16,20 +15,10 @@ use herald_shared::domain::{CategoryClass, Channel};
 use herald_shared::store::LedgerChange;
 use local_stack::Stack;
 
-const ADA: &str = "+260971234567";
+mod support;
+use support::herald;
 
-fn herald(stack: &Stack, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(args)
-        .envs(&stack.env)
-        .output()
-        .expect("the CLI runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+const ADA: &str = "+260971234567";
 
 #[tokio::test]
 async fn export_and_erasure_find_the_recipient_under_the_deployments_key() {
@@ -90,15 +79,10 @@ async fn export_and_erasure_find_the_recipient_under_the_deployments_key() {
     assert!(evidence.starts_with("sha256:"), "{evidence}");
 
     // Without the deployment's key the CLI cannot know whom it is asked about: exit code 2.
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args([&["recipient", "export"][..], &args].concat())
-        .envs(
-            stack
-                .env
-                .iter()
-                .filter(|(name, _)| name.as_str() != "RECIPIENT_KEY_SECRET_ARN"),
-        )
-        .output()
-        .expect("the CLI runs");
-    assert_eq!(out.status.code(), Some(2));
+    let (code, _, stderr) = support::herald_with(
+        &stack,
+        &[&["recipient", "export"][..], &args].concat(),
+        &["RECIPIENT_KEY_SECRET_ARN"],
+    );
+    assert_eq!(code, 2, "{stderr}");
 }

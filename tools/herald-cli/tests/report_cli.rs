@@ -2,7 +2,6 @@
 //! written through the stores, then the report as JSON on stdout and as CSV into a file; a bad
 //! period is refused naming the flag.
 
-use std::process::Command;
 
 use herald_shared::domain::TenantId;
 use herald_shared::domain::audit::AuditEntry;
@@ -16,18 +15,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-fn herald(stack: &Stack, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(args)
-        .envs(&stack.env)
-        .output()
-        .expect("the CLI runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod support;
+use support::herald;
 
 /// An SMS record as the send API writes it (fields it leaves to their defaults left out).
 fn sms(tenant: &TenantId, n: usize, at: OffsetDateTime) -> Message {
@@ -182,12 +171,11 @@ async fn the_cli_writes_the_report_as_json_and_csv() {
 fn accepted(
     m: &herald_shared::domain::message::Message,
 ) -> herald_shared::domain::audit::AuditEntry {
-    herald_shared::domain::audit::AuditEntry::by_system(
+    herald_shared::domain::audit::AuditEntry::by_system_on_message(
         "test",
-        &m.tenant,
+        m,
         "req",
         "message.accepted",
-        format!("message/{}", m.id),
         None,
         None,
     )
