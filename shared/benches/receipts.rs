@@ -423,6 +423,7 @@ mod handled {
 
     pub fn bench(c: &mut Criterion) {
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
         let tenant = TenantId::parse("acme-events").unwrap_or_else(|e| panic!("{e}"));
