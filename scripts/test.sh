@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# A clean CI machine gains nothing from incremental artifacts (GBs on disk) or a pip cache.
+if [ "${CI:-}" = "true" ]; then
+  export CARGO_INCREMENTAL=0 PIP_NO_CACHE_DIR=1
+fi
+
 step "toolchain"
 scripts/toolchain.sh
 step "cargo fmt --check"
