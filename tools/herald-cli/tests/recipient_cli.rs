@@ -2,7 +2,6 @@
 //! stack's recipient-key secret (the same one the functions use), the export has the consent
 //! recorded for the address, and erasure digests its evidence.
 
-
 use herald_shared::App;
 use herald_shared::app::AppConfig;
 use herald_shared::domain::TenantId;

@@ -2,7 +2,6 @@
 //! written through the stores, then the report as JSON on stdout and as CSV into a file; a bad
 //! period is refused naming the flag.
 
-
 use herald_shared::domain::TenantId;
 use herald_shared::domain::audit::AuditEntry;
 use herald_shared::domain::brand::Brand;
