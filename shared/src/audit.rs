@@ -100,8 +100,8 @@ pub async fn verify(
         retention.map(|r| OffsetDateTime::now_utc() - r + time::Duration::days(31));
     let mut read = 0u64;
     let mut chains = Vec::with_capacity(heads.len());
-    // Every chain's entries by number, with their link and time: what anchors are checked on.
-    let mut by_chain: HashMap<u32, BTreeMap<u64, (String, OffsetDateTime)>> = HashMap::new();
+    // Every chain's entry links by number: what anchors are checked on.
+    let mut by_chain: HashMap<u32, BTreeMap<u64, String>> = HashMap::new();
     for head in heads {
         let links = read_chain(store, scope, &head, &mut |n| {
             read += n;
@@ -113,7 +113,7 @@ pub async fn verify(
             links
                 .iter()
                 .filter_map(|l| l.entry.as_ref().ok())
-                .map(|e| (e.seq, (e.hash.clone(), e.entry.at)))
+                .map(|e| (e.seq, e.hash.clone()))
                 .collect(),
         );
         let problems = verify_chain(head.chain, &links, &head, expired_before)
@@ -151,7 +151,7 @@ async fn check_anchors(
     store: &dyn AuditStore,
     signer: &dyn AnchorSigner,
     scope: &str,
-    by_chain: &HashMap<u32, BTreeMap<u64, (String, OffsetDateTime)>>,
+    by_chain: &HashMap<u32, BTreeMap<u64, String>>,
     expired_before: Option<OffsetDateTime>,
 ) -> anyhow::Result<AnchorReport> {
     let anchors = store.anchors(scope).await?;
@@ -165,12 +165,6 @@ async fn check_anchors(
         &anchors,
         &|a| genuine.contains(&a.anchor.seq) && a.anchor.scope == scope,
         &|chain, seq| by_chain.get(&chain).and_then(|c| c.get(&seq)).cloned(),
-        &|chain| {
-            by_chain
-                .get(&chain)
-                .and_then(|c| c.iter().next())
-                .map(|(seq, (_, at))| (*seq, *at))
-        },
         expired_before,
     );
     let latest = anchors.iter().max_by_key(|a| a.anchor.seq);

@@ -161,10 +161,32 @@ pub async fn anchor_scope(
     now: OffsetDateTime,
 ) -> anyhow::Result<Anchored> {
     let (heads, latest) = futures::try_join!(store.audit_heads(scope), store.latest_anchor(scope))?;
-    if let Some(latest) = &latest
-        && latest.anchor.heads == heads
-    {
-        return Ok(Anchored::Unchanged(latest.anchor.seq));
+    if let Some(latest) = &latest {
+        if latest.anchor.heads == heads {
+            return Ok(Anchored::Unchanged(latest.anchor.seq));
+        }
+        // Never sign over tampering: the anchor built on must be genuine, and chains only grow
+        // (someone who deleted the newest anchors and cut chains back below them would have
+        // the job vouch for the cut).
+        anyhow::ensure!(
+            signature_verifies(signer, latest).await?,
+            "the latest anchor ({}) of {scope} does not verify: not anchoring over it",
+            latest.anchor.seq
+        );
+        for before in &latest.anchor.heads {
+            let now_at = heads
+                .iter()
+                .find(|h| h.chain == before.chain)
+                .map_or(0, |h| h.seq);
+            anyhow::ensure!(
+                now_at >= before.seq,
+                "chain {} of {scope} went back from entry {} (anchor {}) to {now_at}: not \
+                 anchoring over it",
+                before.chain,
+                before.seq,
+                latest.anchor.seq
+            );
+        }
     }
     let anchor = Anchor::next(scope, latest.as_ref().map(|l| &l.anchor), heads, now);
     let signature = signer.sign(&anchor.signed_bytes()).await?;
@@ -253,4 +275,112 @@ pub async fn signature_verifies(
     signer
         .verify(&anchor.key_id, &anchor.anchor.signed_bytes(), &signature)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TenantId;
+    use crate::domain::audit::{AuditEntry, ChainHead};
+    use crate::domain::brand::Brand;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{Owner, Revisioned, TemplateStore as _};
+
+    /// Brand changes with revisions `revisions`: one audit entry each, in the brand's chain.
+    async fn brand_changes(
+        store: &MemoryStore,
+        tenant: &TenantId,
+        revisions: std::ops::RangeInclusive<u32>,
+    ) {
+        for revision in revisions {
+            let brand = Revisioned {
+                value: Brand::default(),
+                revision,
+            };
+            let audit = AuditEntry::by_system(
+                "test",
+                tenant,
+                "r",
+                "brand.updated",
+                "tenant/brand".into(),
+                None,
+                None,
+            );
+            store
+                .put_brand(&Owner::Tenant(tenant.clone()), &brand, &audit)
+                .await
+                .expect("brand");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_job_anchors_what_moved_and_never_signs_over_tampering() {
+        let store = MemoryStore::default();
+        let signer = LocalAnchorSigner::random();
+        let tenant = TenantId::parse("acme").expect("tenant");
+        let now = OffsetDateTime::now_utc();
+        brand_changes(&store, &tenant, 1..=3).await;
+
+        let run = anchor_all(&store, &signer, now).await.expect("run");
+        assert_eq!((run.scopes, run.anchored, run.failed), (1, 1, 0));
+        assert_eq!(
+            anchor_scope(&store, &signer, "acme", now).await.expect("a"),
+            Anchored::Unchanged(1)
+        );
+        brand_changes(&store, &tenant, 4..=4).await;
+        assert_eq!(
+            anchor_scope(&store, &signer, "acme", now).await.expect("a"),
+            Anchored::New(2)
+        );
+        let anchors = store.anchors("acme").await.expect("anchors");
+        assert_eq!(anchors[1].anchor.prev, anchors[0].anchor.digest());
+        for anchor in &anchors {
+            assert!(signature_verifies(&signer, anchor).await.expect("checked"));
+        }
+
+        // An anchor that says a chain stood further than it does now (the chain was cut back
+        // after it): the job refuses to vouch for the cut.
+        let mut ahead = anchors[1].anchor.clone();
+        ahead.seq = 3;
+        ahead.prev = anchors[1].anchor.digest();
+        ahead.heads = ahead
+            .heads
+            .iter()
+            .map(|h| ChainHead {
+                seq: h.seq + 10 * u64::from(h.seq > 0),
+                ..h.clone()
+            })
+            .collect();
+        let signature = signer.sign(&ahead.signed_bytes()).await.expect("signed");
+        let genuine_ahead = SignedAnchor {
+            key_id: "local".into(),
+            algorithm: signer.algorithm().into(),
+            signature: B64.encode(signature),
+            anchor: ahead,
+        };
+        store.put_anchor(&genuine_ahead).await.expect("put");
+        brand_changes(&store, &tenant, 5..=5).await;
+        let refused = anchor_scope(&store, &signer, "acme", now).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("went back")),
+            "{refused:?}"
+        );
+
+        // A forged latest anchor: nothing is built on it.
+        let mut forged = genuine_ahead.clone();
+        forged.anchor.seq = 4;
+        forged.signature = B64.encode([0u8; 32]);
+        store.put_anchor(&forged).await.expect("put");
+        let refused = anchor_scope(&store, &signer, "acme", now).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("does not verify")),
+            "{refused:?}"
+        );
+        let run = anchor_all(&store, &signer, now).await.expect("run");
+        assert_eq!((run.scopes, run.failed), (1, 1), "counted, and alarmed on");
+    }
 }

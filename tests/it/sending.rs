@@ -459,3 +459,68 @@ async fn a_batch_is_recorded_with_its_audit_entries_in_a_few_chained_transaction
         assert_eq!(status(&w, id).await["status"], "accepted");
     }
 }
+
+#[tokio::test]
+async fn many_messages_of_one_chain_are_split_and_existing_ones_are_left_alone() {
+    use herald_shared::domain::TenantId;
+    use herald_shared::domain::audit::{AuditEntry, chain_of};
+    use herald_shared::domain::message::MessageId;
+    use herald_shared::store::AUDIT_CHAINS;
+
+    let w = World::new().await;
+    w.live_event(&[]).await;
+    let reply = w.ok(w.event("send-api/send-message")).await;
+    let template = w
+        .app
+        .messages
+        .message(&MessageId::parse(&ids(&reply)[0]).expect("id"))
+        .await
+        .expect("read")
+        .expect("stored")
+        .message;
+    let tenant = TenantId::parse(&w.tenant).expect("tenant");
+    // 60 messages whose entries all go to one chain: more than one transaction takes (49).
+    let chain = chain_of(&template.audit_target(), AUDIT_CHAINS);
+    let messages: Vec<_> = (0..)
+        .map(|n| {
+            let mut m = template.clone();
+            m.id = MessageId::derive(&tenant, "one-chain", "it", n);
+            m
+        })
+        .filter(|m| chain_of(&m.audit_target(), AUDIT_CHAINS) == chain)
+        .take(60)
+        .map(|m| {
+            let audit =
+                AuditEntry::by_system_on_message("it", &m, "req", "message.accepted", None, None);
+            (m, audit)
+        })
+        .collect();
+    let store = &w.app.messages;
+    let first = store.create_many(&messages[..30]).await.expect("created");
+    assert!(first.iter().all(|c| *c));
+    // A retried request with 30 more: the first 30 exist and are left alone, the rest written.
+    w.counter.reset();
+    let second = store.create_many(&messages).await.expect("created");
+    assert_eq!(second[..30], [false; 30]);
+    assert_eq!(second[30..], [true; 30]);
+    let transactions = w.counter.snapshot()["DynamoDB.TransactWriteItems"];
+    assert_eq!(
+        transactions, 3,
+        "49 (refused: 30 exist), then the 19 new of them, then the last 11"
+    );
+
+    let window = herald_shared::audit::Window::default();
+    let log = herald_shared::audit::entries(w.app.audit.as_ref(), &w.tenant, window)
+        .await
+        .expect("entries");
+    let accepted = log
+        .iter()
+        .filter(|e| e.entry.action == "message.accepted" && e.entry.actor == "it")
+        .count();
+    assert_eq!(accepted, 60, "one entry per message, none twice");
+    let report =
+        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, None, &|_| {})
+            .await
+            .expect("verification");
+    assert!(report.intact(), "{report:?}");
+}

@@ -451,13 +451,13 @@ pub struct SignedAnchor {
 }
 
 /// Checks a scope's chains against its anchors (in any order): `signed` says whether an
-/// anchor's signature verifies; `entries` finds a chain's entry by number as read back;
-/// `expired_before` forgives entries gone with the retention period (older than that time).
+/// anchor's signature verifies; `entries` finds a chain's entry link by number as read back;
+/// `expired_before` forgives what anchors older than that time vouch for (everything an anchor
+/// vouches for is older than the anchor, so it may have gone with the retention period).
 pub fn verify_anchors(
     anchors: &[SignedAnchor],
     signed: &dyn Fn(&SignedAnchor) -> bool,
-    entries: &dyn Fn(u32, u64) -> Option<(String, OffsetDateTime)>,
-    first_entry: &dyn Fn(u32) -> Option<(u64, OffsetDateTime)>,
+    entries: &dyn Fn(u32, u64) -> Option<String>,
     expired_before: Option<OffsetDateTime>,
 ) -> Vec<Tamper> {
     let mut problems = Vec::new();
@@ -483,15 +483,11 @@ pub fn verify_anchors(
                 to: anchor.seq,
             });
         }
+        let expired = expired_before.is_some_and(|cutoff| anchor.at < cutoff);
         for head in anchor.heads.iter().filter(|h| h.seq > 0) {
             let intact = match entries(head.chain, head.seq) {
-                Some((hash, _)) => hash == head.hash,
-                // Gone with the retention period: the chain now starts after it, with an entry
-                // about as old as the period.
-                None => match (first_entry(head.chain), expired_before) {
-                    (Some((first, at)), Some(cutoff)) => first > head.seq && at < cutoff,
-                    _ => false,
-                },
+                Some(hash) => hash == head.hash,
+                None => expired,
             };
             if !intact {
                 problems.push(Tamper::UnlikeAnchor {
@@ -741,11 +737,14 @@ mod tests {
     fn anchored(heads: &[ChainHead]) -> Vec<SignedAnchor> {
         let mut anchors: Vec<SignedAnchor> = Vec::new();
         for head in heads {
+            // Made the day of the entry it vouches for last (entry n is dated day n).
+            let at = OffsetDateTime::UNIX_EPOCH
+                + time::Duration::days(i64::try_from(head.seq).unwrap_or(0));
             let anchor = Anchor::next(
                 "acme",
                 anchors.last().map(|a| &a.anchor),
                 vec![ChainHead::empty(0), head.clone()],
-                OffsetDateTime::UNIX_EPOCH,
+                at,
             );
             anchors.push(SignedAnchor {
                 anchor,
@@ -762,20 +761,15 @@ mod tests {
         links: &[StoredLink],
         cutoff: Option<OffsetDateTime>,
     ) -> Vec<Tamper> {
-        let entries: std::collections::BTreeMap<u64, (String, OffsetDateTime)> = links
+        let entries: std::collections::BTreeMap<u64, String> = links
             .iter()
             .filter_map(|l| l.entry.as_ref().ok())
-            .map(|e| (e.seq, (e.hash.clone(), e.entry.at)))
+            .map(|e| (e.seq, e.hash.clone()))
             .collect();
         verify_anchors(
             anchors,
             &|a| a.signature == "ok",
             &|chain, seq| (chain == 3).then(|| entries.get(&seq).cloned()).flatten(),
-            &|chain| {
-                (chain == 3)
-                    .then(|| entries.iter().next().map(|(s, (_, at))| (*s, *at)))
-                    .flatten()
-            },
             cutoff,
         )
     }

@@ -20,6 +20,21 @@ pub const ERASED_BEFORE_DISPATCH: &str = "recipient_erased";
 /// How digested evidence starts.
 const EVIDENCE_DIGEST: &str = "sha256:";
 
+/// The record without its personal data — the address and the rendered content — as the
+/// audit log's digests cover it: a digest of the whole record, kept past erasure, could be
+/// matched by trying every number of a numbering plan against a fixed-text template.
+pub fn impersonal(message: &Message) -> Message {
+    let mut view = message.clone();
+    view.recipient = Recipient::Erased(ErasedAddress);
+    view.content = MessageContent {
+        subject: message.content.subject.as_ref().map(|_| ERASED.to_owned()),
+        html: message.content.html.as_ref().map(|_| ERASED.to_owned()),
+        text: ERASED.to_owned(),
+        segments: message.content.segments,
+    };
+    view
+}
+
 /// The message with its recipient's personal data erased at `at`; `None` when it already was.
 /// A message still waiting to be dispatched fails with [`ERASED_BEFORE_DISPATCH`] instead:
 /// there is no longer anyone to send it to.
@@ -29,14 +44,7 @@ pub fn erase_message(message: &Message, at: OffsetDateTime) -> Option<Message> {
     }
     let forms = address_forms(&message.recipient);
     let scrub = |text: &str| redact(text, &forms);
-    let mut erased = message.clone();
-    erased.recipient = Recipient::Erased(ErasedAddress);
-    erased.content = MessageContent {
-        subject: message.content.subject.as_ref().map(|_| ERASED.to_owned()),
-        html: message.content.html.as_ref().map(|_| ERASED.to_owned()),
-        text: ERASED.to_owned(),
-        segments: message.content.segments,
-    };
+    let mut erased = impersonal(message);
     erased.status_reason = message.status_reason.as_deref().map(scrub);
     erased.attempts = message
         .attempts

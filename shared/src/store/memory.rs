@@ -774,7 +774,8 @@ impl MessageStore for MemoryStore {
     async fn erase(&self, read: &Message, erased: &Message, audit: &AuditEntry) -> StoreResult<()> {
         self.with(|s| {
             let stored = s.messages.get_mut(&read.id).ok_or(StoreError::Conflict)?;
-            if stored.claim.is_some() || stored.message.status != read.status {
+            let mark = crate::domain::message::StatusMark::of_message;
+            if stored.claim.is_some() || mark(&stored.message) != mark(read) {
                 return Err(StoreError::Conflict);
             }
             stored.message = erased.clone();

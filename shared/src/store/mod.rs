@@ -382,8 +382,9 @@ pub trait MessageStore: Send + Sync {
         limit: usize,
     ) -> StoreResult<(Vec<StoredMessage>, Option<String>)>;
     /// Replaces the message `read` with `erased` (its data-subject erasure: same id), with its
-    /// audit entry, atomically, if the stored message is still unclaimed and at `read`'s
-    /// status; `Conflict` otherwise (dispatch or a receipt got there first: read it again).
+    /// audit entry, atomically, if the stored message is still unclaimed and where `read` was
+    /// (its status mark); `Conflict` otherwise (dispatch or a receipt got there first: read it
+    /// again).
     async fn erase(
         &self,
         read: &crate::domain::message::Message,

@@ -27,6 +27,11 @@ pub enum AuditCommand {
         /// when its oldest entry is about that old (earlier ones expired).
         #[arg(long, env = "AUDIT_RETENTION_DAYS")]
         retention_days: Option<i64>,
+        /// Fail (exit 1) when the latest signed anchor is older than this many hours, or the
+        /// log has entries and no anchor: the anchoring job stopped, or its newest anchors
+        /// were deleted. Give about twice the schedule's period.
+        #[arg(long)]
+        max_anchor_age_hours: Option<u64>,
         /// Accept a scope with no entries at all (a new tenant). Without it an empty log is an
         /// error (exit code 2): a misspelt tenant id, or a log deleted whole, must not pass.
         #[arg(long)]
@@ -99,6 +104,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
             scope,
             json,
             retention_days,
+            max_anchor_age_hours,
             allow_empty,
         } => {
             let store = store().await?;
@@ -165,7 +171,26 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                     }
                 );
             }
-            Ok(if report.intact() {
+            let stale = match (max_anchor_age_hours, &report.anchors) {
+                (Some(hours), Some(anchors)) if report.entries > 0 => {
+                    let limit = time::Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX));
+                    match anchors.latest_at {
+                        Some(at) if OffsetDateTime::now_utc() - at <= limit => false,
+                        Some(_) | None => {
+                            println!(
+                                "STALE     no signed anchor in the last {hours} h: the anchoring \
+                                 job stopped, or its newest anchors were deleted"
+                            );
+                            true
+                        }
+                    }
+                }
+                (Some(_), None) => {
+                    anyhow::bail!("--max-anchor-age-hours needs AUDIT_ANCHOR_KEY_ID")
+                }
+                _ => false,
+            };
+            Ok(if report.intact() && !stale {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -87,6 +87,20 @@ async fn tampering_is_named_and_fails_verification() {
         stdout.contains("12 entries") && stdout.contains("intact"),
         "{stdout}"
     );
+    // Entries and no anchor at all: the anchoring job is not running for this tenant.
+    let (code, stdout, _) = herald(
+        &stack,
+        &[
+            "audit",
+            "verify",
+            "--tenant",
+            "acme-audit",
+            "--max-anchor-age-hours",
+            "2",
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("STALE"), "{stdout}");
 
     let export = std::env::temp_dir().join(format!("herald-audit-{}.jsonl", std::process::id()));
     let path = export.to_string_lossy().into_owned();
@@ -230,6 +244,31 @@ async fn a_chain_cut_back_or_deleted_below_a_signed_anchor_fails_verification() 
     let (code, stdout, stderr) = herald(&stack, &["audit", "verify", "--tenant", "acme-anchor"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("1 signed anchor(s) checked"), "{stdout}");
+    let (code, stdout, _) = herald(
+        &stack,
+        &[
+            "audit",
+            "verify",
+            "--tenant",
+            "acme-anchor",
+            "--max-anchor-age-hours",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "anchored just now: {stdout}");
+    let (code, stdout, _) = herald(
+        &stack,
+        &[
+            "audit",
+            "verify",
+            "--tenant",
+            "acme-audit-none",
+            "--allow-empty",
+            "--max-anchor-age-hours",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "an empty log needs no anchor: {stdout}");
 
     // Entries 11 and 12 deleted, the head set back to entry 10: a consistent chain that only
     // the anchor can contradict.

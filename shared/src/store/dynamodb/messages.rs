@@ -530,11 +530,15 @@ impl MessageStore for DynamoDb {
         let put = Put::builder()
             .table_name(&self.tables.messages)
             .set_item(Some(to_item(&item_of(erased))?))
+            // Over the record as read: a receipt that moved it meanwhile (even within its
+            // status) means reading it again.
             .condition_expression(
-                "attribute_exists(pk) AND attribute_not_exists(claim_token) AND #status = :status",
+                "attribute_exists(pk) AND attribute_not_exists(claim_token) AND #status = :status \
+                 AND (status_mark = :mark OR attribute_not_exists(status_mark))",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(read.status.as_str()))
+            .expression_attribute_values(":mark", s(StatusMark::of_message(read).as_str()))
             .build()
             .map_err(unexpected)?;
         self.transact_audited(vec![TransactWriteItem::builder().put(put).build()], audit)
