@@ -29,17 +29,14 @@ fn key(tenant: &str, chain: u32, seq: u64) -> Item {
     ])
 }
 
-#[tokio::test]
-async fn tampering_is_named_and_fails_verification() {
-    let stack = Stack::start().expect("the local stack starts");
-    let aws = stack.sdk_config().await;
+/// Twelve brand changes of `tenant` (twelve entries in the brand's chain), through the store;
+/// the audit table's name.
+async fn twelve_brand_changes(stack: &Stack, aws: &aws_config::SdkConfig, tenant: &str) -> String {
     let tables = TableNames::from_vars(&|name| stack.env.get(name).cloned()).expect("tables");
     let audit_table = tables.audit.clone();
-    let store = DynamoDb::new(aws_sdk_dynamodb::Client::new(&aws), tables);
-    let tenant = TenantId::parse("acme-audit").expect("tenant");
+    let store = DynamoDb::new(aws_sdk_dynamodb::Client::new(aws), tables);
+    let tenant = TenantId::parse(tenant).expect("tenant");
     let owner = Owner::Tenant(tenant.clone());
-
-    // Twelve brand changes: twelve entries in the brand's chain.
     for revision in 1..=12u32 {
         let brand = Revisioned {
             value: Brand {
@@ -62,6 +59,15 @@ async fn tampering_is_named_and_fails_verification() {
             .await
             .expect("brand");
     }
+    audit_table
+}
+
+#[tokio::test]
+async fn tampering_is_named_and_fails_verification() {
+    let stack = Stack::start().expect("the local stack starts");
+    let aws = stack.sdk_config().await;
+    // Twelve brand changes: twelve entries in the brand's chain.
+    let audit_table = twelve_brand_changes(&stack, &aws, "acme-audit").await;
     let chain = herald_shared::domain::audit::chain_of("tenant/brand", 16);
 
     // A tenant with no log at all (a misspelt id, or a log deleted whole) cannot pass as intact.
@@ -202,33 +208,7 @@ async fn a_chain_cut_back_or_deleted_below_a_signed_anchor_fails_verification() 
         "the stack has the template's anchor key"
     );
     let aws = stack.sdk_config().await;
-    let tables = TableNames::from_vars(&|name| stack.env.get(name).cloned()).expect("tables");
-    let audit_table = tables.audit.clone();
-    let store = DynamoDb::new(aws_sdk_dynamodb::Client::new(&aws), tables);
-    let tenant = TenantId::parse("acme-anchor").expect("tenant");
-    let owner = Owner::Tenant(tenant.clone());
-    for revision in 1..=12u32 {
-        let brand = Revisioned {
-            value: Brand {
-                display_name: Some(format!("Acme {revision}")),
-                ..Brand::default()
-            },
-            revision,
-        };
-        let audit = AuditEntry::by_system(
-            "test",
-            &tenant,
-            &format!("req-{revision}"),
-            "brand.updated",
-            "tenant/brand".into(),
-            None,
-            None,
-        );
-        store
-            .put_brand(&owner, &brand, &audit)
-            .await
-            .expect("brand");
-    }
+    let audit_table = twelve_brand_changes(&stack, &aws, "acme-anchor").await;
     let chain = herald_shared::domain::audit::chain_of("tenant/brand", 16);
 
     // The scheduled job's work, by hand: an anchor for every scope that moved.
