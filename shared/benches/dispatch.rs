@@ -174,7 +174,18 @@ fn dispatch(c: &mut Criterion) {
         |b| {
             b.to_async(&runtime).iter(|| async {
                 let m = message(n.fetch_add(1, Ordering::Relaxed));
-                store.create(&m, &accepted(&m)).await.expect("create");
+                store
+                    .create(
+                        &m,
+                        &herald_shared::domain::audit::AuditEntry::message_accepted(
+                            "test",
+                            herald_shared::domain::identity::Role::System,
+                            &m,
+                            "req",
+                        ),
+                    )
+                    .await
+                    .expect("create");
                 black_box(dispatcher.dispatch(&m.id, 1).await)
             })
         },
@@ -183,17 +194,3 @@ fn dispatch(c: &mut Criterion) {
 
 criterion_group!(benches, dispatch);
 criterion_main!(benches);
-
-/// The audit entry of a message's creation, as a test or benchmark makes it.
-fn accepted(
-    m: &herald_shared::domain::message::Message,
-) -> herald_shared::domain::audit::AuditEntry {
-    herald_shared::domain::audit::AuditEntry::by_system_on_message(
-        "test",
-        m,
-        "req",
-        "message.accepted",
-        None,
-        None,
-    )
-}

@@ -517,9 +517,15 @@ mod handled {
                     || {
                         let messages = Arc::new(MemoryStore::default());
                         let message = sent(&tenant, case.channel, kind, &provider_id);
-                        futures::executor::block_on(
-                            messages.create(&message, &crate::creation(&message)),
-                        )
+                        futures::executor::block_on(messages.create(
+                            &message,
+                            &herald_shared::domain::audit::AuditEntry::message_accepted(
+                                "test",
+                                herald_shared::domain::identity::Role::System,
+                                &message,
+                                "req",
+                            ),
+                        ))
                         .unwrap_or_else(|e| panic!("{e}"));
                         let request =
                             lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
@@ -574,17 +580,3 @@ mod handled {
 
 criterion_group!(handler_benches, handled::bench);
 criterion_main!(benches, handler_benches);
-
-/// The audit entry of a message's creation, as a test or benchmark makes it.
-fn creation(
-    m: &herald_shared::domain::message::Message,
-) -> herald_shared::domain::audit::AuditEntry {
-    herald_shared::domain::audit::AuditEntry::by_system_on_message(
-        "test",
-        m,
-        "req",
-        "message.accepted",
-        None,
-        None,
-    )
-}

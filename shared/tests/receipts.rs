@@ -1338,7 +1338,17 @@ mod through_the_function {
     async fn a_permanent_bounce_bounces_the_message_and_suppresses_the_address() -> TestResult {
         let w = world().await?;
         let message = sent_email(&w.tenant, "nobody@example.com", BOUNCED_SES_ID)?;
-        w.store.create(&message, &super::accepted(&message)).await?;
+        w.store
+            .create(
+                &message,
+                &herald_shared::domain::audit::AuditEntry::message_accepted(
+                    "test",
+                    herald_shared::domain::identity::Role::System,
+                    &message,
+                    "req",
+                ),
+            )
+            .await?;
         let (status, body) = call(&w, "ses-bounce-permanent").await?;
         assert_eq!(status, 200, "{body}");
         assert_eq!(
@@ -1401,18 +1411,4 @@ mod through_the_function {
         assert_eq!((status, body["unknown"].as_u64()), (200, Some(1)), "{body}");
         Ok(())
     }
-}
-
-/// The audit entry of a message's creation, as a test or benchmark makes it.
-fn accepted(
-    m: &herald_shared::domain::message::Message,
-) -> herald_shared::domain::audit::AuditEntry {
-    herald_shared::domain::audit::AuditEntry::by_system_on_message(
-        "test",
-        m,
-        "req",
-        "message.accepted",
-        None,
-        None,
-    )
 }

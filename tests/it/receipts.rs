@@ -83,13 +83,15 @@ async fn stop_from_a_recipient_refuses_the_next_send_to_them() {
     );
 
     // The opt-out is kept under the recipient key: no table holds the number for it.
-    let scan = w
-        .dynamodb()
-        .scan()
-        .table_name(&w.stack.env["RECIPIENTS_TABLE"])
-        .send()
-        .await
-        .expect("scan");
+    let recipients = async || {
+        w.dynamodb()
+            .scan()
+            .table_name(&w.stack.env["RECIPIENTS_TABLE"])
+            .send()
+            .await
+            .expect("scan")
+    };
+    let scan = recipients().await;
     assert_eq!(scan.count(), 1);
     assert!(!format!("{:?}", scan.items()).contains("260971234567"));
 
@@ -102,14 +104,11 @@ async fn stop_from_a_recipient_refuses_the_next_send_to_them() {
         .await
         .expect("answer");
     assert_eq!(forged.status().as_u16(), 401);
-    let after = w
-        .dynamodb()
-        .scan()
-        .table_name(&w.stack.env["RECIPIENTS_TABLE"])
-        .send()
-        .await
-        .expect("scan");
-    assert_eq!(after.count(), 1, "the forged STOP recorded nothing");
+    assert_eq!(
+        recipients().await.count(),
+        1,
+        "the forged STOP recorded nothing"
+    );
 }
 
 #[tokio::test]

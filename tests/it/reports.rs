@@ -227,7 +227,15 @@ async fn the_index_is_read_page_by_page_and_only_for_the_tenant() {
     assert!(
         w.app
             .messages
-            .create(&foreign, &accepted(&foreign))
+            .create(
+                &foreign,
+                &herald_shared::domain::audit::AuditEntry::message_accepted(
+                    "test",
+                    herald_shared::domain::identity::Role::System,
+                    &foreign,
+                    "req"
+                )
+            )
             .await
             .expect("created")
     );
@@ -269,18 +277,4 @@ async fn the_index_is_read_page_by_page_and_only_for_the_tenant() {
         .await
         .expect("a page");
     assert!(page.is_empty() && next.is_none());
-}
-
-/// The audit entry of a message's creation, as a test or benchmark makes it.
-fn accepted(
-    m: &herald_shared::domain::message::Message,
-) -> herald_shared::domain::audit::AuditEntry {
-    herald_shared::domain::audit::AuditEntry::by_system_on_message(
-        "test",
-        m,
-        "req",
-        "message.accepted",
-        None,
-        None,
-    )
 }

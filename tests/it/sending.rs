@@ -340,24 +340,20 @@ async fn receipts_find_the_message_by_provider_id_and_any_order_ends_in_the_same
         let mut fresh = message.clone();
         fresh.id = herald_shared::domain::message::MessageId::derive(&tenant, "orders", "it", n);
         fresh.provider_message_id = None;
-        let created = AuditEntry::by_system(
+        let created = AuditEntry::message_accepted(
             "it",
-            &tenant,
+            herald_shared::domain::identity::Role::System,
+            &fresh,
             "it",
-            "message.accepted",
-            format!("message/{}", fresh.id),
-            None,
-            None,
         );
         assert!(store.create(&fresh, &created).await.expect("created"));
         // Each order, with its first report repeated at the end.
         for &i in order.iter().chain(order.first()) {
-            let entry = AuditEntry::by_system(
+            let entry = AuditEntry::by_system_on_message(
                 "receipts",
-                &tenant,
+                &fresh,
                 "it",
                 "message.receipt",
-                format!("message/{}", fresh.id),
                 None,
                 None,
             );
@@ -490,8 +486,12 @@ async fn many_messages_of_one_chain_are_split_and_existing_ones_are_left_alone()
         .filter(|m| chain_of(&m.audit_target(), AUDIT_CHAINS) == chain)
         .take(60)
         .map(|m| {
-            let audit =
-                AuditEntry::by_system_on_message("it", &m, "req", "message.accepted", None, None);
+            let audit = AuditEntry::message_accepted(
+                "it",
+                herald_shared::domain::identity::Role::System,
+                &m,
+                "req",
+            );
             (m, audit)
         })
         .collect();

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::app::App;
 use crate::dispatch::QueuedMessage;
-use crate::domain::audit::{AuditEntry, digest};
+use crate::domain::audit::AuditEntry;
 use crate::domain::identity::Action;
 use crate::domain::message::{Message, MessageContent, MessageId, MessageStatus};
 use crate::domain::preferences::Verdict;
@@ -167,19 +167,12 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
                 m
             })
             .collect();
-        // Each record with its audit entry: the digest of the record without its address and
-        // content (which a digest kept for years could be matched against).
+        // Each record with its audit entry, by the caller.
         let audited: Vec<(Message, AuditEntry)> = messages
             .iter()
             .map(|m| {
-                let audit = AuditEntry::new(
-                    &caller,
-                    &request_id,
-                    "message.accepted",
-                    m.audit_target(),
-                    None,
-                    Some(digest(&crate::domain::erasure::impersonal(m))),
-                );
+                let audit =
+                    AuditEntry::message_accepted(&caller.subject, caller.role, m, &request_id);
                 (m.clone(), audit)
             })
             .collect();

@@ -43,11 +43,37 @@ async fn the_cli_writes_the_report_as_json_and_csv() {
 
     for n in 0..3 {
         let m = sms(&tenant, n, now);
-        assert!(store.create(&m, &accepted(&m)).await.expect("created"));
+        assert!(
+            store
+                .create(
+                    &m,
+                    &herald_shared::domain::audit::AuditEntry::message_accepted(
+                        "test",
+                        herald_shared::domain::identity::Role::System,
+                        &m,
+                        "req"
+                    )
+                )
+                .await
+                .expect("created")
+        );
     }
     // Last year's message is outside the period.
     let old = sms(&tenant, 9, now - time::Duration::days(400));
-    assert!(store.create(&old, &accepted(&old)).await.expect("created"));
+    assert!(
+        store
+            .create(
+                &old,
+                &herald_shared::domain::audit::AuditEntry::message_accepted(
+                    "test",
+                    herald_shared::domain::identity::Role::System,
+                    &old,
+                    "req"
+                )
+            )
+            .await
+            .expect("created")
+    );
     let failed = AuditEntry::by_system(
         "herald:dispatch",
         &tenant,
@@ -164,18 +190,4 @@ async fn the_cli_writes_the_report_as_json_and_csv() {
     );
     assert_eq!(code, 2);
     assert!(stderr.contains("--to"), "{stderr}");
-}
-
-/// The audit entry of a message's creation, as a test or benchmark makes it.
-fn accepted(
-    m: &herald_shared::domain::message::Message,
-) -> herald_shared::domain::audit::AuditEntry {
-    herald_shared::domain::audit::AuditEntry::by_system_on_message(
-        "test",
-        m,
-        "req",
-        "message.accepted",
-        None,
-        None,
-    )
 }
