@@ -31,10 +31,6 @@ impl StaticRecipientKeys {
             RecipientKeyring::new(key).unwrap_or_else(|e| panic!("a test key: {e}")),
         ))
     }
-
-    pub fn keyring_now(&self) -> Arc<RecipientKeyring> {
-        self.0.clone()
-    }
 }
 
 #[async_trait]

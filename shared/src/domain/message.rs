@@ -113,13 +113,6 @@ impl MessageStatus {
         }
     }
 
-    /// The status after learning `next`: `Some(next)` when it moves the message forward,
-    /// `None` when it is old news (a duplicate or a late receipt). Between reports of the same
-    /// status, [`StatusMark`] decides.
-    pub fn advance(self, next: MessageStatus) -> Option<MessageStatus> {
-        (next.rank() > self.rank()).then_some(next)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             MessageStatus::Accepted => "accepted",
@@ -341,23 +334,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn receipts_never_move_a_message_back() {
+    fn reports_move_a_message_by_rank_then_time_then_reason() {
         use MessageStatus::*;
-        assert_eq!(Accepted.advance(Sent), Some(Sent));
-        assert_eq!(
-            Delivered.advance(Sent),
-            None,
-            "a late 'sent' after 'delivered'"
+        let at = |s: i64| OffsetDateTime::from_unix_timestamp(1_795_341_600 + s).ok();
+        let mark = |status, when, reason: Option<&str>| StatusMark::of(status, when, reason);
+        assert!(mark(Sent, None, None) > mark(Accepted, at(9), None));
+        assert!(
+            mark(Delivered, None, None) > mark(Sent, at(9), None),
+            "a late 'sent' never moves a delivered message back"
         );
-        assert_eq!(Delivered.advance(Delivered), None, "a duplicate");
-        assert_eq!(Delivered.advance(Read), Some(Read));
-        assert_eq!(Read.advance(Complained), Some(Complained));
-        assert_eq!(Sent.advance(Failed), Some(Failed));
-        assert_eq!(
-            Failed.advance(Delivered),
-            Some(Delivered),
+        assert!(
+            mark(Delivered, None, None) > mark(Failed, at(9), Some("30003")),
             "a delivery report beats an earlier failure guess"
         );
+        assert!(mark(Read, None, None) > mark(Delivered, at(9), None));
+        assert!(mark(Complained, None, None) > mark(Read, at(9), None));
+        // Same status: the provider's later report, then the reason, decide.
+        assert!(mark(Failed, at(2), Some("30003")) > mark(Failed, at(1), Some("30008")));
+        assert!(mark(Failed, at(1), Some("30008")) > mark(Failed, at(1), Some("30003")));
+        assert!(mark(Failed, at(0), None) > mark(Failed, None, Some("30008")));
+        assert_eq!(mark(Sent, at(1), None), mark(Sent, at(1), None), "a repeat");
     }
 
     #[test]
