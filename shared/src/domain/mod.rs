@@ -25,6 +25,7 @@ pub mod suppression;
 pub mod template;
 pub mod tenant_settings;
 pub mod validation;
+pub mod variables;
 pub mod webhook_endpoint;
 
 pub use catalogue::{Category, CategoryClass, Channel};

@@ -1,6 +1,8 @@
 //! Field-level problems found while parsing input: a machine-readable code, the offending field
 //! (a dotted path into the request), and a sentence for people.
 
+use std::fmt;
+
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,6 +43,152 @@ impl std::fmt::Display for FieldError {
 }
 
 impl std::error::Error for FieldError {}
+
+/// The codes a deserializer may give its refusal (`too_long: ...`), so that the request's
+/// error names the limit rather than a generic `invalid`; see [`limit_error`].
+const LIMIT_CODES: [&str; 3] = ["too_long", "too_many", "out_of_range"];
+
+/// A deserializer's refusal of input over a limit, carrying its code through serde's error
+/// (which keeps only a message); `crate::http::json_body` turns it back into a [`FieldError`].
+pub fn limit_error<E: serde::de::Error>(code: &'static str, message: impl fmt::Display) -> E {
+    debug_assert!(LIMIT_CODES.contains(&code));
+    E::custom(format_args!("{code}: {message}"))
+}
+
+/// The code and message of a deserializer's refusal: one made by [`limit_error`], or `invalid`.
+pub fn split_limit_error(message: &str) -> (&'static str, &str) {
+    LIMIT_CODES
+        .into_iter()
+        .find_map(|code| {
+            message
+                .strip_prefix(code)
+                .and_then(|rest| rest.strip_prefix(": "))
+                .map(|rest| (code, rest))
+        })
+        .unwrap_or(("invalid", message))
+}
+
+/// A JSON array of at most `MAX` items, refused while it is read (the item past the limit is
+/// never built): lists in requests are bounded where they are parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct BoundedList<T, const MAX: usize>(Vec<T>);
+
+impl<T, const MAX: usize> BoundedList<T, MAX> {
+    pub fn into_inner(self) -> Vec<T> {
+        self.0
+    }
+}
+
+impl<T, const MAX: usize> Default for BoundedList<T, MAX> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T, const MAX: usize> std::ops::Deref for BoundedList<T, MAX> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.0
+    }
+}
+
+impl<T, const MAX: usize> IntoIterator for BoundedList<T, MAX> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a, T, const MAX: usize> IntoIterator for &'a BoundedList<T, MAX> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<T, const MAX: usize> TryFrom<Vec<T>> for BoundedList<T, MAX> {
+    type Error = String;
+    fn try_from(items: Vec<T>) -> Result<Self, String> {
+        if items.len() > MAX {
+            Err(format!("at most {MAX} items"))
+        } else {
+            Ok(Self(items))
+        }
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>, const MAX: usize> serde::Deserialize<'de>
+    for BoundedList<T, MAX>
+{
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Items<T, const MAX: usize>(std::marker::PhantomData<T>);
+
+        impl<'de, T: serde::Deserialize<'de>, const MAX: usize> serde::de::Visitor<'de> for Items<T, MAX> {
+            type Value = BoundedList<T, MAX>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a list of at most {MAX} items")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX));
+                while let Some(item) = seq.next_element()? {
+                    if items.len() == MAX {
+                        return Err(limit_error("too_many", format_args!("at most {MAX} items")));
+                    }
+                    items.push(item);
+                }
+                Ok(BoundedList(items))
+            }
+        }
+
+        deserializer.deserialize_seq(Items(std::marker::PhantomData))
+    }
+}
+
+/// A string of at most `MAX` characters, refused while it is read; its error never repeats it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct BoundedText<const MAX: usize>(String);
+
+impl<const MAX: usize> BoundedText<MAX> {
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl<const MAX: usize> std::ops::Deref for BoundedText<MAX> {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> From<BoundedText<MAX>> for String {
+    fn from(text: BoundedText<MAX>) -> String {
+        text.0
+    }
+}
+
+impl<'de, const MAX: usize> serde::Deserialize<'de> for BoundedText<MAX> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        // Bytes bound characters from above: only a long text is counted.
+        if text.len() > MAX && text.chars().count() > MAX {
+            return Err(limit_error(
+                "too_long",
+                format_args!("at most {MAX} characters"),
+            ));
+        }
+        Ok(Self(text))
+    }
+}
 
 /// Checks a free-text field: trimmed, non-empty, at most `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, FieldError> {

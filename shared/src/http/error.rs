@@ -18,6 +18,8 @@ pub enum ApiError {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(Denied),
+    #[error("request bodies are at most {limit} bytes")]
+    PayloadTooLarge { limit: usize },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
@@ -88,6 +90,7 @@ impl ApiError {
             ApiError::Forbidden(_) => 403,
             ApiError::NotFound(_) | ApiError::NoRoute(_) => 404,
             ApiError::Conflict { .. } => 409,
+            ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Unprocessable { .. } => 422,
             ApiError::Internal(_) => 500,
         }
@@ -118,6 +121,12 @@ impl ApiError {
                 code: "not_found",
                 message: self.to_string(),
                 field: None,
+                problems: None,
+            },
+            ApiError::PayloadTooLarge { .. } => ErrorBody {
+                code: "payload_too_large",
+                message: self.to_string(),
+                field: Some("body"),
                 problems: None,
             },
             ApiError::Conflict { code, message } => ErrorBody {

@@ -8,11 +8,17 @@ use lambda_http::{Body, Request, RequestExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::strict::Strict;
 use super::{ApiError, Response};
-use crate::domain::validation::FieldError;
+use crate::domain::validation::{FieldError, split_limit_error};
 
-/// Largest request body accepted (templates included).
-const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Largest request body accepted (templates included), well under API Gateway's and
+/// Lambda's payload limits: anything larger is 413 `payload_too_large` before it is parsed.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Longest field path or message a parsing error repeats: paths hold map keys (variable names)
+/// and serde's messages the odd unknown name, which are the client's text.
+const MAX_ERROR_TEXT: usize = 200;
 
 /// The route key API Gateway matched, e.g. `GET /events/{eventId}/configuration`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,15 +91,15 @@ pub fn path_param<T: FromStr>(request: &Request, name: &str) -> Result<T, ApiErr
         .path_parameters_ref()
         .and_then(|p| p.first(name))
         .ok_or_else(|| FieldError::required(format!("path.{name}")))?;
+    // The value is not repeated: it is the client's text, of any length.
     raw.parse().map_err(|_| {
-        FieldError::invalid(
-            format!("path.{name}"),
-            format!("{raw:?} is not a valid {name}"),
-        )
-        .into()
+        FieldError::invalid(format!("path.{name}"), format!("not a valid {name}")).into()
     })
 }
 
+/// The request's JSON body as `T`, strictly: exactly one JSON value and nothing after it,
+/// structs only from objects at every level, every bound of `T`'s types enforced while it is
+/// read. Every handler reads its body here. Errors name the field (`recipients[3].to`).
 pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
     let bytes: &[u8] = match request.body() {
         Body::Empty => b"",
@@ -105,31 +111,50 @@ pub fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
         return Err(FieldError::required("body").into());
     }
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(FieldError::new(
-            "too_large",
-            "body",
-            format!("request bodies are at most {MAX_BODY_BYTES} bytes"),
-        )
-        .into());
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
     }
+    parse_json(bytes).map_err(ApiError::BadRequest)
+}
+
+/// [`json_body`]'s parsing, for any bytes.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(Strict(&mut *de)).map_err(|e| {
+        // `?` stands for a part of the path not known yet (the body ended inside an object).
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        let inner = e.into_inner();
-        let message = if inner.is_syntax() || inner.is_eof() {
-            "the body is not valid JSON".to_owned()
+        let field = if path == "." || path.contains('?') {
+            "body".to_owned()
         } else {
-            // serde's messages name the problem without echoing values.
-            inner
-                .to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_owned()
+            clip(&path)
         };
-        ApiError::BadRequest(FieldError::invalid(field, message))
-    })
+        let inner = e.into_inner();
+        // serde's messages name the problem; the position is of no use to the client.
+        let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or_default();
+        if inner.is_syntax() || inner.is_eof() {
+            // `1e400` is a syntax error to serde_json (a number out of range) and has a field.
+            return FieldError::invalid(field, format!("not valid JSON: {message}"));
+        }
+        let (code, message) = split_limit_error(message);
+        FieldError::new(code, field, clip(message))
+    })?;
+    // One value: `{...} xyz` is not a body.
+    de.end().map_err(|_| {
+        FieldError::invalid(
+            "body",
+            "the body is not valid JSON: one value, nothing after it",
+        )
+    })?;
+    Ok(value)
+}
+
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(MAX_ERROR_TEXT) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 /// The `Idempotency-Key` header: 1-255 printable ASCII characters.
@@ -162,4 +187,118 @@ pub fn no_content() -> Result<Response, ApiError> {
         .status(204)
         .body(Body::Empty)
         .map_err(|e| ApiError::Internal(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::domain::validation::BoundedList;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Settings {
+        name: String,
+        #[serde(default)]
+        retention_days: Option<u32>,
+        #[serde(default)]
+        tags: BoundedList<String, 3>,
+        #[serde(default)]
+        nested: Option<Box<Settings>>,
+    }
+
+    fn refusal(body: &str) -> (&'static str, String) {
+        match parse_json::<Settings>(body.as_bytes()) {
+            Ok(_) => panic!("{body:.80} was accepted"),
+            Err(e) => (e.code, e.field),
+        }
+    }
+
+    #[test]
+    fn one_json_value_of_the_expected_kind() {
+        assert!(parse_json::<Settings>(br#" {"name": "Gala"} "#).is_ok());
+        assert!(parse_json::<Settings>(br#"{"name": "Gala", "nested": {"name": "x"}}"#).is_ok());
+        for body in [
+            r#"{"name": "Gala"} xyz"#,
+            r#"{"name": "Gala"}{"name": "Gala"}"#,
+            r#"{"name": "Gala"}]"#,
+            r#"{"name": "Gala"}"#.to_owned().as_str().trim_end_matches('}'),
+            "{\"name\": \"Gala\"}\0",
+        ] {
+            assert_eq!(refusal(body), ("invalid", "body".into()), "{body}");
+        }
+        assert_eq!(refusal("[]"), ("invalid", "body".into()));
+        assert_eq!(refusal(r#"["Gala"]"#), ("invalid", "body".into()));
+        assert_eq!(
+            refusal(r#"{"name": "Gala", "nested": ["x"]}"#),
+            ("invalid", "nested".into())
+        );
+        assert_eq!(refusal("null"), ("invalid", "body".into()));
+    }
+
+    #[test]
+    fn numbers_out_of_range_name_their_field() {
+        for n in [
+            "1e400",
+            "-1",
+            "4294967296",
+            "1.5",
+            "1e999999999999",
+            "-0.0e-400",
+        ] {
+            let body = format!(r#"{{"name": "Gala", "retention_days": {n}}}"#);
+            let (code, field) = refusal(&body);
+            assert_eq!(field, "retention_days", "{n}");
+            assert_eq!(code, "invalid");
+        }
+        let digits = "9".repeat(100_000);
+        let body = format!(r#"{{"name": "Gala", "retention_days": {digits}}}"#);
+        assert_eq!(refusal(&body).1, "retention_days");
+    }
+
+    #[test]
+    fn lists_and_nesting_are_bounded() {
+        assert_eq!(
+            refusal(r#"{"name": "Gala", "tags": ["a", "b", "c", "d"]}"#),
+            ("too_many", "tags".into())
+        );
+        let deep = format!(
+            "{}{}",
+            r#"{"name": "x", "nested": "#.repeat(200),
+            "}".repeat(200)
+        );
+        assert_eq!(refusal(&deep).0, "invalid");
+    }
+
+    #[test]
+    fn errors_repeat_no_long_client_text() {
+        let key = "k".repeat(10_000);
+        let body = format!(r#"{{"name": "Gala", "{key}": 1}}"#);
+        let err = parse_json::<Settings>(body.as_bytes()).expect_err("unknown field");
+        assert!(err.message.len() < 400, "{}", err.message.len());
+    }
+
+    fn request(body: Body) -> Request {
+        let mut request = Request::new(body);
+        *request.method_mut() = lambda_http::http::Method::POST;
+        request
+    }
+
+    #[test]
+    fn bodies_over_the_limit_are_413_naming_the_body() {
+        let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        let err = json_body::<Settings>(&request(Body::Text(big))).expect_err("too large");
+        assert_eq!(err.status(), 413);
+        let response = err.into_response();
+        let Body::Text(text) = response.body() else {
+            panic!("a JSON answer")
+        };
+        let json: serde_json::Value = serde_json::from_str(text).expect("JSON");
+        assert_eq!(json["error"]["code"], "payload_too_large");
+        assert_eq!(json["error"]["field"], "body");
+        let err = json_body::<Settings>(&request(Body::Empty)).expect_err("empty");
+        assert_eq!(err.status(), 400);
+    }
 }
