@@ -9,8 +9,6 @@
 //! `not_before` at the end of the window. Then one record per message (state `accepted`) and
 //! one publish to the fan-out topic.
 
-use std::collections::BTreeMap;
-
 use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::json;
@@ -26,7 +24,8 @@ use crate::domain::recipient::{Recipient, RecipientKeyring};
 use crate::domain::routing::provider_order;
 use crate::domain::snapshot::{Problem, Snapshot};
 use crate::domain::tenant_settings::message_expiry;
-use crate::domain::validation::FieldError;
+use crate::domain::validation::{BoundedList, FieldError};
+use crate::domain::variables::Variables;
 use crate::domain::{Category, Channel, EventId, TenantId};
 use crate::http::{self, ApiError, ApiResult};
 use crate::recipient_gate::{self, Asked};
@@ -60,7 +59,7 @@ struct SingleInput {
     channel: Channel,
     to: String,
     #[serde(default)]
-    variables: BTreeMap<String, String>,
+    variables: Variables,
 }
 
 #[derive(Deserialize)]
@@ -68,7 +67,7 @@ struct SingleInput {
 struct BatchInput {
     category: Category,
     channel: Channel,
-    recipients: Vec<RecipientInput>,
+    recipients: BoundedList<RecipientInput, MAX_RECIPIENTS>,
 }
 
 #[derive(Deserialize)]
@@ -76,14 +75,14 @@ struct BatchInput {
 struct RecipientInput {
     to: String,
     #[serde(default)]
-    variables: BTreeMap<String, String>,
+    variables: Variables,
 }
 
 /// A business event: each recipient names an address per channel the trigger sends on.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TriggerInput {
-    recipients: Vec<TriggerRecipient>,
+    recipients: BoundedList<TriggerRecipient, MAX_RECIPIENTS>,
 }
 
 #[derive(Deserialize)]
@@ -94,7 +93,7 @@ struct TriggerRecipient {
     #[serde(default)]
     phone: Option<String>,
     #[serde(default)]
-    variables: BTreeMap<String, String>,
+    variables: Variables,
 }
 
 /// One message to render: where it goes, on what, with which variables, and where in the
@@ -103,7 +102,7 @@ struct Planned {
     category: Category,
     channel: Channel,
     to: String,
-    variables: BTreeMap<String, String>,
+    variables: Variables,
     base: String,
     address_field: &'static str,
     /// Single and batch sends name one template, so an unknown variable is a typo; a business

@@ -15,9 +15,10 @@ use crate::domain::TenantId;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::identity::{Action, Caller};
 use crate::domain::status_event::StatusEventType;
-use crate::domain::validation::{FieldError, text};
+use crate::domain::validation::{BoundedList, FieldError, text};
 use crate::domain::webhook_endpoint::{
-    DeliveryHealth, EndpointConfig, WebhookEndpoint, WebhookEndpointId, parse_event_types,
+    DeliveryHealth, EndpointConfig, MAX_EVENT_TYPES, WebhookEndpoint, WebhookEndpointId,
+    parse_event_types,
 };
 use crate::http::{self, ApiError, ApiResult};
 use crate::status_webhooks::new_secret;
@@ -142,7 +143,7 @@ fn description(value: Option<String>) -> Result<Option<String>, FieldError> {
 #[serde(deny_unknown_fields)]
 struct CreateInput {
     url: String,
-    events: Vec<String>,
+    events: BoundedList<String, MAX_EVENT_TYPES>,
     #[serde(default)]
     description: Option<String>,
 }
@@ -154,7 +155,7 @@ struct UpdateInput {
     #[serde(default)]
     url: Option<String>,
     #[serde(default)]
-    events: Option<Vec<String>>,
+    events: Option<BoundedList<String, MAX_EVENT_TYPES>>,
     /// An empty text removes it.
     #[serde(default)]
     description: Option<String>,

@@ -95,6 +95,9 @@ impl WebhookEndpoint {
     }
 }
 
+/// Most event type names an endpoint's `events` may list: each type once.
+pub const MAX_EVENT_TYPES: usize = StatusEventType::ALL.len();
+
 /// The event types of an endpoint, from their names: at least one, each known.
 pub fn parse_event_types(
     field: &str,
