@@ -15,7 +15,7 @@ use super::cost::{Currency, MICROS_PER_UNIT, Money};
 use super::identity::Role;
 use super::ids::TenantId;
 use super::message::{Message, MessageId, MessageStatus};
-use super::validation::FieldError;
+use super::validation::{FieldError, MAX_TIME, MIN_TIME};
 
 /// The longest period one report covers.
 pub const MAX_PERIOD_DAYS: i64 = 366;
@@ -39,8 +39,13 @@ impl Period {
         Self::new(instant("from", from)?, instant("to", to)?)
     }
 
+    /// Both ends within [`MIN_TIME`]..=[`MAX_TIME`] (errors name the field), so that every
+    /// margin the reading adds around them and every format of them stays in range.
     pub fn new(from: OffsetDateTime, to: OffsetDateTime) -> Result<Self, FieldError> {
-        let (from, to) = (to_micros(from), to_micros(to));
+        let (from, to) = (
+            in_range("from", to_micros(from))?,
+            in_range("to", to_micros(to))?,
+        );
         if from >= to {
             return Err(FieldError::new(
                 "invalid_period",
@@ -71,9 +76,23 @@ impl Period {
     }
 }
 
-fn to_micros(at: OffsetDateTime) -> OffsetDateTime {
-    let at = at.to_offset(UtcOffset::UTC);
-    at.replace_nanosecond(at.microsecond() * 1000).unwrap_or(at)
+/// `at` in UTC to the microsecond; `None` when it has no UTC form (year 10000 or -10000).
+fn to_micros(at: OffsetDateTime) -> Option<OffsetDateTime> {
+    let at = at.checked_to_offset(UtcOffset::UTC)?;
+    Some(at.replace_nanosecond(at.microsecond() * 1000).unwrap_or(at))
+}
+
+fn in_range(field: &'static str, at: Option<OffsetDateTime>) -> Result<OffsetDateTime, FieldError> {
+    at.filter(|at| (MIN_TIME..=MAX_TIME).contains(at))
+        .ok_or_else(|| out_of_range(field))
+}
+
+fn out_of_range(field: &'static str) -> FieldError {
+    FieldError::new(
+        "out_of_range",
+        field,
+        format!("{field} must be between {MIN_TIME} and {MAX_TIME} (UTC)"),
+    )
 }
 
 fn instant(field: &'static str, value: Option<&str>) -> Result<OffsetDateTime, FieldError> {
@@ -95,7 +114,10 @@ fn instant(field: &'static str, value: Option<&str>) -> Result<OffsetDateTime, F
 /// strings that sort as the times do, for sort keys (plain RFC 3339 does not: `...:00Z` sorts
 /// after `...:00.5Z`).
 pub fn sortable_time(at: OffsetDateTime) -> String {
-    let at = at.to_offset(UtcOffset::UTC);
+    // Times with no UTC form (a provider's `9999-12-31T23:00:00-23:00`) sort at the end.
+    let at = at
+        .checked_to_offset(UtcOffset::UTC)
+        .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc());
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
         at.year(),
@@ -571,6 +593,35 @@ mod tests {
         .expect("366 days");
         assert_eq!(p.from(), datetime!(2025-11-01 00:00 UTC));
         assert_eq!(p.to() - p.from(), Duration::days(366));
+    }
+
+    #[test]
+    fn times_beyond_the_calendar_are_a_400_naming_the_field() {
+        let err = |from: &str, to: &str| {
+            Period::parse(Some(from), Some(to)).map_err(|e| (e.code, e.field))
+        };
+        // Once a panic (9999-12-31 at -23:59 is in year 10000 in UTC) and a 500 (year -1 in
+        // UTC has no RFC 3339 form).
+        assert_eq!(
+            err("9999-12-31T00:00:00-23:59", "9999-12-31T12:00:00Z"),
+            Err(("out_of_range", "from".into()))
+        );
+        assert_eq!(
+            err("9998-12-31T00:00:00Z", "9999-12-31T00:00:00-23:59"),
+            Err(("out_of_range", "to".into()))
+        );
+        assert_eq!(
+            err("0000-01-01T00:00:00+23:59", "0000-01-02T00:00:00Z"),
+            Err(("out_of_range", "from".into()))
+        );
+        assert_eq!(
+            err("9998-12-31T00:00:00Z", "9999-01-01T00:00:00Z").map(|p| p.to()),
+            Ok(MAX_TIME)
+        );
+        assert_eq!(
+            sortable_time(time::macros::datetime!(9999-12-31 23:00 -23:00)),
+            "9999-12-31T23:59:59.999999Z"
+        );
     }
 
     #[test]

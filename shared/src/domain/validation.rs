@@ -4,6 +4,8 @@
 use std::fmt;
 
 use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
@@ -215,6 +217,21 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, FieldError> 
     Ok(value.to_owned())
 }
 
+/// Earliest time a request may name (UTC): nothing Herald holds is older.
+pub const MIN_TIME: OffsetDateTime = time::macros::datetime!(1970-01-01 00:00 UTC);
+/// Latest time a request may name (UTC), a year short of what RFC 3339 and the time crate can
+/// hold, so that a window or margin computed around it stays in range.
+pub const MAX_TIME: OffsetDateTime = time::macros::datetime!(9999-01-01 00:00 UTC);
+
+/// An RFC 3339 time from a request (a query, a receipt), in UTC and within
+/// [`MIN_TIME`]..=[`MAX_TIME`]: `9999-12-31T00:00:00-23:59` and `0000-01-01T00:00:00+01:00`
+/// parse as RFC 3339 but lie beyond what can be converted, stored or formatted.
+pub fn utc_time(value: &str) -> Option<OffsetDateTime> {
+    let at = OffsetDateTime::parse(value, &Rfc3339).ok()?;
+    let at = at.checked_to_offset(UtcOffset::UTC)?;
+    (MIN_TIME..=MAX_TIME).contains(&at).then_some(at)
+}
+
 /// An email address, checked for the shape providers accept (not for deliverability).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -290,6 +307,28 @@ mod tests {
             ".a@c.io",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn request_times_are_in_utc_and_in_range() {
+        use time::macros::datetime;
+        assert_eq!(
+            utc_time("2026-11-01T02:00:00+02:00"),
+            Some(datetime!(2026-11-01 00:00 UTC))
+        );
+        assert_eq!(utc_time("1970-01-01T00:00:00Z"), Some(MIN_TIME));
+        for bad in [
+            "9999-12-31T00:00:00-23:59",
+            "9999-12-31T23:59:59Z",
+            "0000-01-01T00:00:00+01:00",
+            "0000-01-01T00:00:00-23:59",
+            "1969-12-31T23:59:59Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-01",
+            "",
+        ] {
+            assert_eq!(utc_time(bad), None, "{bad}");
         }
     }
 

@@ -12,7 +12,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::sns_signature::{CertificateSource, SnsMessage, SnsMessageType, SnsVerifier};
 use super::{Accepted, Outbound, SendError};
@@ -360,10 +359,7 @@ pub fn parse_event(message: &str) -> Result<Vec<Notification>, ReceiptError> {
         .filter(|m| !m.message_id.is_empty())
         .ok_or_else(|| ReceiptError::malformed("an SES event without mail.messageId"))?;
     let mut receipt = Receipt::new(ProviderKind::Ses, &mail.message_id, status);
-    let at = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-    };
+    let at = |t: &Option<String>| t.as_deref().and_then(crate::domain::validation::utc_time);
     let event_time = match kind {
         "Delivery" => event.delivery.as_ref().and_then(|d| at(&d.timestamp)),
         "Open" => event.open.as_ref().and_then(|o| at(&o.timestamp)),
