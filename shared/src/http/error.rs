@@ -56,10 +56,10 @@ impl From<StoreError> for ApiError {
                 message: "the resource changed since it was read; read it again and retry"
                     .to_owned(),
             },
-            StoreError::TooLarge { bytes } => ApiError::Unprocessable {
+            StoreError::TooLarge { what, size, limit } => ApiError::Unprocessable {
                 code: "too_large",
-                message: format!("the configuration is too large to store ({bytes} bytes)"),
-                problems: Vec::new(),
+                message: format!("{what} is too large to store: {size} bytes, at most {limit}"),
+                problems: vec![Problem::new("too_large", what, "over the item limit")],
             },
             StoreError::Unavailable(e) => ApiError::Internal(e),
         }

@@ -21,8 +21,16 @@ pub enum StoreError {
     /// A conditional write failed: someone else changed the item first, or it already exists.
     #[error("the item changed concurrently or already exists")]
     Conflict,
-    #[error("the item is too large to store ({bytes} bytes)")]
-    TooLarge { bytes: usize },
+    /// What was to be written does not fit DynamoDB's limits (an item's 400 KB, a
+    /// transaction's 4 MB): the input made it so, nothing was written. `what` names the part
+    /// at fault as the API knows it (`template.body`, `brand.footer_text`, `snapshot`, ...);
+    /// sizes are in bytes as DynamoDB counts them.
+    #[error("{what} is too large to store: {size} bytes, at most {limit}")]
+    TooLarge {
+        what: String,
+        size: usize,
+        limit: usize,
+    },
     #[error("storage is unavailable: {0:#}")]
     Unavailable(#[from] anyhow::Error),
 }

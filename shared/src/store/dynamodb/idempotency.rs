@@ -20,7 +20,7 @@ fn unavailable(e: impl std::error::Error + Send + Sync + 'static, what: &str) ->
 impl IdempotencyStore for DynamoDb {
     async fn claim(&self, key: &str, fingerprint: &str) -> StoreResult<Claim> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        let put = self
+        let request = self
             .client
             .put_item()
             .table_name(&self.tables.idempotency)
@@ -35,10 +35,9 @@ impl IdempotencyStore for DynamoDb {
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":in_flight", s("in_flight"))
-            .expression_attribute_values(":stale", n(now - LEASE_SECONDS))
-            .send()
-            .await;
-        match put {
+            .expression_attribute_values(":stale", n(now - LEASE_SECONDS));
+        self.check_put_item(&request)?;
+        match request.send().await {
             Ok(_) => return Ok(Claim::Fresh),
             Err(SdkError::ServiceError(e))
                 if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {}
@@ -78,7 +77,20 @@ impl IdempotencyStore for DynamoDb {
         fingerprint: &str,
         response: &StoredResponse,
     ) -> StoreResult<()> {
-        self.client
+        // The item as finishing leaves it, measured whole: the response is what can be large.
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let finished = std::collections::HashMap::from([
+            ("pk".to_owned(), s(key)),
+            ("fingerprint".to_owned(), s(fingerprint)),
+            ("state".to_owned(), s("in_flight")),
+            ("claimed_at".to_owned(), n(now)),
+            ("expires_at".to_owned(), n(now + KEEP_SECONDS)),
+            ("status".to_owned(), n(response.status)),
+            ("body".to_owned(), s(&response.body)),
+        ]);
+        self.check_put(&self.tables.idempotency, &finished)?;
+        let request = self
+            .client
             .update_item()
             .table_name(&self.tables.idempotency)
             .key("pk", s(key))
@@ -89,7 +101,9 @@ impl IdempotencyStore for DynamoDb {
             .expression_attribute_values(":done", s("done"))
             .expression_attribute_values(":status", n(response.status))
             .expression_attribute_values(":body", s(&response.body))
-            .expression_attribute_values(":fingerprint", s(fingerprint))
+            .expression_attribute_values(":fingerprint", s(fingerprint));
+        self.check_update_item(&request)?;
+        request
             .send()
             .await
             .map_err(|e| unavailable(e, "UpdateItem"))?;

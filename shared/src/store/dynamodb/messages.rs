@@ -293,7 +293,7 @@ impl MessageStore for DynamoDb {
         let stamp = at
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(unexpected)?;
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.tables.messages)
@@ -304,9 +304,9 @@ impl MessageStore for DynamoDb {
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":at", s(stamp))
             .expression_attribute_values(":accepted", s(MessageStatus::Accepted.as_str()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        self.check_update_item(&request)?;
+        let result = request.send().await;
         match result {
             Ok(out) => Ok(ClaimResult::Claimed(Box::new(
                 stored(out.attributes.unwrap_or_default())?.message,

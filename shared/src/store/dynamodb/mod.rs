@@ -4,6 +4,7 @@
 //! `VER#`. Conditional writes give optimistic concurrency and idempotency.
 
 mod idempotency;
+pub mod item_size;
 mod messages;
 mod providers;
 mod recipients;
@@ -171,6 +172,8 @@ impl DynamoDb {
 
     /// A transaction whose refusal says which of its items' conditions failed.
     async fn transact_detailed(&self, items: Vec<TransactWriteItem>) -> Result<(), Cancelled> {
+        // Every transaction passes here: nothing over DynamoDB's limits leaves.
+        self.check_transaction(&items).map_err(Cancelled::Other)?;
         // The token makes the SDK's own retries of this request idempotent: a transaction that
         // went through but whose answer was lost is not applied (or appended) twice.
         let result = self
@@ -349,6 +352,9 @@ impl DynamoDb {
                 seq: head.seq,
                 hash: head.hash.clone(),
             })?);
+        }
+        for item in &items {
+            self.check_put(&self.tables.audit, item)?;
         }
         for chunk in items.chunks(25) {
             let mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
@@ -674,14 +680,14 @@ impl AuditStore for DynamoDb {
             sk: format!("N#{:012}", anchor.anchor.seq),
             anchor,
         })?;
-        let result = self
+        let request = self
             .client
             .put_item()
             .table_name(&self.tables.audit)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
+            .condition_expression("attribute_not_exists(pk)");
+        self.check_put_item(&request)?;
+        let result = request.send().await;
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {

@@ -13,8 +13,6 @@ use crate::store::{Owner, SnapshotStore, SnapshotSummary, StoreError, StoreResul
 
 const VERSION_PREFIX: &str = "V#";
 const ACTIVE: &str = "ACTIVE";
-/// DynamoDB's item limit is 400 KB; leave room for the keys and attribute names.
-const MAX_SNAPSHOT_BYTES: usize = 380_000;
 
 #[derive(Serialize, Deserialize)]
 struct SnapshotItem {
@@ -102,10 +100,9 @@ impl SnapshotStore for DynamoDb {
         audit: &AuditEntry,
     ) -> StoreResult<Activation> {
         let pk = partition(tenant, event);
+        // A snapshot too large for one item is refused with the transaction, before it is
+        // sent (`StoreError::TooLarge` naming `snapshot`).
         let body = serde_json::to_string(snapshot).map_err(unexpected)?;
-        if body.len() > MAX_SNAPSHOT_BYTES {
-            return Err(StoreError::TooLarge { bytes: body.len() });
-        }
         let item = to_item(&SnapshotItem {
             pk: pk.clone(),
             sk: version_key(snapshot.version),

@@ -136,6 +136,11 @@ impl WebhookEndpointStore for DynamoDb {
         reset_health: bool,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
+        // It rewrites everything of the endpoint outside the health's room: measured whole.
+        self.check_put(
+            &self.tables.webhook_endpoints,
+            &to_item(&item_of(tenant, endpoint))?,
+        )?;
         let mut expression =
             String::from("SET #active = :active, #revision = :revision, #config = :config");
         let mut update = Update::builder()
@@ -193,16 +198,16 @@ impl WebhookEndpointStore for DynamoDb {
         id: &WebhookEndpointId,
         at: OffsetDateTime,
     ) -> StoreResult<()> {
-        let result = self
+        let request = self
             .endpoint_update(tenant, id)
             .update_expression(
                 "SET #health.consecutive_failures = :zero, #health.last_success_at = :at \
                  REMOVE #health.failing_since",
             )
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":at", stamp(at)?)
-            .send()
-            .await;
+            .expression_attribute_values(":at", stamp(at)?);
+        self.check_update_item(&request)?;
+        let result = request.send().await;
         match result {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
@@ -220,7 +225,7 @@ impl WebhookEndpointStore for DynamoDb {
         id: &WebhookEndpointId,
         at: OffsetDateTime,
     ) -> StoreResult<Option<DeliveryHealth>> {
-        let result = self
+        let request = self
             .endpoint_update(tenant, id)
             .update_expression(
                 "SET #health.consecutive_failures = if_not_exists(#health.consecutive_failures, :zero) + :one, \
@@ -230,9 +235,9 @@ impl WebhookEndpointStore for DynamoDb {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":at", stamp(at)?)
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+            .return_values(ReturnValue::AllNew);
+        self.check_update_item(&request)?;
+        let result = request.send().await;
         match result {
             Ok(out) => Ok(Some(
                 endpoint_of(out.attributes.unwrap_or_default())?.health,
