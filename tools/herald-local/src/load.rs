@@ -3,6 +3,11 @@
 //! dispatch handler and the Twilio stand-in, all on 127.0.0.1, and reports messages per second
 //! and the AWS requests each message cost (counted by an SDK interceptor on every client).
 //! Bounded: N is capped and the run gives up after a deadline.
+//!
+//! `herald-local load --batch-size N --batches K` measures the send API alone: K batch requests
+//! of N SMS recipients each, one after another, each reporting its wall time, the AWS requests
+//! it made by operation and its round trips (the longest run of requests each waiting for the
+//! one before, [`AwsRequestCounter::round_trips`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,6 +23,9 @@ use provider_standins::{Provider, StandIns};
 use serde_json::{Value, json};
 
 pub const MAX_MESSAGES: usize = 100_000;
+/// The send API's limit on recipients per request.
+const MAX_BATCH_SIZE: usize = herald_shared::api::send::MAX_RECIPIENTS;
+const MAX_BATCHES: usize = 100;
 const RECIPIENTS_PER_REQUEST: usize = 100;
 const POLLERS: usize = 4;
 
@@ -133,6 +141,121 @@ pub async fn run(messages: usize, events_dir: &Path) -> anyhow::Result<()> {
         println!(
             "        {operation:<36} {count:>8}  {:>6.2}/message",
             *count as f64 / messages as f64
+        );
+    }
+    Ok(())
+}
+
+/// What one batch request cost.
+struct BatchCost {
+    wall: Duration,
+    round_trips: u64,
+    requests: std::collections::BTreeMap<String, u64>,
+}
+
+impl BatchCost {
+    fn total(&self) -> u64 {
+        self.requests.values().sum()
+    }
+}
+
+pub async fn run_batches(size: usize, batches: usize, events_dir: &Path) -> anyhow::Result<()> {
+    ensure!(
+        (1..=MAX_BATCH_SIZE).contains(&size),
+        "--batch-size must be 1-{MAX_BATCH_SIZE}"
+    );
+    ensure!(
+        (1..=MAX_BATCHES).contains(&batches),
+        "--batches must be 1-{MAX_BATCHES}"
+    );
+    let stack = local_stack::Stack::start()?;
+    // Completing the event checks the provider's credentials live.
+    let standins = StandIns::builder()
+        .twilio_account(TWILIO_SID, TWILIO_TOKEN)
+        .build()
+        .spawn()
+        .await?;
+    let aws = stack.sdk_config().await;
+    let mut config = AppConfig::from_vars(&|name| stack.env.get(name).cloned())?;
+    config.endpoints.twilio = standins.twilio_base_url().to_owned();
+    let counter = AwsRequestCounter::default();
+    let app = App::new(&aws, config, Some(counter.clone()));
+    let requests = Requests {
+        events_dir: events_dir.to_owned(),
+    };
+    set_up_event(&app, &requests).await?;
+    println!(
+        "load: {batches} batch requests of {size} SMS each through the send API handler (emulator on 127.0.0.1)"
+    );
+    let mut costs = Vec::with_capacity(batches);
+    for n in 0..batches {
+        let recipients: Vec<Value> = (0..size)
+            .map(|i| {
+                let guest = n * size + i;
+                json!({"to": format!("+26097{:07}", 1_000_000 + guest),
+                       "variables": {"guest_name": format!("Guest {guest}"), "event_date": "12 Dec"}})
+            })
+            .collect();
+        let body = json!({"category": "invitation", "channel": "sms", "recipients": recipients});
+        counter.reset();
+        let started = Instant::now();
+        let reply = requests
+            .call(
+                &app,
+                "send-api/send-batch",
+                &[],
+                Some(body),
+                Some(&format!("batch-load-{size}-{n}")),
+            )
+            .await?;
+        let wall = started.elapsed();
+        ensure!(reply.0 == 202, "send answered {}: {}", reply.0, reply.1);
+        let cost = BatchCost {
+            wall,
+            round_trips: counter.round_trips(),
+            requests: counter.snapshot(),
+        };
+        println!(
+            "load: batch {:>3}: {:>7.3} s, {:>4} AWS requests, {:>3} round trips",
+            n + 1,
+            cost.wall.as_secs_f64(),
+            cost.total(),
+            cost.round_trips
+        );
+        costs.push(cost);
+    }
+    // The first request fills the container's caches (chain heads, retention, recipient keys);
+    // a warm container's requests are the steady state.
+    let warm = if costs.len() > 1 {
+        &costs[1..]
+    } else {
+        &costs[..]
+    };
+    let mean = |f: &dyn Fn(&BatchCost) -> f64| warm.iter().map(f).sum::<f64>() / warm.len() as f64;
+    let total = mean(&|c| c.total() as f64);
+    println!(
+        "load: batch of {size}, mean of {} warm requests: {:.3} s wall, {:.1} round trips, {:.1} AWS requests ({:.3}/message)",
+        warm.len(),
+        mean(&|c| c.wall.as_secs_f64()),
+        mean(&|c| c.round_trips as f64),
+        total,
+        total / size as f64
+    );
+    let operations: std::collections::BTreeSet<&String> =
+        warm.iter().flat_map(|c| c.requests.keys()).collect();
+    for operation in operations {
+        let count = mean(&|c| c.requests.get(operation).copied().unwrap_or(0) as f64);
+        println!(
+            "        {operation:<36} {count:>8.1}/batch request  {:>6.3}/message",
+            count / size as f64
+        );
+    }
+    if let Some(first) = costs.first() {
+        println!(
+            "load: first (cold) request: {:.3} s wall, {} round trips, {} AWS requests",
+            first.wall.as_secs_f64(),
+            first.round_trips,
+            first.total()
         );
     }
     Ok(())

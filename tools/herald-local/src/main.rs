@@ -3,8 +3,9 @@
 //! the Lambda invoke endpoint, exactly as API Gateway would after its JWT authorizer.
 //!
 //! `herald-local demo` walks the main job end to end and prints what happens; `herald-local
-//! load --messages N` measures the send → fan-out → dispatch path in-process; `herald-local
-//! audit-load` measures audit appends and verification.
+//! load --messages N` measures the send → fan-out → dispatch path in-process, `herald-local load
+//! --batch-size N --batches K` the cost of one batch send request; `herald-local audit-load`
+//! measures audit appends and verification.
 
 mod audit_load;
 mod demo;
@@ -17,6 +18,7 @@ const USAGE: &str =
     "usage: herald-local demo --invoke-url URL --standins-url URL --smtp-port PORT \
 --smtp-user USER --smtp-password PASSWORD --smtp-spool FILE [--events-dir DIR]
        herald-local load --messages N [--events-dir DIR]
+       herald-local load --batch-size N [--batches K] [--events-dir DIR]
        herald-local audit-load --appends N [--concurrency C] [--verify-entries M]";
 
 #[tokio::main]
@@ -48,10 +50,21 @@ async fn main() -> anyhow::Result<()> {
             demo::run(setup).await
         }
         "load" => {
-            let messages = option("--messages")?.parse().context("--messages")?;
             let events_dir: std::path::PathBuf = option("--events-dir")
                 .unwrap_or_else(|_| "events".to_owned())
                 .into();
+            if let Ok(size) = option("--batch-size") {
+                let batches = option("--batches")
+                    .map_or(Ok(5), |k| k.parse())
+                    .context("--batches")?;
+                return load::run_batches(
+                    size.parse().context("--batch-size")?,
+                    batches,
+                    &events_dir,
+                )
+                .await;
+            }
+            let messages = option("--messages")?.parse().context("--messages")?;
             load::run(messages, &events_dir).await
         }
         "audit-load" => {
