@@ -401,7 +401,9 @@ impl Dispatcher {
             .map(|b| b.value.clone());
         let mut retry_after: Option<Duration> = None;
         for provider in order {
-            if !self.breaker.allow(&provider.id, Instant::now()) {
+            // Every outcome below is recorded through the permit; leaving the loop body any
+            // other way drops it, which gives a half-open trial slot back.
+            let Some(permit) = self.breaker.allow(&provider.id, Instant::now()) else {
                 message.attempts.push(attempt(
                     provider,
                     delivery,
@@ -411,7 +413,7 @@ impl Dispatcher {
                     Duration::ZERO,
                 ));
                 continue;
-            }
+            };
             if let Some(rate) = provider.rate_limit_per_second
                 && !self.limits.acquire(&provider.id, rate, RATE_WAIT).await
             {
@@ -427,7 +429,7 @@ impl Dispatcher {
             let credentials = match self.credentials(&message.tenant, provider).await {
                 Ok(c) => c,
                 Err(reason) => {
-                    self.breaker.record_failure(&provider.id, Instant::now());
+                    permit.provider_failed(Instant::now());
                     let outcome = AttemptOutcome::ProviderRefused {
                         code: "credentials".into(),
                         reason,
@@ -472,7 +474,7 @@ impl Dispatcher {
             let took = started.elapsed();
             match result {
                 Ok(accepted) => {
-                    self.breaker.record_success(&provider.id);
+                    permit.accepted();
                     let outcome = AttemptOutcome::Accepted {
                         provider_message_id: accepted.provider_message_id.clone(),
                     };
@@ -508,6 +510,8 @@ impl Dispatcher {
                     return self.settle(message, token, MessageStatus::Sent).await;
                 }
                 Err(SendError::Permanent { code, reason }) => {
+                    // The provider answered: it works, whatever it thought of the recipient.
+                    permit.recipient_refused();
                     message.attempts.push(attempt(
                         provider,
                         delivery,
@@ -521,7 +525,7 @@ impl Dispatcher {
                     return self.fail(message, token, &code, &reason).await;
                 }
                 Err(SendError::Provider { code, reason }) => {
-                    self.breaker.record_failure(&provider.id, Instant::now());
+                    permit.provider_failed(Instant::now());
                     warn!(provider = %provider.id, code = %code, "provider refused us; failing over");
                     message.attempts.push(attempt(
                         provider,
@@ -534,7 +538,7 @@ impl Dispatcher {
                     reason,
                     retry_after: hint,
                 }) => {
-                    self.breaker.record_failure(&provider.id, Instant::now());
+                    permit.provider_failed(Instant::now());
                     warn!(provider = %provider.id, took_ms = took.as_millis() as u64, "provider unavailable; failing over");
                     retry_after = retry_after.max(hint);
                     message.attempts.push(attempt(
