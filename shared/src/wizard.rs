@@ -47,7 +47,11 @@ pub fn check_configuration(cfg: &ResolvedConfiguration) -> Vec<Problem> {
                 &template.content.samples(),
                 &brand,
             ) {
-                problems.push(Problem::new("template_invalid", field, e.to_string()));
+                let code = match e {
+                    crate::rendering::RenderError::TooLarge { .. } => "template_too_large",
+                    _ => "template_invalid",
+                };
+                problems.push(Problem::new(code, field, e.to_string()));
             }
         }
         if channel.needs_provider()

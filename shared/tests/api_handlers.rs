@@ -1405,3 +1405,62 @@ async fn a_receipt_that_comes_before_dispatch_recorded_the_providers_id_is_appli
     );
     assert_eq!(h.status(&id).await, MessageStatus::Delivered);
 }
+
+/// A template that builds too much is refused where it can be seen (at save) and stopped where
+/// it was hidden behind a condition (at send), with a 422 naming the template and the limit, and
+/// nothing written or sent.
+#[tokio::test]
+async fn templates_that_build_too_much_are_422s_at_save_and_at_send() {
+    let h = Harness::new();
+    h.live_event().await;
+    let put = |body: &str| {
+        let mut put = fixture("config-api/put-event-template");
+        put["body"] = json!(
+            json!({"body": body, "variables": [
+                {"name": "guest_name", "sample": "Ada"}, {"name": "event_date", "sample": "12 Dec"}]})
+            .to_string()
+        );
+        put
+    };
+    let (status, body, _) = h
+        .call(put(
+            r#"{{ "x" * 100000000 }} {{ guest_name }} {{ event_date }}"#,
+        ))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("template_too_large")),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("invitation sms template") && message.contains("1600 characters"),
+        "{body}"
+    );
+
+    // Hidden from the samples: saved, completed, then refused at send.
+    h.ok(put(r#"Hi {{ guest_name }} on {{ event_date }}{% if guest_name == "boom" %}{{ ("a\n" * 2000)|indent(2000000) }}{% endif %}"#)).await;
+    let mut again = fixture("wizard-completion/complete-wizard");
+    again["headers"]["idempotency-key"] = json!("complete-again");
+    h.ok(again).await;
+    let mut send = fixture("send-api/send-message");
+    send["body"] = json!(
+        json!({"category": "invitation", "channel": "sms", "to": "+260971234567",
+            "variables": {"guest_name": "boom", "event_date": "12 Dec"}})
+        .to_string()
+    );
+    let (status, body, _) = h.call(send).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("template_too_large")),
+        "{body}"
+    );
+    let tenant = herald_shared::domain::TenantId::parse("acme-events").expect("tenant");
+    let key = fixture("send-api/send-message")["headers"]["idempotency-key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let id = MessageId::derive(&tenant, "gala-2026", &key, 0);
+    assert!(h.app.messages.message(&id).await.expect("store").is_none());
+    assert!(h.sender.sent().is_empty());
+}

@@ -23,6 +23,7 @@ use crate::domain::provider::{
 };
 use crate::domain::receipt::{ReceiptRoute, WEBHOOK_USER};
 use crate::domain::resolution::EventSettings;
+use crate::domain::snapshot::Problem;
 use crate::domain::template::{TemplateContent, TemplateVersion};
 use crate::domain::validation::{FieldError, text};
 use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
@@ -673,14 +674,15 @@ async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     content.check(channel)?;
     // A template that cannot render with its own samples can never become valid unedited.
     let samples = content.samples();
-    if let Err(e) = Renderer.render(channel, &content, &samples, &placeholder_brand()) {
-        let field = match &e {
-            RenderError::Syntax { part, .. }
-            | RenderError::Undeclared { part, .. }
-            | RenderError::Render { part, .. } => *part,
-        };
-        if !matches!(e, RenderError::Render { .. }) {
-            return Err(FieldError::new("template_invalid", field, e.to_string()).into());
+    match Renderer.render(channel, &content, &samples, &placeholder_brand()) {
+        // A failure that other values could avoid (a filter given a sample it cannot take) is
+        // left to completion, which renders with the event's own values.
+        Ok(_) | Err(RenderError::Render { .. }) => {}
+        Err(e @ RenderError::TooLarge { .. }) => {
+            return Err(template_too_large(category, channel, &e));
+        }
+        Err(e) => {
+            return Err(FieldError::new("template_invalid", e.part(), e.to_string()).into());
         }
     }
     let latest = ctx
@@ -846,4 +848,14 @@ async fn put_settings(ctx: &Ctx<'_>) -> ApiResult {
         .put_settings(tenant, event, &next, &audit)
         .await?;
     http::respond(if previous.is_some() { 200 } else { 201 }, &next.value)
+}
+
+/// A template whose rendering goes past its part's limit: a 422 naming the template and the limit.
+pub fn template_too_large(category: Category, channel: Channel, e: &RenderError) -> ApiError {
+    let field = format!("templates.{category}.{channel}.{}", e.part());
+    ApiError::Unprocessable {
+        code: "template_too_large",
+        message: format!("the {category} {channel} template is too large: {e}"),
+        problems: vec![Problem::new("template_too_large", field, e.to_string())],
+    }
 }

@@ -386,9 +386,16 @@ fn render_all(
             .render_message(p.channel, &template.content, &p.variables, &brand)
             .map_err(|e| match e {
                 RenderError::Render { message, .. } => {
-                    FieldError::new("missing_variable", p.field("variables"), message)
+                    FieldError::new("missing_variable", p.field("variables"), message).into()
                 }
-                other => FieldError::new("template_invalid", "template", other.to_string()),
+                e @ RenderError::TooLarge { .. } => {
+                    super::configuration::template_too_large(p.category, p.channel, &e)
+                }
+                other => ApiError::from(FieldError::new(
+                    "template_invalid",
+                    "template",
+                    other.to_string(),
+                )),
             })?;
         let recipient_key = recipient.key(keyring, tenant.as_str());
         let segments = rendered.segments.map(|s| s.segments);

@@ -1,6 +1,7 @@
 //! Rendering user-written templates with minijinja: strict about undefined variables (a missing
-//! value is an error, never an empty gap), bounded by fuel (a template cannot loop forever), and
-//! HTML-escaping values in email bodies. For sending, an email body is wrapped in Herald's brand
+//! value is an error, never an empty gap), bounded in steps and in what it builds (see
+//! [`bounds`]: no template can loop forever or fill memory), and HTML-escaping values in email
+//! bodies. For sending, an email body is wrapped in Herald's brand
 //! layout with a plain-text alternative, and an SMS carries its segment count.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,13 +10,55 @@ use std::sync::LazyLock;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 
+pub mod bounds;
+pub use bounds::PartLimit;
+
 use crate::domain::Channel;
 use crate::domain::sms::{self, SmsSegments};
 use crate::domain::template::TemplateContent;
 use crate::domain::validation::EmailAddress;
 
-/// Enough for any sensible message; a template that needs more is looping.
-const FUEL: u64 = 100_000;
+/// What each rendered part may hold. Email bodies stop where Gmail clips a message (102 KB);
+/// SMS at Twilio's 1,600 characters (ten concatenated segments); WhatsApp at the 4,096 characters
+/// of a Cloud API text body; in-app messages alike; subjects at RFC 5322's 998-character line.
+pub mod limits {
+    use super::PartLimit;
+
+    pub const SUBJECT: PartLimit = PartLimit {
+        name: "subject",
+        max_chars: 998,
+        max_bytes: 998 * 4,
+    };
+    pub const EMAIL_BODY: PartLimit = PartLimit {
+        name: "email body",
+        max_chars: 102_400,
+        max_bytes: 102_400,
+    };
+    pub const SMS: PartLimit = PartLimit {
+        name: "SMS",
+        max_chars: 1_600,
+        max_bytes: 1_600 * 4,
+    };
+    pub const WHATSAPP: PartLimit = PartLimit {
+        name: "WhatsApp message",
+        max_chars: 4_096,
+        max_bytes: 4_096 * 4,
+    };
+    pub const IN_APP: PartLimit = PartLimit {
+        name: "in-app message",
+        max_chars: 4_096,
+        max_bytes: 4_096 * 4,
+    };
+}
+
+fn body_limit(channel: Channel) -> PartLimit {
+    match channel {
+        Channel::Email => limits::EMAIL_BODY,
+        Channel::Sms => limits::SMS,
+        Channel::Whatsapp => limits::WHATSAPP,
+        Channel::InApp => limits::IN_APP,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
@@ -28,6 +71,25 @@ pub enum RenderError {
     },
     #[error("{part} failed to render: {message}")]
     Render { part: &'static str, message: String },
+    /// The rendering would go past what its part may hold (or build on the way): whatever the
+    /// variables, since a template can only be trusted as far as its limits.
+    #[error("{part}: {exceeded}")]
+    TooLarge {
+        part: &'static str,
+        exceeded: bounds::Exceeded,
+    },
+}
+
+impl RenderError {
+    /// The part of the template at fault: `subject`, `body` or `layout`.
+    pub fn part(&self) -> &'static str {
+        match self {
+            Self::Syntax { part, .. }
+            | Self::Undeclared { part, .. }
+            | Self::Render { part, .. }
+            | Self::TooLarge { part, .. } => part,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -45,7 +107,7 @@ pub struct Renderer;
 fn environment<'source>() -> Environment<'source> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_fuel(Some(FUEL));
+    env.set_fuel(Some(bounds::FUEL));
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html") {
             AutoEscape::Html
@@ -65,10 +127,19 @@ fn environment<'source>() -> Environment<'source> {
     env
 }
 
+/// The environment user templates render in: [`environment`] with every operator, filter and
+/// output bounded.
+fn bounded_environment<'source>() -> Environment<'source> {
+    let mut env = environment();
+    env.set_formatter(bounds::emit);
+    bounds::install(&mut env);
+    env
+}
+
 /// HTML escaping of text and attribute values. Unlike minijinja's default it leaves `/` alone:
 /// escaping it adds no safety in these contexts and turns every URL into `https:&#x2f;&#x2f;`,
 /// which link rewriters (click tracking) and people reading the source stumble over.
-fn write_html_escaped(out: &mut impl std::fmt::Write, s: &str) -> std::fmt::Result {
+fn write_html_escaped(out: &mut (impl std::fmt::Write + ?Sized), s: &str) -> std::fmt::Result {
     let mut last = 0;
     for (i, b) in s.bytes().enumerate() {
         let entity = match b {
@@ -124,7 +195,14 @@ impl Renderer {
         );
 
         let subject = match &content.subject {
-            Some(s) => Some(self.render_part("subject", "subject.txt", s, &declared, &context)?),
+            Some(s) => Some(self.render_part(
+                "subject",
+                "subject.txt",
+                s,
+                limits::SUBJECT,
+                &declared,
+                &context,
+            )?),
             None => None,
         };
         let body_name = if channel == Channel::Email {
@@ -132,7 +210,14 @@ impl Renderer {
         } else {
             "body.txt"
         };
-        let body = self.render_part("body", body_name, &content.body, &declared, &context)?;
+        let body = self.render_part(
+            "body",
+            body_name,
+            &content.body,
+            body_limit(channel),
+            &declared,
+            &context,
+        )?;
         Ok(Rendered { subject, body })
     }
 
@@ -141,10 +226,22 @@ impl Renderer {
         part: &'static str,
         name: &'static str,
         source: &str,
+        limit: PartLimit,
         declared: &BTreeSet<&str>,
         context: &BTreeMap<&str, minijinja::Value>,
     ) -> Result<String, RenderError> {
-        let env = environment();
+        let auto_escape = if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        };
+        let syntax = |e: minijinja::Error| RenderError::Syntax {
+            part,
+            message: describe(&e),
+        };
+        let bounded = bounds::Bounded::compile(name, source, auto_escape, limit).map_err(syntax)?;
+        let mut env = bounded_environment();
+        env.set_fuel(Some(bounded.fuel()));
         let template =
             env.template_from_named_str(name, source)
                 .map_err(|e| RenderError::Syntax {
@@ -166,20 +263,31 @@ impl Renderer {
                 names: undeclared,
             });
         }
-        template.render(context).map_err(|e| {
-            let missing: Vec<String> = template
+        let missing = || -> Vec<String> {
+            template
                 .undeclared_variables(true)
                 .into_iter()
                 .filter(|name| !resolves(name, context))
-                .collect();
-            let message = if e.kind() == minijinja::ErrorKind::UndefinedError && !missing.is_empty()
-            {
-                format!("uses {} without a value", missing.join(", "))
-            } else {
-                describe(&e)
-            };
-            RenderError::Render { part, message }
-        })
+                .collect()
+        };
+        bounded
+            .render(&env, minijinja::Value::from_serialize(context))
+            .map_err(|failure| match failure {
+                bounds::RenderFailure::Exceeded(exceeded) => {
+                    RenderError::TooLarge { part, exceeded }
+                }
+                bounds::RenderFailure::Template(e) => {
+                    let missing = missing();
+                    let message = if e.kind() == minijinja::ErrorKind::UndefinedError
+                        && !missing.is_empty()
+                    {
+                        format!("uses {} without a value", missing.join(", "))
+                    } else {
+                        describe(&e)
+                    };
+                    RenderError::Render { part, message }
+                }
+            })
     }
 }
 
