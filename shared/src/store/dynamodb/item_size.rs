@@ -162,7 +162,7 @@ enum Measured {
 
 impl DynamoDb {
     /// The room of `table`'s items (see [`Room`]).
-    fn room_of(&self, table: &str) -> &'static Room {
+    pub(super) fn room_of(&self, table: &str) -> &'static Room {
         if table == self.tables.messages {
             &MESSAGE_ROOM
         } else if table == self.tables.webhook_endpoints {
@@ -283,16 +283,18 @@ impl DynamoDb {
     /// Checks a transaction before it is sent: every item and update as above, at most 100
     /// actions, and at most 4 MB of items in all (an update, delete or condition check counted
     /// as the largest item it may touch).
-    pub(super) fn check_transaction(&self, items: &[TransactWriteItem]) -> StoreResult<()> {
-        if items.len() > TRANSACTION_ACTIONS {
-            // Callers split their work; more is our mistake, not the input's.
-            return Err(StoreError::Unavailable(anyhow::anyhow!(
-                "a transaction of {} actions (DynamoDB takes {TRANSACTION_ACTIONS})",
-                items.len()
-            )));
-        }
+    pub(super) fn check_transaction<'a>(
+        &self,
+        items: impl IntoIterator<Item = &'a TransactWriteItem>,
+    ) -> StoreResult<()> {
         let mut total = 0;
-        for item in items {
+        for (i, item) in items.into_iter().enumerate() {
+            if i == TRANSACTION_ACTIONS {
+                // Callers split their work; more is our mistake, not the input's.
+                return Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "a transaction of more than {TRANSACTION_ACTIONS} actions"
+                )));
+            }
             total += match self.measure(item)? {
                 Measured::Item(size) => size,
                 Measured::Update | Measured::Other => ITEM_LIMIT,
@@ -342,6 +344,16 @@ fn field_of(kind: &str, item: &Item) -> String {
         let Some((name, value)) = map.iter().max_by_key(|(n, v)| n.len() + value_size(v)) else {
             break;
         };
+        // Only the schema's own names: a map keyed by the input (trigger names, asset names)
+        // is named by itself, never by what its keys hold.
+        let schema_name = name.len() <= 64
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !schema_name {
+            break;
+        }
         if !matches!(name.as_str(), "record" | "value" | "config") {
             path.push('.');
             path.push_str(name);

@@ -5,6 +5,8 @@
 
 mod idempotency;
 pub mod item_size;
+#[cfg(test)]
+mod limit_tests;
 mod messages;
 mod providers;
 mod recipients;
@@ -247,6 +249,9 @@ impl DynamoDb {
         let Some((_, first)) = changes.first() else {
             return Ok(());
         };
+        // The changes' own items, before anything is read: a refusal sends nothing.
+        self.check_transaction(changes.iter().flat_map(|(items, _)| items))
+            .map_err(ChainedError::Store)?;
         let chain = chain_of(&first.target, AUDIT_CHAINS);
         let partition = audit_partition(&first.scope, chain);
         debug_assert!(
