@@ -16,15 +16,32 @@ use super::validation::EmailAddress;
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
-    /// Accepts international numbers (`+260 97 1234567`, `+1 (415) 555-2671`) and normalises them.
+    /// Longest phone number accepted as written, separators included.
+    pub const MAX_INPUT_CHARS: usize = 32;
+    /// Most digits of a number, country code included (E.164).
+    pub const MAX_DIGITS: usize = 15;
+
+    /// Accepts international numbers (`+260 97 1234567`, `+1 (415) 555-2671`) and normalises
+    /// them. Only a leading `+`, digits and the separators people write (single spaces, `-`,
+    /// `.`, one pair of parentheses) are taken, and the number must be valid (not merely
+    /// possible) in its country's numbering plan: the phonenumber crate alone skips trailing
+    /// letters and NUL bytes (`+26097123456a`) as libphonenumber does.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if !s.starts_with('+') {
+        let s = s.trim_matches(' ');
+        if s.chars().count() > Self::MAX_INPUT_CHARS {
+            return Err(format!(
+                "phone numbers are at most {} characters",
+                Self::MAX_INPUT_CHARS
+            ));
+        }
+        let Some(rest) = s.strip_prefix('+') else {
             return Err(
                 "phone numbers must be international, starting with + and the country code".into(),
             );
-        }
-        let number = phonenumber::parse(None, s).map_err(|_| "not a phone number".to_owned())?;
+        };
+        let digits = written_digits(rest)?;
+        let number = phonenumber::parse(None, format!("+{digits}"))
+            .map_err(|_| "not a phone number".to_owned())?;
         if !phonenumber::is_valid(&number) {
             return Err("not a valid number in its country's numbering plan".into());
         }
@@ -36,6 +53,48 @@ impl PhoneNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The digits of a number as written after its `+`: digits, separated by at most one of
+/// ` `, `-`, `.` at a time, with at most one pair of parentheses around digits only.
+fn written_digits(written: &str) -> Result<String, String> {
+    const SHAPE: &str = "phone numbers are digits after the +, with single spaces, '-' or '.' \
+                         between them and at most one pair of parentheses";
+    let mut digits = String::with_capacity(PhoneNumber::MAX_DIGITS);
+    let mut parens = 0;
+    let mut open = false;
+    // Whether the previous character was a separator (or the `+`): two in a row are refused.
+    let mut after_separator = true;
+    for c in written.chars() {
+        match c {
+            '0'..='9' => {
+                digits.push(c);
+                after_separator = false;
+            }
+            ' ' | '-' | '.' if !after_separator => after_separator = true,
+            '(' if !open && parens == 0 => {
+                open = true;
+                parens += 1;
+                after_separator = true;
+            }
+            // A closing parenthesis may be followed by one separator: `(415) 555`.
+            ')' if open && !after_separator => {
+                open = false;
+                after_separator = false;
+            }
+            _ => return Err(SHAPE.into()),
+        }
+        if digits.len() > PhoneNumber::MAX_DIGITS {
+            return Err(format!(
+                "phone numbers have at most {} digits",
+                PhoneNumber::MAX_DIGITS
+            ));
+        }
+    }
+    if open || after_separator || digits.is_empty() {
+        return Err(SHAPE.into());
+    }
+    Ok(digits)
 }
 
 impl TryFrom<String> for PhoneNumber {
@@ -191,6 +250,99 @@ mod tests {
             "",
         ] {
             assert!(PhoneNumber::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// The numbers the issue found accepted and sent, and their kin.
+    const HOSTILE: [&str; 12] = [
+        "+26097123456a",
+        "+260971234567\0",
+        "                                        ",
+        "+1(((((((((((((((((((((((((4155552671",
+        "+1 (415) 555-2671 ext. 12",
+        "+1 (415) 555-2671;ext=12",
+        "+1\u{200b}4155552671",
+        "+14155552671\n",
+        "+1--4155552671",
+        "+1 () 4155552671",
+        "+1 (415 555-2671",
+        "++14155552671",
+    ];
+
+    #[test]
+    fn only_digits_and_common_separators_are_taken() {
+        for bad in HOSTILE {
+            assert!(PhoneNumber::parse(bad).is_err(), "{bad:?}");
+            assert!(Recipient::parse(Channel::Sms, bad).is_err(), "{bad:?}");
+            assert!(Recipient::parse(Channel::Whatsapp, bad).is_err(), "{bad:?}");
+        }
+        let long = format!("+1{}", "4".repeat(150_000));
+        assert!(PhoneNumber::parse(&long).is_err());
+        for (written, e164) in [
+            ("+1 (415) 555-2671", "+14155552671"),
+            ("+1.415.555.2671", "+14155552671"),
+            ("+1-415-555-2671", "+14155552671"),
+            (" +260 97 1234567 ", "+260971234567"),
+            ("+44 (0)20 7946 0958", "+442079460958"),
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(written).map(|p| p.0),
+                Ok(e164.to_owned()),
+                "{written}"
+            );
+        }
+    }
+
+    #[test]
+    fn possible_but_invalid_numbers_are_refused() {
+        // Possible by length in the plan (+1 and ten digits), but no such area code.
+        assert!(phonenumber::is_viable("+1 099 555 2671"));
+        assert!(PhoneNumber::parse("+1 099 555 2671").is_err());
+        assert!(PhoneNumber::parse("+260 11 1234567").is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 512,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        #[test]
+        fn anything_accepted_is_e164(s in "\\PC{0,40}|[+0-9 ().a-z\\-]{0,40}") {
+            if let Ok(p) = PhoneNumber::parse(&s) {
+                let digits = p.as_str().strip_prefix('+').unwrap_or_default();
+                proptest::prop_assert!(!digits.is_empty() && digits.len() <= 15);
+                proptest::prop_assert!(digits.chars().all(|c| c.is_ascii_digit()));
+            }
+        }
+
+        #[test]
+        fn a_stray_character_anywhere_is_refused(
+            at in 0usize..17,
+            stray in "[^0-9 ().+\\-]",
+        ) {
+            let mut s = "+14155552671".to_owned();
+            let at = at.min(s.len());
+            s.insert_str(at, &stray);
+            proptest::prop_assert!(PhoneNumber::parse(&s).is_err(), "{:?}", s);
+        }
+
+        #[test]
+        fn single_separators_between_digits_are_read_through(
+            seps in proptest::collection::vec(proptest::sample::select(vec!["", " ", "-", "."]), 11),
+        ) {
+            let digits = "14155552671";
+            let written: String = digits
+                .chars()
+                .zip(seps.iter())
+                .map(|(d, sep)| format!("{d}{sep}"))
+                .collect();
+            let written = format!("+{}", written.trim_end_matches([' ', '-', '.']));
+            proptest::prop_assert_eq!(
+                PhoneNumber::parse(&written).map(|p| p.0),
+                Ok("+14155552671".to_owned())
+            );
         }
     }
 
