@@ -251,12 +251,9 @@ fn body_bytes(request: &Request) -> Result<&[u8], ApiError> {
         _ => b"",
     };
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(crate::domain::validation::FieldError::new(
-            "too_large",
-            "body",
-            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        )
-        .into());
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
     }
     Ok(bytes)
 }
