@@ -210,9 +210,6 @@ const CONCAT: &str = "__herald_concat";
 /// Registers the bounded operators and wraps every filter of `env` so that none can build past
 /// the budget. Call after the environment's own filters are added.
 pub fn install(env: &mut Environment<'_>) {
-    // The unbounded operators run in an environment of their own, once sizes are checked.
-    static PLAIN: std::sync::LazyLock<Environment<'static>> =
-        std::sync::LazyLock::new(Environment::new);
     env.add_function(ADD, |a: Value, b: Value| {
         match (a.kind(), b.kind()) {
             (ValueKind::String, ValueKind::String) => {
@@ -225,7 +222,7 @@ pub fn install(env: &mut Environment<'_>) {
             }
             _ => {}
         }
-        binary(&PLAIN, "a + b", a, b)
+        binary(Operator::Add, a, b)
     });
     env.add_function(MUL, |a: Value, b: Value| {
         let (item, count) = if a.is_number() { (&b, &a) } else { (&a, &b) };
@@ -237,7 +234,7 @@ pub fn install(env: &mut Environment<'_>) {
             };
             charge(unit.saturating_mul(count))?;
         }
-        binary(&PLAIN, "a * b", a, b)
+        binary(Operator::Mul, a, b)
     });
     env.add_function(CONCAT, |a: Value, b: Value| -> Result<Value, Error> {
         let mut joined = display(&a)?;
@@ -258,8 +255,29 @@ pub fn install(env: &mut Environment<'_>) {
     }
 }
 
-fn binary(env: &Environment<'_>, expression: &str, a: Value, b: Value) -> Result<Value, Error> {
-    env.compile_expression(expression)?
+#[derive(Debug, Clone, Copy)]
+enum Operator {
+    Add,
+    Mul,
+}
+
+/// minijinja's own `+` or `*` (number rules, sequence merging), once the sizes are checked: an
+/// expression compiled once in an environment of its own, where the operators are unbounded.
+fn binary(operator: Operator, a: Value, b: Value) -> Result<Value, Error> {
+    use minijinja::Expression;
+    use std::sync::LazyLock;
+    static PLAIN: LazyLock<Environment<'static>> = LazyLock::new(Environment::new);
+    static ADD: LazyLock<Result<Expression<'static, 'static>, Error>> =
+        LazyLock::new(|| PLAIN.compile_expression("a + b"));
+    static MUL: LazyLock<Result<Expression<'static, 'static>, Error>> =
+        LazyLock::new(|| PLAIN.compile_expression("a * b"));
+    let expression = match operator {
+        Operator::Add => &*ADD,
+        Operator::Mul => &*MUL,
+    };
+    expression
+        .as_ref()
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?
         .eval(minijinja::context! { a => a, b => b })
 }
 
