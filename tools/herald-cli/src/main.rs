@@ -9,12 +9,14 @@
 //! herald report compliance --tenant T --from RFC3339 --to RFC3339 [--format json|csv] [--out FILE]
 //! herald recipient export --tenant T --channel C --address A [--out FILE]
 //! herald recipient erase --tenant T --channel C --address A
+//! herald dev-token --tenant T --role R [--sub S] [--ttl 1h] [--issuer URL --audience A --key PATH]
 //! ```
 //!
 //! Exit codes: 0 success (for `verify`: every chain intact), 1 tampering found, 2 the command
 //! could not run (bad arguments, AWS unreachable).
 
 mod audit;
+mod dev_token;
 mod recipient;
 mod report;
 
@@ -40,6 +42,8 @@ enum Command {
     /// Data-subject requests: export or erase what Herald holds on one recipient.
     #[command(subcommand)]
     Recipient(recipient::RecipientCommand),
+    /// Prints a token from the local stack's development issuer, for the local gateway.
+    DevToken(dev_token::DevTokenArgs),
     /// Moves dead-lettered messages back to their queue.
     Redrive {
         #[arg(long)]
@@ -58,6 +62,7 @@ async fn main() -> ExitCode {
         Command::Audit(command) => audit::run(command).await,
         Command::Report(command) => report::run(command).await,
         Command::Recipient(command) => recipient::run(command).await,
+        Command::DevToken(args) => dev_token::run(args),
         Command::Redrive {
             dead_letter_queue,
             queue,
