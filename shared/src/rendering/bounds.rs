@@ -41,26 +41,39 @@ impl PartLimit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exceeded {
     pub limit: PartLimit,
-    /// Whether the part's own size (rather than what its rendering builds) was the limit met.
-    pub output: bool,
+    pub what: Bound,
+}
+
+/// Which bound a rendering met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The rendered part itself.
+    Output,
+    /// What the rendering builds on the way (its budget of bytes).
+    Built,
+    /// The instructions it may execute (its fuel).
+    Steps(u64),
 }
 
 impl fmt::Display for Exceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.output {
-            write!(
+        let PartLimit {
+            name, max_chars, ..
+        } = self.limit;
+        match self.what {
+            Bound::Output => write!(
                 f,
-                "the rendered {} would be longer than {} characters, its limit",
-                self.limit.name, self.limit.max_chars
-            )
-        } else {
-            write!(
+                "the rendered {name} would be longer than {max_chars} characters, its limit"
+            ),
+            Bound::Built => write!(
                 f,
-                "rendering the {} would build more than {} bytes of text (its limit is {} characters)",
-                self.limit.name,
-                self.limit.budget(),
-                self.limit.max_chars
-            )
+                "rendering the {name} would build more than {} bytes of text (its limit is {max_chars} characters)",
+                self.limit.budget()
+            ),
+            Bound::Steps(fuel) => write!(
+                f,
+                "rendering the {name} takes more than {fuel} steps, the limit for this template"
+            ),
         }
     }
 }
@@ -89,7 +102,7 @@ fn charge(bytes: usize) -> Result<(), Error> {
             b.left = 0;
             b.exceeded.get_or_insert(Exceeded {
                 limit: b.limit,
-                output: false,
+                what: Bound::Built,
             });
             Err(too_large())
         }
@@ -602,11 +615,17 @@ impl<'s> Bounded<'s> {
         if let Some(exceeded) = budget.and_then(|b| b.exceeded) {
             return Err(RenderFailure::Exceeded(exceeded));
         }
-        result.map_err(RenderFailure::Template)?;
+        result.map_err(|e| match e.kind() {
+            ErrorKind::OutOfFuel => RenderFailure::Exceeded(Exceeded {
+                limit,
+                what: Bound::Steps(env.fuel().unwrap_or(FUEL)),
+            }),
+            _ => RenderFailure::Template(e),
+        })?;
         if rendered.len() > limit.max_bytes || rendered.chars().count() > limit.max_chars {
             return Err(RenderFailure::Exceeded(Exceeded {
                 limit,
-                output: true,
+                what: Bound::Output,
             }));
         }
         Ok(rendered)
@@ -698,7 +717,7 @@ mod tests {
         );
         for channel in CHANNELS {
             match render(channel, &raw, "Ada") {
-                Err(RenderError::TooLarge { .. } | RenderError::Render { .. }) => {}
+                Err(RenderError::TooLarge { .. }) => {}
                 other => panic!("raw text loop on {channel}: {other:?}"),
             }
         }

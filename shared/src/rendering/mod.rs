@@ -929,10 +929,20 @@ mod tests {
             "{% for i in range(5000) %}{% for j in range(5000) %}x{% endfor %}{% endfor %}",
             &[],
         );
-        assert!(matches!(
-            Renderer::new().render(Channel::Sms, &c, &BTreeMap::new(), &BTreeMap::new()),
-            Err(RenderError::Render { .. })
-        ));
+        let err = Renderer::new().render(Channel::Sms, &c, &BTreeMap::new(), &BTreeMap::new());
+        assert!(
+            matches!(
+                err,
+                Err(RenderError::TooLarge {
+                    exceeded: bounds::Exceeded {
+                        what: bounds::Bound::Steps(bounds::FUEL),
+                        ..
+                    },
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     }
 
     fn email(body: &str) -> TemplateContent {
