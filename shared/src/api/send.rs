@@ -274,10 +274,12 @@ fn plan(
                 .triggers
                 .get(&event_type)
                 .ok_or_else(|| {
+                    // The name is the caller's text: not repeated (it may be anything, of any
+                    // length); the event's triggers are listed in its settings.
                     FieldError::new(
                         "unknown_trigger",
                         "path.eventType",
-                        format!("{event_type} is not a trigger of this event"),
+                        "the event has no trigger of that name",
                     )
                 })?
                 .clone();
