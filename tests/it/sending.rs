@@ -524,3 +524,139 @@ async fn many_messages_of_one_chain_are_split_and_existing_ones_are_left_alone()
             .expect("verification");
     assert!(report.intact(), "{report:?}");
 }
+
+/// Every queue message on `channel`'s queue, received and deleted: the message ids published.
+async fn drain(w: &World, channel: &str) -> Vec<String> {
+    let sqs = w.sqs();
+    let url = w.stack.queue(channel, "url").expect("queue url");
+    let mut ids = Vec::new();
+    let mut empty_rounds = 0;
+    while empty_rounds < 2 {
+        let received = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            empty_rounds += 1;
+            continue;
+        }
+        for m in messages {
+            let body: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("json");
+            ids.push(body["message_id"].as_str().expect("message id").to_owned());
+            sqs.delete_message()
+                .queue_url(&url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_batch_of_500_is_recorded_audited_and_published_once_in_a_few_round_trips() {
+    use herald_shared::store::AUDIT_CHAINS;
+
+    const N: usize = 500;
+    let w = World::isolated().await;
+    w.live_event(&[]).await;
+    let recipients: Vec<Value> = (0..N)
+        .map(|i| {
+            json!({"to": format!("+26097{:07}", 2_000_000 + i),
+                   "variables": {"guest_name": format!("Guest {i}"), "event_date": "12 Dec"}})
+        })
+        .collect();
+    let request = || {
+        w.event("send-api/send-batch")
+            .header("idempotency-key", "batch-of-500")
+            .body(json!({"category": "invitation", "channel": "sms", "recipients": recipients}))
+    };
+    w.counter.reset();
+    let reply = w.ok(request()).await;
+    let counts = w.counter.snapshot();
+    let round_trips = w.counter.round_trips();
+    eprintln!("a batch of {N}: {round_trips} round trips, {counts:?}");
+    let sent = ids(&reply);
+    assert_eq!(sent.len(), N);
+
+    // Requests: two actions a message (record, entry) and one a chain in transactions of at
+    // most 100, so at most one transaction a chain plus one per 49 messages; SNS takes ten
+    // messages a call; the rest (idempotency key, snapshot, recipient gate) does not grow with
+    // the number of transactions.
+    let count = |op: &str| counts.get(op).copied().unwrap_or(0) as usize;
+    let transactions = count("DynamoDB.TransactWriteItems");
+    assert!(
+        transactions <= AUDIT_CHAINS as usize + N.div_ceil(49),
+        "{transactions} transactions: {counts:?}"
+    );
+    assert_eq!(count("SNS.PublishBatch"), N / 10, "{counts:?}");
+    assert!(
+        w.counter.total() as usize <= 20 + transactions + N / 10 + N / 20,
+        "{counts:?}"
+    );
+    // Round trips: a constant and N/100 (ten PublishBatch calls at a time), however many
+    // requests there are; one after another, 500 messages took 56.
+    assert!(
+        round_trips as usize <= 15 + N / 100,
+        "{round_trips} round trips: {counts:?}"
+    );
+
+    // The same request again is answered from its idempotency record: nothing new.
+    w.counter.reset();
+    let (status, again) = {
+        let r = w.call(request()).await;
+        (r.status, r.body)
+    };
+    assert_eq!((status, &again), (202, &reply));
+    assert_eq!(
+        w.counter.snapshot().get("DynamoDB.TransactWriteItems"),
+        None
+    );
+
+    // Each message published once.
+    let mut published = drain(&w, "sms").await;
+    published.sort();
+    let mut expected = sent.clone();
+    expected.sort();
+    assert_eq!(published, expected, "every message published exactly once");
+
+    // Each recorded once, audited once, and the chains verify.
+    for id in &sent {
+        assert_eq!(status_of(&w, id).await, "accepted");
+    }
+    let window = herald_shared::audit::Window::default();
+    let log = herald_shared::audit::entries(w.app.audit.as_ref(), &w.tenant, window)
+        .await
+        .expect("audit entries");
+    let mut accepted: Vec<String> = log
+        .iter()
+        .filter(|e| e.entry.action == "message.accepted")
+        .map(|e| e.entry.target.clone())
+        .collect();
+    accepted.sort();
+    let mut targets: Vec<String> = sent.iter().map(|id| format!("message/{id}")).collect();
+    targets.sort();
+    assert_eq!(accepted, targets, "one entry per message, none twice");
+    let report =
+        herald_shared::audit::verify(w.app.audit.as_ref(), &w.tenant, window, None, None, &|_| {})
+            .await
+            .expect("verification");
+    assert!(report.intact(), "{report:?}");
+}
+
+async fn status_of(w: &World, id: &str) -> String {
+    let stored = w
+        .app
+        .messages
+        .message(&herald_shared::domain::message::MessageId::parse(id).expect("id"))
+        .await
+        .expect("read")
+        .expect("stored");
+    stored.message.status.as_str().to_owned()
+}

@@ -297,8 +297,10 @@ pub enum ClaimResult {
 pub trait MessageStore: Send + Sync {
     /// Stores new messages, each with its audit entry (`message.accepted`), atomically per
     /// message; for each, `false` when a message with its id already exists (a retried
-    /// request), in which case nothing is written for it. In DynamoDB the messages of one audit
-    /// chain share transactions, so a batch costs a few requests, not one per message.
+    /// request), in which case nothing is written for it. In DynamoDB the messages share
+    /// transactions of up to 100 actions (several chains each), run a few at a time, so a
+    /// batch costs a few requests, not one per message. On an error some messages may have
+    /// been written: calling again with the same messages writes the rest, none twice.
     async fn create_many(
         &self,
         messages: &[(crate::domain::message::Message, AuditEntry)],

@@ -15,8 +15,13 @@ use time::OffsetDateTime;
 
 use std::collections::HashMap;
 
-use super::{ChainedError, DynamoDb, TRANSACTION_ITEMS, from_item, n, s, to_item, unexpected};
-use crate::domain::audit::{AuditEntry, chain_of};
+use futures::StreamExt as _;
+
+use super::{
+    Cancelled, ChainedError, DynamoDb, HEAD_KEY, HeadItem, Item, TRANSACTION_ITEMS, from_item, n,
+    s, to_item, unexpected,
+};
+use crate::domain::audit::{AuditEntry, ChainHead, ChainedEntry, chain_of};
 use crate::domain::cost::Money;
 use crate::domain::message::{Message, MessageId, MessageStatus, StatusMark, StatusReport};
 use crate::domain::provider::ProviderKind;
@@ -154,67 +159,274 @@ fn stored(item: super::Item) -> StoreResult<StoredMessage> {
     })
 }
 
-/// Most messages one creating transaction carries: each is its item and its audit entry, and
-/// the chain's head takes one more item.
-const CREATE_PER_TRANSACTION: usize = (TRANSACTION_ITEMS - 1) / 2;
+/// Most messages of one chain one creating transaction carries: each is its record and its
+/// audit entry, the chain's head takes one more action, and one is kept for the scope's line in
+/// the list of scopes (a chain's first entry).
+const CHAIN_PER_TRANSACTION: usize = (TRANSACTION_ITEMS - 2) / 2;
+/// Actions a creating transaction may fill with records, entries and heads.
+const ACTIONS_PER_TRANSACTION: usize = TRANSACTION_ITEMS - 1;
 /// Roughly how many bytes of messages one creating transaction carries (DynamoDB takes 4 MB).
 const CREATE_BYTES_PER_TRANSACTION: usize = 3 * 1024 * 1024;
+/// Creating transactions of one batch in flight at once.
+const CONCURRENT_TRANSACTIONS: usize = 8;
+/// Rounds of re-reading contended chain heads before a creating transaction gives up.
+const CREATE_ATTEMPTS: u32 = 12;
+
+/// Messages (by index) whose entries go to one chain of one scope, written by one transaction.
+#[derive(Debug, Clone)]
+struct Piece {
+    scope: String,
+    chain: u32,
+    indices: Vec<usize>,
+    bytes: usize,
+}
+
+impl Piece {
+    fn actions(&self) -> usize {
+        1 + 2 * self.indices.len()
+    }
+}
+
+/// Packs messages into creating transactions. Each chain's messages are one piece, cut only
+/// where one transaction cannot hold them (pieces of one chain take turns, since appends to a
+/// chain are serial); pieces are packed first-fit, largest first, into transactions of at most
+/// [`ACTIONS_PER_TRANSACTION`] actions and [`CREATE_BYTES_PER_TRANSACTION`] bytes, one scope
+/// each. Transactions share no chain unless a chain had to be cut, so they run side by side.
+fn pack(messages: &[(Message, AuditEntry)]) -> Vec<Vec<Piece>> {
+    let mut by_chain: std::collections::BTreeMap<(String, u32), Vec<usize>> =
+        std::collections::BTreeMap::new();
+    for (i, (_, audit)) in messages.iter().enumerate() {
+        by_chain
+            .entry((audit.scope.clone(), chain_of(&audit.target, AUDIT_CHAINS)))
+            .or_default()
+            .push(i);
+    }
+    let mut pieces = Vec::new();
+    for ((scope, chain), indices) in by_chain {
+        let mut piece = Piece {
+            scope: scope.clone(),
+            chain,
+            indices: Vec::new(),
+            bytes: 0,
+        };
+        for i in indices {
+            let size = serde_json::to_vec(&messages[i].0).map_or(0, |b| b.len());
+            if piece.indices.len() == CHAIN_PER_TRANSACTION
+                || (!piece.indices.is_empty() && piece.bytes + size > CREATE_BYTES_PER_TRANSACTION)
+            {
+                pieces.push(std::mem::replace(
+                    &mut piece,
+                    Piece {
+                        scope: scope.clone(),
+                        chain,
+                        indices: Vec::new(),
+                        bytes: 0,
+                    },
+                ));
+            }
+            piece.bytes += size;
+            piece.indices.push(i);
+        }
+        pieces.push(piece);
+    }
+    // Largest first; ties in chain order, so a batch packs the same way every time.
+    pieces.sort_by(|a, b| b.actions().cmp(&a.actions()));
+    let mut transactions: Vec<Vec<Piece>> = Vec::new();
+    for piece in pieces {
+        let fits = |t: &Vec<Piece>| {
+            t.iter()
+                .all(|p| p.scope == piece.scope && p.chain != piece.chain)
+                && t.iter().map(Piece::actions).sum::<usize>() + piece.actions()
+                    <= ACTIONS_PER_TRANSACTION
+                && t.iter().map(|p| p.bytes).sum::<usize>() + piece.bytes
+                    <= CREATE_BYTES_PER_TRANSACTION
+        };
+        match transactions.iter_mut().find(|t| fits(t)) {
+            Some(t) => t.push(piece),
+            None => transactions.push(vec![piece]),
+        }
+    }
+    transactions
+}
 
 impl DynamoDb {
-    /// Creates `messages[indices]` (all of one audit chain), in transactions of as many as fit;
-    /// the indices of those written (those that existed already are left out).
-    async fn create_in_chain(
+    /// Creates the messages of `pieces` in one transaction; the indices of those written (those
+    /// that existed already are left out, and written again by nobody).
+    async fn create_together(
         &self,
         messages: &[(Message, AuditEntry)],
-        indices: Vec<usize>,
+        mut pieces: Vec<Piece>,
     ) -> StoreResult<Vec<usize>> {
-        let mut written = Vec::with_capacity(indices.len());
-        let mut rest = indices.into_iter().peekable();
-        while rest.peek().is_some() {
-            let mut chunk = Vec::new();
-            let mut bytes = 0;
-            while let Some(&i) = rest.peek() {
-                let size = serde_json::to_vec(&messages[i].0).map_or(0, |b| b.len());
-                if chunk.len() == CREATE_PER_TRANSACTION
-                    || (!chunk.is_empty() && bytes + size > CREATE_BYTES_PER_TRANSACTION)
-                {
-                    break;
-                }
-                bytes += size;
-                chunk.push(i);
-                rest.next();
+        // Each round drops the messages that exist already (a retried request), so it ends.
+        loop {
+            pieces.retain(|p| !p.indices.is_empty());
+            if pieces.is_empty() {
+                return Ok(Vec::new());
             }
-            // Each round drops the messages that exist already (a retried request), so it ends.
-            while !chunk.is_empty() {
-                let changes = chunk
-                    .iter()
-                    .map(|&i| {
-                        let (message, audit) = &messages[i];
-                        let put = Put::builder()
-                            .table_name(&self.tables.messages)
-                            .set_item(Some(to_item(&item_of(message))?))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(unexpected)?;
-                        Ok((
-                            vec![TransactWriteItem::builder().put(put).build()],
-                            audit.clone(),
-                        ))
-                    })
-                    .collect::<StoreResult<Vec<_>>>()?;
-                match self.transact_chained(changes).await {
-                    Ok(()) => {
-                        written.append(&mut chunk);
+            match self.transact_pieces(messages, &pieces).await {
+                Ok(()) => return Ok(pieces.into_iter().flat_map(|p| p.indices).collect()),
+                Err(ChainedError::Conflicts(existing)) => {
+                    for piece in &mut pieces {
+                        piece.indices.retain(|i| !existing.contains(i));
                     }
-                    Err(ChainedError::Conflicts(existing)) => {
-                        let existing: Vec<usize> = existing.iter().map(|&k| chunk[k]).collect();
-                        chunk.retain(|i| !existing.contains(i));
-                    }
-                    Err(ChainedError::Store(e)) => return Err(e),
                 }
+                Err(ChainedError::Store(e)) => return Err(e),
             }
         }
-        Ok(written)
+    }
+
+    /// One transaction: every message's record (conditioned on its absence), its entry linked
+    /// after its chain's head, and each chain's head moved, conditioned on it not having moved
+    /// since it was read. The chains' locks are held throughout (taken in partition order, so
+    /// transactions sharing chains never wait on each other in a circle). A head another writer
+    /// moved first is read again (only that one) and the transaction retried with backoff; the
+    /// messages that exist already come back as [`ChainedError::Conflicts`] (their indices) and
+    /// nothing is written.
+    async fn transact_pieces(
+        &self,
+        messages: &[(Message, AuditEntry)],
+        pieces: &[Piece],
+    ) -> Result<(), ChainedError> {
+        let store = |e: StoreError| ChainedError::Store(e);
+        let mut records = Vec::new();
+        let mut owners = Vec::new();
+        for piece in pieces {
+            for &i in &piece.indices {
+                let put = Put::builder()
+                    .table_name(&self.tables.messages)
+                    .set_item(Some(to_item(&item_of(&messages[i].0)).map_err(store)?))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build()
+                    .map_err(|e| store(unexpected(e)))?;
+                records.push(TransactWriteItem::builder().put(put).build());
+                owners.push(i);
+            }
+        }
+        // The records, before anything is read: a refusal sends nothing.
+        self.check_transaction(&records).map_err(store)?;
+        let partitions: Vec<String> = pieces
+            .iter()
+            .map(|p| super::audit_partition(&p.scope, p.chain))
+            .collect();
+        let mut order: Vec<&String> = partitions.iter().collect();
+        order.sort();
+        let locks: Vec<_> = order.iter().map(|p| self.chain_lock(p)).collect();
+        let mut turns = Vec::with_capacity(locks.len());
+        for lock in &locks {
+            turns.push(lock.lock().await);
+        }
+        for attempt in 0..CREATE_ATTEMPTS {
+            let heads = self.heads_of(pieces, &partitions).await.map_err(store)?;
+            let mut transaction = records.clone();
+            // The transaction's positions of each piece's entries and head.
+            let mut spans = Vec::with_capacity(pieces.len());
+            let mut moved = Vec::with_capacity(pieces.len());
+            for ((piece, partition), head) in pieces.iter().zip(&partitions).zip(&heads) {
+                let from = transaction.len();
+                let mut last = head.clone();
+                for &i in &piece.indices {
+                    let chained = ChainedEntry::after(&last, messages[i].1.clone());
+                    transaction.push(self.audit_entry_put(partition, &chained).map_err(store)?);
+                    last = chained.head();
+                }
+                transaction.push(
+                    self.audit_head_put(partition, &last, head.seq)
+                        .map_err(store)?,
+                );
+                spans.push(from..transaction.len());
+                moved.push(last);
+            }
+            if heads.iter().any(|h| h.seq == 0) {
+                // A chain's first entry: the scope goes on the list anchoring walks.
+                transaction.push(self.scope_put(&pieces[0].scope).map_err(store)?);
+            }
+            let forget_all = || partitions.iter().for_each(|p| self.forget_head(p));
+            match self.transact_detailed(transaction).await {
+                Ok(()) => {
+                    for (partition, head) in partitions.iter().zip(moved) {
+                        self.cache_head(partition, head);
+                    }
+                    return Ok(());
+                }
+                Err(Cancelled::Conditions(failed))
+                    if failed.iter().take(owners.len()).any(|f| *f) =>
+                {
+                    return Err(ChainedError::Conflicts(
+                        failed
+                            .iter()
+                            .zip(&owners)
+                            .filter(|(f, _)| **f)
+                            .map(|(_, owner)| *owner)
+                            .collect(),
+                    ));
+                }
+                Err(Cancelled::Conditions(failed)) => {
+                    // Another writer appended to some of the chains first: read those again.
+                    let mut stale = false;
+                    for (span, partition) in spans.iter().zip(&partitions) {
+                        if failed.get(span.clone()).is_some_and(|f| f.contains(&true)) {
+                            self.forget_head(partition);
+                            stale = true;
+                        }
+                    }
+                    if !stale {
+                        forget_all();
+                    }
+                }
+                Err(Cancelled::Contention) => forget_all(),
+                Err(Cancelled::Other(e)) => {
+                    forget_all();
+                    return Err(ChainedError::Store(e));
+                }
+            }
+            // Exponential backoff with full jitter: 10 ms, 20 ms, ... up to 1 s.
+            let cap = (10u64 << attempt.min(7)).min(1000);
+            let jitter = rand::random::<u64>() % cap.max(1);
+            tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+        }
+        Err(ChainedError::Store(StoreError::Unavailable(
+            anyhow::anyhow!("audit chains stayed contended for {CREATE_ATTEMPTS} attempts"),
+        )))
+    }
+
+    /// The heads of the pieces' chains: remembered ones as they are, the others read together
+    /// (one BatchGetItem).
+    async fn heads_of(
+        &self,
+        pieces: &[Piece],
+        partitions: &[String],
+    ) -> StoreResult<Vec<ChainHead>> {
+        let cached: Vec<Option<ChainHead>> =
+            partitions.iter().map(|p| self.cached_head(p)).collect();
+        let missing: Vec<Item> = partitions
+            .iter()
+            .zip(&cached)
+            .filter(|(_, c)| c.is_none())
+            .map(|(p, _)| HashMap::from([("pk".to_owned(), s(p)), ("sk".to_owned(), s(HEAD_KEY))]))
+            .collect();
+        let mut read: HashMap<String, HeadItem> = HashMap::new();
+        if !missing.is_empty() {
+            let table = self.tables.audit.clone();
+            for item in self.batch_get_from(&table, missing).await? {
+                let head: HeadItem = from_item(item)?;
+                read.insert(head.pk.clone(), head);
+            }
+        }
+        Ok(pieces
+            .iter()
+            .zip(partitions)
+            .zip(cached)
+            .map(|((piece, partition), cached)| {
+                cached.unwrap_or_else(|| match read.remove(partition) {
+                    Some(head) => ChainHead {
+                        chain: piece.chain,
+                        seq: head.seq,
+                        hash: head.hash,
+                    },
+                    None => ChainHead::empty(piece.chain),
+                })
+            })
+            .collect())
     }
 
     /// The records of `ids`, in that order (those gone meanwhile are left out).
@@ -248,25 +460,30 @@ impl DynamoDb {
 #[async_trait]
 impl MessageStore for DynamoDb {
     async fn create_many(&self, messages: &[(Message, AuditEntry)]) -> StoreResult<Vec<bool>> {
-        // Messages whose entries go to the same chain share transactions (a chain's appends are
-        // serial anyway); chains are written concurrently.
-        let mut by_chain: HashMap<(String, u32), Vec<usize>> = HashMap::new();
-        for (i, (_, audit)) in messages.iter().enumerate() {
-            by_chain
-                .entry((audit.scope.clone(), chain_of(&audit.target, AUDIT_CHAINS)))
-                .or_default()
-                .push(i);
-        }
+        // Transactions run side by side (a few at a time); all are waited for, so a failure
+        // leaves as little as possible for the retry to write.
+        let results: Vec<StoreResult<Vec<usize>>> = futures::stream::iter(
+            pack(messages)
+                .into_iter()
+                .map(|pieces| self.create_together(messages, pieces)),
+        )
+        .buffer_unordered(CONCURRENT_TRANSACTIONS)
+        .collect()
+        .await;
         let mut created = vec![false; messages.len()];
-        let chains = by_chain
-            .into_values()
-            .map(|indices| self.create_in_chain(messages, indices));
-        for written in futures::future::try_join_all(chains).await? {
-            for i in written {
-                created[i] = true;
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(written) => written.into_iter().for_each(|i| created[i] = true),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
             }
         }
-        Ok(created)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(created),
+        }
     }
 
     async fn message(&self, id: &MessageId) -> StoreResult<Option<StoredMessage>> {
