@@ -14,7 +14,9 @@ use local_gateway::issuer::{DEFAULT_KEY_PATH, DevIssuer};
 use local_gateway::server::JWKS_PATH;
 use local_gateway::template::{Template, samconfig_parameters};
 use local_gateway::{DEFAULT_STATE_FILE, GatewayConfig};
+use local_stack::lifetime::{Watched, watched_exit};
 use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +55,9 @@ struct Options {
     api_id: String,
     #[arg(long, default_value_t = 30)]
     integration_timeout_secs: u64,
+    /// Exit when the parent process (or process PID) goes away.
+    #[arg(long, value_name = "PID", num_args = 0..=1, require_equals = true, default_missing_value = "parent")]
+    exit_with_parent: Option<String>,
 }
 
 #[tokio::main]
@@ -75,6 +80,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run(options: Options) -> anyhow::Result<()> {
+    let watched = match options.exit_with_parent.as_deref() {
+        None => None,
+        // The parent's pid now: it may be gone before the key is made and the port bound.
+        Some("parent") => Some(Watched::from_flag(Some(
+            &std::os::unix::process::parent_id().to_string(),
+        ))?),
+        Some(pid) => Some(Watched::from_flag(Some(pid))?),
+    };
     let template = Template::load(&options.template)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
@@ -129,8 +142,17 @@ async fn run(options: Options) -> anyhow::Result<()> {
     )
     .await?;
     println!("{info}");
+    let mut terminate = signal(SignalKind::terminate())?;
+    let parent_gone = async {
+        match &watched {
+            Some(watched) => watched_exit(watched).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         served = running.wait() => served,
         _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = terminate.recv() => Ok(()),
+        () = parent_gone => Ok(()),
     }
 }
