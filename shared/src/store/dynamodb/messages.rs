@@ -230,7 +230,7 @@ fn pack(messages: &[(Message, AuditEntry)]) -> Vec<Vec<Piece>> {
         pieces.push(piece);
     }
     // Largest first; ties in chain order, so a batch packs the same way every time.
-    pieces.sort_by(|a, b| b.actions().cmp(&a.actions()));
+    pieces.sort_by_key(|p| std::cmp::Reverse(p.actions()));
     let mut transactions: Vec<Vec<Piece>> = Vec::new();
     for piece in pieces {
         let fits = |t: &Vec<Piece>| {
