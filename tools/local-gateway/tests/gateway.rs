@@ -283,6 +283,18 @@ async fn a_valid_token_reaches_the_function_with_the_claims_as_api_gateway_passe
         Some("tenant_admin")
     );
     assert_eq!(jwt.claims.get("sub").map(String::as_str), Some("user-ada"));
+
+    // Herald's own identity code (what every handler calls) finds the caller in it.
+    let caller = herald_shared::http::caller(&request).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    assert_eq!(caller.subject, "user-ada");
+    assert_eq!(
+        caller.role,
+        herald_shared::domain::identity::Role::TenantAdmin
+    );
+    assert_eq!(
+        caller.tenant.map(|t| t.to_string()).as_deref(),
+        Some("acme-events")
+    );
     Ok(())
 }
 
