@@ -51,7 +51,7 @@ pub fn check_configuration(cfg: &ResolvedConfiguration) -> Vec<Problem> {
                     crate::rendering::RenderError::TooLarge { .. } => "template_too_large",
                     _ => "template_invalid",
                 };
-                problems.push(Problem::new(code, field, e.to_string()));
+                problems.push(Problem::new(code, field, e.to_string()).at(e.position()));
             }
         }
         if channel.needs_provider()

@@ -1464,3 +1464,129 @@ async fn templates_that_build_too_much_are_422s_at_save_and_at_send() {
     assert!(h.app.messages.message(&id).await.expect("store").is_none());
     assert!(h.sender.sent().is_empty());
 }
+
+// ---- template preview ----
+
+#[tokio::test]
+async fn a_draft_previews_with_the_events_brand_given_values_and_samples() {
+    let h = Harness::new();
+    h.configured_event().await;
+    let reply = h.ok(fixture("config-api/preview-event-template")).await;
+    assert_eq!(reply["template"]["source"], "draft");
+    assert_eq!(reply["subject"], "You are invited, Grace");
+    let html = reply["html"].as_str().unwrap_or_default();
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("Dear Grace"),
+        "{reply}"
+    );
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Dear Grace\n\nThe Winter Gala awaits you on 12 Dec."),
+        "{reply}"
+    );
+    assert_eq!(reply["variables"]["guest_name"]["source"], "given");
+    assert_eq!(reply["variables"]["event_date"]["source"], "sample");
+    // The tenant's brand, each field with its layer; the email goes out through Brevo.
+    let brand = reply["brand"].as_object().expect("brand");
+    assert!(!brand.is_empty(), "{reply}");
+    assert!(brand.values().all(|v| v["source"] == "tenant"), "{reply}");
+    assert_eq!(reply["cost_estimate"]["provider"], "brevo", "{reply}");
+    assert!(reply.get("sms").is_none());
+}
+
+#[tokio::test]
+async fn saved_templates_preview_at_each_scope_with_their_layer() {
+    let h = Harness::new();
+    h.configured_event().await;
+    let mut event = fixture("config-api/preview-event-template");
+    event["pathParameters"]["channel"] = json!("sms");
+    event["body"] = json!(json!({"to": "+260971234567"}).to_string());
+    let reply = h.ok(event).await;
+    assert_eq!(
+        (
+            reply["template"]["source"].as_str(),
+            reply["template"]["version"].as_u64()
+        ),
+        (Some("tenant"), Some(1)),
+        "{reply}"
+    );
+    assert_eq!(reply["sms"]["encoding"], "gsm7", "{reply}");
+    assert_eq!(reply["sms"]["segments"], 1);
+    assert_eq!(reply["cost_estimate"]["provider"], "twilio", "{reply}");
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Acme Events: Hi Ada, you're invited on 12 Dec."),
+        "{reply}"
+    );
+
+    let tenant = h.ok(fixture("config-api/preview-tenant-template")).await;
+    assert_eq!(tenant["template"]["source"], "tenant", "{tenant}");
+    assert!(
+        tenant["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Hi Grace,"),
+        "{tenant}"
+    );
+
+    // The platform has no invitation SMS template of its own: 404, nothing made up.
+    let (status, body, _) = h
+        .call(fixture("config-api/preview-platform-template"))
+        .await;
+    assert_eq!(status, 404, "{body}");
+}
+
+#[tokio::test]
+async fn a_draft_that_does_not_render_is_a_422_with_line_and_column() {
+    let h = Harness::new();
+    h.configured_event().await;
+    let draft = |body: &str| {
+        let mut preview = fixture("config-api/preview-event-template");
+        preview["pathParameters"]["channel"] = json!("sms");
+        preview["body"] = json!(
+            json!({"content": {"body": body, "variables": [{"name": "guest_name", "sample": "Ada"}]}})
+                .to_string()
+        );
+        preview
+    };
+    let (status, body, _) = h
+        .call(draft("Hi {{ guest_name }}\nsee you {{ guest_name | }}"))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("template_invalid")),
+        "{body}"
+    );
+    let problem = &body["error"]["problems"][0];
+    assert_eq!(problem["field"], "templates.invitation.sms.body", "{body}");
+    assert_eq!(problem["at"]["line"], 2, "{body}");
+    assert!(
+        problem["at"]["column"].as_u64().is_some_and(|c| c > 1),
+        "{body}"
+    );
+
+    let (status, body, _) = h
+        .call(draft(r#"{{ guest_name }}{{ "x" * 100000000 }}"#))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("template_too_large")),
+        "{body}"
+    );
+    let mut unknown = draft("{{ guest_name }}");
+    unknown["body"] = json!(
+        json!({"content": {"body": "{{ guest_name }}", "variables": [{"name": "guest_name", "sample": "Ada"}]},
+            "variables": {"seat": "4"}})
+        .to_string()
+    );
+    let (status, body, _) = h.call(unknown).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("variables.seat")),
+        "{body}"
+    );
+}

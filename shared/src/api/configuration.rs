@@ -157,15 +157,20 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         "GET /platform/templates/{category}/{channel}" => get_template(&ctx, Platform).await,
         "PUT /platform/templates/{category}/{channel}" => put_template(&ctx, Platform).await,
         "DELETE /platform/templates/{category}/{channel}" => delete_template(&ctx, Platform).await,
+        "POST /platform/templates/{category}/{channel}/preview" => preview(&ctx, Platform).await,
         "GET /tenant/templates" => list_templates(&ctx, Tenant).await,
         "GET /tenant/templates/{category}/{channel}" => get_template(&ctx, Tenant).await,
         "PUT /tenant/templates/{category}/{channel}" => put_template(&ctx, Tenant).await,
         "DELETE /tenant/templates/{category}/{channel}" => delete_template(&ctx, Tenant).await,
+        "POST /tenant/templates/{category}/{channel}/preview" => preview(&ctx, Tenant).await,
         "GET /tenant/templates/{category}/{channel}/versions" => {
             template_versions(&ctx, Tenant).await
         }
         "GET /events/{eventId}/templates" => list_templates(&ctx, Event).await,
         "GET /events/{eventId}/templates/{category}/{channel}" => get_template(&ctx, Event).await,
+        "POST /events/{eventId}/templates/{category}/{channel}/preview" => {
+            preview(&ctx, Event).await
+        }
         "PUT /events/{eventId}/templates/{category}/{channel}" => put_template(&ctx, Event).await,
         "DELETE /events/{eventId}/templates/{category}/{channel}" => {
             delete_template(&ctx, Event).await
@@ -650,6 +655,13 @@ async fn get_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
         .await?
         .ok_or(ApiError::NotFound("template"))?;
     http::respond(200, &t)
+}
+
+/// Renders a saved or draft template as the scope would (see [`super::template_preview`]).
+async fn preview(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
+    let owner = ctx.owner(layer, false)?;
+    let (category, channel) = ctx.slot()?;
+    super::template_preview::preview(ctx.app, ctx.request, &owner, category, channel).await
 }
 
 async fn template_versions(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {

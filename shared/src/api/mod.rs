@@ -9,6 +9,7 @@ pub mod recipients;
 pub mod reports;
 pub mod resolution;
 pub mod send;
+pub mod template_preview;
 pub mod tenant_settings;
 pub mod webhook_endpoints;
 pub mod wizard;

@@ -195,7 +195,11 @@ pub fn resolve(layers: &ConfigurationLayers) -> ResolvedConfiguration {
         event: layers.event.clone(),
         settings: layers.settings.clone(),
         channels: resolve_providers(&layers.tenant_providers, &layers.event_providers),
-        templates: resolve_templates(layers),
+        templates: resolve_templates(
+            &layers.global_templates,
+            &layers.tenant_templates,
+            &layers.event_templates,
+        ),
         brand: resolve_brand(&layers.tenant_brand, &layers.event_brand),
     }
 }
@@ -273,12 +277,18 @@ fn resolve_providers(
     channels
 }
 
-fn resolve_templates(layers: &ConfigurationLayers) -> Vec<ResolvedTemplate> {
+/// The templates of each slot as the layers stack (event over tenant over global). A scope above
+/// the event (a tenant's own view, the platform's) passes empty layers for what it does not see.
+pub fn resolve_templates(
+    global: &[TemplateVersion],
+    tenant: &[TemplateVersion],
+    event: &[TemplateVersion],
+) -> Vec<ResolvedTemplate> {
     let mut slots: BTreeMap<(Category, Channel), ResolvedTemplate> = BTreeMap::new();
     let stacked = [
-        (Layer::Global, &layers.global_templates),
-        (Layer::Tenant, &layers.tenant_templates),
-        (Layer::Event, &layers.event_templates),
+        (Layer::Global, global),
+        (Layer::Tenant, tenant),
+        (Layer::Event, event),
     ];
     for (layer, templates) in stacked {
         for t in templates.iter() {
@@ -312,7 +322,8 @@ fn resolve_templates(layers: &ConfigurationLayers) -> Vec<ResolvedTemplate> {
     slots.into_values().collect()
 }
 
-fn resolve_brand(tenant: &Brand, event: &Brand) -> BTreeMap<String, Sourced<String>> {
+/// The brand fields as the layers stack, each with the layer it came from.
+pub fn resolve_brand(tenant: &Brand, event: &Brand) -> BTreeMap<String, Sourced<String>> {
     BRAND_FIELDS
         .iter()
         .filter_map(|(name, get, _)| {

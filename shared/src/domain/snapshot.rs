@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use super::ids::ProviderId;
 use super::resolution::ResolvedConfiguration;
+use super::template::Position;
 
 /// One thing wrong with an event's configuration, found by wizard validation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -14,6 +15,9 @@ pub struct Problem {
     /// Where the problem is, as a path into the resolved configuration, e.g. `templates.invitation.sms`.
     pub field: String,
     pub message: String,
+    /// For a template that does not parse or render: where in its source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Position>,
 }
 
 impl Problem {
@@ -22,7 +26,13 @@ impl Problem {
             code: code.to_owned(),
             field: field.into(),
             message: message.into(),
+            at: None,
         }
+    }
+
+    pub fn at(mut self, position: Option<Position>) -> Self {
+        self.at = position;
+        self
     }
 }
 

@@ -225,3 +225,10 @@ mod tests {
         );
     }
 }
+
+/// Where in a template's source something is: 1-based line and column (in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}

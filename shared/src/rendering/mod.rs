@@ -15,7 +15,7 @@ pub use bounds::PartLimit;
 
 use crate::domain::Channel;
 use crate::domain::sms::{self, SmsSegments};
-use crate::domain::template::TemplateContent;
+use crate::domain::template::{Position, TemplateContent};
 use crate::domain::validation::EmailAddress;
 
 /// What each rendered part may hold. Email bodies stop where Gmail clips a message (102 KB);
@@ -63,14 +63,22 @@ fn body_limit(channel: Channel) -> PartLimit {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
     #[error("{part} does not parse: {message}")]
-    Syntax { part: &'static str, message: String },
+    Syntax {
+        part: &'static str,
+        message: String,
+        at: Option<Position>,
+    },
     #[error("{part} uses undeclared variables: {}", names.iter().cloned().collect::<Vec<_>>().join(", "))]
     Undeclared {
         part: &'static str,
         names: BTreeSet<String>,
     },
     #[error("{part} failed to render: {message}")]
-    Render { part: &'static str, message: String },
+    Render {
+        part: &'static str,
+        message: String,
+        at: Option<Position>,
+    },
     /// The rendering would go past what its part may hold (or build on the way): whatever the
     /// variables, since a template can only be trusted as far as its limits.
     #[error("{part}: {exceeded}")]
@@ -80,7 +88,32 @@ pub enum RenderError {
     },
 }
 
+/// Where `e` is in `source`, when minijinja knows.
+fn position(e: &minijinja::Error, source: &str) -> Option<Position> {
+    let line = e.line()?;
+    let column = e
+        .range()
+        .and_then(|r| source.get(..r.start))
+        .map_or(1, |before| {
+            before
+                .rsplit_once('\n')
+                .map_or(before, |(_, last)| last)
+                .chars()
+                .count()
+                + 1
+        });
+    Some(Position { line, column })
+}
+
 impl RenderError {
+    /// Where in the source the error is, when minijinja knows.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            Self::Syntax { at, .. } | Self::Render { at, .. } => *at,
+            _ => None,
+        }
+    }
+
     /// The part of the template at fault: `subject`, `body` or `layout`.
     pub fn part(&self) -> &'static str {
         match self {
@@ -238,16 +271,12 @@ impl Renderer {
         let syntax = |e: minijinja::Error| RenderError::Syntax {
             part,
             message: describe(&e),
+            at: position(&e, source),
         };
         let bounded = bounds::Bounded::compile(name, source, auto_escape, limit).map_err(syntax)?;
         let mut env = bounded_environment();
         env.set_fuel(Some(bounded.fuel()));
-        let template =
-            env.template_from_named_str(name, source)
-                .map_err(|e| RenderError::Syntax {
-                    part,
-                    message: describe(&e),
-                })?;
+        let template = env.template_from_named_str(name, source).map_err(syntax)?;
         let undeclared: BTreeSet<String> = template
             .undeclared_variables(false)
             .into_iter()
@@ -285,7 +314,11 @@ impl Renderer {
                     } else {
                         describe(&e)
                     };
-                    RenderError::Render { part, message }
+                    RenderError::Render {
+                        part,
+                        message,
+                        at: position(&e, source),
+                    }
                 }
             })
     }
@@ -575,6 +608,7 @@ pub fn brand_layout(
     };
     let failed = |e: minijinja::Error| RenderError::Render {
         part: "layout",
+        at: None,
         message: describe(&e),
     };
     LAYOUT_ENV
@@ -648,6 +682,7 @@ pub fn html_to_text(html: &str) -> Result<String, RenderError> {
         .string_from_read(html.as_bytes(), TEXT_WIDTH)
         .map_err(|e| RenderError::Render {
             part: "text",
+            at: None,
             message: e.to_string(),
         })?;
     let text = collapse_self_links(&text);
