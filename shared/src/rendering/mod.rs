@@ -163,10 +163,14 @@ fn environment<'source>() -> Environment<'source> {
 /// The environment user templates render in: [`environment`] with every operator, filter and
 /// output bounded.
 fn bounded_environment<'source>() -> Environment<'source> {
-    let mut env = environment();
-    env.set_formatter(bounds::emit);
-    bounds::install(&mut env);
-    env
+    // Built once: wrapping every filter costs more than a rendering; a clone shares them.
+    static BOUNDED: LazyLock<Environment<'static>> = LazyLock::new(|| {
+        let mut env = environment();
+        env.set_formatter(bounds::emit);
+        bounds::install(&mut env);
+        env
+    });
+    BOUNDED.clone()
 }
 
 /// HTML escaping of text and attribute values. Unlike minijinja's default it leaves `/` alone:
