@@ -236,13 +236,15 @@ criterion_group!(benches, receipts);
 // requests (network, not measured here) and credentials are opened with KMS, cached per container.
 // ---------------------------------------------------------------------------------------------
 
+mod support;
+
 mod handled {
+    use super::support::NoProviders;
     use std::sync::Arc;
 
     use criterion::{BatchSize, Criterion};
     use herald_shared::App;
     use herald_shared::api::receipts::{Receiver, handle_at};
-    use herald_shared::credentials::OpenCredentials;
     use herald_shared::domain::audit::AuditEntry;
     use herald_shared::domain::message::{Message, MessageContent, MessageId, MessageStatus};
     use herald_shared::domain::provider::{
@@ -251,13 +253,9 @@ mod handled {
     use herald_shared::domain::receipt::{Notification, ReceiptRoute, SecretDigest};
     use herald_shared::domain::recipient::Recipient;
     use herald_shared::domain::recipient::RecipientKeyring;
-    use herald_shared::domain::snapshot::CheckOutcome;
     use herald_shared::domain::validation::EmailAddress;
     use herald_shared::domain::{Category, Channel, EventId, ProviderId, TenantId};
     use herald_shared::providers::sns_signature::SnsVerifier;
-    use herald_shared::providers::{
-        Accepted, ChannelSender, CredentialChecker, Outbound, SendError,
-    };
     use herald_shared::store::memory::MemoryStore;
     use herald_shared::store::{MessageStore as _, ProviderStore as _};
     use secrecy::SecretString;
@@ -268,32 +266,6 @@ mod handled {
         AT_PASSWORD, BREVO_PASSWORD, META_APP_SECRET, SES_TOPIC, TWILIO_AUTH_TOKEN, certificate,
         events_dir,
     };
-
-    struct NoProviders;
-
-    #[async_trait::async_trait]
-    impl CredentialChecker for NoProviders {
-        async fn check(&self, _: &ProviderSettings, _: &OpenCredentials) -> CheckOutcome {
-            CheckOutcome::Unreachable {
-                detail: "not used".into(),
-            }
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl ChannelSender for NoProviders {
-        async fn send(
-            &self,
-            _: &ProviderSettings,
-            _: &OpenCredentials,
-            _: &Outbound<'_>,
-        ) -> Result<Accepted, SendError> {
-            Err(SendError::Provider {
-                code: "not_used".into(),
-                reason: "not used".into(),
-            })
-        }
-    }
 
     struct Case {
         name: &'static str,

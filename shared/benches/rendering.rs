@@ -1,6 +1,7 @@
 //! Rendering for sending: an SMS template (about 140 characters, 3 variables) with its segment
 //! count, and a branded HTML email (a 3 KB body, 5 variables) into its HTML document and
-//! plain-text alternative.
+//! plain-text alternative; and the wizard's preview of that email as a draft, through the whole
+//! preview handler (request parsing, compiling, rendering with the tenant's brand, the answer).
 //! `cargo bench -p herald-shared --bench rendering`
 
 use std::collections::BTreeMap;
@@ -167,5 +168,56 @@ fn rendering(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, rendering);
+mod support;
+
+/// `POST /tenant/templates/invitation/email/preview` with the 3 KB email as a draft, over the
+/// in-memory stores (the tenant's brand saved first): compile + render + answer, per request.
+fn preview(c: &mut Criterion) {
+    use std::sync::Arc;
+
+    use herald_shared::api;
+    use herald_shared::app::App;
+    use serde_json::{Value, json};
+
+    let fixture = |name: &str| -> Value {
+        let path = format!(
+            "{}/../events/config-api/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).expect("fixture");
+        serde_json::from_str(&text).expect("fixture is JSON")
+    };
+    let request = |event: &Value| {
+        lambda_http::request::from_str(&event.to_string()).expect("API Gateway event")
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let app = App::in_memory(
+        Arc::new(support::NoProviders),
+        Arc::new(support::NoProviders),
+    );
+    let saved = runtime
+        .block_on(api::serve_any(&app, request(&fixture("put-tenant-brand"))))
+        .expect("answers");
+    assert_eq!(saved.status(), 200);
+
+    let draft = email();
+    let mut preview = fixture("preview-tenant-template");
+    preview["pathParameters"]["channel"] = json!("email");
+    preview["body"] =
+        json!(json!({"content": draft, "variables": {"guest_name": "Grace Hopper"}}).to_string());
+    let answer = runtime
+        .block_on(api::serve_any(&app, request(&preview)))
+        .expect("answers");
+    assert_eq!(answer.status(), 200, "{:?}", answer.body());
+
+    c.bench_function(
+        "preview a draft branded email (3 KB body) through the handler",
+        |b| {
+            b.to_async(&runtime)
+                .iter(|| api::serve_any(&app, request(black_box(&preview))))
+        },
+    );
+}
+
+criterion_group!(benches, rendering, preview);
 criterion_main!(benches);
