@@ -3,9 +3,8 @@
 //! width, or a few self-concatenations can build hundreds of megabytes. So every rendering of a
 //! user template runs with a budget of bytes: the operators that build values (`+`, `*`, `~`) are
 //! compiled into calls of bounded versions, every filter is checked before it runs where its
-//! output can outgrow its input (and charged after), every `{{ }}` is written through a capped
-//! writer, and the fuel is lowered so that raw text repeated by loops cannot outgrow the budget
-//! either. A rendering that would go past the budget or its part's limit stops with
+//! output can outgrow its input (and charged after), and every byte written, `{{ }}` and raw text
+//! alike (into the output or into a `{% set %}` capture), goes through a capped writer. A rendering that would go past the budget or its part's limit stops with
 //! [`Exceeded`], which callers turn into a 422 naming the template and the limit.
 
 use std::cell::RefCell;
@@ -89,6 +88,40 @@ struct Budget {
 
 thread_local! {
     static BUDGET: RefCell<Option<Budget>> = const { RefCell::new(None) };
+}
+
+/// The budget of one rendering on this thread, for as long as it lives: the budget that was in
+/// place before (none, outside a rendering) comes back when it is dropped, even by a panic.
+struct Charging {
+    /// What to put back: `Some` until the rendering ends.
+    previous: Option<Option<Budget>>,
+}
+
+impl Charging {
+    fn start(limit: PartLimit) -> Self {
+        let previous = BUDGET.replace(Some(Budget {
+            limit,
+            left: limit.budget(),
+            exceeded: None,
+        }));
+        Self {
+            previous: Some(previous),
+        }
+    }
+
+    /// Ends the rendering's budget: the limit it met, if it met one.
+    fn finish(mut self) -> Option<Exceeded> {
+        let previous = self.previous.take().flatten();
+        BUDGET.replace(previous).and_then(|b| b.exceeded)
+    }
+}
+
+impl Drop for Charging {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            BUDGET.set(previous);
+        }
+    }
 }
 
 /// Takes `bytes` from the running rendering's budget, or fails it.
@@ -219,6 +252,7 @@ pub fn emit(out: &mut minijinja::Output, state: &State, value: &Value) -> Result
 const ADD: &str = "__herald_add";
 const MUL: &str = "__herald_mul";
 const CONCAT: &str = "__herald_concat";
+const SLICE: &str = "__herald_slice";
 
 /// Registers the bounded operators and wraps every filter of `env` so that none can build past
 /// the budget. Call after the environment's own filters are added.
@@ -249,6 +283,19 @@ pub fn install(env: &mut Environment<'_>) {
         }
         binary(Operator::Mul, a, b)
     });
+    // A slice copies what it keeps (`name[::-1]`): at most the value itself.
+    env.add_function(
+        SLICE,
+        |value: Value, start: Value, stop: Value, step: Value| -> Result<Value, Error> {
+            if value.is_undefined() {
+                return Err(Error::from(ErrorKind::UndefinedError));
+            }
+            charge(weight(&value, left().saturating_add(1)))?;
+            slice(value, start, stop, step)
+        },
+    );
+    // Functions that show or build from the whole context are not for message templates.
+    env.remove_global("debug");
     env.add_function(CONCAT, |a: Value, b: Value| -> Result<Value, Error> {
         let mut joined = display(&a)?;
         joined.push_str(&display(&b)?);
@@ -274,24 +321,45 @@ enum Operator {
     Mul,
 }
 
-/// minijinja's own `+` or `*` (number rules, sequence merging), once the sizes are checked: an
-/// expression compiled once in an environment of its own, where the operators are unbounded.
-fn binary(operator: Operator, a: Value, b: Value) -> Result<Value, Error> {
-    use minijinja::Expression;
-    use std::sync::LazyLock;
+/// minijinja's own operators and slicing, once the sizes are checked: expressions compiled once in
+/// an environment of their own, where nothing is bounded.
+fn plain(
+    expression: &'static str,
+) -> &'static Result<minijinja::Expression<'static, 'static>, Error> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
     static PLAIN: LazyLock<Environment<'static>> = LazyLock::new(Environment::new);
-    static ADD: LazyLock<Result<Expression<'static, 'static>, Error>> =
-        LazyLock::new(|| PLAIN.compile_expression("a + b"));
-    static MUL: LazyLock<Result<Expression<'static, 'static>, Error>> =
-        LazyLock::new(|| PLAIN.compile_expression("a * b"));
-    let expression = match operator {
-        Operator::Add => &*ADD,
-        Operator::Mul => &*MUL,
-    };
-    expression
+    type Compiled = &'static Result<minijinja::Expression<'static, 'static>, Error>;
+    static COMPILED: LazyLock<Mutex<HashMap<&'static str, Compiled>>> =
+        LazyLock::new(Default::default);
+    let mut compiled = COMPILED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    compiled
+        .entry(expression)
+        .or_insert_with(|| Box::leak(Box::new(PLAIN.compile_expression(expression))))
+}
+
+fn eval(expression: &'static str, context: Value) -> Result<Value, Error> {
+    plain(expression)
         .as_ref()
         .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?
-        .eval(minijinja::context! { a => a, b => b })
+        .eval(context)
+}
+
+fn binary(operator: Operator, a: Value, b: Value) -> Result<Value, Error> {
+    let expression = match operator {
+        Operator::Add => "a + b",
+        Operator::Mul => "a * b",
+    };
+    eval(expression, minijinja::context! { a => a, b => b })
+}
+
+fn slice(value: Value, start: Value, stop: Value, step: Value) -> Result<Value, Error> {
+    eval(
+        "value[start:stop:step]",
+        minijinja::context! { value => value, start => start, stop => stop, step => step },
+    )
 }
 
 /// Every built-in filter, wrapped by [`install`].
@@ -458,6 +526,11 @@ fn precheck(name: &str, args: &[Value]) -> Result<(), Error> {
             let spec = args.first().and_then(Value::as_str).unwrap_or_default();
             input().saturating_add(format_widths(spec))
         }
+        // Both make room for `count` items (or `count` lists) before they look at the input.
+        "batch" | "slice" => {
+            let count = arg(1, "count").and_then(|c| c.as_usize()).unwrap_or(0);
+            input().saturating_add(count.saturating_mul(24))
+        }
         _ => return Ok(()),
     };
     fits(estimate)
@@ -492,7 +565,242 @@ fn format_widths(spec: &str) -> usize {
     total
 }
 
-/// Compiles `source` with its building operators turned into the bounded functions above.
+/// minijinja folds constant expressions while it compiles (`{{ "x" * 100000000 }}` becomes one
+/// 100 MB constant before any budget exists), so the syntax tree is read first and a constant
+/// that would outgrow `cap` bytes refuses the template. What the tree cannot be changed in
+/// (its nodes are read-only) is bounded here; everything else at run time.
+fn check_constants(name: &str, source: &str, cap: usize) -> Result<(), Error> {
+    use minijinja::machinery::{ast, parse};
+
+    /// What a constant expression folds to, estimated without building it.
+    #[derive(Clone, Copy)]
+    struct Folded {
+        bytes: usize,
+        int: Option<i128>,
+    }
+
+    fn folded(expr: &ast::Expr<'_>, cap: usize) -> Option<Folded> {
+        let small = |int| Some(Folded { bytes: 16, int });
+        match expr {
+            ast::Expr::Const(c) => Some(Folded {
+                bytes: weight(&c.value, cap),
+                int: c.value.as_i64().map(i128::from),
+            }),
+            ast::Expr::List(l) => l.as_const().map(|v| Folded {
+                bytes: weight(&v, cap),
+                int: None,
+            }),
+            ast::Expr::Map(m) => m.as_const().map(|v| Folded {
+                bytes: weight(&v, cap),
+                int: None,
+            }),
+            ast::Expr::UnaryOp(u) => {
+                let inner = folded(&u.expr, cap)?;
+                match u.op {
+                    ast::UnaryOpKind::Neg => small(inner.int.map(|i| -i)),
+                    ast::UnaryOpKind::Not => small(None),
+                }
+            }
+            ast::Expr::Compare(c) => {
+                folded(&c.expr, cap)?;
+                for op in &c.ops {
+                    folded(&op.expr, cap)?;
+                }
+                small(None)
+            }
+            ast::Expr::BinOp(b) => {
+                let (l, r) = (folded(&b.left, cap)?, folded(&b.right, cap)?);
+                use ast::BinOpKind as K;
+                match b.op {
+                    K::Add | K::Concat => Some(Folded {
+                        bytes: l.bytes.saturating_add(r.bytes),
+                        int: l.int.zip(r.int).and_then(|(a, b)| a.checked_add(b)),
+                    }),
+                    K::ScAnd | K::ScOr => Some(Folded {
+                        bytes: l.bytes.max(r.bytes),
+                        int: None,
+                    }),
+                    K::Mul => match (l.int, r.int) {
+                        (Some(a), Some(b)) => small(a.checked_mul(b)),
+                        (Some(n), None) | (None, Some(n)) => {
+                            let unit = if l.int.is_some() { r.bytes } else { l.bytes };
+                            let n = usize::try_from(n.max(0)).unwrap_or(usize::MAX);
+                            Some(Folded {
+                                bytes: unit.saturating_mul(n),
+                                int: None,
+                            })
+                        }
+                        (None, None) => small(None),
+                    },
+                    K::Pow => {
+                        small(l.int.zip(r.int).and_then(|(a, b)| {
+                            u32::try_from(b).ok().and_then(|b| a.checked_pow(b))
+                        }))
+                    }
+                    K::Sub => small(l.int.zip(r.int).and_then(|(a, b)| a.checked_sub(b))),
+                    _ => small(None),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn exprs<'e, 'a>(stmt: &'e ast::Stmt<'a>, out: &mut Vec<&'e ast::Expr<'a>>) {
+        use ast::Stmt as S;
+        let body = |stmts: &'e [ast::Stmt<'a>], out: &mut Vec<&'e ast::Expr<'a>>| {
+            for s in stmts {
+                exprs(s, out);
+            }
+        };
+        match stmt {
+            S::Template(t) => body(&t.children, out),
+            S::EmitExpr(e) => out.push(&e.expr),
+            S::ForLoop(f) => {
+                out.extend([&f.target, &f.iter]);
+                out.extend(f.filter_expr.as_ref());
+                body(&f.body, out);
+                body(&f.else_body, out);
+            }
+            S::IfCond(i) => {
+                out.push(&i.expr);
+                body(&i.true_body, out);
+                body(&i.false_body, out);
+            }
+            S::WithBlock(w) => {
+                for (target, value) in &w.assignments {
+                    out.extend([target, value]);
+                }
+                body(&w.body, out);
+            }
+            S::Set(set) => out.extend([&set.target, &set.expr]),
+            S::SetBlock(set) => {
+                out.push(&set.target);
+                out.extend(set.filter.as_ref());
+                body(&set.body, out);
+            }
+            S::AutoEscape(a) => {
+                out.push(&a.enabled);
+                body(&a.body, out);
+            }
+            S::FilterBlock(f) => {
+                out.push(&f.filter);
+                body(&f.body, out);
+            }
+            S::Block(b) => body(&b.body, out),
+            S::Extends(e) => out.push(&e.name),
+            S::Include(i) => out.push(&i.name),
+            S::Import(i) => out.extend([&i.expr, &i.name]),
+            S::FromImport(i) => out.push(&i.expr),
+            S::Macro(m) => {
+                out.extend(m.args.iter().chain(&m.defaults));
+                body(&m.body, out);
+            }
+            S::CallBlock(c) => {
+                out.push(&c.call.expr);
+                call_args(&c.call.args, out);
+                out.extend(c.macro_decl.args.iter().chain(&c.macro_decl.defaults));
+                body(&c.macro_decl.body, out);
+            }
+            S::Do(d) => {
+                out.push(&d.call.expr);
+                call_args(&d.call.args, out);
+            }
+            S::EmitRaw(_) => {}
+        }
+    }
+
+    fn call_args<'e, 'a>(args: &'e [ast::CallArg<'a>], out: &mut Vec<&'e ast::Expr<'a>>) {
+        for arg in args {
+            match arg {
+                ast::CallArg::Pos(e)
+                | ast::CallArg::Kwarg(_, e)
+                | ast::CallArg::PosSplat(e)
+                | ast::CallArg::KwargSplat(e) => out.push(e),
+            }
+        }
+    }
+
+    /// An expression and every expression inside it (each is folded on its own if it can be).
+    fn nested<'e, 'a>(expr: &'e ast::Expr<'a>, out: &mut Vec<&'e ast::Expr<'a>>) {
+        use ast::Expr as E;
+        out.push(expr);
+        let mut inner = |e: &'e ast::Expr<'a>| nested(e, out);
+        match expr {
+            E::Var(_) | E::Const(_) => {}
+            E::Slice(s) => {
+                inner(&s.expr);
+                for e in [&s.start, &s.stop, &s.step].into_iter().flatten() {
+                    inner(e);
+                }
+            }
+            E::UnaryOp(u) => inner(&u.expr),
+            E::BinOp(b) => {
+                inner(&b.left);
+                inner(&b.right);
+            }
+            E::Compare(c) => {
+                inner(&c.expr);
+                for op in &c.ops {
+                    inner(&op.expr);
+                }
+            }
+            E::IfExpr(i) => {
+                inner(&i.test_expr);
+                inner(&i.true_expr);
+                if let Some(e) = &i.false_expr {
+                    inner(e);
+                }
+            }
+            E::Filter(f) => {
+                if let Some(e) = &f.expr {
+                    inner(e);
+                }
+                let mut args = Vec::new();
+                call_args(&f.args, &mut args);
+                args.into_iter().for_each(inner);
+            }
+            E::Test(t) => {
+                inner(&t.expr);
+                let mut args = Vec::new();
+                call_args(&t.args, &mut args);
+                args.into_iter().for_each(inner);
+            }
+            E::GetAttr(g) => inner(&g.expr),
+            E::GetItem(g) => {
+                inner(&g.expr);
+                inner(&g.subscript_expr);
+            }
+            E::Call(c) => {
+                inner(&c.expr);
+                let mut args = Vec::new();
+                call_args(&c.args, &mut args);
+                args.into_iter().for_each(inner);
+            }
+            E::List(l) => l.items.iter().for_each(inner),
+            E::Map(m) => m.keys.iter().chain(&m.values).for_each(inner),
+        }
+    }
+
+    let tree = parse(source, name, Default::default(), Default::default())?;
+    let mut top = Vec::new();
+    exprs(&tree, &mut top);
+    let mut all = Vec::new();
+    for expr in top {
+        nested(expr, &mut all);
+    }
+    for expr in all {
+        if folded(expr, cap).is_some_and(|f| f.bytes > cap) {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "a constant in the template is larger than a message may build",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Compiles `source` with its building operators turned into the bounded functions above and its
+/// raw text written through the formatter, so that every byte it writes is charged.
 fn compile<'s>(
     name: &'s str,
     source: &'s str,
@@ -504,49 +812,68 @@ fn compile<'s>(
         default_auto_escape: std::sync::Arc::new(move |_: &str| auto_escape),
     };
     let mut compiled = CompiledTemplate::new(name, source, &config)?;
-    bound_operators(&mut compiled.instructions);
+    compiled.instructions = bounded(&compiled.instructions);
     for block in compiled.blocks.values_mut() {
-        bound_operators(block);
+        *block = bounded(block);
     }
     Ok(compiled)
 }
 
-fn bound_operators(instructions: &mut Instructions<'_>) {
-    for i in 0..instructions.len() {
-        let Ok(i) = u32::try_from(i) else { return };
-        let Some(instruction) = instructions.get_mut(i) else {
+/// The same program, but `+`, `*` and `~` call [`ADD`], [`MUL`] and [`CONCAT`], and raw text is
+/// loaded as a safe string and emitted (`EmitRaw` would write it past the formatter, uncharged:
+/// raw text in a loop captured by `{% set %}` could otherwise grow without bound). Jump targets
+/// move with the instructions they point at.
+fn bounded<'s>(old: &Instructions<'s>) -> Instructions<'s> {
+    let len = u32::try_from(old.len()).unwrap_or(u32::MAX);
+    let mut moved = Vec::with_capacity(old.len() + 1);
+    let mut next = 0u32;
+    for i in 0..len {
+        moved.push(next);
+        next += match old.get(i) {
+            Some(Instruction::EmitRaw(_)) => 2,
+            _ => 1,
+        };
+    }
+    moved.push(next);
+    let to = |target: u32| moved.get(target as usize).copied().unwrap_or(next);
+
+    let mut new = Instructions::new(old.name(), old.source());
+    for i in 0..len {
+        let Some(instruction) = old.get(i) else {
             continue;
         };
-        let function = match instruction {
-            Instruction::Add => ADD,
-            Instruction::Mul => MUL,
-            Instruction::StringConcat => CONCAT,
-            _ => continue,
+        let mut add = |instruction: Instruction<'s>| match (old.get_span(i), old.get_line(i)) {
+            (Some(span), _) => new.add_with_span(instruction, span),
+            (None, Some(line)) => {
+                new.add_with_line(instruction, u16::try_from(line).unwrap_or(u16::MAX))
+            }
+            (None, None) => new.add(instruction),
         };
-        *instruction = Instruction::CallFunction(function, Some(2));
+        let call = |function| Instruction::CallFunction(function, Some(2));
+        match instruction {
+            Instruction::EmitRaw(text) => {
+                add(Instruction::LoadConst(Value::from_safe_string(
+                    (*text).to_owned(),
+                )));
+                add(Instruction::Emit);
+                continue;
+            }
+            Instruction::Add => add(call(ADD)),
+            Instruction::Mul => add(call(MUL)),
+            Instruction::StringConcat => add(call(CONCAT)),
+            Instruction::Slice => add(Instruction::CallFunction(SLICE, Some(4))),
+            Instruction::Jump(t) => add(Instruction::Jump(to(*t))),
+            Instruction::JumpIfFalse(t) => add(Instruction::JumpIfFalse(to(*t))),
+            Instruction::JumpIfFalseOrPop(t) => add(Instruction::JumpIfFalseOrPop(to(*t))),
+            Instruction::JumpIfTrueOrPop(t) => add(Instruction::JumpIfTrueOrPop(to(*t))),
+            Instruction::Iterate(t) => add(Instruction::Iterate(to(*t))),
+            Instruction::BuildMacro(name, start, flags) => {
+                add(Instruction::BuildMacro(name, to(*start), *flags))
+            }
+            other => add(other.clone()),
+        };
     }
-}
-
-/// The longest raw text a loop or a macro may write again and again. Each write costs one unit
-/// of fuel, so fuel × this bounds what raw text can add up to.
-fn longest_repeated_text(instructions: &Instructions<'_>) -> usize {
-    let len = u32::try_from(instructions.len()).unwrap_or(u32::MAX);
-    let mut repeated: Vec<(u32, u32)> = Vec::new();
-    for i in 0..len {
-        match instructions.get(i) {
-            Some(Instruction::Iterate(end)) => repeated.push((i + 1, *end)),
-            Some(Instruction::BuildMacro(_, start, _)) => repeated.push((*start, i)),
-            _ => {}
-        }
-    }
-    (0..len)
-        .filter(|i| repeated.iter().any(|(from, to)| (*from..*to).contains(i)))
-        .filter_map(|i| match instructions.get(i) {
-            Some(Instruction::EmitRaw(text)) => Some(text.len()),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0)
+    new
 }
 
 /// A user template compiled with bounded operators, ready to render within its part's limit.
@@ -570,37 +897,27 @@ impl<'s> Bounded<'s> {
         source: &'s str,
         auto_escape: AutoEscape,
         limit: PartLimit,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, RenderFailure> {
+        if let Err(e) = check_constants(name, source, limit.budget()) {
+            return Err(match e.kind() {
+                ErrorKind::InvalidOperation => RenderFailure::Exceeded(Exceeded {
+                    limit,
+                    what: Bound::Built,
+                }),
+                _ => RenderFailure::Template(e),
+            });
+        }
         Ok(Self {
-            compiled: compile(name, source, auto_escape)?,
+            compiled: compile(name, source, auto_escape).map_err(RenderFailure::Template)?,
             auto_escape,
             limit,
         })
     }
 
-    /// The fuel this template may burn: [`FUEL`], or less where a loop or macro writes so much
-    /// raw text that fuel × that text would outgrow the budget.
-    pub fn fuel(&self) -> u64 {
-        let repeated = std::iter::once(&self.compiled.instructions)
-            .chain(self.compiled.blocks.values())
-            .map(longest_repeated_text)
-            .max()
-            .unwrap_or(0);
-        match repeated {
-            0 => FUEL,
-            n => (self.limit.budget() / n).clamp(1_000, FUEL as usize) as u64,
-        }
-    }
-
-    /// Renders with `context` in `env`, which must have had [`install`] and [`emit`] applied and
-    /// its fuel set to [`Bounded::fuel`].
+    /// Renders with `context` in `env`, which must have had [`install`] and [`emit`] applied.
     pub fn render(&self, env: &Environment<'_>, context: Value) -> Result<String, RenderFailure> {
         let limit = self.limit;
-        let previous = BUDGET.replace(Some(Budget {
-            limit,
-            left: limit.budget(),
-            exceeded: None,
-        }));
+        let budget = Charging::start(limit);
         let mut rendered = String::new();
         let result = Vm::new(env)
             .eval(
@@ -611,8 +928,7 @@ impl<'s> Bounded<'s> {
                 self.auto_escape,
             )
             .map(|_| ());
-        let budget = BUDGET.replace(previous);
-        if let Some(exceeded) = budget.and_then(|b| b.exceeded) {
+        if let Some(exceeded) = budget.finish() {
             return Err(RenderFailure::Exceeded(exceeded));
         }
         result.map_err(|e| match e.kind() {
@@ -704,9 +1020,23 @@ mod tests {
             r#"{% set a = guest_name * 10 %}{{ [a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a]|join }}"#,
             r#"{% set a = guest_name * 10 %}{{ [a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a]|string|length }}"#,
             r#"{{ (guest_name * 100)|urlencode|urlencode|urlencode|length }}"#,
+            // Constants folded while compiling, before any budget exists.
+            r#"{{ (("x" * 100000000) ~ ("y" * 100000000) ~ ("z" * 100000000))|length }}"#,
+            r#"{{ ("x" * (10 ** 8))|length }}"#,
+            r#"{% if false %}{{ ["x" * 50000000, 1] }}{% endif %}{{ guest_name }}"#,
+            // Filters that make room for their count before looking at their input.
+            r#"{{ [1]|batch(100000000000) }}"#,
+            r#"{{ [1]|slice(100000000000) }}"#,
+            r#"{{ [1]|batch(9223372036854775807) }}"#,
+            r#"{{ [1]|batch(50000000, 0)|length }}"#,
         ];
+        // Slices copy what they keep: 300 reversed copies of a 10,000-character name.
+        let slices = format!(
+            "{{% set l = [{}] %}}{{{{ l|length }}}}",
+            vec!["guest_name[::-1]"; 300].join(", ")
+        );
         for channel in CHANNELS {
-            for body in hostile {
+            for body in hostile.iter().copied().chain([slices.as_str()]) {
                 assert_too_large(channel, body, &long_name);
             }
         }
@@ -777,6 +1107,79 @@ mod tests {
             escaped,
             Ok("<p>A&amp;B&lt;b&gt; [&quot;A&amp;B&quot;]</p>".into())
         );
+    }
+
+    /// The rewritten program does what minijinja's own does: jumps, loops (recursive ones too),
+    /// macros with `caller`, blocks that capture, raw text everywhere.
+    #[test]
+    fn the_rewritten_program_renders_as_minijinja_does() {
+        let templates = [
+            "a{% if guest_name %}b{% else %}c{% endif %}d",
+            "{% for x in [1, 2, 3] %}<{{ x }}>{% if loop.last %}!{% endif %}{% else %}none{% endfor %}.",
+            "{% for x in [] %}x{% else %}empty{% endfor %} after",
+            "{% macro m(a) %}[{{ a }}{{ caller() if caller else '' }}]{% endmacro %}{{ m(1) }} {% call m(2) %}in{% endcall %}",
+            "{% for item in [{'c': [{'c': []}]}, {'c': []}] recursive %}<{% if item.c %}{{ loop(item.c) }}{% endif %}>{% endfor %}",
+            "{% set x %}raw {{ guest_name }} raw{% endset %}{{ x|upper }} {% filter lower %}ABC {{ guest_name }}{% endfilter %}",
+            "{{ guest_name if guest_name else 'x' }} {{ 1 and 2 or 3 }} {{ none or 'y' }} {{ [1, 2] + [3] }} {{ 'a' ~ 1 ~ none }}",
+            "{% with a = 2 * 3 %}{{ a }}{% endwith %}{{ loop_var|default('d') }}",
+            "{% for i in range(3) %}{{ loop.cycle('x', 'y') }}{% if loop.changed(i) %}c{% endif %}{% endfor %}",
+        ];
+        for source in templates {
+            let mut plain = Environment::new();
+            plain.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+            let expected = plain
+                .render_str(source, minijinja::context! { guest_name => "Ada" })
+                .map_err(|e| e.to_string());
+            assert!(expected.is_ok(), "{source}: {expected:?}");
+            let bounded = Bounded::compile(
+                "t.txt",
+                source,
+                AutoEscape::None,
+                crate::rendering::limits::SMS,
+            )
+            .map_err(|e| format!("{e:?}"));
+            let mut env = Environment::new();
+            env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+            env.set_formatter(emit);
+            install(&mut env);
+            let got = bounded.and_then(|b| {
+                b.render(
+                    &env,
+                    minijinja::Value::from_serialize(minijinja::context! { guest_name => "Ada" }),
+                )
+                .map_err(|e| format!("{e:?}"))
+            });
+            assert_eq!(got, expected, "{source}");
+        }
+    }
+
+    #[test]
+    fn debug_is_not_available_and_slicing_still_works() {
+        assert!(matches!(
+            render(Channel::Sms, "{{ debug() }}", "Ada"),
+            Err(RenderError::Undeclared { .. })
+        ));
+        assert_eq!(
+            render(
+                Channel::Sms,
+                "{{ guest_name[::-1] }} {{ guest_name[1:] }} {{ [1, 2, 3][:2] }}",
+                "Ada"
+            ),
+            Ok("adA da [1, 2]".into())
+        );
+        let undefined = render(Channel::Sms, "{{ guest_name.nothing[1:] }}", "Ada");
+        assert!(
+            matches!(undefined, Err(RenderError::Render { .. })),
+            "{undefined:?}"
+        );
+    }
+
+    /// A rendering that fails leaves no budget behind on its thread.
+    #[test]
+    fn the_budget_ends_with_its_rendering() {
+        let _ = render(Channel::Sms, r#"{{ "x" * 5000 }}"#, "Ada");
+        assert!(BUDGET.with_borrow(Option::is_none));
+        assert_eq!(left(), usize::MAX);
     }
 
     #[test]

@@ -277,9 +277,16 @@ impl Renderer {
             message: describe(&e),
             at: position(&e, source),
         };
-        let bounded = bounds::Bounded::compile(name, source, auto_escape, limit).map_err(syntax)?;
-        let mut env = bounded_environment();
-        env.set_fuel(Some(bounded.fuel()));
+        let bounded =
+            bounds::Bounded::compile(name, source, auto_escape, limit).map_err(|failure| {
+                match failure {
+                    bounds::RenderFailure::Template(e) => syntax(e),
+                    bounds::RenderFailure::Exceeded(exceeded) => {
+                        RenderError::TooLarge { part, exceeded }
+                    }
+                }
+            })?;
+        let env = bounded_environment();
         let template = env.template_from_named_str(name, source).map_err(syntax)?;
         let undeclared: BTreeSet<String> = template
             .undeclared_variables(false)
