@@ -2,7 +2,9 @@
 //! move messages forward through the status machine (never back), hard bounces and complaints
 //! suppress the recipient, opt-out keywords opt the sender out of the channel, and every change
 //! is told to the tenant's status webhooks. Everything here is idempotent: providers retry, and
-//! a retried request changes nothing twice.
+//! a retried request changes nothing twice. A change the store refuses for good (too large to
+//! store: a provider's reason past the record's room) would be refused on every retry, so that
+//! notification is acknowledged, logged and counted instead.
 
 use time::OffsetDateTime;
 
@@ -37,6 +39,9 @@ pub struct Applied {
     pub suppressed: u32,
     /// Authentic but nothing to act on (replies, opens, deferrals).
     pub ignored: u32,
+    /// Receipts and keywords whose change is too large to store: acknowledged so the provider
+    /// stops retrying (every retry would be refused the same way), and counted.
+    pub too_large: u32,
 }
 
 /// A subscription the caller must confirm (SNS): returned rather than fetched here, so the HTTP
@@ -97,7 +102,7 @@ pub async fn apply(
                     );
                     continue;
                 };
-                receipt_for(
+                let done = receipt_for(
                     app,
                     source,
                     message,
@@ -106,7 +111,8 @@ pub async fn apply(
                     &mut applied,
                     &mut events,
                 )
-                .await?;
+                .await;
+                unless_too_large(done, source, &mut applied)?;
             }
             Notification::Inbound(inbound) => {
                 let intent = if inbound.is_opt_out() {
@@ -116,7 +122,7 @@ pub async fn apply(
                 } else {
                     None
                 };
-                inbound_from(
+                let done = inbound_from(
                     app,
                     tenant,
                     source.provider,
@@ -126,10 +132,11 @@ pub async fn apply(
                     &mut applied,
                     &mut events,
                 )
-                .await?;
+                .await;
+                unless_too_large(done, source, &mut applied)?;
             }
             Notification::Unsubscribed(inbound) => {
-                inbound_from(
+                let done = inbound_from(
                     app,
                     tenant,
                     source.provider,
@@ -139,7 +146,8 @@ pub async fn apply(
                     &mut applied,
                     &mut events,
                 )
-                .await?;
+                .await;
+                unless_too_large(done, source, &mut applied)?;
             }
             Notification::SubscriptionConfirmation {
                 subscribe_url,
@@ -155,6 +163,32 @@ pub async fn apply(
         app.status_events.publish(&events).await?;
     }
     Ok((applied, confirmations))
+}
+
+/// What one notification's failure means for the request: a write the store refuses for good
+/// ([`StoreError::is_permanent`]) ends that notification, acknowledged, logged and counted;
+/// anything else fails the request (5xx), and the provider's retry finds the changes made.
+fn unless_too_large(
+    done: anyhow::Result<()>,
+    source: Source<'_>,
+    applied: &mut Applied,
+) -> anyhow::Result<()> {
+    match done {
+        Err(e)
+            if e.downcast_ref::<StoreError>()
+                .is_some_and(StoreError::is_permanent) =>
+        {
+            applied.too_large += 1;
+            tracing::warn!(
+                provider = source.provider.kind().as_str(),
+                receipts_too_large = 1,
+                error = %e,
+                "a change too large to store; acknowledged, not applied"
+            );
+            Ok(())
+        }
+        done => done,
+    }
 }
 
 /// The tenant's message `receipt` is about, looking a second time (once per request) after a

@@ -20,6 +20,12 @@
 //! If that fails the queue message is retried; the redelivery finds the message settled and
 //! publishes its current status again (event ids are derived from the change, so a repeat is
 //! harmless).
+//!
+//! A record too large to store ([`StoreError::is_permanent`]: its attempts or content grew it
+//! past DynamoDB's item limit) is refused on every retry, so it is never retried: the message is
+//! settled as `failed` with reason `record_too_large` in a smaller record (without its content
+//! and without attempts other than an accepted one), and the queue message is acknowledged. A
+//! message a provider accepted is not sent again, even when nothing could be written.
 
 pub mod circuit;
 pub mod rate;
@@ -245,7 +251,7 @@ impl Dispatcher {
         match self.messages.claim(id, &token, now).await {
             // The record is the authority on quiet hours, whatever the queue message said.
             Ok(ClaimResult::Claimed(message)) => match until(message.not_before, now) {
-                Some(wait) => self.release(*message, &token, wait).await.held(),
+                Some(wait) => self.release(*message, &token, None, wait).await.held(),
                 None => self.judge_and_send(*message, &token, delivery, now).await,
             },
             Ok(ClaimResult::Settled(status)) => {
@@ -279,8 +285,8 @@ impl Dispatcher {
                 Disposition::Poison("no message record with this id".into())
             }
             Err(e) => {
-                warn!(error = %e, "claim failed; retrying later");
-                Disposition::RetryAfter(self.backoff(delivery, None))
+                let retry = self.backoff(delivery, None);
+                unwritten(&e, retry, "claim failed")
             }
         }
     }
@@ -299,13 +305,13 @@ impl Dispatcher {
         );
         message.status_at = Some(OffsetDateTime::now_utc());
         let audit = self.audit(&message, "message.failed", MessageStatus::Accepted);
-        match self.messages.settle(&message, stale_token, &audit).await {
-            Ok(()) => {
+        match self.write_outcome(&message, stale_token, &audit).await {
+            Ok(written) => {
                 warn!("stale dispatch claim settled as outcome_unknown");
-                self.publish(&message).await
+                self.publish(&written).await
             }
             Err(StoreError::Conflict) => Disposition::Done,
-            Err(_) => Disposition::RetryAfter(Duration::from_secs(5)),
+            Err(e) => unwritten(&e, Duration::from_secs(5), "settling a stale claim failed"),
         }
     }
 
@@ -331,7 +337,7 @@ impl Dispatcher {
             Ok(Some(Verdict::Defer(until_then))) => {
                 let wait = until(Some(until_then), now).unwrap_or(Duration::from_secs(1));
                 info!(wait_s = wait.as_secs(), "recipient's quiet hours; held");
-                self.release(message, token, wait).await.held()
+                self.release(message, token, None, wait).await.held()
             }
             Ok(Some(Verdict::Refuse(why))) => {
                 info!(
@@ -343,12 +349,12 @@ impl Dispatcher {
             // Never send without a verdict.
             Ok(None) => {
                 let wait = self.backoff(delivery, None);
-                self.release(message, token, wait).await
+                self.release(message, token, None, wait).await
             }
             Err(e) => {
                 warn!(error = %e, "recipient standing unavailable; retrying later");
                 let wait = self.backoff(delivery, None);
-                self.release(message, token, wait).await
+                self.release(message, token, None, wait).await
             }
         }
     }
@@ -368,9 +374,8 @@ impl Dispatcher {
             }
             Err(e) => {
                 warn!(error = %e, "snapshot unavailable");
-                return self
-                    .release(message, token, self.backoff(delivery, None))
-                    .await;
+                let wait = self.backoff(delivery, None);
+                return self.release(message, token, None, wait).await;
             }
         };
         let Some(channel) = snapshot.configuration.channels.get(&message.channel) else {
@@ -558,10 +563,7 @@ impl Dispatcher {
         );
         // The failed attempts are a change of the record: audited with it.
         let audit = self.audit(&message, "message.attempts_failed", MessageStatus::Accepted);
-        if let Err(e) = self.messages.release(&message, token, Some(&audit)).await {
-            warn!(error = %e, "releasing the claim failed");
-        }
-        Disposition::RetryAfter(wait)
+        self.release(message, token, Some(&audit), wait).await
     }
 
     async fn settle(&self, message: Message, token: &str, status: MessageStatus) -> Disposition {
@@ -573,14 +575,42 @@ impl Dispatcher {
             if pause > 0 {
                 tokio::time::sleep(Duration::from_millis(pause)).await;
             }
-            match self.messages.settle(&message, token, &audit).await {
-                Ok(()) => return self.publish(&message).await,
+            match self.write_outcome(&message, token, &audit).await {
+                Ok(written) => return self.publish(&written).await,
                 // Our claim is gone: whoever settled the message published its status.
                 Err(StoreError::Conflict) => return Disposition::Done,
+                Err(e) if e.is_permanent() => {
+                    return unwritten(&e, self.config.lease, "settling failed");
+                }
                 Err(e) => warn!(error = %e, "settling failed; retrying"),
             }
         }
         Disposition::RetryAfter(self.config.lease)
+    }
+
+    /// Writes the claimed message's outcome; when its record is too large to store, the smaller
+    /// record of [`smaller_record`] instead. What was written, for its status event.
+    async fn write_outcome(
+        &self,
+        message: &Message,
+        token: &str,
+        audit: &AuditEntry,
+    ) -> Result<Message, StoreError> {
+        match self.messages.settle(message, token, audit).await {
+            Err(e) if e.is_permanent() => {
+                warn!(
+                    record_too_large = 1,
+                    error = %e,
+                    status = message.status.as_str(),
+                    "the message's record is too large to store; settling it as failed, smaller"
+                );
+            }
+            written => return written.map(|()| message.clone()),
+        }
+        let smaller = smaller_record(message.clone());
+        let audit = self.audit(&smaller, "message.failed", MessageStatus::Accepted);
+        self.messages.settle(&smaller, token, &audit).await?;
+        Ok(smaller)
     }
 
     /// Hands the settled message's status event to the sink; on failure the queue message is
@@ -626,10 +656,32 @@ impl Dispatcher {
         self.settle(message, token, MessageStatus::Failed).await
     }
 
-    async fn release(&self, message: Message, token: &str, wait: Duration) -> Disposition {
-        if let Err(e) = self.messages.release(&message, token, None).await {
+    /// Gives the claimed message back to be retried after `wait`, with `audit` when there is
+    /// something to record. A record too large to keep its attempts would be refused on every
+    /// later delivery too: the message fails instead.
+    async fn release(
+        &self,
+        message: Message,
+        token: &str,
+        audit: Option<&AuditEntry>,
+        wait: Duration,
+    ) -> Disposition {
+        match self.messages.release(&message, token, audit).await {
+            Err(e) if e.is_permanent() => {
+                // Counted where the failure is settled.
+                warn!(error = %e, "the message's record is too large to store; failing it");
+                return self
+                    .fail(
+                        message,
+                        token,
+                        RECORD_TOO_LARGE,
+                        "its record is too large to store",
+                    )
+                    .await;
+            }
             // The claim stays; the lease path settles it later without resending.
-            warn!(error = %e, "releasing the claim failed");
+            Err(e) => warn!(error = %e, "releasing the claim failed"),
+            Ok(()) => {}
         }
         Disposition::RetryAfter(wait)
     }
@@ -745,6 +797,49 @@ impl Dispatcher {
         }
         Ok(opened)
     }
+}
+
+/// The status reason of a message whose record was too large to store.
+pub const RECORD_TOO_LARGE: &str = "record_too_large";
+
+/// What a failed store write means for the queue message: a refusal no retry changes (too large
+/// to store) is logged, counted and acknowledged; anything else is retried after `retry`.
+fn unwritten(e: &StoreError, retry: Duration, what: &str) -> Disposition {
+    if e.is_permanent() {
+        warn!(record_unwritten = 1, error = %e, "{what}: refused for good; acknowledged, not sent again");
+        Disposition::Done
+    } else {
+        warn!(error = %e, "{what}; retrying later");
+        Disposition::RetryAfter(retry)
+    }
+}
+
+/// What is kept of a message whose record was too large to store: `failed` with reason
+/// [`RECORD_TOO_LARGE`] (a message a provider accepted is not sent again), without its rendered
+/// content, and of its attempts only an accepted one; its provider's message id stays, so a
+/// receipt can still find it.
+fn smaller_record(mut message: Message) -> Message {
+    let sent = message.status == MessageStatus::Sent;
+    message.status = MessageStatus::Failed;
+    message.status_reason = Some(format!(
+        "{RECORD_TOO_LARGE}: {} recorded without its content and other attempts",
+        if sent {
+            "accepted by the provider, not sent again;"
+        } else {
+            "not sent;"
+        }
+    ));
+    message.status_at = Some(OffsetDateTime::now_utc());
+    message.content = crate::domain::message::MessageContent {
+        subject: None,
+        html: None,
+        text: String::new(),
+        segments: message.content.segments,
+    };
+    message
+        .attempts
+        .retain(|a| matches!(a.outcome, AttemptOutcome::Accepted { .. }));
+    message
 }
 
 fn attempt(

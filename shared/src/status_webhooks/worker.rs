@@ -3,7 +3,10 @@
 //! ends). Anything else, a timeout or a refused address: the endpoint's streak grows, and the
 //! message comes back after the retry schedule's next wait (at least the receiver's
 //! `Retry-After`) until the schedule is spent, when the delivery is given up. An endpoint that
-//! keeps failing for long enough is switched off ([`DisablePolicy`]), with an audit entry.
+//! keeps failing for long enough is switched off ([`DisablePolicy`]), with an audit entry. A
+//! write of the endpoint's health the store refuses for good (too large to store) is logged and
+//! counted, never a reason to retry; an endpoint that cannot be switched off has its delivery
+//! given up.
 //!
 //! What is posted: the event's JSON with `webhook-id` (the event id: receivers drop repeats),
 //! `webhook-timestamp` and `webhook-signature` (Standard Webhooks). Redirects are not followed,
@@ -31,7 +34,7 @@ use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::webhook_endpoint::{
     DisablePolicy, UrlPolicy, WebhookEndpoint, WebhookEndpointId,
 };
-use crate::store::WebhookEndpointStore;
+use crate::store::{StoreError, WebhookEndpointStore};
 
 /// How long a receiver has to answer.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -232,7 +235,7 @@ impl Worker {
                         .record_success(&delivery.tenant, &endpoint.id, now)
                         .await
                     {
-                        warn!(error = %e, "could not clear the endpoint's failure streak");
+                        unwritten(&e, "could not clear the endpoint's failure streak");
                     }
                 }
                 Outcome::Delivered
@@ -299,11 +302,17 @@ impl Worker {
                         );
                         return Outcome::Dropped("endpoint disabled");
                     }
-                    Err(e) => warn!(error = %e, "could not disable the failing endpoint"),
+                    Err(e) if unwritten(&e, "could not disable the failing endpoint") => {
+                        // Retrying would post again to an endpoint that should be off.
+                        return Outcome::GaveUp;
+                    }
+                    Err(_) => {}
                 }
             }
             Ok(Some(_)) => {}
-            Err(e) => warn!(error = %e, "could not record the failed delivery"),
+            Err(e) => {
+                unwritten(&e, "could not record the failed delivery");
+            }
         }
         match retry_delay_in(&self.config.schedule, attempt, retry_after) {
             Some(wait) => Outcome::RetryAfter(wait),
@@ -371,6 +380,18 @@ impl Worker {
         }
         Ok(secret)
     }
+}
+
+/// Logs a failed write of an endpoint's health; whether the store refused it for good (too
+/// large to store: counted, as no retry would write it).
+fn unwritten(e: &StoreError, what: &str) -> bool {
+    let permanent = e.is_permanent();
+    if permanent {
+        warn!(status_webhooks_too_large = 1, error = %e, "{what}: refused for good");
+    } else {
+        warn!(error = %e, "{what}");
+    }
+    permanent
 }
 
 /// Why a request got no answer, without the URL reqwest's errors carry.

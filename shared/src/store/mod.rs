@@ -35,6 +35,16 @@ pub enum StoreError {
     Unavailable(#[from] anyhow::Error),
 }
 
+impl StoreError {
+    /// Whether the same write is refused however often it is tried: the input made it too
+    /// large to store. Queue consumers record such a failure and acknowledge their message (a
+    /// retry would only carry it to the dead-letter queue); `Unavailable` is worth a retry, and
+    /// a `Conflict` means what its call site says ("already done", "read again").
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::TooLarge { .. })
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Who owns a layer of configuration, and so which partition holds it.
