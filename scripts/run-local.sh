@@ -2,9 +2,11 @@
 # Herald's main job, locally and for real: installs the pinned toolchain, builds the functions,
 # brings up the AWS emulator provisioned from infra/template.yaml, provider stand-ins and an SMTP
 # server, runs the functions under `cargo lambda watch` with the channel queues feeding dispatch
-# and the status-webhooks queue its worker (tools/sqs-event-source), and walks the wizard and sending scenario end to end against them
-# (tools/herald-local). Everything listens on 127.0.0.1 on free ports and stops when
-# this script exits. State and logs: .local/run/.
+# and the status-webhooks queue its worker (tools/sqs-event-source), serves the template's HTTP API
+# in front of them with its JWT authorizer (tools/local-gateway), prints the API's URL with a
+# ready curl line, and walks the wizard and sending scenario end to end over that API with a token
+# per caller, as a front end would (tools/herald-local). Everything listens on 127.0.0.1 on free
+# ports and stops when this script exits. State and logs: .local/run/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -15,7 +17,9 @@ say() { printf '%s\n' "$*" >&2; }
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 watch_pid=""
+gateway_pid=""
 cleanup() {
+  [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null || true
   [ -n "$watch_pid" ] && kill -- "-$watch_pid" 2>/dev/null || true
   .venv/bin/python scripts/stack.py down --state-dir "$state/stack" >/dev/null 2>&1 || true
 }
@@ -38,10 +42,11 @@ standins_url=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.ar
 urls() { .venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$state/standins.json" "$1"; }
 smtp_port=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$state/smtp.json")
 
-# The functions' port is chosen first: it is Herald's public URL (receipt URLs given to providers
-# point at the delivery-webhooks function's URL under cargo lambda watch).
+# The ports are chosen first: the gateway's URL is Herald's public URL, the one receipt URLs
+# given to providers point at (its /webhooks/... routes reach delivery-webhooks, as on AWS).
 port=$(free_port)
-public_url="http://127.0.0.1:$port/lambda-url/delivery-webhooks"
+gateway_port=$(free_port)
+public_url="http://127.0.0.1:$gateway_port"
 
 say "AWS emulator, provisioned from infra/template.yaml..."
 .venv/bin/python scripts/stack.py up --state-dir "$state/stack" --exit-with-parent "$$" \
@@ -64,9 +69,35 @@ say "channel queues feeding dispatch, the status-webhooks queue its worker (Lamb
 target/debug/sqs-event-source --stack-json "$state/stack/stack.json" --invoke-url "http://127.0.0.1:$port" \
   --exit-with-parent="$$" 2>"$state/event-source.log" &
 
-target/debug/herald-local demo --invoke-url "http://127.0.0.1:$port" --standins-url "$standins_url" \
+# The integration timeout is above API Gateway's 30 s: the first call to each function waits for
+# cargo lambda watch to start it.
+say "HTTP API (the template's routes, JWT authorizer, CORS) on 127.0.0.1:$gateway_port (log: .local/run/gateway.log)..."
+target/debug/local-gateway --functions-url "http://127.0.0.1:$port" --port "$gateway_port" \
+  --integration-timeout-secs 120 --exit-with-parent="$$" >"$state/gateway.json" 2>"$state/gateway.log" &
+gateway_pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$state/gateway.json" ] && break
+  kill -0 "$gateway_pid" 2>/dev/null || { cat "$state/gateway.log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -s "$state/gateway.json" ] || { say "the local gateway did not start (log: .local/run/gateway.log)"; exit 1; }
+api_url=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["base_url"])' "$state/gateway.json")
+token=$(target/debug/herald dev-token --tenant acme-events --role tenant_admin --ttl 1h --gateway-state "$state/gateway.json")
+cat <<EOF
+
+Herald's API, locally (while this run lasts): $api_url
+   curl -H "Authorization: Bearer $token" $api_url/tenant/brand
+   that token: tenant acme-events as tenant_admin, valid 1 h; more tokens (roles tenant_admin,
+   event_manager, platform_admin; --sub S for another user):
+     cargo run -q -p herald-cli -- dev-token --tenant acme-events --role event_manager
+   browser apps: pages from http://localhost:5173 may call it (CORS, the template's CorsAllowedOrigins)
+
+EOF
+
+target/debug/herald-local demo --gateway-state "$state/gateway.json" --herald-cli target/debug/herald \
+  --invoke-url "http://127.0.0.1:$port" --standins-url "$standins_url" \
   --smtp-port "$smtp_port" --smtp-user "$smtp_user" --smtp-password "$smtp_password" \
-  --smtp-spool "$state/smtp-spool.jsonl" --events-dir events
+  --smtp-spool "$state/smtp-spool.jsonl"
 
 # The audit trail of everything above: the scheduled audit-anchor function run once (as its
 # EventBridge schedule would), then the operator CLI verifying the tenant's whole log, its

@@ -1,24 +1,28 @@
-//! The main job, end to end, against the functions running under `cargo lambda watch`:
-//! platform compliance templates, a tenant's defaults, an event that overrides some of them,
-//! wizard completion (first refused, then accepted), the resolved configuration with
-//! provenance, an idempotent repeat, a second version, rollback, and the isolation rules.
+//! The main job, end to end, over Herald's HTTP API at the local gateway (in front of the
+//! functions under `cargo lambda watch`), each caller with their own token: platform compliance
+//! templates, a tenant's defaults, an event that overrides some of them, wizard completion (first
+//! refused, then accepted), the resolved configuration with provenance, an idempotent repeat, a
+//! second version, rollback, and the isolation rules.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail, ensure};
 use serde_json::{Value, json};
 
-use crate::invoke::{Answer, Functions, Identity};
+use crate::api::{Answer, Api, Identity};
 
 #[derive(Debug)]
 pub struct Setup {
+    /// The JSON line the local gateway printed (base URL, issuer, audience).
+    pub gateway_state: PathBuf,
+    /// The `herald` CLI, whose `dev-token` mints each caller's token.
+    pub herald_cli: PathBuf,
     pub invoke_url: String,
     pub standins_url: String,
     pub smtp_port: u16,
     pub smtp_user: String,
     pub smtp_password: String,
     pub smtp_spool: PathBuf,
-    pub events_dir: PathBuf,
 }
 
 const TENANT: &str = "acme-events";
@@ -70,7 +74,11 @@ fn show(what: &str, answer: &Answer, note: &str) {
 }
 
 pub async fn run(setup: Setup) -> anyhow::Result<()> {
-    let f = Functions::new(&setup.invoke_url, &setup.events_dir);
+    let f = Api::sign_in(
+        &setup.gateway_state,
+        &setup.herald_cli,
+        &[&PLATFORM, &ADMIN, &MANAGER, &SENDER, &OUTSIDER],
+    )?;
     let http = reqwest::Client::new();
     // The stand-ins accept exactly the accounts the tenant is about to configure.
     http.post(format!("{}/_standin/accounts", setup.standins_url))
@@ -85,6 +93,10 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         .error_for_status()?;
 
     println!("Herald local run: tenant {TENANT}, event {EVENT}");
+    println!(
+        "   API: the local gateway at {} (JWT authorizer; each caller with a token from herald dev-token)",
+        f.base_url()
+    );
     println!("   functions: cargo lambda watch at {}", setup.invoke_url);
     println!(
         "   providers: stand-ins at {} and an SMTP server on 127.0.0.1:{}",
@@ -110,14 +122,12 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             json!([{"name": "event_date", "sample": "12 Dec"}])
         };
         let a = f
-            .expect(
-                201,
-                "config-api/put-platform-template",
+            .put(
                 &PLATFORM,
-                &[("category", category), ("channel", channel)],
-                Some(json!({"body": body, "variables": vars})),
-                None,
+                &format!("/platform/templates/{category}/{channel}"),
             )
+            .json(json!({"body": body, "variables": vars}))
+            .expect(201)
             .await?;
         show(
             &format!("PUT /platform/templates/{category}/{channel}"),
@@ -130,8 +140,11 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         ("event_reminder", "Reminder: {{ event_date }}"),
     ] {
         let body = "<p>{{ brand.display_name }}</p><p>See you on {{ event_date }}.</p><p><small>Unsubscribe at any time.</small></p>";
-        let a = f.expect(201, "config-api/put-platform-template", &PLATFORM, &[("category", category), ("channel", "email")],
-            Some(json!({"subject": subject, "body": body, "variables": [{"name": "event_date", "sample": "12 December 2026"}]})), None).await?;
+        let a = f
+            .put(&PLATFORM, &format!("/platform/templates/{category}/email"))
+            .json(json!({"subject": subject, "body": body, "variables": [{"name": "event_date", "sample": "12 December 2026"}]}))
+            .expect(201)
+            .await?;
         show(
             &format!("PUT /platform/templates/{category}/email"),
             &a,
@@ -141,22 +154,26 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     step("2. The tenant sets its defaults: brand, providers (credentials write-only), templates");
     let a = f
-        .expect(200, "config-api/put-tenant-brand", &ADMIN, &[], None, None)
+        .put(&ADMIN, "/tenant/brand")
+        .json(
+            json!({"display_name": "Acme Events", "logo_url": "https://cdn.acme.example/logo.png",
+            "primary_color": "#0a3d62", "support_email": "help@acme.example"}),
+        )
+        .expect(200)
         .await?;
     show(
         "PUT /tenant/brand",
         &a,
         "display_name \"Acme Events\", colours, logo",
     );
+    let twilio_provider = json!({
+        "channel": "sms", "name": "Twilio (primary SMS)",
+        "settings": {"kind": "twilio", "account_sid": TWILIO_SID, "from": "+260211555010"},
+        "credentials": {"auth_token": TWILIO_TOKEN}, "priority": 1, "weight": 100, "active": true});
     let twilio = f
-        .expect(
-            201,
-            "config-api/create-tenant-provider",
-            &ADMIN,
-            &[],
-            None,
-            None,
-        )
+        .post(&ADMIN, "/tenant/providers")
+        .json(twilio_provider.clone())
+        .expect(201)
         .await?;
     show(
         "POST /tenant/providers  (Twilio SMS, priority 1)",
@@ -164,51 +181,49 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         &format!("credentials shown as {}", twilio.body["credentials"]),
     );
     let twilio_id = twilio.body["id"].as_str().context("id")?.to_owned();
-    let brevo = f.expect(201, "config-api/create-tenant-provider", &ADMIN, &[], Some(json!({
+    let brevo = f.post(&ADMIN, "/tenant/providers").json(json!({
         "channel": "email", "name": "Brevo (primary email)", "settings": {"kind": "brevo", "from_address": "events@acme.example", "from_name": "Acme Events"},
-        "credentials": {"api_key": BREVO_KEY}, "priority": 1})), None).await?;
+        "credentials": {"api_key": BREVO_KEY}, "priority": 1})).expect(201).await?;
     show(
         "POST /tenant/providers  (Brevo email, priority 1)",
         &brevo,
         "",
     );
-    let smtp = f.expect(201, "config-api/create-tenant-provider", &ADMIN, &[], Some(json!({
+    let smtp = f.post(&ADMIN, "/tenant/providers").json(json!({
         "channel": "email", "name": "Legacy SMTP (fallback)", "settings": {"kind": "smtp", "host": "127.0.0.1", "port": setup.smtp_port,
         "security": "none", "username": setup.smtp_user, "from_address": "events@acme.example"},
-        "credentials": {"password": setup.smtp_password}, "priority": 2})), None).await?;
+        "credentials": {"password": setup.smtp_password}, "priority": 2})).expect(201).await?;
     show(
         "POST /tenant/providers  (SMTP email, priority 2)",
         &smtp,
         "",
     );
     let test = f
-        .expect(
-            200,
-            "config-api/test-tenant-provider",
-            &ADMIN,
-            &[("providerId", &twilio_id)],
-            None,
-            None,
-        )
+        .post(&ADMIN, &format!("/tenant/providers/{twilio_id}/test"))
+        .expect(200)
         .await?;
     show(
         "POST /tenant/providers/{id}/test  (Twilio)",
         &test,
         &format!("live check: {}", test.body["outcome"]),
     );
-    for (sample, channel) in [
-        ("put-tenant-email-template", "email"),
-        ("put-tenant-template", "sms"),
+    for (channel, template) in [
+        (
+            "email",
+            json!({"subject": "You're invited, {{ guest_name }}",
+                "body": "<h1>{{ brand.display_name }}</h1><p>Dear {{ guest_name }}, join us on {{ event_date }}.</p>",
+                "variables": [{"name": "guest_name", "sample": "Ada Lovelace"}, {"name": "event_date", "sample": "12 December 2026"}]}),
+        ),
+        (
+            "sms",
+            json!({"body": "{{ brand.display_name }}: Hi {{ guest_name }}, you're invited on {{ event_date }}. Reply STOP to opt out.",
+                "variables": [{"name": "guest_name", "sample": "Ada"}, {"name": "event_date", "sample": "12 Dec"}]}),
+        ),
     ] {
         let a = f
-            .expect(
-                201,
-                &format!("config-api/{sample}"),
-                &ADMIN,
-                &[("category", "invitation"), ("channel", channel)],
-                None,
-                None,
-            )
+            .put(&ADMIN, &format!("/tenant/templates/invitation/{channel}"))
+            .json(template)
+            .expect(201)
             .await?;
         show(
             &format!("PUT /tenant/templates/invitation/{channel}"),
@@ -217,14 +232,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         );
     }
     let denied = f
-        .expect(
-            403,
-            "config-api/create-tenant-provider",
-            &MANAGER,
-            &[],
-            None,
-            None,
-        )
+        .post(&MANAGER, "/tenant/providers")
+        .json(twilio_provider)
+        .expect(403)
         .await?;
     show(
         "POST /tenant/providers as event_manager",
@@ -233,22 +243,21 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     );
 
     step("3. The event manager customises the event");
-    let a = f.expect(201, "config-api/put-event-settings", &MANAGER, &[], Some(json!({
-        "channels": ["email", "sms"], "categories": ["invitation", "rsvp_confirmation", "event_reminder", "check_in"]})), None).await?;
+    let a = f.put(&MANAGER, &format!("/events/{EVENT}/settings")).json(json!({
+        "channels": ["email", "sms"], "categories": ["invitation", "rsvp_confirmation", "event_reminder", "check_in"]})).expect(201).await?;
     show(
         "PUT /events/gala-2026/settings",
         &a,
         "email + sms; invitation, rsvp_confirmation, event_reminder, check_in",
     );
     let at = f
-        .expect(
-            201,
-            "config-api/create-event-provider",
-            &MANAGER,
-            &[],
-            None,
-            None,
+        .post(&MANAGER, &format!("/events/{EVENT}/providers"))
+        .json(
+            json!({"channel": "sms", "name": "Africa's Talking (event SMS)",
+            "settings": {"kind": "africas_talking", "username": AT_USER, "sender_id": "ACMEGALA"},
+            "credentials": {"api_key": AT_KEY}, "priority": 1, "weight": 100}),
         )
+        .expect(201)
         .await?;
     show(
         "POST /events/gala-2026/providers  (Africa's Talking, own)",
@@ -256,14 +265,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         "customize for event",
     );
     let a = f
-        .expect(
-            200,
-            "config-api/override-tenant-provider-for-event",
-            &MANAGER,
-            &[("providerId", &twilio_id)],
-            None,
-            None,
-        )
+        .put(&MANAGER, &format!("/events/{EVENT}/providers/{twilio_id}"))
+        .json(json!({"priority": 2, "active": true}))
+        .expect(200)
         .await?;
     show(
         "PUT /events/gala-2026/providers/{twilio}  {priority: 2}",
@@ -271,14 +275,10 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         "tenant Twilio becomes the fallback",
     );
     let a = f
-        .expect(
-            201,
-            "config-api/put-event-template",
-            &MANAGER,
-            &[],
-            None,
-            None,
-        )
+        .put(&MANAGER, &format!("/events/{EVENT}/templates/invitation/sms"))
+        .json(json!({"body": "Hi {{ guest_name }}! The Winter Gala awaits you on {{ event_date }}. Reply STOP to opt out.",
+            "variables": [{"name": "guest_name", "sample": "Ada"}, {"name": "event_date", "sample": "12 Dec"}]}))
+        .expect(201)
         .await?;
     show(
         "PUT /events/gala-2026/templates/invitation/sms",
@@ -286,7 +286,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         "overrides the tenant's",
     );
     let a = f
-        .expect(200, "config-api/put-event-brand", &MANAGER, &[], None, None)
+        .put(&MANAGER, &format!("/events/{EVENT}/brand"))
+        .json(json!({"display_name": "Acme Winter Gala 2026", "primary_color": "#8e44ad"}))
+        .expect(200)
         .await?;
     show(
         "PUT /events/gala-2026/brand",
@@ -296,14 +298,10 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     step("4. Wizard completion: validated as a whole, nothing activated when invalid");
     let a = f
-        .expect(
-            422,
-            "wizard-completion/complete-wizard",
-            &MANAGER,
-            &[],
-            None,
-            Some("gala-complete-1"),
-        )
+        .post(&MANAGER, &format!("/events/{EVENT}/wizard/complete"))
+        .json(json!({}))
+        .idempotency_key("gala-complete-1")
+        .expect(422)
         .await?;
     show(
         "POST /events/gala-2026/wizard/complete",
@@ -318,23 +316,19 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             p["message"].as_str().unwrap_or_default()
         );
     }
-    let a = f.expect(200, "config-api/put-event-settings", &MANAGER, &[], Some(json!({
+    let a = f.put(&MANAGER, &format!("/events/{EVENT}/settings")).json(json!({
         "channels": ["email", "sms"], "categories": ["invitation", "rsvp_confirmation", "event_reminder"],
-        "triggers": {"guest.rsvp_confirmed": {"category": "rsvp_confirmation", "channels": ["email", "sms"]}}})), None).await?;
+        "triggers": {"guest.rsvp_confirmed": {"category": "rsvp_confirmation", "channels": ["email", "sms"]}}})).expect(200).await?;
     show(
         "PUT /events/gala-2026/settings  (check-in messages dropped)",
         &a,
         "",
     );
     let first = f
-        .expect(
-            201,
-            "wizard-completion/complete-wizard",
-            &MANAGER,
-            &[],
-            None,
-            Some("gala-complete-1"),
-        )
+        .post(&MANAGER, &format!("/events/{EVENT}/wizard/complete"))
+        .json(json!({}))
+        .idempotency_key("gala-complete-1")
+        .expect(201)
         .await?;
     show(
         "POST /events/gala-2026/wizard/complete",
@@ -353,14 +347,10 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         );
     }
     let again = f
-        .expect(
-            201,
-            "wizard-completion/complete-wizard",
-            &MANAGER,
-            &[],
-            None,
-            Some("gala-complete-1"),
-        )
+        .post(&MANAGER, &format!("/events/{EVENT}/wizard/complete"))
+        .json(json!({}))
+        .idempotency_key("gala-complete-1")
+        .expect(201)
         .await?;
     ensure!(
         again.replayed && again.body == first.body,
@@ -374,14 +364,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     step("5. The resolved configuration, with where every value comes from");
     let cfg = f
-        .expect(
-            200,
-            "config-resolution/get-event-configuration",
-            &MANAGER,
-            &[],
-            None,
-            None,
-        )
+        .get(&MANAGER, &format!("/events/{EVENT}/configuration"))
+        .expect(200)
         .await?;
     show("GET /events/gala-2026/configuration", &cfg, "");
     print_configuration(&cfg.body);
@@ -393,25 +377,16 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     step("7. Operations change: a second version, then rollback to the first");
     let a = f
-        .expect(
-            200,
-            "config-api/put-event-brand",
-            &MANAGER,
-            &[],
-            Some(json!({"display_name": "Acme Winter Gala 2026", "primary_color": "#c0392b"})),
-            None,
-        )
+        .put(&MANAGER, &format!("/events/{EVENT}/brand"))
+        .json(json!({"display_name": "Acme Winter Gala 2026", "primary_color": "#c0392b"}))
+        .expect(200)
         .await?;
     show("PUT /events/gala-2026/brand  (new colour)", &a, "");
     let second = f
-        .expect(
-            201,
-            "wizard-completion/complete-wizard",
-            &MANAGER,
-            &[],
-            None,
-            Some("gala-complete-2"),
-        )
+        .post(&MANAGER, &format!("/events/{EVENT}/wizard/complete"))
+        .json(json!({}))
+        .idempotency_key("gala-complete-2")
+        .expect(201)
         .await?;
     show(
         "POST /events/gala-2026/wizard/complete",
@@ -422,14 +397,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         ),
     );
     let rolled = f
-        .expect(
-            200,
-            "wizard-completion/activate-snapshot",
-            &ADMIN,
-            &[("version", "1")],
-            None,
-            None,
-        )
+        .post(&ADMIN, &format!("/events/{EVENT}/snapshots/1/activate"))
+        .expect(200)
         .await?;
     show(
         "POST /events/gala-2026/snapshots/1/activate",
@@ -437,14 +406,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         "rollback",
     );
     let list = f
-        .expect(
-            200,
-            "wizard-completion/list-snapshots",
-            &MANAGER,
-            &[],
-            None,
-            None,
-        )
+        .get(&MANAGER, &format!("/events/{EVENT}/snapshots"))
+        .expect(200)
         .await?;
     show(
         "GET /events/gala-2026/snapshots",
@@ -462,14 +425,8 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 
     step("8. Isolation: another tenant sees nothing");
     let a = f
-        .expect(
-            404,
-            "config-resolution/get-event-configuration",
-            &OUTSIDER,
-            &[],
-            None,
-            None,
-        )
+        .get(&OUTSIDER, &format!("/events/{EVENT}/configuration"))
+        .expect(404)
         .await?;
     show(
         "GET /events/gala-2026/configuration as tenant globex",
@@ -510,7 +467,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
 /// Sends a single SMS, a batch of emails and a business event, with one outage on each
 /// channel's primary provider, then follows every message to its provider.
 async fn send_messages(
-    f: &Functions,
+    f: &Api,
     http: &reqwest::Client,
     setup: &Setup,
     cfg: &Value,
@@ -528,8 +485,13 @@ async fn send_messages(
         })
         .collect();
     let mut ids = Vec::new();
+    let invitation = json!({"category": "invitation", "channel": "sms", "to": "+260971234567",
+        "variables": {"guest_name": "Ada", "event_date": "12 Dec"}});
     let single = f
-        .expect(202, "send-api/send-message", &SENDER, &[], None, None)
+        .post(&SENDER, &format!("/events/{EVENT}/messages"))
+        .json(invitation.clone())
+        .idempotency_key("invite-ada-2026-11-22")
+        .expect(202)
         .await?;
     let m = &single.body["messages"][0];
     show(
@@ -553,7 +515,12 @@ async fn send_messages(
     }
     println!("   (stand-ins: the next Brevo and Africa's Talking requests answer 503)");
     let batch = f
-        .expect(202, "send-api/send-batch", &SENDER, &[], None, None)
+        .post(&SENDER, &format!("/events/{EVENT}/messages/batch"))
+        .json(json!({"category": "invitation", "channel": "email", "recipients": [
+            {"to": "ada@guests.example", "variables": {"guest_name": "Ada Lovelace", "event_date": "12 December 2026"}},
+            {"to": "grace@guests.example", "variables": {"guest_name": "Grace Hopper", "event_date": "12 December 2026"}}]}))
+        .idempotency_key("invite-batch-2026-11-22-001")
+        .expect(202)
         .await?;
     show(
         "POST /events/gala-2026/messages/batch  (2 email invitations)",
@@ -562,7 +529,16 @@ async fn send_messages(
     );
     ids.extend(message_ids(&batch.body));
     let trigger = f
-        .expect(202, "send-api/trigger", &SENDER, &[], None, None)
+        .post(
+            &SENDER,
+            &format!("/events/{EVENT}/triggers/guest.rsvp_confirmed"),
+        )
+        .json(
+            json!({"recipients": [{"email": "ada@guests.example", "phone": "+260971234567",
+            "variables": {"guest_name": "Ada", "event_date": "12 Dec"}}]}),
+        )
+        .idempotency_key("rsvp-ada-0001")
+        .expect(202)
         .await?;
     show(
         "POST /events/gala-2026/triggers/guest.rsvp_confirmed",
@@ -571,7 +547,10 @@ async fn send_messages(
     );
     ids.extend(message_ids(&trigger.body));
     let repeat = f
-        .expect(202, "send-api/send-message", &SENDER, &[], None, None)
+        .post(&SENDER, &format!("/events/{EVENT}/messages"))
+        .json(invitation)
+        .idempotency_key("invite-ada-2026-11-22")
+        .expect(202)
         .await?;
     ensure!(repeat.replayed, "a repeated send must be a replay");
     show(
@@ -580,15 +559,11 @@ async fn send_messages(
         "same message, no second SMS",
     );
     let bad = f
-        .expect(
-            400,
-            "send-api/send-message",
-            &SENDER,
-            &[],
-            Some(json!({"category": "invitation", "channel": "sms",
-        "to": "0971234567", "variables": {"guest_name": "Ada", "event_date": "12 Dec"}})),
-            Some("bad-number-1"),
-        )
+        .post(&SENDER, &format!("/events/{EVENT}/messages"))
+        .json(json!({"category": "invitation", "channel": "sms",
+            "to": "0971234567", "variables": {"guest_name": "Ada", "event_date": "12 Dec"}}))
+        .idempotency_key("bad-number-1")
+        .expect(400)
         .await?;
     show(
         "POST /events/gala-2026/messages  (number without country code)",
@@ -608,13 +583,8 @@ async fn send_messages(
         let mut last = Value::Null;
         for _ in 0..120 {
             let a = f
-                .call(
-                    "send-api/get-message",
-                    &SENDER,
-                    &[("messageId", &id)],
-                    None,
-                    None,
-                )
+                .get(&SENDER, &format!("/events/{EVENT}/messages/{id}"))
+                .send()
                 .await?;
             last = a.body;
             if last["status"] != "accepted" {
@@ -666,13 +636,8 @@ async fn send_messages(
         let mut last = Value::Null;
         for _ in 0..40 {
             last = f
-                .call(
-                    "send-api/get-message",
-                    &SENDER,
-                    &[("messageId", &id)],
-                    None,
-                    None,
-                )
+                .get(&SENDER, &format!("/events/{EVENT}/messages/{id}"))
+                .send()
                 .await?
                 .body;
             if last["status"] == "delivered" {

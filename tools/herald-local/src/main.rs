@@ -1,22 +1,21 @@
-//! `herald-local`: drives Herald's functions as they run locally under `cargo lambda watch`,
-//! sending the real-shaped API Gateway requests from `events/` (re-addressed and filled in) to
-//! the Lambda invoke endpoint, exactly as API Gateway would after its JWT authorizer.
+//! `herald-local`: drives Herald's functions as they run locally under `cargo lambda watch`.
 //!
-//! `herald-local demo` walks the main job end to end and prints what happens; `herald-local
+//! `herald-local demo` walks the main job end to end over the HTTP API at the local gateway,
+//! each caller with a token from `herald dev-token`, and prints what happens; `herald-local
 //! load --messages N` measures the send → fan-out → dispatch path in-process, `herald-local load
 //! --batch-size N --batches K` the cost of one batch send request; `herald-local audit-load`
 //! measures audit appends and verification.
 
+mod api;
 mod audit_load;
 mod demo;
-mod invoke;
 mod load;
 
 use anyhow::{Context as _, bail};
 
 const USAGE: &str =
-    "usage: herald-local demo --invoke-url URL --standins-url URL --smtp-port PORT \
---smtp-user USER --smtp-password PASSWORD --smtp-spool FILE [--events-dir DIR]
+    "usage: herald-local demo --gateway-state FILE --herald-cli PATH --invoke-url URL \
+--standins-url URL --smtp-port PORT --smtp-user USER --smtp-password PASSWORD --smtp-spool FILE
        herald-local load --messages N [--events-dir DIR]
        herald-local load --batch-size N [--batches K] [--events-dir DIR]
        herald-local audit-load --appends N [--concurrency C] [--verify-entries M]";
@@ -37,15 +36,14 @@ async fn main() -> anyhow::Result<()> {
     match command.as_str() {
         "demo" => {
             let setup = demo::Setup {
+                gateway_state: option("--gateway-state")?.into(),
+                herald_cli: option("--herald-cli")?.into(),
                 invoke_url: option("--invoke-url")?,
                 standins_url: option("--standins-url")?,
                 smtp_port: option("--smtp-port")?.parse().context("--smtp-port")?,
                 smtp_user: option("--smtp-user")?,
                 smtp_password: option("--smtp-password")?,
                 smtp_spool: option("--smtp-spool")?.into(),
-                events_dir: option("--events-dir")
-                    .unwrap_or_else(|_| "events".to_owned())
-                    .into(),
             };
             demo::run(setup).await
         }
