@@ -138,7 +138,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
             return FieldError::invalid(field, format!("not valid JSON: {message}"));
         }
         let (code, message) = split_limit_error(message);
-        FieldError::new(code, field, clip(message))
+        FieldError::new(code, field, clip(&without_values(message)))
     })?;
     // One value: `{...} xyz` is not a body.
     de.end().map_err(|_| {
@@ -148,6 +148,40 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldError> {
         )
     })?;
     Ok(value)
+}
+
+/// serde's message without the value it refused (`invalid type: integer `260971234567``, `unknown
+/// variant `ada@example.com``): a client's value may be personal data and is never repeated.
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let (unexpected, expected) = rest.rsplit_once(", expected").unwrap_or((rest, ""));
+            // serde writes the refused value after its kind: "integer `5`", "string \"x\"".
+            let kind = match unexpected
+                .find(" `")
+                .into_iter()
+                .chain(unexpected.find(" \""))
+                .min()
+            {
+                Some(at) => &unexpected[..at],
+                None => unexpected,
+            };
+            return match expected {
+                "" => format!("{prefix}{kind}"),
+                e => format!("{prefix}{kind}, expected{e}"),
+            };
+        }
+    }
+    for prefix in ["unknown variant `", "unknown field `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let name = prefix.trim_end_matches([' ', '`']);
+            return match rest.rsplit_once("`, expected") {
+                Some((_, expected)) => format!("{name}, expected{expected}"),
+                None => name.to_owned(),
+            };
+        }
+    }
+    message.to_owned()
 }
 
 fn clip(text: &str) -> String {
@@ -270,6 +304,38 @@ mod tests {
             "}".repeat(200)
         );
         assert_eq!(refusal(&deep).0, "invalid");
+    }
+
+    #[test]
+    fn errors_repeat_no_client_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Input {
+            to: String,
+            channel: crate::domain::Channel,
+            count: Option<u32>,
+        }
+        for (body, field) in [
+            (r#"{"to": 260971234567, "channel": "sms"}"#, "to"),
+            (r#"{"to": "x", "channel": "ada@example.com"}"#, "channel"),
+            (
+                r#"{"to": "x", "channel": "sms", "count": "260971234567"}"#,
+                "count",
+            ),
+            (
+                r#"{"to": "x", "channel": "sms", "count": -260971234567}"#,
+                "count",
+            ),
+        ] {
+            let err = parse_json::<Input>(body.as_bytes()).expect_err(body);
+            assert_eq!(err.field, field, "{body}");
+            assert!(
+                !err.message.contains("260971234567") && !err.message.contains("ada@"),
+                "{body}: {}",
+                err.message
+            );
+            assert!(err.message.contains("expected"), "{}", err.message);
+        }
     }
 
     #[test]
