@@ -380,7 +380,7 @@ fn render_all(
             return Err(FieldError::new(
                 "unknown_variable",
                 p.field(&format!("variables.{extra}")),
-                format!("the template declares no variable {extra}"),
+                "the template declares no variable of this name".to_owned(),
             )
             .into());
         }

@@ -152,7 +152,7 @@ pub async fn preview(
         return Err(crate::domain::validation::FieldError::new(
             "unknown_variable",
             format!("variables.{extra}"),
-            format!("the template declares no variable {extra}"),
+            "the template declares no variable of this name",
         )
         .into());
     }

@@ -6,6 +6,10 @@
 //! Sending through a provider takes a [`Permit`]; its outcome is recorded through the permit,
 //! and a permit dropped without one (the send was not attempted: a rate-limit wait, an early
 //! return) gives a half-open trial slot back, so no path can leave a trial in flight for good.
+//!
+//! Every change of state (opened, opened again, closed) starts a new generation, and a permit
+//! speaks only for the generation it was given in: a slow send allowed while the circuit was
+//! closed that ends after it opened can neither close it nor free the half-open trial's slot.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -25,6 +29,7 @@ struct Health {
     consecutive_failures: u32,
     open_until: Option<Instant>,
     trial_in_flight: bool,
+    generation: u64,
 }
 
 #[derive(Debug)]
@@ -74,30 +79,54 @@ impl CircuitBreaker {
         Some(Permit {
             breaker: self,
             provider: provider.clone(),
+            generation: health.generation,
             trial,
             recorded: false,
         })
     }
 
-    /// The provider answered: the circuit closes and the count starts again.
-    fn answered(&self, provider: &ProviderId) {
-        self.providers().insert(provider.clone(), Health::default());
+    /// The health of `provider` if `permit`'s generation is still the current one.
+    fn current<'g>(
+        providers: &'g mut HashMap<ProviderId, Health>,
+        permit: &Permit<'_>,
+    ) -> Option<&'g mut Health> {
+        providers
+            .get_mut(&permit.provider)
+            .filter(|h| h.generation == permit.generation)
     }
 
-    fn failed(&self, provider: &ProviderId, now: Instant) {
+    /// The provider answered: the circuit closes and the count starts again.
+    fn answered(&self, permit: &Permit<'_>) {
         let mut providers = self.providers();
-        let health = providers.entry(provider.clone()).or_default();
-        health.consecutive_failures += 1;
+        let Some(health) = Self::current(&mut providers, permit) else {
+            return;
+        };
+        if health.open_until.take().is_some() {
+            health.generation += 1;
+        }
+        health.consecutive_failures = 0;
         health.trial_in_flight = false;
+    }
+
+    fn failed(&self, permit: &Permit<'_>, now: Instant) {
+        let mut providers = self.providers();
+        let Some(health) = Self::current(&mut providers, permit) else {
+            return;
+        };
+        health.consecutive_failures += 1;
+        if permit.trial {
+            health.trial_in_flight = false;
+        }
         if health.open_until.is_some() || health.consecutive_failures >= self.threshold {
             health.open_until = Some(now + self.cool_down);
+            health.generation += 1;
         }
     }
 
     /// A trial that ended without telling anything about the provider: the next message may
     /// try (the circuit stays half-open).
-    fn release_trial(&self, provider: &ProviderId) {
-        if let Some(health) = self.providers().get_mut(provider) {
+    fn release_trial(&self, permit: &Permit<'_>) {
+        if let Some(health) = Self::current(&mut self.providers(), permit) {
             health.trial_in_flight = false;
         }
     }
@@ -112,6 +141,7 @@ impl CircuitBreaker {
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
     provider: ProviderId,
+    generation: u64,
     trial: bool,
     recorded: bool,
 }
@@ -125,28 +155,28 @@ impl Permit<'_> {
     /// The provider took the message: the circuit closes.
     pub fn accepted(mut self) {
         self.recorded = true;
-        self.breaker.answered(&self.provider);
+        self.breaker.answered(&self);
     }
 
     /// The provider refused the recipient (a permanent error about the address or content): it
     /// answered, so it works and the circuit closes.
     pub fn recipient_refused(mut self) {
         self.recorded = true;
-        self.breaker.answered(&self.provider);
+        self.breaker.answered(&self);
     }
 
     /// A failure that says something about the provider (outage, timeout, throttling, refused
     /// credentials), not about the recipient: counted, and a trial's failure opens it again.
     pub fn provider_failed(mut self, now: Instant) {
         self.recorded = true;
-        self.breaker.failed(&self.provider, now);
+        self.breaker.failed(&self, now);
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if self.trial && !self.recorded {
-            self.breaker.release_trial(&self.provider);
+            self.breaker.release_trial(self);
         }
     }
 }
@@ -276,6 +306,59 @@ mod tests {
             breaker.state(&p, now),
             CircuitState::Open,
             "the dropped permit neither reset nor added to the count"
+        );
+    }
+
+    #[test]
+    fn a_send_allowed_before_the_circuit_opened_cannot_close_it() {
+        let breaker = CircuitBreaker::new(2, COOL_DOWN);
+        let p = ProviderId::generate();
+        let now = Instant::now();
+        let slow = breaker.allow(&p, now).expect("closed");
+        breaker.allow(&p, now).expect("closed").provider_failed(now);
+        breaker.allow(&p, now).expect("closed").provider_failed(now);
+        assert_eq!(breaker.state(&p, now), CircuitState::Open);
+        slow.accepted();
+        assert_eq!(
+            breaker.state(&p, now),
+            CircuitState::Open,
+            "only the half-open trial decides"
+        );
+    }
+
+    #[test]
+    fn a_stale_failure_neither_frees_the_trial_slot_nor_reopens() {
+        let breaker = CircuitBreaker::new(1, COOL_DOWN);
+        let p = ProviderId::generate();
+        let t0 = Instant::now();
+        let slow = breaker.allow(&p, t0).expect("closed");
+        breaker.allow(&p, t0).expect("closed").provider_failed(t0);
+        let later = t0 + COOL_DOWN + Duration::from_secs(1);
+        let trial = breaker.allow(&p, later).expect("trial");
+        slow.provider_failed(later);
+        assert_eq!(breaker.state(&p, later), CircuitState::HalfOpen);
+        assert!(
+            breaker.allow(&p, later).is_none(),
+            "the trial still holds the only slot"
+        );
+        trial.accepted();
+        assert_eq!(breaker.state(&p, later), CircuitState::Closed);
+    }
+
+    #[test]
+    fn each_trial_in_turn_holds_and_gives_back_the_one_slot() {
+        let (breaker, p, now) = half_open();
+        let first = breaker.allow(&p, now).expect("trial");
+        first.provider_failed(now);
+        let after = now + COOL_DOWN + Duration::from_secs(1);
+        let second = breaker.allow(&p, after).expect("next trial");
+        assert!(breaker.allow(&p, after).is_none());
+        drop(second);
+        assert!(
+            breaker
+                .allow(&p, after)
+                .expect("slot given back")
+                .is_trial()
         );
     }
 }
