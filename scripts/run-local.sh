@@ -42,17 +42,37 @@ standins_url=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.ar
 urls() { .venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$state/standins.json" "$1"; }
 smtp_port=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$state/smtp.json")
 
-# The ports are chosen first: the gateway's URL is Herald's public URL, the one receipt URLs
-# given to providers point at (its /webhooks/... routes reach delivery-webhooks, as on AWS).
+# Browser pages from these origins may call the API (the template's CorsAllowedOrigins; its
+# default is the wizard's development server).
+cors_origins="http://localhost:5173"
+
+# The ports are chosen first. The gateway starts before the stack: its API URL (the template's
+# stage included, e.g. /v1) is Herald's public URL, the one receipt URLs given to providers point
+# at (its /webhooks/... routes reach delivery-webhooks, as on AWS).
 port=$(free_port)
 gateway_port=$(free_port)
-public_url="http://127.0.0.1:$gateway_port"
+
+# The integration timeout is above API Gateway's 30 s: the first call to each function waits for
+# cargo lambda watch to start it.
+say "HTTP API (the template's routes, JWT authorizer, CORS) on 127.0.0.1:$gateway_port (log: .local/run/gateway.log)..."
+target/debug/local-gateway --functions-url "http://127.0.0.1:$port" --port "$gateway_port" \
+  --param "CorsAllowedOrigins=$cors_origins" \
+  --integration-timeout-secs 120 --exit-with-parent="$$" >"$state/gateway.json" 2>"$state/gateway.log" &
+gateway_pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$state/gateway.json" ] && break
+  kill -0 "$gateway_pid" 2>/dev/null || { cat "$state/gateway.log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -s "$state/gateway.json" ] || { say "the local gateway did not start (log: .local/run/gateway.log)"; exit 1; }
+api_url=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["api_url"])' "$state/gateway.json")
 
 say "AWS emulator, provisioned from infra/template.yaml..."
 .venv/bin/python scripts/stack.py up --state-dir "$state/stack" --exit-with-parent "$$" \
   --param "TwilioApiBaseUrl=$(urls twilio)" --param "AfricasTalkingApiBaseUrl=$(urls africastalking)" \
   --param "BrevoApiBaseUrl=$(urls brevo)" --param "MetaGraphApiBaseUrl=$(urls meta)" \
-  --param "PublicApiUrl=$public_url" --param WebhooksAllowLoopback=true --param StatusWebhookRetrySchedule=1,2,4 \
+  --param "PublicApiUrl=$api_url" --param "CorsAllowedOrigins=$cors_origins" \
+  --param WebhooksAllowLoopback=true --param StatusWebhookRetrySchedule=1,2,4 \
   >"$state/stack.json" 2>"$state/stack.log"
 
 say "functions under cargo lambda watch on 127.0.0.1:$port (log: .local/run/watch.log)..."
@@ -69,19 +89,6 @@ say "channel queues feeding dispatch, the status-webhooks queue its worker (Lamb
 target/debug/sqs-event-source --stack-json "$state/stack/stack.json" --invoke-url "http://127.0.0.1:$port" \
   --exit-with-parent="$$" 2>"$state/event-source.log" &
 
-# The integration timeout is above API Gateway's 30 s: the first call to each function waits for
-# cargo lambda watch to start it.
-say "HTTP API (the template's routes, JWT authorizer, CORS) on 127.0.0.1:$gateway_port (log: .local/run/gateway.log)..."
-target/debug/local-gateway --functions-url "http://127.0.0.1:$port" --port "$gateway_port" \
-  --integration-timeout-secs 120 --exit-with-parent="$$" >"$state/gateway.json" 2>"$state/gateway.log" &
-gateway_pid=$!
-for _ in $(seq 1 100); do
-  [ -s "$state/gateway.json" ] && break
-  kill -0 "$gateway_pid" 2>/dev/null || { cat "$state/gateway.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -s "$state/gateway.json" ] || { say "the local gateway did not start (log: .local/run/gateway.log)"; exit 1; }
-api_url=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["base_url"])' "$state/gateway.json")
 token=$(target/debug/herald dev-token --tenant acme-events --role tenant_admin --ttl 1h --gateway-state "$state/gateway.json")
 cat <<EOF
 
@@ -90,7 +97,7 @@ Herald's API, locally (while this run lasts): $api_url
    that token: tenant acme-events as tenant_admin, valid 1 h; more tokens (roles tenant_admin,
    event_manager, platform_admin; --sub S for another user):
      cargo run -q -p herald-cli -- dev-token --tenant acme-events --role event_manager
-   browser apps: pages from http://localhost:5173 may call it (CORS, the template's CorsAllowedOrigins)
+   browser apps: pages from $cors_origins may call it (CORS, the template's CorsAllowedOrigins)
 
 EOF
 

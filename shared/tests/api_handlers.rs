@@ -1124,6 +1124,131 @@ async fn a_twilio_receipt_moves_the_message_forward_once_and_never_back() {
     );
 }
 
+/// `event` as API Gateway delivers it from the API's named stage `stage` on `domain`: `rawPath`
+/// and `requestContext.http.path` begin with the stage, the route key does not, and
+/// `requestContext.stage` names it (the HTTP API payload 2.0, execute-api URL or custom domain).
+fn staged(mut event: Value, stage: &str, domain: &str) -> Value {
+    let path = format!("/{stage}{}", event["rawPath"].as_str().expect("rawPath"));
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["requestContext"]["stage"] = json!(stage);
+    event["requestContext"]["domainName"] = json!(domain);
+    event["headers"]["host"] = json!(domain);
+    event
+}
+
+#[tokio::test]
+async fn a_named_stage_routes_by_route_key_and_every_url_given_out_carries_it() {
+    const EXECUTE_API: &str = "h3r4ld0api.execute-api.eu-west-1.amazonaws.com";
+    // Without a configured public URL: the domain and stage the request came on.
+    let h = Harness::new();
+    h.live_event().await;
+    let (status, body, _) = h
+        .call(staged(
+            fixture("config-api/list-tenant-providers"),
+            "v1",
+            EXECUTE_API,
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let twilio = body
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["settings"]["kind"] == "twilio"))
+        .expect("the Twilio provider");
+    let token = receipt_token(twilio);
+    assert_eq!(
+        twilio["receipts"]["url"],
+        format!("https://{EXECUTE_API}/v1/webhooks/twilio/{token}")
+    );
+
+    // Twilio signs the URL it was given, stage included; the handler finds its route and
+    // checks the signature against that same URL.
+    let (id, sid) = h.sent_sms("staged-1").await;
+    let delivered = staged(
+        routed(
+            fixture("receipts/twilio-status-delivered"),
+            "twilio",
+            &token,
+        ),
+        "v1",
+        EXECUTE_API,
+    );
+    let raw = B64
+        .decode(delivered["body"].as_str().expect("body"))
+        .expect("base64 form");
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(&raw).into_owned().collect();
+    for (name, value) in &mut pairs {
+        if name == "MessageSid" || name == "SmsSid" {
+            value.clone_from(&sid);
+        }
+    }
+    let applied = h.ok(signed_twilio(delivered.clone(), &pairs)).await;
+    assert_eq!(applied["advanced"], 1, "{applied}");
+    assert_eq!(h.status(&id).await, MessageStatus::Delivered);
+
+    // A signature over the URL without the stage is not the URL Twilio was given: refused.
+    let mut unstaged = signed_twilio(delivered, &pairs);
+    let url = format!("https://{EXECUTE_API}/webhooks/twilio/{token}");
+    unstaged["headers"]["x-twilio-signature"] =
+        json!(twilio::signature(TWILIO_AUTH_TOKEN, &url, &pairs));
+    assert_eq!(h.call(unstaged).await.0, 401);
+
+    // Preference links point at the stage too, and open there.
+    let link = h
+        .ok(staged(
+            fixture("config-api/create-preference-link"),
+            "v1",
+            EXECUTE_API,
+        ))
+        .await;
+    let link_url = link["url"].as_str().expect("url").to_owned();
+    let prefix = format!("https://{EXECUTE_API}/v1/preferences/");
+    let link_token = link_url
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{link_url}"));
+    let mut open = staged(
+        fixture("preference-centre/get-preferences"),
+        "v1",
+        EXECUTE_API,
+    );
+    open["pathParameters"]["token"] = json!(link_token);
+    open["rawPath"] = json!(format!("/v1/preferences/{link_token}"));
+    open["requestContext"]["http"]["path"] = open["rawPath"].clone();
+    let (status, seen, _) = h.call(open).await;
+    assert_eq!((status, &seen["channel"]), (200, &json!("sms")), "{seen}");
+
+    // With a configured public URL (a custom domain mapped to the stage), URLs start with it and
+    // Twilio's signature is checked against it, while the raw path still carries the stage.
+    let mut h = Harness::new();
+    h.app.public_url = Some("https://api.herald.example/v1".to_owned());
+    h.live_event().await;
+    let token = h.twilio_token().await;
+    let providers = h.providers().await;
+    assert!(
+        providers.iter().any(|p| p["receipts"]["url"]
+            == format!("https://api.herald.example/v1/webhooks/twilio/{token}")),
+        "{providers:?}"
+    );
+    let (id, sid) = h.sent_sms("staged-2").await;
+    let delivered = staged(
+        routed(
+            fixture("receipts/twilio-status-delivered"),
+            "twilio",
+            &token,
+        ),
+        "v1",
+        "api.herald.example",
+    );
+    for (name, value) in &mut pairs {
+        if name == "MessageSid" || name == "SmsSid" {
+            value.clone_from(&sid);
+        }
+    }
+    let applied = h.ok(signed_twilio(delivered, &pairs)).await;
+    assert_eq!(applied["advanced"], 1, "{applied}");
+    assert_eq!(h.status(&id).await, MessageStatus::Delivered);
+}
+
 #[tokio::test]
 async fn forged_receipts_are_refused_and_change_nothing() {
     let h = Harness::new();

@@ -9,8 +9,8 @@ mod strict;
 pub use error::ApiError;
 pub use identity::caller;
 pub use request::{
-    MAX_BODY_BYTES, Route, idempotency_key, json_body, no_content, parse_json, path_param,
-    public_base_url, public_url, query_param, request_id, respond, route,
+    MAX_BODY_BYTES, Route, api_path, idempotency_key, json_body, no_content, parse_json,
+    path_param, public_base_url, public_url, query_param, request_id, respond, route,
 };
 
 pub type Response = lambda_http::Response<lambda_http::Body>;

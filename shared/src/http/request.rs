@@ -40,15 +40,21 @@ pub fn request_id(request: &Request) -> String {
     .unwrap_or_else(|| ulid::Ulid::new().to_string())
 }
 
-/// The public base URL clients reach Herald's API at: `configured` (the deployment's
-/// `PUBLIC_API_URL`, e.g. a custom domain) or the domain API Gateway received the request on.
+/// The public base URL clients reach Herald's API at, stage included: `configured` (the
+/// deployment's `PUBLIC_API_URL`, e.g. a custom domain with its base path) or the domain API
+/// Gateway received the request on, followed by the stage when it is a named one
+/// (`https://{api}.execute-api.{region}.amazonaws.com/v1`), as clients call it there.
 pub fn public_base_url(request: &Request, configured: Option<&str>) -> String {
     if let Some(base) = configured {
         return base.trim_end_matches('/').to_owned();
     }
     match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) if ctx.domain_name.is_some() => {
-            format!("https://{}", ctx.domain_name.as_deref().unwrap_or_default())
+            let domain = ctx.domain_name.as_deref().unwrap_or_default();
+            match named_stage(ctx.stage.as_deref()) {
+                Some(stage) => format!("https://{domain}/{stage}"),
+                None => format!("https://{domain}"),
+            }
         }
         _ => format!(
             "https://{}",
@@ -61,21 +67,40 @@ pub fn public_base_url(request: &Request, configured: Option<&str>) -> String {
 }
 
 /// The full public URL the client called (scheme, host, path, raw query), as a provider that
-/// signs its callbacks' URL (Twilio) computed it.
+/// signs its callbacks' URL (Twilio) computed it: the public base URL and the request's path
+/// within the stage.
 pub fn public_url(request: &Request, configured: Option<&str>) -> String {
-    let path = match (configured, request.request_context_ref()) {
-        // API Gateway's raw path includes a named stage; the configured base stands in for it.
-        (None, Some(RequestContext::ApiGatewayV2(ctx))) if ctx.http.path.is_some() => {
-            ctx.http.path.clone().unwrap_or_default()
-        }
-        _ => request.uri().path().to_owned(),
-    };
-    let mut url = public_base_url(request, configured) + &path;
+    let mut url = public_base_url(request, configured) + &api_path(request);
     if let Some(query) = request.uri().query().filter(|q| !q.is_empty()) {
         url.push('?');
         url.push_str(query);
     }
     url
+}
+
+/// The request's path within the API, as its route keys are written (`/webhooks/twilio/...`).
+/// API Gateway's HTTP API puts a named stage in front of it in `rawPath` (on a custom domain
+/// too, whatever the API mapping's key), and lambda_http keeps it in the request's URI, so the
+/// stage is taken off here.
+pub fn api_path(request: &Request) -> String {
+    let path = request.uri().path();
+    let stage = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => named_stage(ctx.stage.as_deref()),
+        _ => None,
+    };
+    let Some(stage) = stage else {
+        return path.to_owned();
+    };
+    match path.strip_prefix('/').and_then(|p| p.strip_prefix(stage)) {
+        Some("") => "/".to_owned(),
+        Some(rest) if rest.starts_with('/') => rest.to_owned(),
+        _ => path.to_owned(),
+    }
+}
+
+/// A stage that appears in URLs: any but API Gateway's `$default`.
+fn named_stage(stage: Option<&str>) -> Option<&str> {
+    stage.filter(|s| !s.is_empty() && *s != "$default")
 }
 
 /// A query string parameter (the first, if repeated), as sent.

@@ -72,6 +72,8 @@ async fn a_dev_token_passes_the_local_gateway_with_heralds_claims() {
     let api = template
         .http_api(None, &template.parameters(&overrides).expect("parameters"))
         .expect("the HTTP API");
+    // The API's routes are under its stage (`/v1`); the issuer is the gateway's origin.
+    let api_url = format!("{base_url}{}", api.base_path());
     let gateway = local_gateway::serve(
         listener,
         GatewayConfig {
@@ -80,7 +82,6 @@ async fn a_dev_token_passes_the_local_gateway_with_heralds_claims() {
             identity: ApiIdentity {
                 account_id: "123456789012".into(),
                 api_id: "local0http".into(),
-                stage: "$default".into(),
             },
             dev_issuer: Some(DevIssuer::load_or_create(&key).expect("the key")),
             integration_timeout: Duration::from_secs(10),
@@ -90,7 +91,8 @@ async fn a_dev_token_passes_the_local_gateway_with_heralds_claims() {
     .expect("the gateway starts");
     std::fs::write(
         &state,
-        json!({"base_url": base_url, "issuer": base_url, "audience": ["herald-api"]}).to_string(),
+        json!({"base_url": base_url, "api_url": api_url, "issuer": base_url, "audience": ["herald-api"]})
+            .to_string(),
     )
     .expect("state file");
 
@@ -119,10 +121,7 @@ async fn a_dev_token_passes_the_local_gateway_with_heralds_claims() {
 
     let http = reqwest::Client::new();
     let answer = http
-        .get(format!(
-            "{}/events/gala-2026/configuration",
-            gateway.base_url
-        ))
+        .get(format!("{api_url}/events/gala-2026/configuration"))
         .bearer_auth(&token)
         .send()
         .await
@@ -194,7 +193,7 @@ async fn a_dev_token_passes_the_local_gateway_with_heralds_claims() {
     ]);
     assert_eq!(code, 0);
     let answer = http
-        .get(format!("{}/tenant/brand", gateway.base_url))
+        .get(format!("{api_url}/tenant/brand"))
         .bearer_auth(&forged)
         .send()
         .await

@@ -45,9 +45,10 @@ impl Api {
         let text = std::fs::read_to_string(gateway_state)
             .with_context(|| format!("reading {}", gateway_state.display()))?;
         let gateway: Value = serde_json::from_str(&text).context("the gateway's state")?;
-        let base_url = gateway["base_url"]
+        // The API's URL, its stage included (`http://127.0.0.1:PORT/v1`); route paths follow.
+        let base_url = gateway["api_url"]
             .as_str()
-            .context("the gateway's state has no base_url")?
+            .context("the gateway's state has no api_url")?
             .trim_end_matches('/')
             .to_owned();
         let mut tokens = BTreeMap::new();

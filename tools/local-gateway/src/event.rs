@@ -13,19 +13,21 @@ use time::macros::format_description;
 
 use crate::authorizer::Verified;
 
-/// Who the API is, as `requestContext` tells a function.
+/// Who the API is, as `requestContext` tells a function (its stage comes from the template).
 #[derive(Debug, Clone)]
 pub struct ApiIdentity {
     pub account_id: String,
     pub api_id: String,
-    pub stage: String,
 }
 
 /// One request as the gateway received it.
 #[derive(Debug)]
 pub struct Incoming<'a> {
     pub method: &'a str,
+    /// The path as the client sent it, a named stage included (`/v1/tenant/brand`): API Gateway
+    /// passes it so in `rawPath` and `requestContext.http.path`, and the route key without it.
     pub raw_path: &'a str,
+    pub stage: &'a str,
     pub raw_query: &'a str,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
@@ -123,7 +125,7 @@ pub fn build(
         },
         "requestId": incoming.request_id,
         "routeKey": route_key,
-        "stage": api.stage,
+        "stage": incoming.stage,
         "time": time,
         "timeEpoch": time_epoch,
     });

@@ -114,6 +114,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let authorizer = api.authorizers.first();
     let info = json!({
         "base_url": base_url,
+        // Where the API's routes are: the base URL and the template's stage (`/v1`).
+        "api_url": format!("{base_url}{}", api.base_path()),
+        "stage": api.stage,
         "issuer": authorizer.map(|a| a.issuer.clone()),
         "audience": authorizer.map(|a| a.audience.clone()),
         "jwks_uri": format!("{base_url}{JWKS_PATH}"),
@@ -134,7 +137,6 @@ async fn run(options: Options) -> anyhow::Result<()> {
             identity: ApiIdentity {
                 account_id: options.account_id,
                 api_id: options.api_id,
-                stage: "$default".to_owned(),
             },
             dev_issuer: Some(dev_issuer),
             integration_timeout: Duration::from_secs(options.integration_timeout_secs),

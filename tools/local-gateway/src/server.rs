@@ -45,6 +45,7 @@ pub struct GatewayConfig {
 
 #[derive(Debug)]
 struct Gateway {
+    api: HttpApiSpec,
     routes: RouteTable,
     authorizers: HashMap<String, JwtAuthorizer>,
     cors: Option<Cors>,
@@ -109,6 +110,7 @@ pub async fn serve(listener: TcpListener, config: GatewayConfig) -> anyhow::Resu
         base_url: base_url.clone(),
         local_port: addr.port(),
         http,
+        api: config.api,
     });
     let app = axum::Router::new()
         .fallback(handle)
@@ -146,7 +148,10 @@ async fn handle(
             &request_id,
         )
         .await;
+    // Outside the stage there is no API, hence no CORS configuration either.
+    let in_stage = gateway.api.path_in_stage(&path).is_some();
     if let Some(cors) = &gateway.cors
+        && in_stage
         && !Cors::is_preflight(&parts.method, &parts.headers)
     {
         cors.apply(&parts.headers, &mut answer.headers);
@@ -186,6 +191,11 @@ impl Gateway {
                 _ => {}
             }
         }
+        // API Gateway serves a named stage under its own first path segment (`/v1/...`) and
+        // nothing anywhere else; route keys are matched on the rest of the path.
+        let Some(path_in_stage) = self.api.path_in_stage(uri.path()) else {
+            return Answer::message(StatusCode::NOT_FOUND, "Not Found");
+        };
         if let Some(cors) = &self.cors
             && Cors::is_preflight(method, headers)
         {
@@ -196,7 +206,7 @@ impl Gateway {
             };
         }
 
-        let Some(matched) = self.routes.select(method.as_str(), uri.path()) else {
+        let Some(matched) = self.routes.select(method.as_str(), path_in_stage) else {
             return Answer::message(StatusCode::NOT_FOUND, "Not Found");
         };
         let route = matched.spec;
@@ -227,6 +237,7 @@ impl Gateway {
         let incoming = Incoming {
             method: method.as_str(),
             raw_path: uri.path(),
+            stage: &self.api.stage,
             raw_query: uri.query().unwrap_or_default(),
             headers,
             body: &body,

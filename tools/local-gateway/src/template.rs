@@ -49,10 +49,50 @@ pub struct CorsSpec {
     pub max_age: Option<u64>,
 }
 
+/// The stage an HTTP API serves at its root.
+pub const DEFAULT_STAGE: &str = "$default";
+
+/// A stage name API Gateway accepts: `$default`, or 1-128 letters, digits, `-` and `_`.
+fn valid_stage_name(name: &str) -> bool {
+    name == DEFAULT_STAGE
+        || (!name.is_empty()
+            && name.len() <= 128
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
+impl HttpApiSpec {
+    /// The path within the API of a request for `path`, or `None` when `path` is not under the
+    /// API's stage (API Gateway answers those 404 without looking at any route).
+    pub fn path_in_stage<'p>(&self, path: &'p str) -> Option<&'p str> {
+        if self.stage == DEFAULT_STAGE {
+            return Some(path);
+        }
+        match path.strip_prefix('/')?.strip_prefix(self.stage.as_str())? {
+            "" => Some("/"),
+            rest if rest.starts_with('/') => Some(rest),
+            _ => None,
+        }
+    }
+
+    /// The path prefix clients call the API at: `/v1`, or empty for `$default`.
+    pub fn base_path(&self) -> String {
+        if self.stage == DEFAULT_STAGE {
+            String::new()
+        } else {
+            format!("/{}", self.stage)
+        }
+    }
+}
+
 /// Everything the gateway serves, resolved.
 #[derive(Debug, Clone)]
 pub struct HttpApiSpec {
     pub logical_id: String,
+    /// The stage the API is served at (`StageName`): a named one is the first segment of every
+    /// URL (`/v1/...`); `$default` (SAM's, without `StageName`) serves at the root.
+    pub stage: String,
     pub routes: Vec<RouteSpec>,
     pub authorizers: Vec<JwtAuthorizerSpec>,
     pub cors: Option<CorsSpec>,
@@ -131,6 +171,15 @@ impl Template {
             );
         };
         let properties = api.get("Properties");
+        let stage = match properties.and_then(|p| p.get("StageName")) {
+            Some(name) => resolver.string(name).context("StageName")?,
+            None => DEFAULT_STAGE.to_owned(),
+        };
+        if !valid_stage_name(&stage) {
+            bail!(
+                "StageName {stage:?}: API Gateway allows letters, digits, '-' and '_' (or $default)"
+            );
+        }
         let auth = properties.and_then(|p| p.get("Auth"));
         let default_authorizer = auth
             .and_then(|a| a.get("DefaultAuthorizer"))
@@ -261,6 +310,7 @@ impl Template {
         }
         Ok(HttpApiSpec {
             logical_id: (*api_name).to_owned(),
+            stage,
             routes,
             authorizers,
             cors,
@@ -571,6 +621,45 @@ Resources:
         );
         assert!(cors.allow_credentials);
         assert_eq!(cors.max_age, Some(60));
+        Ok(())
+    }
+
+    #[test]
+    fn the_stage_is_read_and_paths_are_taken_within_it() -> anyhow::Result<()> {
+        let overrides = BTreeMap::from([("Issuer".to_owned(), "https://id.example".to_owned())]);
+        let template = Template::parse(TEMPLATE)?;
+        let api = template.http_api(None, &template.parameters(&overrides)?)?;
+        assert_eq!(api.stage, "$default");
+        assert_eq!(api.base_path(), "");
+        assert_eq!(api.path_in_stage("/a/1"), Some("/a/1"));
+
+        let staged = TEMPLATE.replace(
+            "    Properties:\n      Auth:",
+            "    Properties:\n      StageName: !Ref Version\n      Auth:",
+        );
+        let staged = staged.replace(
+            "Parameters:\n",
+            "Parameters:\n  Version: {Type: String, Default: v1}\n",
+        );
+        let template = Template::parse(&staged)?;
+        let api = template.http_api(None, &template.parameters(&overrides)?)?;
+        assert_eq!(api.stage, "v1");
+        assert_eq!(api.base_path(), "/v1");
+        assert_eq!(api.path_in_stage("/v1/a/1"), Some("/a/1"));
+        assert_eq!(api.path_in_stage("/v1"), Some("/"));
+        for outside in ["/a/1", "/v1a/1", "/v2/a/1", "/", "", "v1/a"] {
+            assert_eq!(api.path_in_stage(outside), None, "{outside}");
+        }
+
+        let bad = BTreeMap::from([
+            ("Issuer".to_owned(), "https://id.example".to_owned()),
+            ("Version".to_owned(), "v 1/x".to_owned()),
+        ]);
+        assert!(
+            template
+                .http_api(None, &template.parameters(&bad)?)
+                .is_err()
+        );
         Ok(())
     }
 

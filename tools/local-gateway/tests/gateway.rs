@@ -20,6 +20,8 @@ use serde_json::{Value, json};
 
 const AUDIENCE: &str = "herald-api";
 const WIZARD_ORIGIN: &str = "https://wizard.herald.example";
+/// infra/template.yaml's `StageName`.
+const STAGE: &str = "v1";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -124,7 +126,6 @@ impl Harness {
                 identity: ApiIdentity {
                     account_id: "123456789012".into(),
                     api_id: "local0http".into(),
-                    stage: "$default".into(),
                 },
                 dev_issuer: Some(issuer()?),
                 integration_timeout: Duration::from_secs(10),
@@ -142,7 +143,13 @@ impl Harness {
         })
     }
 
+    /// `path` on the API: under its stage, as clients call it.
     fn url(&self, path: &str) -> String {
+        format!("{}/{STAGE}{path}", self.gateway.base_url)
+    }
+
+    /// `path` on the gateway's origin, outside the API (the issuer's documents).
+    fn origin_url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway.base_url)
     }
 
@@ -208,7 +215,8 @@ async fn a_valid_token_reaches_the_function_with_the_claims_as_api_gateway_passe
     assert_eq!(function, "send-api");
     assert_eq!(event["version"], "2.0");
     assert_eq!(event["routeKey"], "POST /events/{eventId}/messages");
-    assert_eq!(event["rawPath"], "/events/evt-2026%20gala/messages");
+    // The stage stays in the path a function sees; the route key goes without it.
+    assert_eq!(event["rawPath"], "/v1/events/evt-2026%20gala/messages");
     assert_eq!(event["rawQueryString"], "dry=1&tag=a&tag=b");
     assert_eq!(
         event["queryStringParameters"],
@@ -225,10 +233,13 @@ async fn a_valid_token_reaches_the_function_with_the_claims_as_api_gateway_passe
     let context = &event["requestContext"];
     assert_eq!(context["accountId"], "123456789012");
     assert_eq!(context["apiId"], "local0http");
-    assert_eq!(context["stage"], "$default");
+    assert_eq!(context["stage"], STAGE);
     assert_eq!(context["routeKey"], "POST /events/{eventId}/messages");
     assert_eq!(context["http"]["method"], "POST");
-    assert_eq!(context["http"]["path"], "/events/evt-2026%20gala/messages");
+    assert_eq!(
+        context["http"]["path"],
+        "/v1/events/evt-2026%20gala/messages"
+    );
     assert_eq!(context["http"]["sourceIp"], "127.0.0.1");
     assert!(context["timeEpoch"].as_i64().is_some_and(|t| t > 0));
     // Every claim, each a string, exactly as API Gateway's authorizer hands them on.
@@ -283,6 +294,16 @@ async fn a_valid_token_reaches_the_function_with_the_claims_as_api_gateway_passe
         Some("tenant_admin")
     );
     assert_eq!(jwt.claims.get("sub").map(String::as_str), Some("user-ada"));
+
+    // Herald's handlers route by the route key and see the path within the stage.
+    assert_eq!(
+        herald_shared::http::route(&request).0,
+        "POST /events/{eventId}/messages"
+    );
+    assert_eq!(
+        herald_shared::http::api_path(&request),
+        "/events/evt-2026%20gala/messages"
+    );
 
     // Herald's own identity code (what every handler calls) finds the caller in it.
     let caller = herald_shared::http::caller(&request).map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -612,6 +633,64 @@ async fn no_route_is_404_and_function_answers_are_mapped_back() -> anyhow::Resul
 }
 
 #[tokio::test]
+async fn only_the_stage_is_served_and_outside_it_is_api_gateways_404() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let token = sign(&h.claims())?;
+    for path in [
+        "/tenant/brand",
+        "/v2/tenant/brand",
+        "/v1x/tenant/brand",
+        "/V1/tenant/brand",
+        "/",
+    ] {
+        let answer = h
+            .http
+            .get(h.origin_url(path))
+            .bearer_auth(&token)
+            .header("origin", WIZARD_ORIGIN)
+            .send()
+            .await?;
+        assert_eq!(answer.status(), 404, "{path}");
+        assert!(
+            answer
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{path}: no API there, no CORS"
+        );
+        assert_eq!(answer.text().await?, r#"{"message":"Not Found"}"#);
+    }
+    // A preflight outside the stage is not answered as one either.
+    let preflight = h
+        .http
+        .request(reqwest::Method::OPTIONS, h.origin_url("/tenant/brand"))
+        .header("origin", WIZARD_ORIGIN)
+        .header("access-control-request-method", "GET")
+        .send()
+        .await?;
+    assert_eq!(preflight.status(), 404);
+    assert!(h.function.invocations().is_empty());
+
+    // The same route under the stage reaches its function; the route key has no stage.
+    let answer = h
+        .http
+        .get(h.url("/tenant/brand"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(answer.status(), 200);
+    let invocations = h.function.invocations();
+    let [(function, event)] = invocations.as_slice() else {
+        anyhow::bail!("expected one invocation");
+    };
+    assert_eq!(function, "config-api");
+    assert_eq!(event["routeKey"], "GET /tenant/brand");
+    assert_eq!(event["rawPath"], "/v1/tenant/brand");
+    assert_eq!(event["requestContext"]["stage"], STAGE);
+    Ok(())
+}
+
+#[tokio::test]
 async fn cors_preflights_are_answered_from_the_template_configuration() -> anyhow::Result<()> {
     let h = Harness::start().await?;
     let preflight = |origin: &str| {
@@ -702,7 +781,7 @@ async fn the_issuer_publishes_its_keys_on_the_gateway_origin() -> anyhow::Result
     let h = Harness::start().await?;
     let discovery: Value = h
         .http
-        .get(h.url("/.well-known/openid-configuration"))
+        .get(h.origin_url("/.well-known/openid-configuration"))
         .send()
         .await?
         .json()
