@@ -28,6 +28,14 @@ trap cleanup EXIT
 say "toolchain (.venv: moto, cargo-lambda, cfn-lint, aiosmtpd)..."
 scripts/toolchain.sh
 
+# HERALD_BROWSER_CHECK=1 (the test suite sets it): at the end, while everything is still up, a
+# real browser calls the API from an allowed and from a refused origin (tests/browser/cors.mjs).
+browser_check="${HERALD_BROWSER_CHECK:-0}"
+if [ "$browser_check" = 1 ]; then
+  say "browser toolchain (Debian's chromium, playwright-core from tests/browser/package-lock.json)..."
+  scripts/browser-toolchain.sh
+fi
+
 say "building the functions and local tools..."
 cargo build --quiet --workspace --bins
 
@@ -45,6 +53,10 @@ smtp_port=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[
 # Browser pages from these origins may call the API (the template's CorsAllowedOrigins; its
 # default is the wizard's development server).
 cors_origins="http://localhost:5173"
+if [ "$browser_check" = 1 ]; then
+  browser_port=$(free_port)
+  cors_origins="$cors_origins,http://127.0.0.1:$browser_port"
+fi
 
 # The ports are chosen first. The gateway starts before the stack: its API URL (the template's
 # stage included, e.g. /v1) is Herald's public URL, the one receipt URLs given to providers point
@@ -59,7 +71,8 @@ target/debug/local-gateway --functions-url "http://127.0.0.1:$port" --port "$gat
   --param "CorsAllowedOrigins=$cors_origins" \
   --integration-timeout-secs 120 --exit-with-parent="$$" >"$state/gateway.json" 2>"$state/gateway.log" &
 gateway_pid=$!
-for _ in $(seq 1 100); do
+# A first run makes the development issuer's RSA key, slow in a debug build on a busy machine.
+for _ in $(seq 1 1200); do
   [ -s "$state/gateway.json" ] && break
   kill -0 "$gateway_pid" 2>/dev/null || { cat "$state/gateway.log" >&2; exit 1; }
   sleep 0.1
@@ -122,3 +135,10 @@ if run["failed"] or not run["anchored"]:
 PY
 (set -a; . "$state/stack/stack.env"; set +a; target/debug/herald audit verify --tenant acme-events) \
   | sed 's/^/   herald audit verify  /'
+
+if [ "$browser_check" = 1 ]; then
+  printf '\n== 10. A browser: the API from a page of an allowed origin, and of a refused one (CORS)\n'
+  HERALD_TOKEN="$token" timeout 180 node tests/browser/cors.mjs --api "$api_url" \
+    --allowed-port "$browser_port" --gateway-log "$state/gateway.log" \
+    || { say "the browser CORS check failed (above; the gateway's log: .local/run/gateway.log)"; exit 1; }
+fi
