@@ -409,8 +409,8 @@ impl Resolver<'_> {
         {
             return self.condition(name);
         }
-        let (function, inner) =
-            Self::intrinsic(value).ok_or_else(|| anyhow!("expected a condition, found {value:?}"))?;
+        let (function, inner) = Self::intrinsic(value)
+            .ok_or_else(|| anyhow!("expected a condition, found {value:?}"))?;
         let operands = || -> anyhow::Result<Vec<bool>> {
             inner
                 .as_sequence()
