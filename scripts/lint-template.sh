@@ -14,7 +14,10 @@ template="infra/template.yaml"
 }
 cd "$root"
 
-"$bin/cfn-lint" "$template"
+# Once per identity setup: the external issuer, and the stack's own Cognito user pool.
+"$bin/cfn-lint" "$template" --parameters CreateUserPool=false \
+  JwtIssuer=https://issuer.example/ JwtAudience=herald-api
+"$bin/cfn-lint" "$template" --parameters CreateUserPool=true TenantSystemTenant=acme-events
 
 # sam needs a region and (never used) credentials to start; give it fakes so it cannot
 # pick up a developer's real profile, and keep it from phoning home.

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod fanout;
 pub mod http;
 pub mod observability;
+pub mod pre_token_generation;
 pub mod preference_links;
 pub mod providers;
 pub mod receipts;

@@ -24,6 +24,7 @@ pub mod status_event;
 pub mod suppression;
 pub mod template;
 pub mod tenant_settings;
+pub mod token_claims;
 pub mod validation;
 pub mod variables;
 pub mod webhook_endpoint;

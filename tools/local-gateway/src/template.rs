@@ -426,7 +426,62 @@ impl Resolver<'_> {
                     .context("Fn::Sub of a string (the list form is not served)")?;
                 Ok(Resolved::Text(self.substitute(text)?))
             }
+            // Only the branch the condition picks is resolved, as CloudFormation does.
+            "Fn::If" => {
+                let (condition, branches) = match inner.as_sequence().map(Vec::as_slice) {
+                    Some([c, yes, no]) => (c, [yes, no]),
+                    _ => bail!("Fn::If: expected [condition, value if true, value if false]"),
+                };
+                let name = scalar_text(condition).context("Fn::If: a condition name")?;
+                let branch = branches[usize::from(!self.condition(&name)?)];
+                self.resolve(branch)
+            }
             other => bail!("{other} cannot be resolved locally"),
+        }
+    }
+
+    /// A named condition of the template's `Conditions`.
+    fn condition(&self, name: &str) -> anyhow::Result<bool> {
+        let definition = self
+            .template
+            .root
+            .get("Conditions")
+            .and_then(|c| c.get(name))
+            .with_context(|| format!("condition {name} is not in Conditions"))?;
+        self.truth(definition)
+            .with_context(|| format!("condition {name}"))
+    }
+
+    /// A condition function (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`).
+    fn truth(&self, value: &Value) -> anyhow::Result<bool> {
+        if let Value::Mapping(map) = value
+            && let Some(name) = map.get("Condition").and_then(Value::as_str)
+        {
+            return self.condition(name);
+        }
+        let (function, inner) = Self::intrinsic(value)
+            .ok_or_else(|| anyhow!("expected a condition, found {value:?}"))?;
+        let operands = || -> anyhow::Result<Vec<bool>> {
+            inner
+                .as_sequence()
+                .context("a list of conditions")?
+                .iter()
+                .map(|c| self.truth(c))
+                .collect()
+        };
+        match function.as_str() {
+            "Fn::Condition" => self.condition(inner.as_str().context("!Condition of a name")?),
+            "Fn::Equals" => {
+                let [a, b] = two(inner)?;
+                Ok(self.strings(a)? == self.strings(b)?)
+            }
+            "Fn::Not" => match operands()?.as_slice() {
+                [one] => Ok(!one),
+                _ => bail!("Fn::Not takes one condition"),
+            },
+            "Fn::And" => Ok(operands()?.into_iter().all(|c| c)),
+            "Fn::Or" => Ok(operands()?.into_iter().any(|c| c)),
+            other => bail!("{other} is not a condition function"),
         }
     }
 
@@ -660,6 +715,50 @@ Resources:
                 .http_api(None, &template.parameters(&bad)?)
                 .is_err()
         );
+        Ok(())
+    }
+
+    #[test]
+    fn fn_if_resolves_the_branch_its_condition_picks() -> anyhow::Result<()> {
+        let template = Template::parse(
+            r#"
+Parameters:
+  Own: {Type: String, Default: "false"}
+  Issuer: {Type: String, Default: ""}
+  Audience: {Type: CommaDelimitedList, Default: "a,b"}
+Conditions:
+  OwnPool: !Equals [!Ref Own, "true"]
+  External: !Not [!Condition OwnPool]
+  Both: !And [{Condition: External}, !Or [!Equals [!Ref Issuer, x], !Not [!Equals [!Ref Issuer, ""]]]]
+Resources:
+  Pool: {Type: AWS::Cognito::UserPool}
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        Authorizers:
+          Jwt:
+            JwtConfiguration:
+              issuer: !If [OwnPool, !Sub "https://idp/${Pool}", !If [Both, !Ref Issuer, none]]
+              audience: !If [OwnPool, [!Ref Pool], !Ref Audience]
+"#,
+        )?;
+        let api = |overrides: &[(&str, &str)]| -> anyhow::Result<JwtAuthorizerSpec> {
+            let overrides = overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            let parameters = template.parameters(&overrides)?;
+            let mut api = template.http_api(None, &parameters)?;
+            api.authorizers.pop().context("authorizer")
+        };
+        let external = api(&[("Issuer", "https://id.example")])?;
+        assert_eq!(external.issuer, "https://id.example");
+        assert_eq!(external.audience, ["a", "b"]);
+        assert_eq!(api(&[])?.issuer, "none");
+        // The branch not taken names resources the gateway cannot know; the taken one is read.
+        let own = api(&[("Own", "true")]).expect_err("a resource cannot be resolved locally");
+        assert!(format!("{own:#}").contains("Pool"), "{own:#}");
         Ok(())
     }
 
