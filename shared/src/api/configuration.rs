@@ -14,6 +14,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::app::App;
+use crate::domain::ErrorCode;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::brand::Brand;
 use crate::domain::identity::{Action, Caller};
@@ -315,7 +316,7 @@ impl ProviderInput {
             .is_some_and(|r| r == 0 || r > 100_000)
         {
             return Err(FieldError::new(
-                "out_of_range",
+                ErrorCode::OutOfRange,
                 "rate_limit_per_second",
                 "rate_limit_per_second must be 1-100000",
             ));
@@ -693,9 +694,7 @@ async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
         Err(e @ RenderError::TooLarge { .. }) => {
             return Err(template_too_large(category, channel, &e));
         }
-        Err(e) => {
-            return Err(FieldError::new("template_invalid", e.part(), e.to_string()).into());
-        }
+        Err(e) => return Err(template_invalid(e.part().to_owned(), &e)),
     }
     let latest = ctx
         .app
@@ -866,8 +865,28 @@ async fn put_settings(ctx: &Ctx<'_>) -> ApiResult {
 pub fn template_too_large(category: Category, channel: Channel, e: &RenderError) -> ApiError {
     let field = format!("templates.{category}.{channel}.{}", e.part());
     ApiError::Unprocessable {
-        code: "template_too_large",
+        code: ErrorCode::TemplateTooLarge,
         message: format!("the {category} {channel} template is too large: {e}"),
-        problems: vec![Problem::new("template_too_large", field, e.to_string())],
+        problems: vec![Problem::new(
+            ErrorCode::TemplateTooLarge,
+            field,
+            e.to_string(),
+        )],
+    }
+}
+
+/// A template that does not compile or render: 422 `template_invalid`, its problem naming the
+/// part (`field`) and, where the renderer knows it, the line and column.
+pub(super) fn template_invalid(field: String, e: &RenderError) -> ApiError {
+    let message = match e.position() {
+        Some(at) => format!("{e} (line {}, column {})", at.line, at.column),
+        None => e.to_string(),
+    };
+    ApiError::Unprocessable {
+        code: ErrorCode::TemplateInvalid,
+        message,
+        problems: vec![
+            Problem::new(ErrorCode::TemplateInvalid, field, e.to_string()).at(e.position()),
+        ],
     }
 }

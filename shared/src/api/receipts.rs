@@ -261,22 +261,12 @@ fn body_bytes(request: &Request) -> Result<&[u8], ApiError> {
 /// The answer to a request that did not authenticate or could not be read: counted, logged
 /// without its content, nothing changed.
 fn rejected(kind: ProviderKind, error: &ReceiptError) -> Response {
-    let status = match error {
-        ReceiptError::Unauthenticated(_) | ReceiptError::Stale => 401,
-        ReceiptError::Malformed(_) => 400,
-        ReceiptError::Unavailable(_) => 503,
-    };
     tracing::warn!(
         provider = kind.as_str(),
         receipts_rejected = 1,
-        reason = error.kind(),
+        reason = %error.code(),
         detail = %error,
         "receipt refused"
     );
-    let body = serde_json::json!({"error": {"code": error.kind(), "message": error.to_string()}});
-    lambda_http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Text(body.to_string()))
-        .unwrap_or_default()
+    http::refusal(error.code(), error.to_string())
 }

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::app::App;
 use crate::data_subject;
+use crate::domain::ErrorCode;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::consent::{
     ConsentRecord, ConsentScope, ConsentSource, ConsentStatus, LegalBasis, parse_evidence,
@@ -99,7 +100,7 @@ fn recipient(channel: Channel, address: &str) -> Result<Recipient, FieldError> {
 fn tenant_source(source: &ConsentSource) -> Result<(), FieldError> {
     if source.as_str() == ConsentSource::PREFERENCE_CENTRE {
         return Err(FieldError::new(
-            "reserved",
+            ErrorCode::Reserved,
             "source",
             "preference_centre is recorded only by the recipient's own preference centre",
         ));
@@ -357,7 +358,7 @@ async fn preference_link(ctx: &Ctx<'_>) -> ApiResult {
     let days = input.expires_in_days.unwrap_or(DEFAULT_LINK_DAYS);
     if !(1..=MAX_LINK_DAYS).contains(&days) {
         return Err(FieldError::new(
-            "out_of_range",
+            ErrorCode::OutOfRange,
             "expires_in_days",
             format!("expires_in_days must be 1-{MAX_LINK_DAYS}"),
         )
@@ -455,7 +456,7 @@ async fn erase(ctx: &Ctx<'_>) -> ApiResult {
         .await?;
         if !outcome.complete {
             return Err(ApiError::Conflict {
-                code: "erasure_incomplete",
+                code: ErrorCode::ErasureIncomplete,
                 message: if outcome.messages_in_flight > 0 {
                     format!(
                         "{} message(s) erased; {} being dispatched right now: repeat the request shortly to finish",

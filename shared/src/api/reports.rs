@@ -7,6 +7,7 @@
 use lambda_http::{Body, Request};
 
 use crate::app::App;
+use crate::domain::ErrorCode;
 use crate::domain::TenantId;
 use crate::domain::identity::{Action, Caller, Role};
 use crate::domain::report::Period;
@@ -93,7 +94,7 @@ pub async fn handle(app: &App, request: &Request, caller: &Caller) -> ApiResult 
 
 fn too_large(why: &str) -> ApiError {
     ApiError::Unprocessable {
-        code: "report_too_large",
+        code: ErrorCode::ReportTooLarge,
         message: format!("{why}, or use the operator CLI (herald report compliance)"),
         problems: Vec::new(),
     }

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::app::App;
 use crate::dispatch::QueuedMessage;
+use crate::domain::ErrorCode;
 use crate::domain::audit::AuditEntry;
 use crate::domain::identity::Action;
 use crate::domain::message::{Message, MessageContent, MessageId, MessageStatus};
@@ -277,7 +278,7 @@ fn plan(
                     // The name is the caller's text: not repeated (it may be anything, of any
                     // length); the event's triggers are listed in its settings.
                     FieldError::new(
-                        "unknown_trigger",
+                        ErrorCode::UnknownTrigger,
                         "path.eventType",
                         "the event has no trigger of that name",
                     )
@@ -316,7 +317,7 @@ fn check_count(n: usize) -> Result<(), FieldError> {
     match n {
         0 => Err(FieldError::required("recipients")),
         n if n > MAX_RECIPIENTS => Err(FieldError::new(
-            "too_many",
+            ErrorCode::TooMany,
             "recipients",
             format!("at most {MAX_RECIPIENTS} recipients per request"),
         )),
@@ -345,7 +346,7 @@ fn render_all(
             || !cfg.settings.categories.contains(&p.category)
         {
             return Err(FieldError::new(
-                "not_in_use",
+                ErrorCode::NotInUse,
                 "category",
                 format!(
                     "{} on {} is not configured for this event",
@@ -356,7 +357,7 @@ fn render_all(
         }
         if p.channel == Channel::InApp {
             return Err(FieldError::new(
-                "not_supported",
+                ErrorCode::NotSupported,
                 "channel",
                 "in-app delivery is not available yet",
             )
@@ -364,7 +365,7 @@ fn render_all(
         }
         let template = cfg.template(p.category, p.channel).ok_or_else(|| {
             FieldError::new(
-                "not_in_use",
+                ErrorCode::NotInUse,
                 "category",
                 format!("no {} template for {}", p.channel, p.category),
             )
@@ -378,7 +379,7 @@ fn render_all(
                 .find(|k| !template.content.variables.iter().any(|v| &v.name == *k))
         {
             return Err(FieldError::new(
-                "unknown_variable",
+                ErrorCode::UnknownVariable,
                 p.field(&format!("variables.{extra}")),
                 "the template declares no variable of this name".to_owned(),
             )
@@ -388,16 +389,16 @@ fn render_all(
             .render_message(p.channel, &template.content, &p.variables, &brand)
             .map_err(|e| match e {
                 RenderError::Render { message, .. } => {
-                    FieldError::new("missing_variable", p.field("variables"), message).into()
+                    FieldError::new(ErrorCode::MissingVariable, p.field("variables"), message)
+                        .into()
                 }
                 e @ RenderError::TooLarge { .. } => {
                     super::configuration::template_too_large(p.category, p.channel, &e)
                 }
-                other => ApiError::from(FieldError::new(
-                    "template_invalid",
-                    "template",
-                    other.to_string(),
-                )),
+                other => super::configuration::template_invalid(
+                    format!("templates.{}.{}.{}", p.category, p.channel, other.part()),
+                    &other,
+                ),
             })?;
         let recipient_key = recipient.key(keyring, tenant.as_str());
         let segments = rendered.segments.map(|s| s.segments);
@@ -457,7 +458,7 @@ struct Refused {
     field: String,
     channel: Channel,
     category: Category,
-    code: &'static str,
+    code: ErrorCode,
     message: &'static str,
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::app::App;
+use crate::domain::ErrorCode;
 use crate::domain::TenantId;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::identity::{Action, Caller};
@@ -188,7 +189,7 @@ async fn create(ctx: &Ctx<'_>) -> ApiResult {
         let description = description(input.description)?;
         if ctx.app.webhook_endpoints.endpoints(&tenant).await?.len() >= MAX_ENDPOINTS {
             return Err(ApiError::Unprocessable {
-                code: "too_many_endpoints",
+                code: ErrorCode::TooManyEndpoints,
                 message: format!("a tenant can have at most {MAX_ENDPOINTS} webhook endpoints"),
                 problems: Vec::new(),
             });
@@ -286,7 +287,7 @@ async fn update(ctx: &Ctx<'_>) -> ApiResult {
         && input.active.is_none()
     {
         return Err(FieldError::new(
-            "required",
+            ErrorCode::Required,
             "body",
             "give at least one of url, events, description, active",
         )

@@ -7,6 +7,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::app::App;
+use crate::domain::ErrorCode;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::identity::Action;
 use crate::domain::snapshot::Snapshot;
@@ -69,7 +70,7 @@ async fn validate_and_activate(
             "configuration invalid; nothing activated"
         );
         return Err(ApiError::Unprocessable {
-            code: "configuration_invalid",
+            code: ErrorCode::ConfigurationInvalid,
             message: format!(
                 "the event configuration has {} problem(s); nothing was activated",
                 problems.len()
@@ -105,7 +106,7 @@ async fn validate_and_activate(
         .await
         .map_err(|e| match e {
             StoreError::Conflict => ApiError::Conflict {
-                code: "concurrent_completion",
+                code: ErrorCode::ConcurrentCompletion,
                 message:
                     "another completion of this event finished first; read the snapshots and retry"
                         .to_owned(),
@@ -197,7 +198,7 @@ async fn activate(app: &App, request: &Request) -> ApiResult {
         }
         Err(StoreError::Conflict) => {
             return Err(ApiError::Conflict {
-                code: "concurrent_activation",
+                code: ErrorCode::ConcurrentActivation,
                 message: "the active version changed meanwhile; read the snapshots and retry"
                     .to_owned(),
             });

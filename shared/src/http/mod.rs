@@ -6,7 +6,7 @@ mod identity;
 mod request;
 mod strict;
 
-pub use error::ApiError;
+pub use error::{ApiError, refusal};
 pub use identity::caller;
 pub use request::{
     MAX_BODY_BYTES, Route, idempotency_key, json_body, no_content, parse_json, path_param,
