@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
 use crate::domain::ErrorCode;
 use crate::domain::audit::{AuditEntry, digest};
@@ -141,51 +142,46 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         request_id: http::request_id(&request),
     };
     use Layer::*;
-    match route.0.as_str() {
-        "GET /tenant/providers" => list_providers(&ctx, Tenant).await,
-        "POST /tenant/providers" => create_provider(&ctx, Tenant).await,
-        "GET /tenant/providers/{providerId}" => get_provider(&ctx, Tenant).await,
-        "PUT /tenant/providers/{providerId}" => update_provider(&ctx, Tenant).await,
-        "DELETE /tenant/providers/{providerId}" => delete_provider(&ctx, Tenant).await,
-        "POST /tenant/providers/{providerId}/test" => test_provider(&ctx, Tenant).await,
-        "GET /events/{eventId}/providers" => list_providers(&ctx, Event).await,
-        "POST /events/{eventId}/providers" => create_provider(&ctx, Event).await,
-        "GET /events/{eventId}/providers/{providerId}" => get_provider(&ctx, Event).await,
-        "PUT /events/{eventId}/providers/{providerId}" => update_provider(&ctx, Event).await,
-        "DELETE /events/{eventId}/providers/{providerId}" => delete_provider(&ctx, Event).await,
-        "POST /events/{eventId}/providers/{providerId}/test" => test_provider(&ctx, Event).await,
-        "GET /platform/templates" => list_templates(&ctx, Platform).await,
-        "GET /platform/templates/{category}/{channel}" => get_template(&ctx, Platform).await,
-        "PUT /platform/templates/{category}/{channel}" => put_template(&ctx, Platform).await,
-        "DELETE /platform/templates/{category}/{channel}" => delete_template(&ctx, Platform).await,
-        "POST /platform/templates/{category}/{channel}/preview" => preview(&ctx, Platform).await,
-        "GET /tenant/templates" => list_templates(&ctx, Tenant).await,
-        "GET /tenant/templates/{category}/{channel}" => get_template(&ctx, Tenant).await,
-        "PUT /tenant/templates/{category}/{channel}" => put_template(&ctx, Tenant).await,
-        "DELETE /tenant/templates/{category}/{channel}" => delete_template(&ctx, Tenant).await,
-        "POST /tenant/templates/{category}/{channel}/preview" => preview(&ctx, Tenant).await,
-        "GET /tenant/templates/{category}/{channel}/versions" => {
-            template_versions(&ctx, Tenant).await
-        }
-        "GET /events/{eventId}/templates" => list_templates(&ctx, Event).await,
-        "GET /events/{eventId}/templates/{category}/{channel}" => get_template(&ctx, Event).await,
-        "POST /events/{eventId}/templates/{category}/{channel}/preview" => {
-            preview(&ctx, Event).await
-        }
-        "PUT /events/{eventId}/templates/{category}/{channel}" => put_template(&ctx, Event).await,
-        "DELETE /events/{eventId}/templates/{category}/{channel}" => {
-            delete_template(&ctx, Event).await
-        }
-        "GET /events/{eventId}/templates/{category}/{channel}/versions" => {
-            template_versions(&ctx, Event).await
-        }
-        "GET /tenant/brand" => get_brand(&ctx, Tenant).await,
-        "PUT /tenant/brand" => put_brand(&ctx, Tenant).await,
-        "GET /events/{eventId}/brand" => get_brand(&ctx, Event).await,
-        "PUT /events/{eventId}/brand" => put_brand(&ctx, Event).await,
-        "DELETE /events/{eventId}/brand" => delete_brand(&ctx).await,
-        "GET /events/{eventId}/settings" => get_settings(&ctx).await,
-        "PUT /events/{eventId}/settings" => put_settings(&ctx).await,
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::ListTenantProviders => list_providers(&ctx, Tenant).await,
+        RouteId::CreateTenantProvider => create_provider(&ctx, Tenant).await,
+        RouteId::GetTenantProvider => get_provider(&ctx, Tenant).await,
+        RouteId::PutTenantProvider => update_provider(&ctx, Tenant).await,
+        RouteId::DeleteTenantProvider => delete_provider(&ctx, Tenant).await,
+        RouteId::TestTenantProvider => test_provider(&ctx, Tenant).await,
+        RouteId::ListEventProviders => list_providers(&ctx, Event).await,
+        RouteId::CreateEventProvider => create_provider(&ctx, Event).await,
+        RouteId::GetEventProvider => get_provider(&ctx, Event).await,
+        RouteId::PutEventProvider => update_provider(&ctx, Event).await,
+        RouteId::DeleteEventProvider => delete_provider(&ctx, Event).await,
+        RouteId::TestEventProvider => test_provider(&ctx, Event).await,
+        RouteId::ListPlatformTemplates => list_templates(&ctx, Platform).await,
+        RouteId::GetPlatformTemplate => get_template(&ctx, Platform).await,
+        RouteId::PutPlatformTemplate => put_template(&ctx, Platform).await,
+        RouteId::DeletePlatformTemplate => delete_template(&ctx, Platform).await,
+        RouteId::PreviewPlatformTemplate => preview(&ctx, Platform).await,
+        RouteId::ListTenantTemplates => list_templates(&ctx, Tenant).await,
+        RouteId::GetTenantTemplate => get_template(&ctx, Tenant).await,
+        RouteId::PutTenantTemplate => put_template(&ctx, Tenant).await,
+        RouteId::DeleteTenantTemplate => delete_template(&ctx, Tenant).await,
+        RouteId::PreviewTenantTemplate => preview(&ctx, Tenant).await,
+        RouteId::ListTenantTemplateVersions => template_versions(&ctx, Tenant).await,
+        RouteId::ListEventTemplates => list_templates(&ctx, Event).await,
+        RouteId::GetEventTemplate => get_template(&ctx, Event).await,
+        RouteId::PreviewEventTemplate => preview(&ctx, Event).await,
+        RouteId::PutEventTemplate => put_template(&ctx, Event).await,
+        RouteId::DeleteEventTemplate => delete_template(&ctx, Event).await,
+        RouteId::ListEventTemplateVersions => template_versions(&ctx, Event).await,
+        RouteId::GetTenantBrand => get_brand(&ctx, Tenant).await,
+        RouteId::PutTenantBrand => put_brand(&ctx, Tenant).await,
+        RouteId::GetEventBrand => get_brand(&ctx, Event).await,
+        RouteId::PutEventBrand => put_brand(&ctx, Event).await,
+        RouteId::DeleteEventBrand => delete_brand(&ctx).await,
+        RouteId::GetEventSettings => get_settings(&ctx).await,
+        RouteId::PutEventSettings => put_settings(&ctx).await,
         r if super::webhook_endpoints::serves(r) => {
             super::webhook_endpoints::handle(app, &request, &ctx.caller).await
         }

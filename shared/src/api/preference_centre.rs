@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use tracing::Instrument as _;
 
 use super::recipients::{PreferencesInput, audit_target, next_preferences};
+use super::routes::RouteId;
 use crate::app::App;
 use crate::domain::ErrorCode;
 use crate::domain::audit::{AuditEntry, digest};
@@ -56,12 +57,13 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         Ok(link) => link,
         Err(e) => return Ok(rejected(e)),
     };
-    match method.as_str() {
-        "GET" => show(app, &link).await,
-        "PUT" => change(app, &request, &link).await,
-        _ => Err(ApiError::NoRoute(format!(
-            "{method} /preferences/{{token}}"
-        ))),
+    // From the method rather than API Gateway's route key, as for receipts: a function URL
+    // serves every route as `$default`.
+    let key = format!("{method} /preferences/{{token}}");
+    match RouteId::from_key(&key) {
+        Some(RouteId::GetPreferences) => show(app, &link).await,
+        Some(RouteId::PutPreferences) => change(app, &request, &link).await,
+        _ => Err(ApiError::NoRoute(key)),
     }
 }
 

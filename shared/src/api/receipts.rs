@@ -21,6 +21,7 @@ use std::sync::Arc;
 use lambda_http::{Body, Request};
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
 use crate::credentials::OpenCredentials;
 use crate::domain::TenantId;
@@ -81,16 +82,19 @@ pub async fn handle_at<S: CertificateSource>(
         return Err(refused_route(segment));
     }
     let body = body_bytes(&request)?;
-    let outcome = match (method.as_str(), kind) {
-        ("GET", ProviderKind::MetaWhatsapp) => {
+    let key = format!("{method} /webhooks/{segment}/{{token}}");
+    let outcome = match RouteId::from_key(&key) {
+        Some(RouteId::MetaVerification) if kind == ProviderKind::MetaWhatsapp => {
             return meta_challenge(&request, &config);
         }
-        ("POST", _) => authenticate(receiver, &request, &tenant, &config, body, now).await,
-        _ => {
-            return Err(ApiError::NoRoute(format!(
-                "{method} /webhooks/{segment}/{{token}}"
-            )));
-        }
+        Some(
+            RouteId::TwilioReceipts
+            | RouteId::SesReceipts
+            | RouteId::MetaReceipts
+            | RouteId::AfricasTalkingReceipts
+            | RouteId::BrevoReceipts,
+        ) => authenticate(receiver, &request, &tenant, &config, body, now).await,
+        _ => return Err(ApiError::NoRoute(key)),
     };
     let (notifications, credentials) = match outcome {
         Ok(authenticated) => authenticated,

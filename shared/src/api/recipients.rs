@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
 use crate::data_subject;
 use crate::domain::ErrorCode;
@@ -29,16 +30,21 @@ use crate::domain::{Category, Channel, TenantId};
 use crate::http::{self, ApiError, ApiResult};
 use crate::store::{LedgerChange, RecipientLedger};
 
-const ROUTE_PREFIX: &str = "/tenant/recipients/";
 /// How long a preference link works unless the request says otherwise, and at most.
 const DEFAULT_LINK_DAYS: u32 = 30;
 const MAX_LINK_DAYS: u32 = 90;
 
-/// Whether the configuration API hands `route` (`METHOD /path`) to this module.
-pub fn serves(route: &str) -> bool {
-    route
-        .split_once(' ')
-        .is_some_and(|(_, path)| path.starts_with(ROUTE_PREFIX))
+/// Whether the configuration API hands `route` to this module.
+pub fn serves(route: RouteId) -> bool {
+    matches!(
+        route,
+        RouteId::RecordRecipientConsent
+            | RouteId::LookupRecipient
+            | RouteId::PutRecipientPreferences
+            | RouteId::CreatePreferenceLink
+            | RouteId::ExportRecipient
+            | RouteId::EraseRecipient
+    )
 }
 
 struct Ctx<'a> {
@@ -79,13 +85,16 @@ pub async fn handle(app: &App, request: &Request, caller: &Caller) -> ApiResult 
         caller,
         request_id: http::request_id(request),
     };
-    match route.0.as_str() {
-        "POST /tenant/recipients/consents" => record_consent(&ctx).await,
-        "POST /tenant/recipients/lookup" => lookup(&ctx).await,
-        "PUT /tenant/recipients/preferences" => put_preferences(&ctx).await,
-        "POST /tenant/recipients/preference-link" => preference_link(&ctx).await,
-        "POST /tenant/recipients/export" => export(&ctx).await,
-        "POST /tenant/recipients/erase" => erase(&ctx).await,
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::RecordRecipientConsent => record_consent(&ctx).await,
+        RouteId::LookupRecipient => lookup(&ctx).await,
+        RouteId::PutRecipientPreferences => put_preferences(&ctx).await,
+        RouteId::CreatePreferenceLink => preference_link(&ctx).await,
+        RouteId::ExportRecipient => export(&ctx).await,
+        RouteId::EraseRecipient => erase(&ctx).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
 use crate::dispatch::QueuedMessage;
 use crate::domain::ErrorCode;
@@ -37,11 +38,14 @@ pub const MAX_RECIPIENTS: usize = 500;
 
 pub async fn handle(app: &App, request: Request) -> ApiResult {
     let route = http::route(&request);
-    match route.0.as_str() {
-        "POST /events/{eventId}/messages" => send(app, &request, Kind::Single).await,
-        "POST /events/{eventId}/messages/batch" => send(app, &request, Kind::Batch).await,
-        "POST /events/{eventId}/triggers/{eventType}" => send(app, &request, Kind::Trigger).await,
-        "GET /events/{eventId}/messages/{messageId}" => get(app, &request).await,
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::SendMessage => send(app, &request, Kind::Single).await,
+        RouteId::SendBatch => send(app, &request, Kind::Batch).await,
+        RouteId::TriggerBusinessEvent => send(app, &request, Kind::Trigger).await,
+        RouteId::GetMessage => get(app, &request).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }

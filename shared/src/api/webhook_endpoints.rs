@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
 use crate::domain::ErrorCode;
 use crate::domain::TenantId;
@@ -26,13 +27,18 @@ use crate::status_webhooks::new_secret;
 
 /// Endpoints a tenant may have: each one multiplies the deliveries of every status event.
 pub const MAX_ENDPOINTS: usize = 20;
-const ROUTE_PREFIX: &str = "/tenant/webhook-endpoints";
 
-/// Whether the configuration API hands `route` (`METHOD /path`) to this module.
-pub fn serves(route: &str) -> bool {
-    route
-        .split_once(' ')
-        .is_some_and(|(_, path)| path.starts_with(ROUTE_PREFIX))
+/// Whether the configuration API hands `route` to this module.
+pub fn serves(route: RouteId) -> bool {
+    matches!(
+        route,
+        RouteId::ListWebhookEndpoints
+            | RouteId::CreateWebhookEndpoint
+            | RouteId::GetWebhookEndpoint
+            | RouteId::PutWebhookEndpoint
+            | RouteId::DeleteWebhookEndpoint
+            | RouteId::RotateWebhookEndpointSecret
+    )
 }
 
 struct Ctx<'a> {
@@ -92,13 +98,16 @@ pub async fn handle(app: &App, request: &Request, caller: &Caller) -> ApiResult 
         caller,
         request_id: http::request_id(request),
     };
-    match route.0.as_str() {
-        "GET /tenant/webhook-endpoints" => list(&ctx).await,
-        "POST /tenant/webhook-endpoints" => create(&ctx).await,
-        "GET /tenant/webhook-endpoints/{endpointId}" => get(&ctx).await,
-        "PUT /tenant/webhook-endpoints/{endpointId}" => update(&ctx).await,
-        "DELETE /tenant/webhook-endpoints/{endpointId}" => delete(&ctx).await,
-        "POST /tenant/webhook-endpoints/{endpointId}/rotate-secret" => rotate_secret(&ctx).await,
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::ListWebhookEndpoints => list(&ctx).await,
+        RouteId::CreateWebhookEndpoint => create(&ctx).await,
+        RouteId::GetWebhookEndpoint => get(&ctx).await,
+        RouteId::PutWebhookEndpoint => update(&ctx).await,
+        RouteId::DeleteWebhookEndpoint => delete(&ctx).await,
+        RouteId::RotateWebhookEndpointSecret => rotate_secret(&ctx).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }

@@ -6,6 +6,7 @@ use lambda_http::Request;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
 use crate::domain::ErrorCode;
 use crate::domain::audit::{AuditEntry, digest};
@@ -19,11 +20,14 @@ use crate::wizard::{check_configuration, check_providers};
 
 pub async fn handle(app: &App, request: Request) -> ApiResult {
     let route = http::route(&request);
-    match route.0.as_str() {
-        "POST /events/{eventId}/wizard/complete" => complete(app, &request).await,
-        "GET /events/{eventId}/snapshots" => list(app, &request).await,
-        "GET /events/{eventId}/snapshots/{version}" => get(app, &request).await,
-        "POST /events/{eventId}/snapshots/{version}/activate" => activate(app, &request).await,
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::CompleteWizard => complete(app, &request).await,
+        RouteId::ListSnapshots => list(app, &request).await,
+        RouteId::GetSnapshot => get(app, &request).await,
+        RouteId::ActivateSnapshot => activate(app, &request).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }

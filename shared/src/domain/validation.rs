@@ -344,7 +344,10 @@ mod tests {
     #[test]
     fn text_fields() {
         assert_eq!(text("name", "  Gala  ", 10), Ok("Gala".into()));
-        assert_eq!(text("name", "  ", 10).map_err(|e| e.code), Err(ErrorCode::Required));
+        assert_eq!(
+            text("name", "  ", 10).map_err(|e| e.code),
+            Err(ErrorCode::Required)
+        );
         assert_eq!(
             text("name", "x".repeat(11).as_str(), 10).map_err(|e| e.code),
             Err(ErrorCode::TooLong)
