@@ -2,6 +2,7 @@
 //! [`App`]. Each function's `main` only builds the [`App`] and hands requests to `handle`.
 
 pub mod configuration;
+pub mod contract;
 pub mod idempotency;
 pub mod preference_centre;
 pub mod receipts;

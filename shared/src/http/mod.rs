@@ -7,7 +7,7 @@ mod request;
 mod strict;
 
 pub use error::{ApiError, refusal};
-pub use identity::caller;
+pub use identity::{ROLE_CLAIM, TENANT_CLAIM, caller};
 pub use request::{
     MAX_BODY_BYTES, Route, idempotency_key, json_body, no_content, parse_json, path_param,
     public_base_url, public_url, query_param, request_id, respond, route,
