@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::routes::{Function, RouteId};
-use crate::domain::ErrorCode;
+use crate::domain::status_event::{STATUS_EVENT_VERSION, StatusEventType};
+use crate::domain::{Category, Channel, ErrorCode};
 use crate::http::{MAX_BODY_BYTES, ROLE_CLAIM, TENANT_CLAIM};
 
 /// The document's `info.version`: the contract's own version, raised when it changes.
@@ -557,6 +558,90 @@ fn error_schema() -> Value {
     })
 }
 
+/// The status webhooks Herald posts to tenants' endpoints, one per event type: the payload
+/// (`crate::domain::status_event::StatusEvent`, versioned) and the Standard Webhooks headers.
+fn webhooks() -> Map<String, Value> {
+    let names = |all: &[&str]| json!(all);
+    let categories: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
+    let channels: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+    let header = |name: &str, description: &str, schema: Value| json!({"name": name, "in": "header", "required": true, "description": description, "schema": schema});
+    let parameters = json!([
+        header(
+            "webhook-id",
+            "The event's id (`evt_...`): the same change reported twice carries the same id; drop repeats.",
+            json!({"type": "string"})
+        ),
+        header(
+            "webhook-timestamp",
+            "Unix seconds when this attempt was signed; refuse it when far from your clock (replays).",
+            json!({"type": "string", "pattern": "^[0-9]+$"})
+        ),
+        header(
+            "webhook-signature",
+            "`v1,` and the base64 HMAC-SHA256, keyed with the endpoint's secret (the bytes after `whsec_`, base64-decoded), of `{webhook-id}.{webhook-timestamp}.{body}`; several space-separated signatures while a secret is being rotated.",
+            json!({"type": "string", "pattern": "^v1,[A-Za-z0-9+/=]+( v1,[A-Za-z0-9+/=]+)*$"})
+        ),
+    ]);
+    let mut hooks = Map::new();
+    for kind in StatusEventType::ALL {
+        let name = kind.as_str();
+        let data = match name.split_once('.') {
+            Some(("message", status)) => json!({
+                "type": "object",
+                "required": ["message_id", "event", "category", "channel", "status"],
+                "properties": {
+                    "message_id": {"type": "string", "description": "As the send API returned it: correlate by it (no address is ever posted)."},
+                    "event": {"type": "string", "description": "The event the message was sent for."},
+                    "category": {"type": "string", "enum": names(&categories)},
+                    "channel": {"type": "string", "enum": names(&channels)},
+                    "status": {"const": status},
+                    "reason": {"type": "string", "description": "Why it failed or bounced, in the provider's or Herald's words."},
+                    "provider": {"type": "string", "description": "The kind of provider that took it (`twilio`, `ses`, ...)."},
+                    "cost": {
+                        "type": "object",
+                        "required": ["amount_micros", "currency"],
+                        "properties": {
+                            "amount_micros": {"type": "integer", "description": "Millionths of the currency's unit."},
+                            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                        },
+                    },
+                },
+            }),
+            _ => json!({
+                "type": "object",
+                "required": ["recipient_key", "channel", "reason"],
+                "properties": {
+                    "recipient_key": {"type": "string", "description": "The stable, non-reversible key of the recipient (never the address); the lookup route answers it for an address."},
+                    "channel": {"type": "string", "enum": names(&channels)},
+                    "reason": {"type": "string", "description": "What blocked the recipient (an opt-out keyword, a hard bounce, a complaint)."},
+                    "message_id": {"type": "string", "description": "The message whose receipt told Herald, when there was one."},
+                },
+            }),
+        };
+        let payload = json!({
+            "type": "object",
+            "required": ["id", "type", "version", "timestamp", "tenant", "data"],
+            "properties": {
+                "id": {"type": "string", "description": "As `webhook-id`."},
+                "type": {"const": name},
+                "version": {"const": STATUS_EVENT_VERSION, "description": "The payload's version: raised when a field changes meaning or goes away (new optional fields do not raise it)."},
+                "timestamp": {"type": "string", "format": "date-time", "description": "When the change happened."},
+                "tenant": {"type": "string"},
+                "data": data,
+            },
+        });
+        hooks.insert(name.to_owned(), json!({"post": {
+            "operationId": format!("statusWebhook_{}", name.replace('.', "_")),
+            "summary": format!("`{name}`, posted to every active endpoint that subscribed to it"),
+            "description": format!("Signed as Standard Webhooks. Answer 2xx within {} seconds to acknowledge; any other answer or none is retried with backoff (at least `Retry-After`), and an endpoint that keeps failing long enough is switched off. Redirects are not followed.", crate::status_webhooks::worker::TIMEOUT.as_secs()),
+            "parameters": parameters,
+            "requestBody": {"required": true, "content": {"application/json": {"schema": payload}}},
+            "responses": {"2XX": {"description": "Received; not posted again."}},
+        }}));
+    }
+    hooks
+}
+
 /// The whole document.
 pub fn document(examples: &Examples) -> Value {
     let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
@@ -599,6 +684,7 @@ pub fn document(examples: &Examples) -> Value {
             {"name": "preference centre", "description": "The recipient's own page, behind a signed link."},
         ],
         "paths": paths,
+        "webhooks": webhooks(),
         "components": {
             "securitySchemes": {BEARER: {
                 "type": "http",

@@ -180,3 +180,38 @@ fn every_catalogue_code_is_in_the_document_and_routes_answer_only_catalogued_cod
         .collect();
     assert!(unanswered.is_empty(), "no route answers {unanswered:?}");
 }
+
+#[test]
+fn every_status_event_type_is_a_signed_versioned_webhook() {
+    use herald_shared::domain::status_event::{STATUS_EVENT_VERSION, StatusEventType};
+    let document: serde_json::Value = serde_json::from_str(&generated()).expect("JSON");
+    let hooks = document["webhooks"].as_object().expect("webhooks");
+    assert_eq!(hooks.len(), StatusEventType::ALL.len());
+    for kind in StatusEventType::ALL {
+        let post = &hooks[kind.as_str()]["post"];
+        let headers: BTreeSet<&str> = post["parameters"]
+            .as_array()
+            .expect("headers")
+            .iter()
+            .filter(|p| p["in"] == "header" && p["required"] == true)
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(
+            headers,
+            BTreeSet::from(["webhook-id", "webhook-timestamp", "webhook-signature"]),
+            "{}",
+            kind.as_str()
+        );
+        let payload = &post["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(payload["properties"]["type"]["const"], kind.as_str());
+        assert_eq!(
+            payload["properties"]["version"]["const"],
+            STATUS_EVENT_VERSION
+        );
+        assert!(
+            payload["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&"version".into()))
+        );
+    }
+}
