@@ -183,16 +183,16 @@ fn operation(route: RouteId) -> Operation {
         LookupRecipient => op("A recipient's preferences and consent ledger, by address (the address is never stored).", OK)
             .body(),
         PutRecipientPreferences => op("Replaces a recipient's preferences (opted-out categories and channels, quiet hours).", OK)
-            .body().errors(&[E::NotOptional, E::ConcurrentChange, E::TooLarge]),
+            .body().errors(&[E::NotOptional, E::ConcurrentChange, E::TooLarge]).idempotent(Idempotency::Optional),
         CreatePreferenceLink => op("A signed link to the recipient's preference page.", CREATED)
             .body(),
         ExportRecipient => op("Everything Herald holds about a recipient (data subject access).", OK)
             .body(),
         EraseRecipient => op("Erases a recipient's data; 409 while messages to them are being dispatched (repeat shortly).", OK)
-            .body().errors(&[E::ErasureIncomplete]).idempotent(Idempotency::Optional),
+            .body().errors(&[E::ErasureIncomplete]).idempotent(Idempotency::Required),
         GetEventConfiguration => op("The event's resolved configuration, each value with the layer it came from.", OK),
         CompleteWizard => op("Validates the whole event configuration, live-tests providers, and activates a new immutable snapshot; 422 lists every problem.", CREATED)
-            .body().errors(&[E::ConfigurationInvalid, E::ConcurrentCompletion, E::TooLarge]).idempotent(Idempotency::Optional),
+            .body().errors(&[E::ConfigurationInvalid, E::ConcurrentCompletion, E::TooLarge]).idempotent(Idempotency::Required),
         ListSnapshots => op("The event's snapshots and which one is active.", OK),
         GetSnapshot => op("One snapshot.", OK),
         ActivateSnapshot => op("Makes an earlier snapshot the active one (rollback).", OK)
