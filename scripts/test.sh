@@ -23,6 +23,8 @@ step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 step "SAM template lint (cfn-lint, sam validate --lint)"
 scripts/lint-template.sh
+step "OpenAPI document lint (openapi-spec-validator)"
+scripts/lint-openapi.sh
 step "cargo test (unit, property, handler, integration)"
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT

@@ -6,6 +6,7 @@ use futures::future::join_all;
 
 use crate::credentials::CredentialVault;
 use crate::domain::Channel;
+use crate::domain::ErrorCode;
 use crate::domain::resolution::{ResolvedConfiguration, ResolvedProvider};
 use crate::domain::snapshot::{CheckOutcome, Problem, ProviderCheck};
 use crate::domain::{ProviderId, TenantId};
@@ -17,14 +18,14 @@ pub fn check_configuration(cfg: &ResolvedConfiguration) -> Vec<Problem> {
     let mut problems = Vec::new();
     if cfg.settings.channels.is_empty() {
         problems.push(Problem::new(
-            "no_channels",
+            ErrorCode::NoChannels,
             "settings.channels",
             "select at least one channel",
         ));
     }
     if cfg.settings.categories.is_empty() {
         problems.push(Problem::new(
-            "no_categories",
+            ErrorCode::NoCategories,
             "settings.categories",
             "select at least one message category",
         ));
@@ -35,7 +36,7 @@ pub fn check_configuration(cfg: &ResolvedConfiguration) -> Vec<Problem> {
             let field = format!("templates.{category}.{channel}");
             let Some(template) = cfg.template(category, channel) else {
                 problems.push(Problem::new(
-                    "template_missing",
+                    ErrorCode::TemplateMissing,
                     field,
                     format!("no {channel} template for {category} at any layer"),
                 ));
@@ -48,8 +49,8 @@ pub fn check_configuration(cfg: &ResolvedConfiguration) -> Vec<Problem> {
                 &brand,
             ) {
                 let code = match e {
-                    crate::rendering::RenderError::TooLarge { .. } => "template_too_large",
-                    _ => "template_invalid",
+                    crate::rendering::RenderError::TooLarge { .. } => ErrorCode::TemplateTooLarge,
+                    _ => ErrorCode::TemplateInvalid,
                 };
                 problems.push(Problem::new(code, field, e.to_string()).at(e.position()));
             }
@@ -61,7 +62,7 @@ pub fn check_configuration(cfg: &ResolvedConfiguration) -> Vec<Problem> {
                 .is_none_or(|c| c.active().next().is_none())
         {
             problems.push(Problem::new(
-                "provider_missing",
+                ErrorCode::ProviderMissing,
                 format!("providers.{channel}"),
                 format!("no active {channel} provider"),
             ));
@@ -107,9 +108,9 @@ pub async fn check_providers(
                 | CheckOutcome::Passed { detail } => detail,
             };
             let code = if matches!(check.outcome, CheckOutcome::Rejected { .. }) {
-                "provider_credentials_rejected"
+                ErrorCode::ProviderCredentialsRejected
             } else {
-                "provider_unreachable"
+                ErrorCode::ProviderUnreachable
             };
             let problem = Problem::new(
                 code,

@@ -312,9 +312,9 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         (
             status,
             err["error"]["code"].as_str(),
-            err["error"]["field"].as_str()
+            err["error"]["problems"][0]["field"].as_str()
         ),
-        (400, Some("template_invalid"), Some("body"))
+        (422, Some("template_invalid"), Some("body"))
     );
 
     let not_json = with(fixture("config-api/put-tenant-brand"), &[], None);

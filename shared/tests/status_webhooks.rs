@@ -916,6 +916,10 @@ async fn dispatch_publishes_the_settled_status() {
     let event = serde_json::to_value(&published[0]).expect("json");
     assert_eq!(event["id"], format!("evt_{id}_sent"));
     assert_eq!(event["type"], "message.sent");
+    assert_eq!(
+        event["version"],
+        herald_shared::domain::status_event::STATUS_EVENT_VERSION
+    );
     assert_eq!(event["tenant"], "acme-events");
     assert_eq!(event["data"]["message_id"], id.as_str());
     assert_eq!(event["data"]["provider"], "twilio");

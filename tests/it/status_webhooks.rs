@@ -221,6 +221,7 @@ async fn a_status_webhook_is_retried_until_accepted_and_signed() {
             "signature verified with the create response's secret"
         );
         assert_eq!(r.body["type"], "message.sent");
+        assert_eq!(r.body["version"], 1, "the payload's version");
         assert_eq!(r.body["data"]["message_id"], message.as_str());
         assert_eq!(r.body["tenant"], w.tenant.as_str());
     }

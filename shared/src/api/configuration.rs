@@ -13,7 +13,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
+use crate::domain::ErrorCode;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::brand::Brand;
 use crate::domain::identity::{Action, Caller};
@@ -140,51 +142,46 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         request_id: http::request_id(&request),
     };
     use Layer::*;
-    match route.0.as_str() {
-        "GET /tenant/providers" => list_providers(&ctx, Tenant).await,
-        "POST /tenant/providers" => create_provider(&ctx, Tenant).await,
-        "GET /tenant/providers/{providerId}" => get_provider(&ctx, Tenant).await,
-        "PUT /tenant/providers/{providerId}" => update_provider(&ctx, Tenant).await,
-        "DELETE /tenant/providers/{providerId}" => delete_provider(&ctx, Tenant).await,
-        "POST /tenant/providers/{providerId}/test" => test_provider(&ctx, Tenant).await,
-        "GET /events/{eventId}/providers" => list_providers(&ctx, Event).await,
-        "POST /events/{eventId}/providers" => create_provider(&ctx, Event).await,
-        "GET /events/{eventId}/providers/{providerId}" => get_provider(&ctx, Event).await,
-        "PUT /events/{eventId}/providers/{providerId}" => update_provider(&ctx, Event).await,
-        "DELETE /events/{eventId}/providers/{providerId}" => delete_provider(&ctx, Event).await,
-        "POST /events/{eventId}/providers/{providerId}/test" => test_provider(&ctx, Event).await,
-        "GET /platform/templates" => list_templates(&ctx, Platform).await,
-        "GET /platform/templates/{category}/{channel}" => get_template(&ctx, Platform).await,
-        "PUT /platform/templates/{category}/{channel}" => put_template(&ctx, Platform).await,
-        "DELETE /platform/templates/{category}/{channel}" => delete_template(&ctx, Platform).await,
-        "POST /platform/templates/{category}/{channel}/preview" => preview(&ctx, Platform).await,
-        "GET /tenant/templates" => list_templates(&ctx, Tenant).await,
-        "GET /tenant/templates/{category}/{channel}" => get_template(&ctx, Tenant).await,
-        "PUT /tenant/templates/{category}/{channel}" => put_template(&ctx, Tenant).await,
-        "DELETE /tenant/templates/{category}/{channel}" => delete_template(&ctx, Tenant).await,
-        "POST /tenant/templates/{category}/{channel}/preview" => preview(&ctx, Tenant).await,
-        "GET /tenant/templates/{category}/{channel}/versions" => {
-            template_versions(&ctx, Tenant).await
-        }
-        "GET /events/{eventId}/templates" => list_templates(&ctx, Event).await,
-        "GET /events/{eventId}/templates/{category}/{channel}" => get_template(&ctx, Event).await,
-        "POST /events/{eventId}/templates/{category}/{channel}/preview" => {
-            preview(&ctx, Event).await
-        }
-        "PUT /events/{eventId}/templates/{category}/{channel}" => put_template(&ctx, Event).await,
-        "DELETE /events/{eventId}/templates/{category}/{channel}" => {
-            delete_template(&ctx, Event).await
-        }
-        "GET /events/{eventId}/templates/{category}/{channel}/versions" => {
-            template_versions(&ctx, Event).await
-        }
-        "GET /tenant/brand" => get_brand(&ctx, Tenant).await,
-        "PUT /tenant/brand" => put_brand(&ctx, Tenant).await,
-        "GET /events/{eventId}/brand" => get_brand(&ctx, Event).await,
-        "PUT /events/{eventId}/brand" => put_brand(&ctx, Event).await,
-        "DELETE /events/{eventId}/brand" => delete_brand(&ctx).await,
-        "GET /events/{eventId}/settings" => get_settings(&ctx).await,
-        "PUT /events/{eventId}/settings" => put_settings(&ctx).await,
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::ListTenantProviders => list_providers(&ctx, Tenant).await,
+        RouteId::CreateTenantProvider => create_provider(&ctx, Tenant).await,
+        RouteId::GetTenantProvider => get_provider(&ctx, Tenant).await,
+        RouteId::PutTenantProvider => update_provider(&ctx, Tenant).await,
+        RouteId::DeleteTenantProvider => delete_provider(&ctx, Tenant).await,
+        RouteId::TestTenantProvider => test_provider(&ctx, Tenant).await,
+        RouteId::ListEventProviders => list_providers(&ctx, Event).await,
+        RouteId::CreateEventProvider => create_provider(&ctx, Event).await,
+        RouteId::GetEventProvider => get_provider(&ctx, Event).await,
+        RouteId::PutEventProvider => update_provider(&ctx, Event).await,
+        RouteId::DeleteEventProvider => delete_provider(&ctx, Event).await,
+        RouteId::TestEventProvider => test_provider(&ctx, Event).await,
+        RouteId::ListPlatformTemplates => list_templates(&ctx, Platform).await,
+        RouteId::GetPlatformTemplate => get_template(&ctx, Platform).await,
+        RouteId::PutPlatformTemplate => put_template(&ctx, Platform).await,
+        RouteId::DeletePlatformTemplate => delete_template(&ctx, Platform).await,
+        RouteId::PreviewPlatformTemplate => preview(&ctx, Platform).await,
+        RouteId::ListTenantTemplates => list_templates(&ctx, Tenant).await,
+        RouteId::GetTenantTemplate => get_template(&ctx, Tenant).await,
+        RouteId::PutTenantTemplate => put_template(&ctx, Tenant).await,
+        RouteId::DeleteTenantTemplate => delete_template(&ctx, Tenant).await,
+        RouteId::PreviewTenantTemplate => preview(&ctx, Tenant).await,
+        RouteId::ListTenantTemplateVersions => template_versions(&ctx, Tenant).await,
+        RouteId::ListEventTemplates => list_templates(&ctx, Event).await,
+        RouteId::GetEventTemplate => get_template(&ctx, Event).await,
+        RouteId::PreviewEventTemplate => preview(&ctx, Event).await,
+        RouteId::PutEventTemplate => put_template(&ctx, Event).await,
+        RouteId::DeleteEventTemplate => delete_template(&ctx, Event).await,
+        RouteId::ListEventTemplateVersions => template_versions(&ctx, Event).await,
+        RouteId::GetTenantBrand => get_brand(&ctx, Tenant).await,
+        RouteId::PutTenantBrand => put_brand(&ctx, Tenant).await,
+        RouteId::GetEventBrand => get_brand(&ctx, Event).await,
+        RouteId::PutEventBrand => put_brand(&ctx, Event).await,
+        RouteId::DeleteEventBrand => delete_brand(&ctx).await,
+        RouteId::GetEventSettings => get_settings(&ctx).await,
+        RouteId::PutEventSettings => put_settings(&ctx).await,
         r if super::webhook_endpoints::serves(r) => {
             super::webhook_endpoints::handle(app, &request, &ctx.caller).await
         }
@@ -315,7 +312,7 @@ impl ProviderInput {
             .is_some_and(|r| r == 0 || r > 100_000)
         {
             return Err(FieldError::new(
-                "out_of_range",
+                ErrorCode::OutOfRange,
                 "rate_limit_per_second",
                 "rate_limit_per_second must be 1-100000",
             ));
@@ -693,9 +690,7 @@ async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
         Err(e @ RenderError::TooLarge { .. }) => {
             return Err(template_too_large(category, channel, &e));
         }
-        Err(e) => {
-            return Err(FieldError::new("template_invalid", e.part(), e.to_string()).into());
-        }
+        Err(e) => return Err(template_invalid(e.part().to_owned(), &e)),
     }
     let latest = ctx
         .app
@@ -866,8 +861,28 @@ async fn put_settings(ctx: &Ctx<'_>) -> ApiResult {
 pub fn template_too_large(category: Category, channel: Channel, e: &RenderError) -> ApiError {
     let field = format!("templates.{category}.{channel}.{}", e.part());
     ApiError::Unprocessable {
-        code: "template_too_large",
+        code: ErrorCode::TemplateTooLarge,
         message: format!("the {category} {channel} template is too large: {e}"),
-        problems: vec![Problem::new("template_too_large", field, e.to_string())],
+        problems: vec![Problem::new(
+            ErrorCode::TemplateTooLarge,
+            field,
+            e.to_string(),
+        )],
+    }
+}
+
+/// A template that does not compile or render: 422 `template_invalid`, its problem naming the
+/// part (`field`) and, where the renderer knows it, the line and column.
+pub(super) fn template_invalid(field: String, e: &RenderError) -> ApiError {
+    let message = match e.position() {
+        Some(at) => format!("{e} (line {}, column {})", at.line, at.column),
+        None => e.to_string(),
+    };
+    ApiError::Unprocessable {
+        code: ErrorCode::TemplateInvalid,
+        message,
+        problems: vec![
+            Problem::new(ErrorCode::TemplateInvalid, field, e.to_string()).at(e.position()),
+        ],
     }
 }

@@ -9,6 +9,7 @@ use lambda_http::{Body, Request, RequestExt};
 use sha2::{Digest as _, Sha256};
 
 use crate::app::App;
+use crate::domain::ErrorCode;
 use crate::domain::validation::FieldError;
 use crate::http::{self, ApiError, ApiResult};
 use crate::store::{Claim, StoredResponse};
@@ -40,13 +41,13 @@ where
         Claim::Replay(stored) => return replay(stored),
         Claim::InFlight => {
             return Err(ApiError::Conflict {
-                code: "request_in_progress",
+                code: ErrorCode::RequestInProgress,
                 message: "a request with this Idempotency-Key is still running".to_owned(),
             });
         }
         Claim::Mismatch => {
             return Err(ApiError::Unprocessable {
-                code: "idempotency_key_reused",
+                code: ErrorCode::IdempotencyKeyReused,
                 message: "this Idempotency-Key was used for a different request".to_owned(),
                 problems: Vec::new(),
             });

@@ -9,14 +9,16 @@
 //! one 403 `preference_link_expired`. The address is never in the link, an answer or a log line,
 //! and neither is the token (this module logs under a fixed route name, not the path).
 
-use lambda_http::{Body, Request};
+use lambda_http::Request;
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 use tracing::Instrument as _;
 
 use super::recipients::{PreferencesInput, audit_target, next_preferences};
+use super::routes::RouteId;
 use crate::app::App;
+use crate::domain::ErrorCode;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::consent::{
     ConsentRecord, ConsentScope, ConsentSource, ConsentStatus, LegalBasis,
@@ -55,12 +57,13 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         Ok(link) => link,
         Err(e) => return Ok(rejected(e)),
     };
-    match method.as_str() {
-        "GET" => show(app, &link).await,
-        "PUT" => change(app, &request, &link).await,
-        _ => Err(ApiError::NoRoute(format!(
-            "{method} /preferences/{{token}}"
-        ))),
+    // From the method rather than API Gateway's route key, as for receipts: a function URL
+    // serves every route as `$default`.
+    let key = format!("{method} /preferences/{{token}}");
+    match RouteId::from_key(&key) {
+        Some(RouteId::GetPreferences) => show(app, &link).await,
+        Some(RouteId::PutPreferences) => change(app, &request, &link).await,
+        _ => Err(ApiError::NoRoute(key)),
     }
 }
 
@@ -83,22 +86,17 @@ async fn authenticate(
 }
 
 fn rejected(error: LinkError) -> Response {
-    let status = match error {
-        LinkError::Invalid => 401,
-        LinkError::Expired => 403,
-    };
     tracing::warn!(
         preference_links_rejected = 1,
-        reason = error.code(),
+        reason = %error.code(),
         "preference link refused"
     );
-    let body = json!({"error": {"code": error.code(), "message": error.to_string()}});
-    lambda_http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .body(Body::Text(body.to_string()))
-        .unwrap_or_default()
+    let mut response = http::refusal(error.code(), error.to_string());
+    response.headers_mut().insert(
+        "cache-control",
+        lambda_http::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 /// What the recipient sees: preferences (defaults when never set) and the decisions in force.
@@ -165,7 +163,7 @@ async fn change(app: &App, request: &Request, link: &PreferenceLink) -> ApiResul
     }
     if input.consents.len() > MAX_LEDGER_CONSENTS {
         return Err(FieldError::new(
-            "too_many",
+            ErrorCode::TooMany,
             "consents",
             format!("at most {MAX_LEDGER_CONSENTS} decisions per request"),
         )

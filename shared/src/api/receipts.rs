@@ -21,6 +21,7 @@ use std::sync::Arc;
 use lambda_http::{Body, Request};
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
 use crate::credentials::OpenCredentials;
 use crate::domain::TenantId;
@@ -81,16 +82,19 @@ pub async fn handle_at<S: CertificateSource>(
         return Err(refused_route(segment));
     }
     let body = body_bytes(&request)?;
-    let outcome = match (method.as_str(), kind) {
-        ("GET", ProviderKind::MetaWhatsapp) => {
+    let key = format!("{method} /webhooks/{segment}/{{token}}");
+    let outcome = match RouteId::from_key(&key) {
+        Some(RouteId::MetaVerification) if kind == ProviderKind::MetaWhatsapp => {
             return meta_challenge(&request, &config);
         }
-        ("POST", _) => authenticate(receiver, &request, &tenant, &config, body, now).await,
-        _ => {
-            return Err(ApiError::NoRoute(format!(
-                "{method} /webhooks/{segment}/{{token}}"
-            )));
-        }
+        Some(
+            RouteId::TwilioReceipts
+            | RouteId::SesReceipts
+            | RouteId::MetaReceipts
+            | RouteId::AfricasTalkingReceipts
+            | RouteId::BrevoReceipts,
+        ) => authenticate(receiver, &request, &tenant, &config, body, now).await,
+        _ => return Err(ApiError::NoRoute(key)),
     };
     let (notifications, credentials) = match outcome {
         Ok(authenticated) => authenticated,
@@ -261,22 +265,12 @@ fn body_bytes(request: &Request) -> Result<&[u8], ApiError> {
 /// The answer to a request that did not authenticate or could not be read: counted, logged
 /// without its content, nothing changed.
 fn rejected(kind: ProviderKind, error: &ReceiptError) -> Response {
-    let status = match error {
-        ReceiptError::Unauthenticated(_) | ReceiptError::Stale => 401,
-        ReceiptError::Malformed(_) => 400,
-        ReceiptError::Unavailable(_) => 503,
-    };
     tracing::warn!(
         provider = kind.as_str(),
         receipts_rejected = 1,
-        reason = error.kind(),
+        reason = %error.code(),
         detail = %error,
         "receipt refused"
     );
-    let body = serde_json::json!({"error": {"code": error.kind(), "message": error.to_string()}});
-    lambda_http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Text(body.to_string()))
-        .unwrap_or_default()
+    http::refusal(error.code(), error.to_string())
 }

@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
 use crate::data_subject;
+use crate::domain::ErrorCode;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::consent::{
     ConsentRecord, ConsentScope, ConsentSource, ConsentStatus, LegalBasis, parse_evidence,
@@ -28,16 +30,21 @@ use crate::domain::{Category, Channel, TenantId};
 use crate::http::{self, ApiError, ApiResult};
 use crate::store::{LedgerChange, RecipientLedger};
 
-const ROUTE_PREFIX: &str = "/tenant/recipients/";
 /// How long a preference link works unless the request says otherwise, and at most.
 const DEFAULT_LINK_DAYS: u32 = 30;
 const MAX_LINK_DAYS: u32 = 90;
 
-/// Whether the configuration API hands `route` (`METHOD /path`) to this module.
-pub fn serves(route: &str) -> bool {
-    route
-        .split_once(' ')
-        .is_some_and(|(_, path)| path.starts_with(ROUTE_PREFIX))
+/// Whether the configuration API hands `route` to this module.
+pub fn serves(route: RouteId) -> bool {
+    matches!(
+        route,
+        RouteId::RecordRecipientConsent
+            | RouteId::LookupRecipient
+            | RouteId::PutRecipientPreferences
+            | RouteId::CreatePreferenceLink
+            | RouteId::ExportRecipient
+            | RouteId::EraseRecipient
+    )
 }
 
 struct Ctx<'a> {
@@ -78,13 +85,16 @@ pub async fn handle(app: &App, request: &Request, caller: &Caller) -> ApiResult 
         caller,
         request_id: http::request_id(request),
     };
-    match route.0.as_str() {
-        "POST /tenant/recipients/consents" => record_consent(&ctx).await,
-        "POST /tenant/recipients/lookup" => lookup(&ctx).await,
-        "PUT /tenant/recipients/preferences" => put_preferences(&ctx).await,
-        "POST /tenant/recipients/preference-link" => preference_link(&ctx).await,
-        "POST /tenant/recipients/export" => export(&ctx).await,
-        "POST /tenant/recipients/erase" => erase(&ctx).await,
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::RecordRecipientConsent => record_consent(&ctx).await,
+        RouteId::LookupRecipient => lookup(&ctx).await,
+        RouteId::PutRecipientPreferences => put_preferences(&ctx).await,
+        RouteId::CreatePreferenceLink => preference_link(&ctx).await,
+        RouteId::ExportRecipient => export(&ctx).await,
+        RouteId::EraseRecipient => erase(&ctx).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }
@@ -99,7 +109,7 @@ fn recipient(channel: Channel, address: &str) -> Result<Recipient, FieldError> {
 fn tenant_source(source: &ConsentSource) -> Result<(), FieldError> {
     if source.as_str() == ConsentSource::PREFERENCE_CENTRE {
         return Err(FieldError::new(
-            "reserved",
+            ErrorCode::Reserved,
             "source",
             "preference_centre is recorded only by the recipient's own preference centre",
         ));
@@ -357,7 +367,7 @@ async fn preference_link(ctx: &Ctx<'_>) -> ApiResult {
     let days = input.expires_in_days.unwrap_or(DEFAULT_LINK_DAYS);
     if !(1..=MAX_LINK_DAYS).contains(&days) {
         return Err(FieldError::new(
-            "out_of_range",
+            ErrorCode::OutOfRange,
             "expires_in_days",
             format!("expires_in_days must be 1-{MAX_LINK_DAYS}"),
         )
@@ -455,7 +465,7 @@ async fn erase(ctx: &Ctx<'_>) -> ApiResult {
         .await?;
         if !outcome.complete {
             return Err(ApiError::Conflict {
-                code: "erasure_incomplete",
+                code: ErrorCode::ErasureIncomplete,
                 message: if outcome.messages_in_flight > 0 {
                     format!(
                         "{} message(s) erased; {} being dispatched right now: repeat the request shortly to finish",

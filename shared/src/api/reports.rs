@@ -6,7 +6,9 @@
 
 use lambda_http::{Body, Request};
 
+use super::routes::RouteId;
 use crate::app::App;
+use crate::domain::ErrorCode;
 use crate::domain::TenantId;
 use crate::domain::identity::{Action, Caller, Role};
 use crate::domain::report::Period;
@@ -14,13 +16,12 @@ use crate::domain::validation::FieldError;
 use crate::http::{self, ApiError, ApiResult};
 use crate::reports::{self, Limits, ReportError, Sources};
 
-const ROUTE: &str = "GET /tenant/reports/compliance";
 /// Largest answer sent (Lambda returns at most 6 MB, headers and encoding included).
 const MAX_ANSWER_BYTES: usize = 5_500_000;
 
-/// Whether the configuration API hands `route` (`METHOD /path`) to this module.
-pub fn serves(route: &str) -> bool {
-    route == ROUTE
+/// Whether the configuration API hands `route` to this module.
+pub fn serves(route: RouteId) -> bool {
+    matches!(route, RouteId::GetComplianceReport)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +32,7 @@ enum Format {
 
 pub async fn handle(app: &App, request: &Request, caller: &Caller) -> ApiResult {
     let route = http::route(request);
-    if route.0 != ROUTE {
+    if RouteId::from_key(&route.0) != Some(RouteId::GetComplianceReport) {
         return Err(ApiError::NoRoute(route.0));
     }
     let query = |name: &str| http::query_param(request, name);
@@ -93,7 +94,7 @@ pub async fn handle(app: &App, request: &Request, caller: &Caller) -> ApiResult 
 
 fn too_large(why: &str) -> ApiError {
     ApiError::Unprocessable {
-        code: "report_too_large",
+        code: ErrorCode::ReportTooLarge,
         message: format!("{why}, or use the operator CLI (herald report compliance)"),
         problems: Vec::new(),
     }

@@ -3,6 +3,7 @@
 
 use lambda_http::Request;
 
+use super::routes::RouteId;
 use crate::app::App;
 use crate::domain::EventId;
 use crate::domain::identity::Action;
@@ -11,8 +12,11 @@ use crate::resolution::{redact_credentials, resolve_event};
 
 pub async fn handle(app: &App, request: Request) -> ApiResult {
     let route = http::route(&request);
-    match route.0.as_str() {
-        "GET /events/{eventId}/configuration" => {
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::GetEventConfiguration => {
             let caller = http::caller(&request)?;
             let tenant = caller.tenant_for(Action::ReadEvent)?;
             let event: EventId = http::path_param(&request, "eventId")?;

@@ -14,8 +14,10 @@ use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
 use crate::dispatch::QueuedMessage;
+use crate::domain::ErrorCode;
 use crate::domain::audit::AuditEntry;
 use crate::domain::identity::Action;
 use crate::domain::message::{Message, MessageContent, MessageId, MessageStatus};
@@ -36,11 +38,14 @@ pub const MAX_RECIPIENTS: usize = 500;
 
 pub async fn handle(app: &App, request: Request) -> ApiResult {
     let route = http::route(&request);
-    match route.0.as_str() {
-        "POST /events/{eventId}/messages" => send(app, &request, Kind::Single).await,
-        "POST /events/{eventId}/messages/batch" => send(app, &request, Kind::Batch).await,
-        "POST /events/{eventId}/triggers/{eventType}" => send(app, &request, Kind::Trigger).await,
-        "GET /events/{eventId}/messages/{messageId}" => get(app, &request).await,
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::SendMessage => send(app, &request, Kind::Single).await,
+        RouteId::SendBatch => send(app, &request, Kind::Batch).await,
+        RouteId::TriggerBusinessEvent => send(app, &request, Kind::Trigger).await,
+        RouteId::GetMessage => get(app, &request).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }
@@ -277,7 +282,7 @@ fn plan(
                     // The name is the caller's text: not repeated (it may be anything, of any
                     // length); the event's triggers are listed in its settings.
                     FieldError::new(
-                        "unknown_trigger",
+                        ErrorCode::UnknownTrigger,
                         "path.eventType",
                         "the event has no trigger of that name",
                     )
@@ -316,7 +321,7 @@ fn check_count(n: usize) -> Result<(), FieldError> {
     match n {
         0 => Err(FieldError::required("recipients")),
         n if n > MAX_RECIPIENTS => Err(FieldError::new(
-            "too_many",
+            ErrorCode::TooMany,
             "recipients",
             format!("at most {MAX_RECIPIENTS} recipients per request"),
         )),
@@ -345,7 +350,7 @@ fn render_all(
             || !cfg.settings.categories.contains(&p.category)
         {
             return Err(FieldError::new(
-                "not_in_use",
+                ErrorCode::NotInUse,
                 "category",
                 format!(
                     "{} on {} is not configured for this event",
@@ -356,7 +361,7 @@ fn render_all(
         }
         if p.channel == Channel::InApp {
             return Err(FieldError::new(
-                "not_supported",
+                ErrorCode::NotSupported,
                 "channel",
                 "in-app delivery is not available yet",
             )
@@ -364,7 +369,7 @@ fn render_all(
         }
         let template = cfg.template(p.category, p.channel).ok_or_else(|| {
             FieldError::new(
-                "not_in_use",
+                ErrorCode::NotInUse,
                 "category",
                 format!("no {} template for {}", p.channel, p.category),
             )
@@ -378,7 +383,7 @@ fn render_all(
                 .find(|k| !template.content.variables.iter().any(|v| &v.name == *k))
         {
             return Err(FieldError::new(
-                "unknown_variable",
+                ErrorCode::UnknownVariable,
                 p.field(&format!("variables.{extra}")),
                 "the template declares no variable of this name".to_owned(),
             )
@@ -388,16 +393,16 @@ fn render_all(
             .render_message(p.channel, &template.content, &p.variables, &brand)
             .map_err(|e| match e {
                 RenderError::Render { message, .. } => {
-                    FieldError::new("missing_variable", p.field("variables"), message).into()
+                    FieldError::new(ErrorCode::MissingVariable, p.field("variables"), message)
+                        .into()
                 }
                 e @ RenderError::TooLarge { .. } => {
                     super::configuration::template_too_large(p.category, p.channel, &e)
                 }
-                other => ApiError::from(FieldError::new(
-                    "template_invalid",
-                    "template",
-                    other.to_string(),
-                )),
+                other => super::configuration::template_invalid(
+                    format!("templates.{}.{}.{}", p.category, p.channel, other.part()),
+                    &other,
+                ),
             })?;
         let recipient_key = recipient.key(keyring, tenant.as_str());
         let segments = rendered.segments.map(|s| s.segments);
@@ -457,7 +462,7 @@ struct Refused {
     field: String,
     channel: Channel,
     category: Category,
-    code: &'static str,
+    code: ErrorCode,
     message: &'static str,
 }
 

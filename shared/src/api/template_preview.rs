@@ -11,13 +11,13 @@ use lambda_http::{Body, Request};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
+use crate::domain::ErrorCode;
 use crate::domain::cost::Money;
 use crate::domain::provider::ProviderKind;
 use crate::domain::resolution::{
     Layer, ResolvedTemplate, Sourced, resolve_brand, resolve_templates,
 };
 use crate::domain::sms::SmsSegments;
-use crate::domain::snapshot::Problem;
 use crate::domain::template::TemplateContent;
 use crate::domain::variables::Variables;
 use crate::domain::{Category, Channel};
@@ -150,7 +150,7 @@ pub async fn preview(
         .collect();
     if let Some(extra) = given.keys().find(|k| !variables.contains_key(*k)) {
         return Err(crate::domain::validation::FieldError::new(
-            "unknown_variable",
+            ErrorCode::UnknownVariable,
             format!("variables.{extra}"),
             "the template declares no variable of this name",
         )
@@ -198,16 +198,10 @@ fn invalid(category: Category, channel: Channel, e: &RenderError) -> ApiError {
     if let RenderError::TooLarge { .. } = e {
         return super::configuration::template_too_large(category, channel, e);
     }
-    let field = format!("templates.{category}.{channel}.{}", e.part());
-    let message = match e.position() {
-        Some(at) => format!("{e} (line {}, column {})", at.line, at.column),
-        None => e.to_string(),
-    };
-    ApiError::Unprocessable {
-        code: "template_invalid",
-        message,
-        problems: vec![Problem::new("template_invalid", field, e.to_string()).at(e.position())],
-    }
+    super::configuration::template_invalid(
+        format!("templates.{category}.{channel}.{}", e.part()),
+        e,
+    )
 }
 
 fn layer_name(layer: Layer) -> &'static str {

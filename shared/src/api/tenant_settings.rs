@@ -7,6 +7,7 @@
 use lambda_http::Request;
 use serde::Serialize;
 
+use super::routes::RouteId;
 use crate::app::App;
 use crate::domain::TenantId;
 use crate::domain::audit::{AuditEntry, digest};
@@ -15,9 +16,12 @@ use crate::domain::tenant_settings::TenantSettings;
 use crate::http::{self, ApiError, ApiResult};
 use crate::store::Revisioned;
 
-/// Whether the configuration API hands `route` (`METHOD /path`) to this module.
-pub fn serves(route: &str) -> bool {
-    matches!(route, "GET /tenant/settings" | "PUT /tenant/settings")
+/// Whether the configuration API hands `route` to this module.
+pub fn serves(route: RouteId) -> bool {
+    matches!(
+        route,
+        RouteId::GetTenantSettings | RouteId::PutTenantSettings
+    )
 }
 
 /// The settings in force and where they come from: `tenant` (set by the tenant) or
@@ -30,15 +34,18 @@ struct View {
 
 pub async fn handle(app: &App, request: &Request, caller: &Caller) -> ApiResult {
     let route = http::route(request);
-    match route.0.as_str() {
-        "GET /tenant/settings" => {
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::GetTenantSettings => {
             let tenant = caller.tenant_for(Action::ReadTenant)?;
             http::respond(
                 200,
                 &view(app, app.tenant_settings.tenant_settings(tenant).await?),
             )
         }
-        "PUT /tenant/settings" => put(app, request, caller).await,
+        RouteId::PutTenantSettings => put(app, request, caller).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }

@@ -10,7 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
+use crate::domain::ErrorCode;
 use crate::domain::TenantId;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::identity::{Action, Caller};
@@ -25,13 +27,18 @@ use crate::status_webhooks::new_secret;
 
 /// Endpoints a tenant may have: each one multiplies the deliveries of every status event.
 pub const MAX_ENDPOINTS: usize = 20;
-const ROUTE_PREFIX: &str = "/tenant/webhook-endpoints";
 
-/// Whether the configuration API hands `route` (`METHOD /path`) to this module.
-pub fn serves(route: &str) -> bool {
-    route
-        .split_once(' ')
-        .is_some_and(|(_, path)| path.starts_with(ROUTE_PREFIX))
+/// Whether the configuration API hands `route` to this module.
+pub fn serves(route: RouteId) -> bool {
+    matches!(
+        route,
+        RouteId::ListWebhookEndpoints
+            | RouteId::CreateWebhookEndpoint
+            | RouteId::GetWebhookEndpoint
+            | RouteId::PutWebhookEndpoint
+            | RouteId::DeleteWebhookEndpoint
+            | RouteId::RotateWebhookEndpointSecret
+    )
 }
 
 struct Ctx<'a> {
@@ -91,13 +98,16 @@ pub async fn handle(app: &App, request: &Request, caller: &Caller) -> ApiResult 
         caller,
         request_id: http::request_id(request),
     };
-    match route.0.as_str() {
-        "GET /tenant/webhook-endpoints" => list(&ctx).await,
-        "POST /tenant/webhook-endpoints" => create(&ctx).await,
-        "GET /tenant/webhook-endpoints/{endpointId}" => get(&ctx).await,
-        "PUT /tenant/webhook-endpoints/{endpointId}" => update(&ctx).await,
-        "DELETE /tenant/webhook-endpoints/{endpointId}" => delete(&ctx).await,
-        "POST /tenant/webhook-endpoints/{endpointId}/rotate-secret" => rotate_secret(&ctx).await,
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::ListWebhookEndpoints => list(&ctx).await,
+        RouteId::CreateWebhookEndpoint => create(&ctx).await,
+        RouteId::GetWebhookEndpoint => get(&ctx).await,
+        RouteId::PutWebhookEndpoint => update(&ctx).await,
+        RouteId::DeleteWebhookEndpoint => delete(&ctx).await,
+        RouteId::RotateWebhookEndpointSecret => rotate_secret(&ctx).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }
@@ -188,7 +198,7 @@ async fn create(ctx: &Ctx<'_>) -> ApiResult {
         let description = description(input.description)?;
         if ctx.app.webhook_endpoints.endpoints(&tenant).await?.len() >= MAX_ENDPOINTS {
             return Err(ApiError::Unprocessable {
-                code: "too_many_endpoints",
+                code: ErrorCode::TooManyEndpoints,
                 message: format!("a tenant can have at most {MAX_ENDPOINTS} webhook endpoints"),
                 problems: Vec::new(),
             });
@@ -286,7 +296,7 @@ async fn update(ctx: &Ctx<'_>) -> ApiResult {
         && input.active.is_none()
     {
         return Err(FieldError::new(
-            "required",
+            ErrorCode::Required,
             "body",
             "give at least one of url, events, description, active",
         )

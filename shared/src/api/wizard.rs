@@ -6,7 +6,9 @@ use lambda_http::Request;
 use serde_json::json;
 use time::OffsetDateTime;
 
+use super::routes::RouteId;
 use crate::app::App;
+use crate::domain::ErrorCode;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::identity::Action;
 use crate::domain::snapshot::Snapshot;
@@ -18,11 +20,14 @@ use crate::wizard::{check_configuration, check_providers};
 
 pub async fn handle(app: &App, request: Request) -> ApiResult {
     let route = http::route(&request);
-    match route.0.as_str() {
-        "POST /events/{eventId}/wizard/complete" => complete(app, &request).await,
-        "GET /events/{eventId}/snapshots" => list(app, &request).await,
-        "GET /events/{eventId}/snapshots/{version}" => get(app, &request).await,
-        "POST /events/{eventId}/snapshots/{version}/activate" => activate(app, &request).await,
+    let Some(id) = RouteId::from_key(&route.0) else {
+        return Err(ApiError::NoRoute(route.0));
+    };
+    match id {
+        RouteId::CompleteWizard => complete(app, &request).await,
+        RouteId::ListSnapshots => list(app, &request).await,
+        RouteId::GetSnapshot => get(app, &request).await,
+        RouteId::ActivateSnapshot => activate(app, &request).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }
@@ -69,7 +74,7 @@ async fn validate_and_activate(
             "configuration invalid; nothing activated"
         );
         return Err(ApiError::Unprocessable {
-            code: "configuration_invalid",
+            code: ErrorCode::ConfigurationInvalid,
             message: format!(
                 "the event configuration has {} problem(s); nothing was activated",
                 problems.len()
@@ -105,7 +110,7 @@ async fn validate_and_activate(
         .await
         .map_err(|e| match e {
             StoreError::Conflict => ApiError::Conflict {
-                code: "concurrent_completion",
+                code: ErrorCode::ConcurrentCompletion,
                 message:
                     "another completion of this event finished first; read the snapshots and retry"
                         .to_owned(),
@@ -197,7 +202,7 @@ async fn activate(app: &App, request: &Request) -> ApiResult {
         }
         Err(StoreError::Conflict) => {
             return Err(ApiError::Conflict {
-                code: "concurrent_activation",
+                code: ErrorCode::ConcurrentActivation,
                 message: "the active version changed meanwhile; read the snapshots and retry"
                     .to_owned(),
             });

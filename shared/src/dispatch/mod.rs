@@ -341,10 +341,11 @@ impl Dispatcher {
             }
             Ok(Some(Verdict::Refuse(why))) => {
                 info!(
-                    code = why.code(),
+                    code = %why.code(),
                     "recipient refused since the message was accepted; not sent"
                 );
-                self.fail(message, token, why.code(), why.message()).await
+                self.fail(message, token, why.code().as_str(), why.message())
+                    .await
             }
             // Never send without a verdict.
             Ok(None) => {

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use super::catalogue::{Category, CategoryClass, Channel};
 use super::recipient::Recipient;
 use super::validation::{FieldError, text};
+use crate::domain::ErrorCode;
 
 /// Longest evidence text (a form version, a ticket reference, a URL of a signed document).
 pub const MAX_EVIDENCE: usize = 500;
@@ -214,7 +215,7 @@ pub fn parse_evidence(
                 .contains(digits));
     if names_address {
         return Err(FieldError::new(
-            "contains_address",
+            ErrorCode::ContainsAddress,
             field,
             "evidence must not contain the recipient's address; give a reference instead",
         ));
@@ -308,17 +309,17 @@ mod tests {
         assert_eq!(
             parse_evidence("evidence", Some("signed up as ada@acme.EXAMPLE"), &email)
                 .map_err(|e| e.code),
-            Err("contains_address")
+            Err(ErrorCode::ContainsAddress)
         );
         assert_eq!(
             parse_evidence("evidence", Some("called from 260 97 123 4567"), &phone)
                 .map_err(|e| e.code),
-            Err("contains_address")
+            Err(ErrorCode::ContainsAddress)
         );
         assert_eq!(
             parse_evidence("evidence", Some(&"x".repeat(MAX_EVIDENCE + 1)), &phone)
                 .map_err(|e| e.code),
-            Err("too_long")
+            Err(ErrorCode::TooLong)
         );
     }
 

@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod consent;
 pub mod cost;
 pub mod erasure;
+pub mod error_code;
 pub mod identity;
 pub mod ids;
 pub mod message;
@@ -30,4 +31,5 @@ pub mod variables;
 pub mod webhook_endpoint;
 
 pub use catalogue::{Category, CategoryClass, Channel};
+pub use error_code::ErrorCode;
 pub use ids::{EventId, ProviderId, TenantId};

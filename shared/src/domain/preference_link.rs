@@ -5,6 +5,7 @@
 //! `v1.<payload>` exactly as it appears in the URL, and is checked (in constant time) before the
 //! payload is read.
 
+use super::error_code::ErrorCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -42,10 +43,10 @@ pub enum LinkError {
 }
 
 impl LinkError {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            LinkError::Invalid => "preference_link_invalid",
-            LinkError::Expired => "preference_link_expired",
+            LinkError::Invalid => ErrorCode::PreferenceLinkInvalid,
+            LinkError::Expired => ErrorCode::PreferenceLinkExpired,
         }
     }
 }

@@ -25,6 +25,7 @@ use super::catalogue::{Category, CategoryClass, Channel};
 use super::consent::{ConsentRecord, ConsentSource, ConsentStatus, in_force};
 use super::suppression::BlockKind;
 use super::validation::FieldError;
+use crate::domain::ErrorCode;
 
 /// A wall-clock time of day, `HH:MM` on a 24-hour clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -264,7 +265,7 @@ impl Preferences {
             .find(|c| c.class() != CategoryClass::Marketing)
         {
             return Err(FieldError::new(
-                "not_optional",
+                ErrorCode::NotOptional,
                 field("category_opt_outs"),
                 format!("{c} is transactional: recipients cannot opt out of it"),
             ));
@@ -302,12 +303,12 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
             Refusal::Blocked(kind) => kind.refusal_code(),
-            Refusal::WithdrewConsent => "recipient_withdrew_consent",
-            Refusal::OptedOutOfCategory => "recipient_opted_out_of_category",
-            Refusal::OptedOutOfChannel => "recipient_opted_out_of_channel",
+            Refusal::WithdrewConsent => ErrorCode::RecipientWithdrewConsent,
+            Refusal::OptedOutOfCategory => ErrorCode::RecipientOptedOutOfCategory,
+            Refusal::OptedOutOfChannel => ErrorCode::RecipientOptedOutOfChannel,
         }
     }
 
@@ -590,7 +591,7 @@ mod tests {
         };
         assert_eq!(
             p.check("").map_err(|e| (e.code, e.field)),
-            Err(("not_optional", "category_opt_outs".to_owned()))
+            Err((ErrorCode::NotOptional, "category_opt_outs".to_owned()))
         );
         let twice = Preferences {
             channel_order: vec![Channel::Sms, Channel::Email, Channel::Sms],

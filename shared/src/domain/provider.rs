@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use super::catalogue::Channel;
 use super::ids::ProviderId;
 use super::validation::{EmailAddress, FieldError, text};
+use crate::domain::ErrorCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -301,7 +302,7 @@ impl CredentialInput {
         }
         if let Some(extra) = self.0.keys().find(|k| !wanted.contains(&k.as_str())) {
             return Err(FieldError::new(
-                "unknown_field",
+                ErrorCode::UnknownField,
                 format!("credentials.{extra}"),
                 format!(
                     "a {} provider takes no credential named {extra}",
@@ -423,7 +424,7 @@ pub fn check_priority(field: &str, value: u32) -> Result<u32, FieldError> {
         Ok(value)
     } else {
         Err(FieldError::new(
-            "out_of_range",
+            ErrorCode::OutOfRange,
             field,
             format!("{field} must be 1-{MAX_PRIORITY}"),
         ))
@@ -435,7 +436,7 @@ pub fn check_weight(field: &str, value: u32) -> Result<u32, FieldError> {
         Ok(value)
     } else {
         Err(FieldError::new(
-            "out_of_range",
+            ErrorCode::OutOfRange,
             field,
             format!("{field} must be 0-{MAX_WEIGHT}"),
         ))
@@ -470,7 +471,7 @@ mod tests {
             creds(&[("auth_token", "x"), ("pin", "1")])
                 .check(ProviderKind::Twilio)
                 .map_err(|e| e.code),
-            Err("unknown_field")
+            Err(ErrorCode::UnknownField)
         );
         assert!(creds(&[]).check(ProviderKind::Ses).is_ok());
     }

@@ -4,6 +4,7 @@
 //! the raw requests; this module holds the shapes, the opt-out keywords and the constant-time
 //! comparisons of shared secrets that providers without signatures rely on.
 
+use super::error_code::ErrorCode;
 use std::fmt;
 
 use base64::Engine as _;
@@ -142,13 +143,13 @@ pub enum ReceiptError {
 }
 
 impl ReceiptError {
-    /// `unauthenticated`, `malformed`, `stale` or `unavailable`: for logs and metrics.
-    pub fn kind(&self) -> &'static str {
+    /// The code the provider is answered with (and logs and metrics count by).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ReceiptError::Unauthenticated(_) => "unauthenticated",
-            ReceiptError::Malformed(_) => "malformed",
-            ReceiptError::Stale => "stale",
-            ReceiptError::Unavailable(_) => "unavailable",
+            ReceiptError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            ReceiptError::Malformed(_) => ErrorCode::Malformed,
+            ReceiptError::Stale => ErrorCode::Stale,
+            ReceiptError::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 

@@ -16,6 +16,7 @@ use super::identity::Role;
 use super::ids::TenantId;
 use super::message::{Message, MessageId, MessageStatus};
 use super::validation::{FieldError, MAX_TIME, MIN_TIME};
+use crate::domain::ErrorCode;
 
 /// The longest period one report covers.
 pub const MAX_PERIOD_DAYS: i64 = 366;
@@ -48,14 +49,14 @@ impl Period {
         );
         if from >= to {
             return Err(FieldError::new(
-                "invalid_period",
+                ErrorCode::InvalidPeriod,
                 "to",
                 "to must be later than from",
             ));
         }
         if to - from > Duration::days(MAX_PERIOD_DAYS) {
             return Err(FieldError::new(
-                "period_too_long",
+                ErrorCode::PeriodTooLong,
                 "to",
                 format!("a report covers at most {MAX_PERIOD_DAYS} days"),
             ));
@@ -89,7 +90,7 @@ fn in_range(field: &'static str, at: Option<OffsetDateTime>) -> Result<OffsetDat
 
 fn out_of_range(field: &'static str) -> FieldError {
     FieldError::new(
-        "out_of_range",
+        ErrorCode::OutOfRange,
         field,
         format!("{field} must be between {MIN_TIME} and {MAX_TIME} (UTC)"),
     )
@@ -562,27 +563,27 @@ mod tests {
         };
         assert_eq!(
             err(None, Some("2026-12-01T00:00:00Z")),
-            ("required", "from".into())
+            (ErrorCode::Required, "from".into())
         );
         assert_eq!(
             err(Some("2026-11-01"), Some("2026-12-01T00:00:00Z")),
-            ("invalid", "from".into())
+            (ErrorCode::Invalid, "from".into())
         );
         assert_eq!(
             err(Some("2026-11-01T00:00:00Z"), Some("yesterday")),
-            ("invalid", "to".into())
+            (ErrorCode::Invalid, "to".into())
         );
         assert_eq!(
             err(Some("2026-12-01T00:00:00Z"), Some("2026-11-01T00:00:00Z")),
-            ("invalid_period", "to".into())
+            (ErrorCode::InvalidPeriod, "to".into())
         );
         assert_eq!(
             err(Some("2026-11-01T00:00:00Z"), Some("2026-11-01T00:00:00Z")),
-            ("invalid_period", "to".into())
+            (ErrorCode::InvalidPeriod, "to".into())
         );
         assert_eq!(
             err(Some("2025-11-01T00:00:00Z"), Some("2026-11-03T00:00:00Z")),
-            ("period_too_long", "to".into())
+            (ErrorCode::PeriodTooLong, "to".into())
         );
         // 366 days is the most; offsets are normalised to UTC; an unencoded `+` (a space) is
         // read as the offset sign it was.
@@ -604,15 +605,15 @@ mod tests {
         // UTC has no RFC 3339 form).
         assert_eq!(
             err("9999-12-31T00:00:00-23:59", "9999-12-31T12:00:00Z"),
-            Err(("out_of_range", "from".into()))
+            Err((ErrorCode::OutOfRange, "from".into()))
         );
         assert_eq!(
             err("9998-12-31T00:00:00Z", "9999-12-31T00:00:00-23:59"),
-            Err(("out_of_range", "to".into()))
+            Err((ErrorCode::OutOfRange, "to".into()))
         );
         assert_eq!(
             err("0000-01-01T00:00:00+23:59", "0000-01-02T00:00:00Z"),
-            Err(("out_of_range", "from".into()))
+            Err((ErrorCode::OutOfRange, "from".into()))
         );
         assert_eq!(
             err("9998-12-31T00:00:00Z", "9999-01-01T00:00:00Z").map(|p| p.to()),

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::error_code::ErrorCode;
 use super::ids::ProviderId;
 use super::resolution::ResolvedConfiguration;
 use super::template::Position;
@@ -11,7 +12,7 @@ use super::template::Position;
 /// One thing wrong with an event's configuration, found by wizard validation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Problem {
-    pub code: String,
+    pub code: ErrorCode,
     /// Where the problem is, as a path into the resolved configuration, e.g. `templates.invitation.sms`.
     pub field: String,
     pub message: String,
@@ -21,9 +22,9 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(code: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            code: code.to_owned(),
+            code,
             field: field.into(),
             message: message.into(),
             at: None,

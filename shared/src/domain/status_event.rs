@@ -72,6 +72,10 @@ impl StatusEventType {
     }
 }
 
+/// The version of the status webhook payload: raised when a field changes meaning or goes away
+/// (new optional fields do not raise it). Receivers check it before reading `data`.
+pub const STATUS_EVENT_VERSION: u32 = 1;
+
 /// One change, as posted to every endpoint of the tenant that wants its type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusEvent {
@@ -80,6 +84,10 @@ pub struct StatusEvent {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: StatusEventType,
+    /// The payload's version ([`STATUS_EVENT_VERSION`] when it was made; deliveries queued
+    /// before versions existed are version 1).
+    #[serde(default = "first_version")]
+    pub version: u32,
     #[serde(with = "time::serde::rfc3339")]
     pub timestamp: OffsetDateTime,
     pub tenant: TenantId,
@@ -121,6 +129,10 @@ pub struct RecipientData {
     pub message_id: Option<MessageId>,
 }
 
+fn first_version() -> u32 {
+    1
+}
+
 impl StatusEvent {
     /// The event for `message` having reached `status` (with its reason and cost as stored);
     /// `None` for `accepted`.
@@ -135,6 +147,7 @@ impl StatusEvent {
         Some(Self {
             id: format!("evt_{}_{}", message.id, status.as_str()),
             kind,
+            version: STATUS_EVENT_VERSION,
             timestamp: at,
             tenant: message.tenant.clone(),
             data: StatusEventData::Message(MessageData {
@@ -166,9 +179,27 @@ impl StatusEvent {
                 at.unix_timestamp()
             ),
             kind,
+            version: STATUS_EVENT_VERSION,
             timestamp: at,
             tenant: tenant.clone(),
             data: StatusEventData::Recipient(data),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_carry_their_version_and_old_deliveries_read_as_the_first() {
+        let queued = r#"{"id": "evt_1", "type": "message.sent", "timestamp": "2026-11-22T10:00:03Z",
+            "tenant": "acme-events", "data": {"message_id": "msg_0d3k8z6q9x2m4n7p5r1t3v8w9y",
+            "event": "gala-2026", "category": "invitation", "channel": "sms", "status": "sent"}}"#;
+        let event: StatusEvent =
+            serde_json::from_str(queued).expect("an event queued before versions");
+        assert_eq!(event.version, 1);
+        let posted = serde_json::to_value(&event).expect("json");
+        assert_eq!(posted["version"], STATUS_EVENT_VERSION);
     }
 }

@@ -3,6 +3,7 @@
 //! bounce, a spam complaint). The send path refuses them with the reason; nothing here holds
 //! the address itself, only the recipient key.
 
+use super::error_code::ErrorCode;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -27,10 +28,10 @@ impl BlockKind {
     }
 
     /// The error code the send API answers with.
-    pub fn refusal_code(self) -> &'static str {
+    pub fn refusal_code(self) -> ErrorCode {
         match self {
-            BlockKind::OptedOut => "recipient_opted_out",
-            BlockKind::Suppressed => "recipient_suppressed",
+            BlockKind::OptedOut => ErrorCode::RecipientOptedOut,
+            BlockKind::Suppressed => ErrorCode::RecipientSuppressed,
         }
     }
 

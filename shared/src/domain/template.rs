@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::catalogue::{Category, Channel};
 use super::validation::{FieldError, text};
+use crate::domain::ErrorCode;
 
 pub const MAX_BODY_CHARS: usize = 100_000;
 pub const MAX_SUBJECT_CHARS: usize = 998;
@@ -59,7 +60,7 @@ impl TemplateContent {
             (None, true) => return Err(FieldError::required("subject")),
             (Some(_), false) => {
                 return Err(FieldError::new(
-                    "not_allowed",
+                    ErrorCode::NotAllowed,
                     "subject",
                     format!("{channel} templates have no subject"),
                 ));
@@ -69,7 +70,7 @@ impl TemplateContent {
         text("body", &self.body, MAX_BODY_CHARS)?;
         if self.variables.len() > MAX_VARIABLES {
             return Err(FieldError::new(
-                "too_many",
+                ErrorCode::TooMany,
                 "variables",
                 format!("at most {MAX_VARIABLES} variables"),
             ));
@@ -94,21 +95,21 @@ impl TemplateContent {
             }
             if RESERVED_VARIABLES.contains(&v.name.as_str()) {
                 return Err(FieldError::new(
-                    "reserved",
+                    ErrorCode::Reserved,
                     field,
                     format!("{} is provided by Herald", v.name),
                 ));
             }
             if !seen.insert(v.name.as_str()) {
                 return Err(FieldError::new(
-                    "duplicate",
+                    ErrorCode::Duplicate,
                     field,
                     format!("{} is declared twice", v.name),
                 ));
             }
             if v.sample.chars().count() > 1024 {
                 return Err(FieldError::new(
-                    "too_long",
+                    ErrorCode::TooLong,
                     format!("variables[{i}].sample"),
                     "samples are at most 1024 characters",
                 ));
@@ -120,7 +121,7 @@ impl TemplateContent {
         ] {
             if map.len() > 50 {
                 return Err(FieldError::new(
-                    "too_many",
+                    ErrorCode::TooMany,
                     name,
                     format!("at most 50 {name}"),
                 ));
@@ -199,7 +200,7 @@ mod tests {
             content(Some("Hi"), &[])
                 .check(Channel::Sms)
                 .map_err(|e| e.code),
-            Err("not_allowed")
+            Err(ErrorCode::NotAllowed)
         );
     }
 
@@ -215,13 +216,13 @@ mod tests {
             content(None, &["a", "a"])
                 .check(Channel::Sms)
                 .map_err(|e| e.code),
-            Err("duplicate")
+            Err(ErrorCode::Duplicate)
         );
         assert_eq!(
             content(None, &["brand"])
                 .check(Channel::Sms)
                 .map_err(|e| e.code),
-            Err("reserved")
+            Err(ErrorCode::Reserved)
         );
     }
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use super::validation::FieldError;
+use crate::domain::ErrorCode;
 
 /// Bounds of a tenant's message retention, in days (a day to ten years).
 pub const MIN_RETENTION_DAYS: u32 = 1;
@@ -21,7 +22,7 @@ impl TenantSettings {
     pub fn check(&self) -> Result<(), FieldError> {
         if !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&self.message_retention_days) {
             return Err(FieldError::new(
-                "out_of_range",
+                ErrorCode::OutOfRange,
                 "message_retention_days",
                 format!(
                     "message_retention_days must be between {MIN_RETENTION_DAYS} and {MAX_RETENTION_DAYS}"
@@ -60,7 +61,7 @@ mod tests {
             .expect_err("out of range");
             assert_eq!(
                 (e.code, e.field.as_str()),
-                ("out_of_range", "message_retention_days")
+                (ErrorCode::OutOfRange, "message_retention_days")
             );
         }
         assert!(

@@ -7,15 +7,17 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
+pub use super::error_code::ErrorCode;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub field: String,
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             code,
             field: field.into(),
@@ -27,14 +29,14 @@ impl FieldError {
         let field = field.into();
         let message = format!("{field} is required");
         Self {
-            code: "required",
+            code: ErrorCode::Required,
             field,
             message,
         }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new("invalid", field, message)
+        Self::new(ErrorCode::Invalid, field, message)
     }
 }
 
@@ -48,26 +50,30 @@ impl std::error::Error for FieldError {}
 
 /// The codes a deserializer may give its refusal (`too_long: ...`), so that the request's
 /// error names the limit rather than a generic `invalid`; see [`limit_error`].
-const LIMIT_CODES: [&str; 3] = ["too_long", "too_many", "out_of_range"];
+const LIMIT_CODES: [ErrorCode; 3] = [
+    ErrorCode::TooLong,
+    ErrorCode::TooMany,
+    ErrorCode::OutOfRange,
+];
 
 /// A deserializer's refusal of input over a limit, carrying its code through serde's error
 /// (which keeps only a message); `crate::http::json_body` turns it back into a [`FieldError`].
-pub fn limit_error<E: serde::de::Error>(code: &'static str, message: impl fmt::Display) -> E {
+pub fn limit_error<E: serde::de::Error>(code: ErrorCode, message: impl fmt::Display) -> E {
     debug_assert!(LIMIT_CODES.contains(&code));
     E::custom(format_args!("{code}: {message}"))
 }
 
 /// The code and message of a deserializer's refusal: one made by [`limit_error`], or `invalid`.
-pub fn split_limit_error(message: &str) -> (&'static str, &str) {
+pub fn split_limit_error(message: &str) -> (ErrorCode, &str) {
     LIMIT_CODES
         .into_iter()
         .find_map(|code| {
             message
-                .strip_prefix(code)
+                .strip_prefix(code.as_str())
                 .and_then(|rest| rest.strip_prefix(": "))
                 .map(|rest| (code, rest))
         })
-        .unwrap_or(("invalid", message))
+        .unwrap_or((ErrorCode::Invalid, message))
 }
 
 /// A JSON array of at most `MAX` items, refused while it is read (the item past the limit is
@@ -142,7 +148,10 @@ impl<'de, T: serde::Deserialize<'de>, const MAX: usize> serde::Deserialize<'de>
                 let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX));
                 while let Some(item) = seq.next_element()? {
                     if items.len() == MAX {
-                        return Err(limit_error("too_many", format_args!("at most {MAX} items")));
+                        return Err(limit_error(
+                            ErrorCode::TooMany,
+                            format_args!("at most {MAX} items"),
+                        ));
                     }
                     items.push(item);
                 }
@@ -184,7 +193,7 @@ impl<'de, const MAX: usize> serde::Deserialize<'de> for BoundedText<MAX> {
         // Bytes bound characters from above: only a long text is counted.
         if text.len() > MAX && text.chars().count() > MAX {
             return Err(limit_error(
-                "too_long",
+                ErrorCode::TooLong,
                 format_args!("at most {MAX} characters"),
             ));
         }
@@ -200,7 +209,7 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, FieldError> 
     }
     if value.chars().count() > max {
         return Err(FieldError::new(
-            "too_long",
+            ErrorCode::TooLong,
             field,
             format!("{field} must be at most {max} characters"),
         ));
@@ -335,10 +344,13 @@ mod tests {
     #[test]
     fn text_fields() {
         assert_eq!(text("name", "  Gala  ", 10), Ok("Gala".into()));
-        assert_eq!(text("name", "  ", 10).map_err(|e| e.code), Err("required"));
+        assert_eq!(
+            text("name", "  ", 10).map_err(|e| e.code),
+            Err(ErrorCode::Required)
+        );
         assert_eq!(
             text("name", "x".repeat(11).as_str(), 10).map_err(|e| e.code),
-            Err("too_long")
+            Err(ErrorCode::TooLong)
         );
     }
 }

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::error_code::ErrorCode;
 use super::validation::{BoundedText, limit_error};
 
 /// Most variables one recipient (or a single send) may carry. Templates declare at most
@@ -78,14 +79,14 @@ impl<'de> Deserialize<'de> for Variables {
                 while let Some(name) = map.next_key::<String>()? {
                     if variables.len() == MAX_VARIABLES {
                         return Err(limit_error(
-                            "too_many",
+                            ErrorCode::TooMany,
                             format_args!("at most {MAX_VARIABLES} variables"),
                         ));
                     }
                     // The name is not repeated in the message: it may be anything.
                     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
                         return Err(limit_error(
-                            "too_long",
+                            ErrorCode::TooLong,
                             format_args!("variable names are 1-{MAX_NAME_CHARS} characters"),
                         ));
                     }

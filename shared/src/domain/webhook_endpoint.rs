@@ -13,6 +13,7 @@ use url::{Host, Url};
 
 use super::status_event::StatusEventType;
 use super::validation::FieldError;
+use crate::domain::ErrorCode;
 
 pub use super::ids::WebhookEndpointId;
 
@@ -105,7 +106,7 @@ pub fn parse_event_types(
 ) -> Result<BTreeSet<StatusEventType>, FieldError> {
     if names.is_empty() {
         return Err(FieldError::new(
-            "required",
+            ErrorCode::Required,
             field,
             format!("{field} needs at least one event type"),
         ));
@@ -119,7 +120,7 @@ pub fn parse_event_types(
                 .find(|kind| kind.as_str() == name)
                 .ok_or_else(|| {
                     FieldError::new(
-                        "unknown_event_type",
+                        ErrorCode::UnknownEventType,
                         format!("{field}[{i}]"),
                         format!(
                             "not an event type; known: {}",
@@ -146,37 +147,37 @@ impl UrlPolicy {
     pub fn check(&self, field: &str, raw: &str) -> Result<Url, FieldError> {
         if raw.len() > MAX_URL_LENGTH {
             return Err(FieldError::new(
-                "too_long",
+                ErrorCode::TooLong,
                 field,
                 format!("{field} must be at most {MAX_URL_LENGTH} characters"),
             ));
         }
         let url = Url::parse(raw.trim()).map_err(|_| {
             FieldError::new(
-                "invalid_url",
+                ErrorCode::InvalidUrl,
                 field,
                 format!("{field} is not an absolute URL"),
             )
         })?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(FieldError::new(
-                "credentials_in_url",
+                ErrorCode::CredentialsInUrl,
                 field,
                 format!(
                     "{field} must not carry credentials: receivers verify the signature instead"
                 ),
             ));
         }
-        let host = url
-            .host()
-            .ok_or_else(|| FieldError::new("invalid_url", field, format!("{field} has no host")))?;
+        let host = url.host().ok_or_else(|| {
+            FieldError::new(ErrorCode::InvalidUrl, field, format!("{field} has no host"))
+        })?;
         let loopback = self.allow_loopback && is_loopback(&host);
         match url.scheme() {
             "https" => {}
             "http" if loopback => {}
             _ => {
                 return Err(FieldError::new(
-                    "insecure_url",
+                    ErrorCode::InsecureUrl,
                     field,
                     format!("{field} must use https"),
                 ));
@@ -184,7 +185,7 @@ impl UrlPolicy {
         }
         if !loopback && !public_host(&host) {
             return Err(FieldError::new(
-                "private_address",
+                ErrorCode::PrivateAddress,
                 field,
                 format!(
                     "{field} must name a public host, not a private, loopback or link-local one"
@@ -337,7 +338,7 @@ mod tests {
     }
 
     fn code(policy: UrlPolicy, url: &str) -> Option<&'static str> {
-        policy.check("url", url).err().map(|e| e.code)
+        policy.check("url", url).err().map(|e| e.code.as_str())
     }
 
     #[test]
@@ -436,11 +437,11 @@ mod tests {
             .expect_err("unknown");
         assert_eq!(
             (err.code, err.field.as_str()),
-            ("unknown_event_type", "events[1]")
+            (ErrorCode::UnknownEventType, "events[1]")
         );
         assert_eq!(
             parse_event_types("events", &[]).map_err(|e| e.code),
-            Err("required")
+            Err(ErrorCode::Required)
         );
     }
 

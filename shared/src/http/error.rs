@@ -5,6 +5,7 @@ use lambda_http::Body;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::domain::ErrorCode;
 use crate::domain::identity::Denied;
 use crate::domain::snapshot::Problem;
 use crate::domain::validation::FieldError;
@@ -23,10 +24,10 @@ pub enum ApiError {
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     #[error("{message}")]
     Unprocessable {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         problems: Vec<Problem>,
     },
@@ -52,14 +53,18 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => ApiError::Conflict {
-                code: "concurrent_change",
+                code: ErrorCode::ConcurrentChange,
                 message: "the resource changed since it was read; read it again and retry"
                     .to_owned(),
             },
             StoreError::TooLarge { what, size, limit } => ApiError::Unprocessable {
-                code: "too_large",
+                code: ErrorCode::TooLarge,
                 message: format!("{what} is too large to store: {size} bytes, at most {limit}"),
-                problems: vec![Problem::new("too_large", what, "over the item limit")],
+                problems: vec![Problem::new(
+                    ErrorCode::TooLarge,
+                    what,
+                    "over the item limit",
+                )],
             },
             StoreError::Unavailable(e) => ApiError::Internal(e),
         }
@@ -74,7 +79,7 @@ impl From<crate::credentials::VaultError> for ApiError {
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
-    code: &'a str,
+    code: ErrorCode,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
@@ -106,31 +111,31 @@ impl ApiError {
                 problems: None,
             },
             ApiError::Unauthenticated => ErrorBody {
-                code: "unauthenticated",
+                code: ErrorCode::Unauthenticated,
                 message: self.to_string(),
                 field: None,
                 problems: None,
             },
             ApiError::Forbidden(_) => ErrorBody {
-                code: "forbidden",
+                code: ErrorCode::Forbidden,
                 message: self.to_string(),
                 field: None,
                 problems: None,
             },
             ApiError::NotFound(_) | ApiError::NoRoute(_) => ErrorBody {
-                code: "not_found",
+                code: ErrorCode::NotFound,
                 message: self.to_string(),
                 field: None,
                 problems: None,
             },
             ApiError::PayloadTooLarge { .. } => ErrorBody {
-                code: "payload_too_large",
+                code: ErrorCode::PayloadTooLarge,
                 message: self.to_string(),
                 field: Some("body"),
                 problems: None,
             },
             ApiError::Conflict { code, message } => ErrorBody {
-                code,
+                code: *code,
                 message: message.clone(),
                 field: None,
                 problems: None,
@@ -140,7 +145,7 @@ impl ApiError {
                 message,
                 problems,
             } => ErrorBody {
-                code,
+                code: *code,
                 message: message.clone(),
                 field: None,
                 problems: (!problems.is_empty()).then_some(problems.as_slice()),
@@ -148,18 +153,36 @@ impl ApiError {
             ApiError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "request failed");
                 ErrorBody {
-                    code: "internal",
+                    code: ErrorCode::Internal,
                     message: "something went wrong on our side".to_owned(),
                     field: None,
                     problems: None,
                 }
             }
         };
-        let json = json!({ "error": body }).to_string();
-        lambda_http::Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Body::Text(json))
-            .unwrap_or_default()
+        error_response(status, &body)
     }
+}
+
+/// A refusal outside [`ApiError`]'s cases (a provider's webhook that does not authenticate, a
+/// preference link that does not verify): the same body, with the code's status.
+pub fn refusal(code: ErrorCode, message: String) -> super::Response {
+    // Codes without a status of their own only appear inside `problems`; none is refused alone.
+    let status = code.status().unwrap_or(422);
+    let body = ErrorBody {
+        code,
+        message,
+        field: None,
+        problems: None,
+    };
+    error_response(status, &body)
+}
+
+fn error_response(status: u16, body: &ErrorBody<'_>) -> super::Response {
+    let json = json!({ "error": body }).to_string();
+    lambda_http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::Text(json))
+        .unwrap_or_default()
 }

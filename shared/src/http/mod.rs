@@ -6,7 +6,7 @@ mod identity;
 mod request;
 mod strict;
 
-pub use error::ApiError;
+pub use error::{ApiError, refusal};
 pub use identity::{ROLE_CLAIM, TENANT_CLAIM, caller};
 pub use request::{
     MAX_BODY_BYTES, Route, api_path, idempotency_key, json_body, no_content, parse_json,

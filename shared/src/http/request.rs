@@ -271,7 +271,7 @@ mod tests {
     fn refusal(body: &str) -> (&'static str, String) {
         match parse_json::<Settings>(body.as_bytes()) {
             Ok(_) => panic!("{body:.80} was accepted"),
-            Err(e) => (e.code, e.field),
+            Err(e) => (e.code.as_str(), e.field),
         }
     }
 

@@ -205,7 +205,7 @@ impl Worker {
         let url = match self.config.urls.check("url", &endpoint.config.url) {
             Ok(url) => url,
             Err(e) => {
-                warn!(code = e.code, "the endpoint's URL is not allowed here");
+                warn!(code = %e.code, "the endpoint's URL is not allowed here");
                 return Outcome::Dropped("URL not allowed");
             }
         };

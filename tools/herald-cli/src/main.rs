@@ -22,6 +22,7 @@ mod report;
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -44,6 +45,12 @@ enum Command {
     Recipient(recipient::RecipientCommand),
     /// Prints a token from the local stack's development issuer, for the local gateway.
     DevToken(dev_token::DevTokenArgs),
+    /// Prints the HTTP API's OpenAPI 3.1 document (what `docs/openapi.json` holds).
+    Openapi {
+        /// The sample API Gateway events whose bodies become the document's examples.
+        #[arg(long, default_value = "events")]
+        events: std::path::PathBuf,
+    },
     /// Moves dead-lettered messages back to their queue.
     Redrive {
         #[arg(long)]
@@ -63,6 +70,7 @@ async fn main() -> ExitCode {
         Command::Report(command) => report::run(command).await,
         Command::Recipient(command) => recipient::run(command).await,
         Command::DevToken(args) => dev_token::run(args),
+        Command::Openapi { events } => openapi(&events),
         Command::Redrive {
             dead_letter_queue,
             queue,
@@ -88,5 +96,12 @@ async fn redrive(dead_letters: &str, queue: &str, limit: usize) -> anyhow::Resul
     )
     .await?;
     println!("redrove {moved} message(s)");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn openapi(events: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let examples = herald_shared::api::contract::Examples::load(events)
+        .with_context(|| format!("reading the sample events in {}", events.display()))?;
+    println!("{}", herald_shared::api::contract::render(&examples));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,707 @@
+//! Herald's HTTP contract as an OpenAPI 3.1 document, built from the route table
+//! ([`super::routes`]), each route's entry in [`operation`] (an exhaustive match: a new route
+//! does not compile until it is described), the error catalogue ([`ErrorCode`]) and the
+//! sample requests in `events/`. `herald openapi` prints it; `docs/openapi.json` is its output,
+//! held equal to it by a test.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use super::routes::{Function, RouteId};
+use crate::domain::status_event::{STATUS_EVENT_VERSION, StatusEventType};
+use crate::domain::{Category, Channel, ErrorCode};
+use crate::http::{MAX_BODY_BYTES, ROLE_CLAIM, TENANT_CLAIM};
+
+/// The document's `info.version`: the contract's own version, raised when it changes.
+pub const CONTRACT_VERSION: &str = "1.0.0";
+/// Every route is served under this base path (the HTTP API's stage).
+pub const BASE_PATH: &str = "/v1";
+const BEARER: &str = "bearerJwt";
+
+/// Whether a route reads the `Idempotency-Key` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Idempotency {
+    None,
+    /// A repeat with the same key answers the first answer, nothing done twice.
+    Optional,
+    /// As optional, and a request without one is refused.
+    Required,
+}
+
+/// What the contract says about one route beyond its key.
+#[derive(Debug)]
+struct Operation {
+    description: &'static str,
+    /// Success statuses and what each means.
+    ok: &'static [(u16, &'static str)],
+    /// Whether it takes a JSON body.
+    body: bool,
+    query: &'static [(&'static str, &'static str)],
+    idempotency: Idempotency,
+    /// Codes particular to the route, beyond those every route of its kind can answer.
+    errors: &'static [ErrorCode],
+}
+
+const fn op(description: &'static str, ok: &'static [(u16, &'static str)]) -> Operation {
+    Operation {
+        description,
+        ok,
+        body: false,
+        query: &[],
+        idempotency: Idempotency::None,
+        errors: &[],
+    }
+}
+
+impl Operation {
+    const fn body(mut self) -> Self {
+        self.body = true;
+        self
+    }
+
+    const fn errors(mut self, errors: &'static [ErrorCode]) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    const fn idempotent(mut self, idempotency: Idempotency) -> Self {
+        self.idempotency = idempotency;
+        self
+    }
+
+    const fn query(mut self, query: &'static [(&'static str, &'static str)]) -> Self {
+        self.query = query;
+        self
+    }
+}
+
+const OK: &[(u16, &str)] = &[(200, "OK")];
+const CREATED: &[(u16, &str)] = &[(201, "Created")];
+const SAVED: &[(u16, &str)] = &[(200, "Replaced"), (201, "Created")];
+const DELETED: &[(u16, &str)] = &[(204, "Deleted (or already absent)")];
+
+use ErrorCode as E;
+
+const PROVIDER: &[ErrorCode] = &[E::UnknownField, E::ConcurrentChange, E::TooLarge];
+const TEMPLATE: &[ErrorCode] = &[
+    E::NotAllowed,
+    E::Reserved,
+    E::Duplicate,
+    E::TemplateInvalid,
+    E::TemplateTooLarge,
+    E::ConcurrentChange,
+    E::TooLarge,
+];
+const PREVIEW: &[ErrorCode] = &[E::UnknownVariable, E::TemplateInvalid, E::TemplateTooLarge];
+const WRITE: &[ErrorCode] = &[E::ConcurrentChange, E::TooLarge];
+const ENDPOINT: &[ErrorCode] = &[
+    E::InvalidUrl,
+    E::CredentialsInUrl,
+    E::InsecureUrl,
+    E::PrivateAddress,
+    E::UnknownEventType,
+    E::ConcurrentChange,
+];
+const SEND: &[ErrorCode] = &[
+    E::NotInUse,
+    E::NotSupported,
+    E::UnknownVariable,
+    E::MissingVariable,
+    E::TemplateInvalid,
+    E::TemplateTooLarge,
+    E::RecipientOptedOut,
+    E::RecipientSuppressed,
+    E::RecipientWithdrewConsent,
+    E::RecipientOptedOutOfCategory,
+    E::RecipientOptedOutOfChannel,
+    E::TooLarge,
+];
+const RECEIPT: &[ErrorCode] = &[E::Stale, E::Malformed, E::Unavailable];
+const LINK: &[ErrorCode] = &[E::PreferenceLinkInvalid, E::PreferenceLinkExpired];
+
+/// Every route's description: adding a route to [`RouteId`] does not compile until it has one.
+fn operation(route: RouteId) -> Operation {
+    use RouteId::*;
+    match route {
+        ListTenantProviders => op("The tenant's default providers, credentials redacted.", OK),
+        ListEventProviders => op("The event's provider overrides, credentials redacted.", OK),
+        CreateTenantProvider => op("Adds a tenant default provider; credentials are stored encrypted and never returned.", CREATED)
+            .body().errors(PROVIDER).idempotent(Idempotency::Optional),
+        CreateEventProvider => op("Adds a provider for the event only.", CREATED)
+            .body().errors(PROVIDER).idempotent(Idempotency::Optional),
+        GetTenantProvider | GetEventProvider => op("One provider, credentials redacted (hints only).", OK),
+        PutTenantProvider => op("Replaces a tenant provider's settings (credentials kept unless given).", OK)
+            .body().errors(PROVIDER),
+        PutEventProvider => op("Replaces an event provider, or overrides a tenant default for the event (priority, weight, active).", OK)
+            .body().errors(PROVIDER),
+        DeleteTenantProvider | DeleteEventProvider => op("Removes the provider; at the event layer the tenant default applies again.", DELETED)
+            .errors(WRITE),
+        TestTenantProvider | TestEventProvider => op("Live-tests the provider's credentials where the provider allows one.", OK),
+        ListPlatformTemplates => op("Platform (compliance) templates by category and channel.", OK),
+        ListTenantTemplates => op("The tenant's templates by category and channel.", OK),
+        ListEventTemplates => op("The event's template overrides by category and channel.", OK),
+        GetPlatformTemplate | GetTenantTemplate | GetEventTemplate => op("The template of this layer for the category and channel.", OK),
+        PutPlatformTemplate | PutTenantTemplate | PutEventTemplate => op("Saves a new version of the template; it must compile and render with its own samples.", SAVED)
+            .body().errors(TEMPLATE),
+        DeletePlatformTemplate | DeleteTenantTemplate | DeleteEventTemplate => op("Removes the template of this layer; the next layer's applies again.", DELETED)
+            .errors(WRITE),
+        PreviewPlatformTemplate | PreviewTenantTemplate | PreviewEventTemplate => op("Renders saved or draft content with sample or given variables and the scope's brand: subject, HTML, text, SMS segments, cost estimate and the layer of each part. Writes nothing.", OK)
+            .body().errors(PREVIEW),
+        ListTenantTemplateVersions | ListEventTemplateVersions => op("Every saved version of the template, newest first.", OK),
+        GetTenantBrand | GetEventBrand => op("Brand assets of this layer.", OK),
+        PutTenantBrand | PutEventBrand => op("Replaces the brand assets of this layer.", OK)
+            .body().errors(WRITE),
+        DeleteEventBrand => op("Removes the event's brand overrides; the tenant's brand applies again.", DELETED)
+            .errors(WRITE),
+        GetEventSettings => op("The event's settings: channels and categories in use, triggers, quiet hours.", OK),
+        PutEventSettings => op("Creates or replaces the event's settings (an event exists once its settings are saved).", SAVED)
+            .body().errors(WRITE),
+        ListWebhookEndpoints => op("The tenant's status webhook endpoints (secrets never returned).", OK),
+        CreateWebhookEndpoint => op("Adds a status webhook endpoint; the answer carries its signing secret, once.", CREATED)
+            .body().errors(&[E::InvalidUrl, E::CredentialsInUrl, E::InsecureUrl, E::PrivateAddress, E::UnknownEventType, E::TooManyEndpoints]).idempotent(Idempotency::Optional),
+        GetWebhookEndpoint => op("One status webhook endpoint.", OK),
+        PutWebhookEndpoint => op("Changes an endpoint's URL, event types, description or active flag.", OK)
+            .body().errors(ENDPOINT),
+        DeleteWebhookEndpoint => op("Removes the endpoint; queued deliveries to it are dropped.", DELETED)
+            .errors(WRITE),
+        RotateWebhookEndpointSecret => op("Issues a new signing secret; the answer carries it, once.", OK)
+            .errors(WRITE),
+        GetTenantSettings => op("The tenant's own settings (message retention).", OK),
+        PutTenantSettings => op("Replaces the tenant's own settings.", OK)
+            .body().errors(WRITE),
+        GetComplianceReport => op("Consent, opt-out and suppression activity over a period, as JSON or CSV.", OK)
+            .query(&[
+                ("from", "Start of the period (RFC 3339, inclusive)."),
+                ("to", "End of the period (RFC 3339, exclusive)."),
+                ("format", "`json` (default) or `csv`."),
+                ("tenant", "The tenant reported on: platform admins only."),
+            ])
+            .errors(&[E::InvalidPeriod, E::PeriodTooLong, E::ReportTooLarge]),
+        RecordRecipientConsent => op("Records a recipient's consent decision, with its source and evidence reference.", CREATED)
+            .body().errors(&[E::Reserved, E::ContainsAddress, E::ConcurrentChange, E::TooLarge]).idempotent(Idempotency::Optional),
+        LookupRecipient => op("A recipient's preferences and consent ledger, by address (the address is never stored).", OK)
+            .body(),
+        PutRecipientPreferences => op("Replaces a recipient's preferences (opted-out categories and channels, quiet hours).", OK)
+            .body().errors(&[E::NotOptional, E::ConcurrentChange, E::TooLarge]).idempotent(Idempotency::Optional),
+        CreatePreferenceLink => op("A signed link to the recipient's preference page.", CREATED)
+            .body(),
+        ExportRecipient => op("Everything Herald holds about a recipient (data subject access).", OK)
+            .body(),
+        EraseRecipient => op("Erases a recipient's data; 409 while messages to them are being dispatched (repeat shortly).", OK)
+            .body().errors(&[E::ErasureIncomplete]).idempotent(Idempotency::Required),
+        GetEventConfiguration => op("The event's resolved configuration, each value with the layer it came from.", OK),
+        CompleteWizard => op("Validates the whole event configuration, live-tests providers, and activates a new immutable snapshot; 422 lists every problem.", CREATED)
+            .body().errors(&[E::ConfigurationInvalid, E::ConcurrentCompletion, E::TooLarge]).idempotent(Idempotency::Required),
+        ListSnapshots => op("The event's snapshots and which one is active.", OK),
+        GetSnapshot => op("One snapshot.", OK),
+        ActivateSnapshot => op("Makes an earlier snapshot the active one (rollback).", OK)
+            .errors(&[E::ConcurrentActivation]),
+        SendMessage => op("Sends one message through the event's active snapshot.", &[(202, "Accepted for delivery")])
+            .body().errors(SEND).idempotent(Idempotency::Required),
+        SendBatch => op("Sends up to 500 messages; refused recipients are listed, the rest accepted.", &[(202, "Accepted for delivery")])
+            .body().errors(SEND).idempotent(Idempotency::Required),
+        TriggerBusinessEvent => op("Sends the messages a business event (`loan.approved`) is configured to send.", &[(202, "Accepted for delivery")])
+            .body().errors(&[E::UnknownTrigger, E::NotInUse, E::UnknownVariable, E::MissingVariable, E::TemplateInvalid, E::TemplateTooLarge, E::TooLarge]).idempotent(Idempotency::Required),
+        GetMessage => op("One message record: status, provider, cost, attempts (no address or content).", OK),
+        TwilioReceipts => op("Twilio status callbacks and inbound messages (opt-out keywords); signed with X-Twilio-Signature.", OK)
+            .errors(RECEIPT),
+        SesReceipts => op("Amazon SES notifications through SNS (signed SNS messages), subscription confirmation included.", OK)
+            .errors(RECEIPT),
+        MetaReceipts => op("Meta WhatsApp Cloud webhooks (statuses, inbound messages); signed with X-Hub-Signature-256.", OK)
+            .errors(RECEIPT),
+        MetaVerification => op("Meta's verification of the webhook URL: echoes `hub.challenge` when the verify token matches.", OK)
+            .query(&[
+                ("hub.mode", "`subscribe`."),
+                ("hub.verify_token", "The verify token configured for the provider."),
+                ("hub.challenge", "Echoed back on success."),
+            ])
+            .errors(RECEIPT),
+        AfricasTalkingReceipts => op("Africa's Talking delivery reports and inbound messages.", OK)
+            .errors(RECEIPT),
+        BrevoReceipts => op("Brevo transactional email events.", OK)
+            .errors(RECEIPT),
+        GetPreferences => op("The recipient's preferences and decisions in force, behind the signed link.", OK)
+            .errors(LINK),
+        PutPreferences => op("The recipient changes their preferences, behind the signed link.", OK)
+            .body().errors(&[E::PreferenceLinkInvalid, E::PreferenceLinkExpired, E::NotOptional, E::ConcurrentChange, E::TooLarge]),
+    }
+}
+
+/// The codes a route can answer with: its own, and those of its kind (identity, parsing,
+/// path parameters, writes).
+fn error_codes(route: RouteId, op: &Operation) -> Vec<ErrorCode> {
+    let mut codes: Vec<ErrorCode> = op.errors.to_vec();
+    codes.push(E::Internal);
+    if route.public() {
+        // Provider webhooks and preference links: unknown tokens are not found.
+        codes.push(E::NotFound);
+        if route.function() == Function::DeliveryWebhooks {
+            codes.extend([E::Unauthenticated, E::PayloadTooLarge]);
+        }
+    } else {
+        codes.extend([E::Unauthenticated, E::Forbidden]);
+    }
+    if route.path().contains('{') {
+        codes.extend([E::Invalid, E::NotFound]);
+    }
+    if op.body {
+        codes.extend([
+            E::Invalid,
+            E::Required,
+            E::TooLong,
+            E::TooMany,
+            E::OutOfRange,
+            E::PayloadTooLarge,
+        ]);
+    }
+    if !op.query.is_empty() {
+        codes.extend([E::Invalid, E::OutOfRange]);
+    }
+    if op.idempotency != Idempotency::None {
+        codes.extend([E::Invalid, E::RequestInProgress, E::IdempotencyKeyReused]);
+        if op.idempotency == Idempotency::Required {
+            codes.push(E::Required);
+        }
+    }
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+/// Sample requests (from `events/`): the body of the first sample of each route, with its
+/// content type, by route key.
+#[derive(Debug, Default, Clone)]
+pub struct Examples {
+    bodies: BTreeMap<String, (String, Value, String)>,
+}
+
+impl Examples {
+    /// Reads every API Gateway event (`*.json` with a `routeKey`) under `dir`, by file name.
+    /// Samples of refused requests (`-as-` another role, `-other-tenant`) are not examples.
+    pub fn load(dir: &std::path::Path) -> anyhow::Result<Self> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let sub = entry?.path();
+            if sub.is_dir() {
+                for file in std::fs::read_dir(&sub)? {
+                    files.push(file?.path());
+                }
+            }
+        }
+        files.sort();
+        let mut examples = Examples::default();
+        for path in files {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            if !name.ends_with(".json") || name.contains("-as-") || name.contains("other-tenant") {
+                continue;
+            }
+            let event: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+            examples.add(&name, &event);
+        }
+        Ok(examples)
+    }
+
+    fn add(&mut self, name: &str, event: &Value) {
+        let (Some(key), Some(body)) = (event["routeKey"].as_str(), event["body"].as_str()) else {
+            return;
+        };
+        if self.bodies.contains_key(key) {
+            return;
+        }
+        let body = if event["isBase64Encoded"].as_bool() == Some(true) {
+            use base64::Engine as _;
+            match base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+            {
+                Some(text) => text,
+                None => return,
+            }
+        } else {
+            body.to_owned()
+        };
+        let content_type = event["headers"]["content-type"]
+            .as_str()
+            .unwrap_or("application/json")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let value = if content_type == "application/json" {
+            match serde_json::from_str(&body) {
+                Ok(v) => v,
+                Err(_) => return,
+            }
+        } else {
+            Value::String(body)
+        };
+        let summary = name.trim_end_matches(".json").replace('-', " ");
+        self.bodies
+            .insert(key.to_owned(), (content_type, value, summary));
+    }
+}
+
+/// `ListTenantProviders` -> `listTenantProviders`.
+fn operation_id(route: RouteId) -> String {
+    let name = route.name();
+    let mut chars = name.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_lowercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// `ListTenantProviders` -> `List tenant providers`.
+fn summary(route: RouteId) -> String {
+    let mut out = String::new();
+    for (i, c) in route.name().chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn tag(route: RouteId) -> &'static str {
+    match route.function() {
+        Function::ConfigApi => "configuration",
+        Function::ConfigResolution => "resolution",
+        Function::WizardCompletion => "wizard",
+        Function::SendApi => "send",
+        Function::DeliveryWebhooks => "provider webhooks",
+        Function::PreferenceCentre => "preference centre",
+    }
+}
+
+fn path_parameter(name: &str) -> Value {
+    let description = match name {
+        "eventId" => "The event (an id of the caller's tenant).",
+        "providerId" => "The provider's id (`prv_...`).",
+        "category" => "The message category (`invitation`, `reminder`, ...).",
+        "channel" => "The channel: `email`, `sms`, `whatsapp`.",
+        "endpointId" => "The status webhook endpoint's id.",
+        "version" => "The snapshot version (1, 2, ...).",
+        "eventType" => "The business event's name, as configured in the event's triggers.",
+        "messageId" => "The message's id, as the send API returned it.",
+        "token" => {
+            "The opaque token Herald issued (the provider's webhook URL or the preference link)."
+        }
+        _ => "",
+    };
+    let schema = match name {
+        "version" => json!({"type": "integer", "minimum": 1}),
+        "category" => {
+            json!({"type": "string", "enum": crate::domain::Category::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()})
+        }
+        "channel" => {
+            json!({"type": "string", "enum": crate::domain::Channel::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()})
+        }
+        _ => json!({"type": "string", "minLength": 1}),
+    };
+    json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema})
+}
+
+fn path_parameters(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(path_parameter)
+        .collect()
+}
+
+/// The error responses of a route: one per status, its codes listed and the body's `code`
+/// held to them.
+fn error_responses(codes: &[ErrorCode]) -> BTreeMap<u16, Value> {
+    let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
+    for code in codes {
+        if let Some(status) = code.status() {
+            by_status.entry(status).or_default().push(*code);
+        }
+    }
+    by_status
+        .into_iter()
+        .map(|(status, codes)| {
+            let lines: Vec<String> = codes
+                .iter()
+                .map(|c| format!("- `{}`: {}", c.as_str(), c.description()))
+                .collect();
+            let names: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
+            let response = json!({
+                "description": lines.join("\n"),
+                "content": {"application/json": {"schema": {
+                    "allOf": [{"$ref": "#/components/schemas/Error"}],
+                    "properties": {"error": {"properties": {"code": {"enum": names}}}},
+                }}},
+            });
+            (status, response)
+        })
+        .collect()
+}
+
+fn path_item(route: RouteId, examples: &Examples) -> Value {
+    let op = operation(route);
+    let mut parameters = path_parameters(route.path());
+    for (name, description) in op.query {
+        parameters.push(json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}}));
+    }
+    if op.idempotency != Idempotency::None {
+        parameters.push(json!({"$ref": if op.idempotency == Idempotency::Required {
+            "#/components/parameters/IdempotencyKeyRequired"
+        } else {
+            "#/components/parameters/IdempotencyKey"
+        }}));
+    }
+    let mut responses = Map::new();
+    for (status, description) in op.ok {
+        let response = if *status == 204 {
+            json!({"description": description})
+        } else {
+            json!({"description": description, "content": {"application/json": {"schema": {}}}})
+        };
+        responses.insert(status.to_string(), response);
+    }
+    for (status, response) in error_responses(&error_codes(route, &op)) {
+        responses.insert(status.to_string(), response);
+    }
+    let mut operation = json!({
+        "operationId": operation_id(route),
+        "summary": summary(route),
+        "description": op.description,
+        "tags": [tag(route)],
+        "responses": responses,
+        "security": if route.public() { json!([]) } else { json!([{ BEARER: [] }]) },
+    });
+    if !parameters.is_empty() {
+        operation["parameters"] = Value::Array(parameters);
+    }
+    let example = examples.bodies.get(route.key());
+    if op.body || example.is_some() {
+        let mut content = Map::new();
+        match example {
+            Some((content_type, value, summary)) => {
+                let schema = if content_type == "application/json" {
+                    json!({"type": "object"})
+                } else {
+                    json!({"type": "string"})
+                };
+                content.insert(
+                    content_type.clone(),
+                    json!({"schema": schema, "examples": {"sample": {"summary": summary, "value": value}}}),
+                );
+            }
+            None => {
+                content.insert(
+                    "application/json".into(),
+                    json!({"schema": {"type": "object"}}),
+                );
+            }
+        }
+        operation["requestBody"] = json!({"required": op.body, "content": content});
+    }
+    operation
+}
+
+fn error_schema() -> Value {
+    let codes: Vec<Value> = ErrorCode::ALL
+        .iter()
+        .map(|c| {
+            let mut code = json!({"const": c.as_str(), "description": c.description()});
+            if let Some(status) = c.status() {
+                code["x-status"] = json!(status);
+            }
+            code
+        })
+        .collect();
+    json!({
+        "ErrorCode": {
+            "description": "Every machine-readable error code Herald answers with (x-status: the HTTP status it comes with; codes without one appear only in `problems`).",
+            "oneOf": codes,
+        },
+        "Problem": {
+            "type": "object",
+            "required": ["code", "field", "message"],
+            "properties": {
+                "code": {"$ref": "#/components/schemas/ErrorCode"},
+                "field": {"type": "string", "description": "Where: a path into the request or the resolved configuration (`templates.invitation.sms.body`)."},
+                "message": {"type": "string"},
+                "at": {
+                    "type": "object",
+                    "description": "For a template that does not compile or render: where in its source.",
+                    "required": ["line", "column"],
+                    "properties": {"line": {"type": "integer", "minimum": 1}, "column": {"type": "integer", "minimum": 1}},
+                },
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"$ref": "#/components/schemas/ErrorCode"},
+                    "message": {"type": "string", "description": "For people; never repeats a secret or personal data."},
+                    "field": {"type": "string", "description": "The offending field (`recipients[3].to`, `header.Idempotency-Key`, `path.eventId`)."},
+                    "problems": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
+                },
+            }},
+        },
+    })
+}
+
+/// The status webhooks Herald posts to tenants' endpoints, one per event type: the payload
+/// (`crate::domain::status_event::StatusEvent`, versioned) and the Standard Webhooks headers.
+fn webhooks() -> Map<String, Value> {
+    let names = |all: &[&str]| json!(all);
+    let categories: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
+    let channels: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+    let header = |name: &str, description: &str, schema: Value| json!({"name": name, "in": "header", "required": true, "description": description, "schema": schema});
+    let parameters = json!([
+        header(
+            "webhook-id",
+            "The event's id (`evt_...`): the same change reported twice carries the same id; drop repeats.",
+            json!({"type": "string"})
+        ),
+        header(
+            "webhook-timestamp",
+            "Unix seconds when this attempt was signed; refuse it when far from your clock (replays).",
+            json!({"type": "string", "pattern": "^[0-9]+$"})
+        ),
+        header(
+            "webhook-signature",
+            "`v1,` and the base64 HMAC-SHA256, keyed with the endpoint's secret (the bytes after `whsec_`, base64-decoded), of `{webhook-id}.{webhook-timestamp}.{body}`; several space-separated signatures while a secret is being rotated.",
+            json!({"type": "string", "pattern": "^v1,[A-Za-z0-9+/=]+( v1,[A-Za-z0-9+/=]+)*$"})
+        ),
+    ]);
+    let mut hooks = Map::new();
+    for kind in StatusEventType::ALL {
+        let name = kind.as_str();
+        let data = match name.split_once('.') {
+            Some(("message", status)) => json!({
+                "type": "object",
+                "required": ["message_id", "event", "category", "channel", "status"],
+                "properties": {
+                    "message_id": {"type": "string", "description": "As the send API returned it: correlate by it (no address is ever posted)."},
+                    "event": {"type": "string", "description": "The event the message was sent for."},
+                    "category": {"type": "string", "enum": names(&categories)},
+                    "channel": {"type": "string", "enum": names(&channels)},
+                    "status": {"const": status},
+                    "reason": {"type": "string", "description": "Why it failed or bounced, in the provider's or Herald's words."},
+                    "provider": {"type": "string", "description": "The kind of provider that took it (`twilio`, `ses`, ...)."},
+                    "cost": {
+                        "type": "object",
+                        "required": ["amount_micros", "currency"],
+                        "properties": {
+                            "amount_micros": {"type": "integer", "description": "Millionths of the currency's unit."},
+                            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                        },
+                    },
+                },
+            }),
+            _ => json!({
+                "type": "object",
+                "required": ["recipient_key", "channel", "reason"],
+                "properties": {
+                    "recipient_key": {"type": "string", "description": "The stable, non-reversible key of the recipient (never the address); the lookup route answers it for an address."},
+                    "channel": {"type": "string", "enum": names(&channels)},
+                    "reason": {"type": "string", "description": "What blocked the recipient (an opt-out keyword, a hard bounce, a complaint)."},
+                    "message_id": {"type": "string", "description": "The message whose receipt told Herald, when there was one."},
+                },
+            }),
+        };
+        let payload = json!({
+            "type": "object",
+            "required": ["id", "type", "version", "timestamp", "tenant", "data"],
+            "properties": {
+                "id": {"type": "string", "description": "As `webhook-id`."},
+                "type": {"const": name},
+                "version": {"const": STATUS_EVENT_VERSION, "description": "The payload's version: raised when a field changes meaning or goes away (new optional fields do not raise it)."},
+                "timestamp": {"type": "string", "format": "date-time", "description": "When the change happened."},
+                "tenant": {"type": "string"},
+                "data": data,
+            },
+        });
+        hooks.insert(name.to_owned(), json!({"post": {
+            "operationId": format!("statusWebhook_{}", name.replace('.', "_")),
+            "summary": format!("`{name}`, posted to every active endpoint that subscribed to it"),
+            "description": format!("Signed as Standard Webhooks. Answer 2xx within {} seconds to acknowledge; any other answer or none is retried with backoff (at least `Retry-After`), and an endpoint that keeps failing long enough is switched off. Redirects are not followed.", crate::status_webhooks::worker::TIMEOUT.as_secs()),
+            "parameters": parameters,
+            "requestBody": {"required": true, "content": {"application/json": {"schema": payload}}},
+            "responses": {"2XX": {"description": "Received; not posted again."}},
+        }}));
+    }
+    hooks
+}
+
+/// The whole document.
+pub fn document(examples: &Examples) -> Value {
+    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    for route in RouteId::ALL {
+        paths.entry(route.path()).or_default().insert(
+            route.method().to_ascii_lowercase(),
+            path_item(*route, examples),
+        );
+    }
+    let idempotency = |required: bool| {
+        json!({
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": required,
+            "description": "1-255 printable ASCII characters. A repeat with the same key and body answers the first answer and does nothing twice; the same key with another body is 422 `idempotency_key_reused`; while the first is running, 409 `request_in_progress`.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+        })
+    };
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Herald",
+            "version": CONTRACT_VERSION,
+            "summary": "Multi-tenant communication platform: configuration, wizard completion, sending, provider webhooks, preference centre.",
+            "description": format!("Generated from Herald's route table, handlers' contract entries and error catalogue; do not edit by hand (regenerate with `cargo run -p herald-cli -- openapi > docs/openapi.json`). Request bodies are at most {MAX_BODY_BYTES} bytes. Every error answers `{{\"error\": {{\"code\", \"message\", \"field\"?, \"problems\"?}}}}` with a code of the catalogue (`ErrorCode`)."),
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "servers": [{
+            "url": format!("{{apiUrl}}{BASE_PATH}"),
+            "description": "The deployed HTTP API (stack output), or the local gateway.",
+            "variables": {"apiUrl": {"default": "http://127.0.0.1:3000", "description": "Scheme and host of the API (no trailing slash)."}},
+        }],
+        "tags": [
+            {"name": "configuration", "description": "Providers, templates, brand and settings at the platform, tenant and event layers; webhook endpoints; recipients."},
+            {"name": "resolution", "description": "The resolved configuration with provenance."},
+            {"name": "wizard", "description": "Completion and snapshots."},
+            {"name": "send", "description": "Messages and business events."},
+            {"name": "provider webhooks", "description": "Delivery receipts and inbound messages from providers, authenticated by their signatures."},
+            {"name": "preference centre", "description": "The recipient's own page, behind a signed link."},
+        ],
+        "paths": paths,
+        "webhooks": webhooks(),
+        "components": {
+            "securitySchemes": {BEARER: {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": format!("A JWT verified by API Gateway's JWT authorizer (signature against the issuer's JWKS, `iss`, `aud`, `exp`, `nbf`). Herald reads three claims: `sub` (the caller, recorded in the audit log), `{ROLE_CLAIM}` (`platform_admin`, `tenant_admin` or `event_manager`) and `{TENANT_CLAIM}` (the caller's tenant id; only a platform admin may have none). A token without them is 401 `unauthenticated`; a role that may not do something is 403 `forbidden`."),
+            }},
+            "parameters": {
+                "IdempotencyKey": idempotency(false),
+                "IdempotencyKeyRequired": idempotency(true),
+            },
+            "schemas": error_schema(),
+        },
+    })
+}
+
+/// The document as committed in `docs/openapi.json`: pretty-printed.
+pub fn render(examples: &Examples) -> String {
+    serde_json::to_string_pretty(&document(examples)).unwrap_or_default()
+}
