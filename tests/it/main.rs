@@ -6,6 +6,7 @@ mod harness;
 
 mod data_subject;
 mod isolation;
+mod message_list;
 mod preferences;
 mod provider_checks;
 mod receipts;

@@ -13,7 +13,9 @@ use super::{
 };
 use crate::domain::audit::{AuditEntry, ChainHead, ChainedEntry, StoredLink, chain_of};
 use crate::domain::brand::Brand;
-use crate::domain::message::{Message, MessageId, MessageStatus};
+use crate::domain::message::{
+    Message, MessageFilter, MessageId, MessageListing, MessagePosition, MessageStatus,
+};
 use crate::domain::provider::{EventProviderEntry, ProviderConfig};
 use crate::domain::report::{MessageSummary, Period, sortable_time};
 use crate::domain::resolution::EventSettings;
@@ -767,6 +769,39 @@ impl MessageStore for MemoryStore {
             let more = keyed.len() > limit;
             keyed.truncate(limit);
             let next = more.then(|| keyed.last().map(|(k, _)| k.clone())).flatten();
+            Ok((keyed.into_iter().map(|(_, m)| m).collect(), next))
+        })
+    }
+
+    async fn event_messages(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        filter: &MessageFilter,
+        after: Option<&MessagePosition>,
+        limit: usize,
+    ) -> StoreResult<(Vec<MessageListing>, Option<MessagePosition>)> {
+        // The same order and positions as the DynamoDB index, newest first.
+        self.with(|s| {
+            let mut keyed: Vec<(MessagePosition, MessageListing)> = s
+                .messages
+                .values()
+                .map(|m| &m.message)
+                .filter(|m| &m.tenant == tenant && &m.event == event)
+                .map(|m| {
+                    (
+                        MessagePosition::of(m.created_at, &m.id),
+                        MessageListing::from(m),
+                    )
+                })
+                .filter(|(position, listing)| {
+                    after.is_none_or(|a| position < a) && filter.matches(listing)
+                })
+                .collect();
+            keyed.sort_by(|a, b| b.0.cmp(&a.0));
+            let more = keyed.len() > limit;
+            keyed.truncate(limit);
+            let next = more.then(|| keyed.last().map(|(p, _)| p.clone())).flatten();
             Ok((keyed.into_iter().map(|(_, m)| m).collect(), next))
         })
     }

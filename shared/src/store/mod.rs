@@ -401,6 +401,22 @@ pub trait MessageStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<(Vec<StoredMessage>, Option<String>)>;
+    /// One page of up to `limit` of one event's messages that match `filter`, newest first,
+    /// resuming after `after`; with the position to resume after, `None` at the end. A page may
+    /// hold fewer than `limit` messages and still have a next one (filters are applied to what
+    /// the index reads). An index Query in DynamoDB (`by_event_created`, the time range as its
+    /// key condition), never a scan.
+    async fn event_messages(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        filter: &crate::domain::message::MessageFilter,
+        after: Option<&crate::domain::message::MessagePosition>,
+        limit: usize,
+    ) -> StoreResult<(
+        Vec<crate::domain::message::MessageListing>,
+        Option<crate::domain::message::MessagePosition>,
+    )>;
     /// Replaces the message `read` with `erased` (its data-subject erasure: same id), with its
     /// audit entry, atomically, if the stored message is still unclaimed and where `read` was
     /// (its status mark); `Conflict` otherwise (dispatch or a receipt got there first: read it
