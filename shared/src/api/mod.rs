@@ -11,6 +11,7 @@ pub mod resolution;
 pub mod send;
 pub mod template_preview;
 pub mod tenant_settings;
+pub mod test_send;
 pub mod webhook_endpoints;
 pub mod wizard;
 
@@ -63,7 +64,8 @@ pub async fn serve_any(app: &App, request: Request) -> Result<Response, lambda_h
             .unwrap_or_else(http::ApiError::into_response))
     } else if path.starts_with("/preferences/") {
         preference_centre::serve(app, request).await
-    } else if path.contains("/messages") || path.contains("/triggers/") {
+    } else if path.contains("/messages") || path.contains("/triggers/") || route == test_send::ROUTE
+    {
         serve(app, request, send::handle).await
     } else {
         serve(app, request, configuration::handle).await

@@ -44,6 +44,7 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         "POST /events/{eventId}/triggers/{eventType}" => send(app, &request, Kind::Trigger).await,
         "GET /events/{eventId}/messages/{messageId}" => get(app, &request).await,
         "GET /events/{eventId}/messages" => list(app, &request).await,
+        super::test_send::ROUTE => super::test_send::handle(app, &request).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }

@@ -32,6 +32,9 @@ pub enum ApiError {
     },
     #[error("no route for {0}")]
     NoRoute(String),
+    /// A per-tenant quota is used up until its window ends (`Retry-After`); nothing was done.
+    #[error("quota exceeded; try again in {retry_after_seconds} seconds")]
+    TooManyRequests { retry_after_seconds: u64 },
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
 }
@@ -92,6 +95,7 @@ impl ApiError {
             ApiError::Conflict { .. } => 409,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Unprocessable { .. } => 422,
+            ApiError::TooManyRequests { .. } => 429,
             ApiError::Internal(_) => 500,
         }
     }
@@ -145,6 +149,12 @@ impl ApiError {
                 field: None,
                 problems: (!problems.is_empty()).then_some(problems.as_slice()),
             },
+            ApiError::TooManyRequests { .. } => ErrorBody {
+                code: "quota_exceeded",
+                message: self.to_string(),
+                field: None,
+                problems: None,
+            },
             ApiError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "request failed");
                 ErrorBody {
@@ -156,10 +166,15 @@ impl ApiError {
             }
         };
         let json = json!({ "error": body }).to_string();
-        lambda_http::Response::builder()
+        let mut response = lambda_http::Response::builder()
             .status(status)
-            .header("content-type", "application/json")
-            .body(Body::Text(json))
-            .unwrap_or_default()
+            .header("content-type", "application/json");
+        if let ApiError::TooManyRequests {
+            retry_after_seconds,
+        } = &self
+        {
+            response = response.header("retry-after", retry_after_seconds.to_string());
+        }
+        response.body(Body::Text(json)).unwrap_or_default()
     }
 }

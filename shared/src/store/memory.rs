@@ -37,6 +37,7 @@ struct State {
     snapshots: BTreeMap<(String, u32), Snapshot>,
     activations: HashMap<String, Activation>,
     idempotency: HashMap<String, (String, Option<StoredResponse>)>,
+    quotas: HashMap<String, u32>,
     messages: HashMap<MessageId, StoredMessage>,
     webhook_endpoints: BTreeMap<(TenantId, WebhookEndpointId), WebhookEndpoint>,
     blocks: BTreeMap<(TenantId, String, Channel, BlockKind), Block>,
@@ -816,6 +817,20 @@ impl MessageStore for MemoryStore {
             stored.message = erased.clone();
             s.audit.push(audit.clone());
             Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl super::QuotaStore for MemoryStore {
+    async fn take(&self, key: &str, limit: u32, _: time::OffsetDateTime) -> StoreResult<bool> {
+        self.with(|s| {
+            let used = s.quotas.entry(key.to_owned()).or_default();
+            if *used >= limit {
+                return Ok(false);
+            }
+            *used += 1;
+            Ok(true)
         })
     }
 }

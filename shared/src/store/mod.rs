@@ -276,6 +276,21 @@ pub trait IdempotencyStore: Send + Sync {
     async fn release(&self, key: &str) -> StoreResult<()>;
 }
 
+/// Per-tenant quotas counted in fixed windows (test sends per hour): one counter item per
+/// quota, tenant and window, counted atomically, gone after its window (TTL).
+#[async_trait]
+pub trait QuotaStore: Send + Sync {
+    /// Counts one use under `key` (already scoped: quota, tenant, window) if fewer than `limit`
+    /// were counted; `false`, with nothing counted, when the quota is used up. The counter is
+    /// kept until `expires_at`.
+    async fn take(
+        &self,
+        key: &str,
+        limit: u32,
+        expires_at: time::OffsetDateTime,
+    ) -> StoreResult<bool>;
+}
+
 /// A message with its dispatch claim, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
