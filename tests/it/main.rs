@@ -15,4 +15,5 @@ mod reports;
 mod resolution_requests;
 mod sending;
 mod status_webhooks;
+mod test_send;
 mod wizard_flow;
