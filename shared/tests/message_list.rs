@@ -350,3 +350,83 @@ async fn bad_queries_are_400s_naming_the_parameter() {
         assert_eq!(body["error"]["field"], field, "{query:?}: {body}");
     }
 }
+
+#[tokio::test]
+async fn every_list_route_pages_the_same_way() {
+    let app = app();
+    // Three tenant providers, listed one per page by the shared paging.
+    for name in ["A", "B", "C"] {
+        let mut create = fixture("config-api/create-tenant-provider");
+        let mut body: Value =
+            serde_json::from_str(create["body"].as_str().expect("body")).expect("JSON");
+        body["name"] = json!(name);
+        create["body"] = json!(body.to_string());
+        let (status, reply) = call(&app, create).await;
+        assert_eq!(status, 201, "{reply}");
+    }
+    let with_query = |name: &str, query: &[(&str, &str)]| {
+        let mut event = fixture(name);
+        event["queryStringParameters"] = json!(
+            query
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect::<serde_json::Map<_, _>>()
+        );
+        // API Gateway v2 events carry the query twice; lambda_http reads the raw one.
+        event["rawQueryString"] = json!(
+            query
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        );
+        event
+    };
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let mut query = vec![("limit", "1")];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c));
+        }
+        let (status, page) =
+            call(&app, with_query("config-api/list-tenant-providers", &query)).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(
+            page["items"].as_array().is_some_and(|i| i.len() == 1),
+            "{page}"
+        );
+        names.push(page["items"][0]["name"].clone());
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    names.sort_by_key(|n| n.to_string());
+    assert_eq!(names, vec![json!("A"), json!("B"), json!("C")]);
+
+    for name in [
+        "config-api/list-tenant-providers",
+        "config-api/list-tenant-templates",
+        "config-api/list-webhook-endpoints",
+        "send-api/list-messages",
+    ] {
+        let (status, page) = call(&app, with_query(name, &[])).await;
+        assert_eq!(status, 200, "{name}: {page}");
+        assert!(
+            page["items"].is_array() && page.get("next").is_some(),
+            "{name}: {page}"
+        );
+        for (query, field) in [
+            (vec![("limit", "0")], "query.limit"),
+            (
+                vec![("cursor", "bm90LWEtY3Vyc29yLWF0LWFsbC0xMjM0NTY3OA")],
+                "query.cursor",
+            ),
+        ] {
+            let (status, body) = call(&app, with_query(name, &query)).await;
+            assert_eq!(status, 400, "{name} {query:?}: {body}");
+            assert_eq!(body["error"]["field"], field, "{name}");
+        }
+    }
+}

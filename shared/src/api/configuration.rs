@@ -27,7 +27,7 @@ use crate::domain::snapshot::Problem;
 use crate::domain::template::{TemplateContent, TemplateVersion};
 use crate::domain::validation::{FieldError, text};
 use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
-use crate::http::{self, ApiError, ApiResult};
+use crate::http::{self, ApiError, ApiResult, Paging};
 use crate::rendering::{RenderError, Renderer};
 use crate::resolution::redact_credentials;
 use crate::store::{LayerContent, Owner, Revisioned};
@@ -383,23 +383,28 @@ fn provider_target(owner: &Owner, id: &ProviderId) -> String {
 }
 
 async fn list_providers(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
-    match ctx.owner(layer, false)? {
-        Owner::Tenant(t) => http::respond(
-            200,
-            &provider_json(ctx, &ctx.app.providers.tenant_providers(&t).await?)?,
-        ),
-        owner @ Owner::Event(..) => {
-            ctx.existing_event(&owner).await?;
-            let Owner::Event(t, e) = &owner else {
-                unreachable!("matched above")
-            };
-            http::respond(
-                200,
-                &provider_json(ctx, &ctx.app.providers.event_providers(t, e).await?)?,
-            )
+    let owner = ctx.owner(layer, false)?;
+    let paging = Paging::from_request(ctx.request, &format!("providers#{}", owner.partition()))?;
+    let (page, next) = match &owner {
+        Owner::Tenant(t) => {
+            let (page, next) = paging.slice(ctx.app.providers.tenant_providers(t).await?, |p| {
+                p.id.to_string()
+            });
+            (provider_json(ctx, &page)?, next)
         }
-        Owner::Platform => Err(ApiError::NoRoute("platform providers".into())),
-    }
+        Owner::Event(t, e) => {
+            ctx.existing_event(&owner).await?;
+            let (page, next) = paging.slice(ctx.app.providers.event_providers(t, e).await?, |p| {
+                p.id().to_string()
+            });
+            (provider_json(ctx, &page)?, next)
+        }
+        Owner::Platform => return Err(ApiError::NoRoute("platform providers".into())),
+    };
+    paging.respond(
+        page.as_array().map(Vec::as_slice).unwrap_or_default(),
+        next.as_deref(),
+    )
 }
 
 /// Creates a provider; with an `Idempotency-Key`, a retried create returns the first one
@@ -642,7 +647,11 @@ async fn list_templates(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     // One read answers both: does the event exist, and what are its templates.
     let content = ctx.app.templates.layer(&owner).await?;
     require_event(&owner, &content)?;
-    http::respond(200, &content.templates)
+    let paging = Paging::from_request(ctx.request, &format!("templates#{}", owner.partition()))?;
+    let (page, next) = paging.slice(content.templates, |t| {
+        format!("{}/{}", t.category, t.channel)
+    });
+    paging.respond(&page, next.as_deref())
 }
 
 async fn get_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
@@ -675,7 +684,16 @@ async fn template_versions(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     if versions.is_empty() {
         return Err(ApiError::NotFound("template"));
     }
-    http::respond(200, &versions)
+    let paging = Paging::from_request(
+        ctx.request,
+        &format!(
+            "template-versions#{}#{category}#{channel}",
+            owner.partition()
+        ),
+    )?;
+    // Newest first: the key counts down from the highest version.
+    let (page, next) = paging.slice(versions, |v| format!("{:010}", u32::MAX - v.version));
+    paging.respond(&page, next.as_deref())
 }
 
 async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {

@@ -11,7 +11,7 @@ use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::identity::Action;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::{EventId, TenantId};
-use crate::http::{self, ApiError, ApiResult};
+use crate::http::{self, ApiError, ApiResult, Paging};
 use crate::resolution::{redact_credentials, resolve_event};
 use crate::store::StoreError;
 use crate::wizard::{check_configuration, check_providers};
@@ -140,7 +140,19 @@ async fn list(app: &App, request: &Request) -> ApiResult {
     if snapshots.is_empty() {
         return Err(ApiError::NotFound("event snapshots"));
     }
-    http::respond(200, &json!({ "active": active, "snapshots": snapshots }))
+    let paging = Paging::from_request(request, &format!("snapshots#{tenant}#{event}"))?;
+    // Newest first: the key counts down from the highest version.
+    let (page, next) = paging.slice(snapshots, |s| format!("{:010}", u32::MAX - s.version));
+    let active = active.map(|a| a.version);
+    let items: Vec<serde_json::Value> = page
+        .iter()
+        .map(|s| {
+            let mut item = serde_json::to_value(s).unwrap_or_default();
+            item["active"] = json!(Some(s.version) == active);
+            item
+        })
+        .collect();
+    paging.respond(&items, next.as_deref())
 }
 
 async fn get(app: &App, request: &Request) -> ApiResult {

@@ -90,20 +90,27 @@ impl Paging {
         }
     }
 
-    /// One page of a collection that is read whole (a handful of items, from one item or one
-    /// query): items after the position (their index), up to the limit, with the next position.
-    pub fn slice<'a, T>(&self, items: &'a [T]) -> Result<(&'a [T], Option<String>), ApiError> {
-        let start = match &self.after {
-            None => 0,
-            Some(p) => p
-                .parse::<usize>()
-                .ok()
-                .filter(|i| *i <= items.len())
-                .ok_or_else(invalid_cursor)?,
-        };
-        let end = (start + self.limit).min(items.len());
-        let next = (end < items.len()).then(|| end.to_string());
-        Ok((&items[start..end], next))
+    /// One page of a collection that is read whole (a handful of items from one item or one
+    /// query of a partition): the items whose `key` sorts after the position, up to the limit,
+    /// with the position to resume after (the last key given). Keyed, not counted, so items
+    /// added or removed between pages neither repeat nor skip the others.
+    pub fn slice<T, K: AsRef<str>>(
+        &self,
+        items: Vec<T>,
+        key: impl Fn(&T) -> K,
+    ) -> (Vec<T>, Option<String>) {
+        let mut keyed: Vec<(K, T)> = items.into_iter().map(|i| (key(&i), i)).collect();
+        keyed.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        let mut page: Vec<(K, T)> = keyed
+            .into_iter()
+            .filter(|(k, _)| self.after.as_deref().is_none_or(|after| k.as_ref() > after))
+            .collect();
+        let more = page.len() > self.limit;
+        page.truncate(self.limit);
+        let next = more
+            .then(|| page.last().map(|(k, _)| k.as_ref().to_owned()))
+            .flatten();
+        (page.into_iter().map(|(_, i)| i).collect(), next)
     }
 }
 
@@ -218,23 +225,23 @@ mod tests {
     }
 
     #[test]
-    fn slices_page_through_a_whole_collection() {
-        let items: Vec<u32> = (0..7).collect();
+    fn slices_page_through_a_whole_collection_by_key() {
+        let items: Vec<u32> = (0..7).rev().collect();
+        let key = |i: &u32| format!("{i:04}");
         let mut paging = Paging::parse(Some("3"), None, "l").expect("paging");
         let mut seen = Vec::new();
-        loop {
-            let (page, next) = paging.slice(&items).expect("slice");
-            seen.extend_from_slice(page);
+        for _ in 0..10 {
+            let (page, next) = paging.slice(items.clone(), key);
+            seen.extend(page);
             match next {
                 Some(n) => paging.after = Some(n),
                 None => break,
             }
         }
-        assert_eq!(seen, items);
-        paging.after = Some("9".into());
-        assert_eq!(
-            field(paging.slice(&items).expect_err("past the end")),
-            "query.cursor"
-        );
+        assert_eq!(seen, (0..7).collect::<Vec<_>>());
+        // An item removed between pages moves nothing else.
+        paging.after = Some("0002".into());
+        let (page, _) = paging.slice(vec![0, 1, 4, 5], key);
+        assert_eq!(page, vec![4, 5]);
     }
 }
