@@ -131,7 +131,7 @@ struct ListingItem {
 
 fn listing(item: super::Item) -> StoreResult<(MessagePosition, MessageListing)> {
     let item: ListingItem = from_item(item)?;
-    let position = MessagePosition::parse(&item.created_key).ok_or_else(|| not_a_position())?;
+    let position = MessagePosition::parse(&item.created_key).ok_or_else(not_a_position)?;
     let stamp = item.created_key.split('#').next().unwrap_or_default();
     let created_at = OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
         .map_err(unexpected)?;
@@ -924,7 +924,7 @@ impl MessageStore for DynamoDb {
                 .last_evaluated_key
                 .as_ref()
                 .and_then(|k| k.get("created_key").and_then(|v| v.as_s().ok()))
-                .map(|k| MessagePosition::parse(k).ok_or_else(|| not_a_position()))
+                .map(|k| MessagePosition::parse(k).ok_or_else(not_a_position))
                 .transpose()?;
             for item in out.items.unwrap_or_default() {
                 found.push(listing(item)?);
