@@ -216,3 +216,42 @@ async fn another_tenants_event_of_the_same_name_is_not_listed() {
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert_eq!(reply.body["error"]["field"], "query.cursor");
 }
+
+#[tokio::test]
+async fn template_versions_page_newest_first_through_the_store() {
+    let w = World::new().await;
+    for _ in 0..3 {
+        w.ok(w.event("config-api/put-tenant-template")).await;
+    }
+    let versions = |query: &[(&str, &str)]| {
+        let mut request = w.event("config-api/list-tenant-template-versions");
+        request.0["queryStringParameters"] = json!(
+            query
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect::<serde_json::Map<_, _>>()
+        );
+        request.0["rawQueryString"] = json!(
+            query
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        );
+        request
+    };
+    let first = w.ok(versions(&[("limit", "2")])).await;
+    let numbers = |page: &Value| -> Vec<u64> {
+        page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["version"].as_u64())
+            .collect()
+    };
+    assert_eq!(numbers(&first), vec![3, 2], "{first}");
+    let cursor = first["next"].as_str().expect("a second page").to_owned();
+    let second = w.ok(versions(&[("limit", "2"), ("cursor", &cursor)])).await;
+    assert_eq!(numbers(&second), vec![1]);
+    assert_eq!(second["next"], Value::Null);
+}

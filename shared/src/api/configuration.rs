@@ -676,14 +676,6 @@ async fn preview(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
 async fn template_versions(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let owner = ctx.owner(layer, false)?;
     let (category, channel) = ctx.slot()?;
-    let versions = ctx
-        .app
-        .templates
-        .template_versions(&owner, category, channel)
-        .await?;
-    if versions.is_empty() {
-        return Err(ApiError::NotFound("template"));
-    }
     let paging = Paging::from_request(
         ctx.request,
         &format!(
@@ -691,9 +683,20 @@ async fn template_versions(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
             owner.partition()
         ),
     )?;
-    // Newest first: the key counts down from the highest version.
-    let (page, next) = paging.slice(versions, |v| format!("{:010}", u32::MAX - v.version));
-    paging.respond(&page, next.as_deref())
+    let before = paging
+        .after
+        .as_deref()
+        .map(|p| p.parse::<u32>().map_err(|_| http::paging::invalid_cursor()))
+        .transpose()?;
+    let (page, next) = ctx
+        .app
+        .templates
+        .template_versions(&owner, category, channel, before, paging.limit)
+        .await?;
+    if page.is_empty() && before.is_none() {
+        return Err(ApiError::NotFound("template"));
+    }
+    paging.respond(&page, next.map(|v| v.to_string()).as_deref())
 }
 
 async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {

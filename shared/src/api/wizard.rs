@@ -133,16 +133,21 @@ async fn list(app: &App, request: &Request) -> ApiResult {
     let caller = http::caller(request)?;
     let tenant = caller.tenant_for(Action::ReadEvent)?;
     let event: EventId = http::path_param(request, "eventId")?;
-    let (snapshots, active) = tokio::try_join!(
-        app.snapshots.snapshots(tenant, &event),
+    let paging = Paging::from_request(request, &format!("snapshots#{tenant}#{event}"))?;
+    let before = paging
+        .after
+        .as_deref()
+        .map(|p| p.parse::<u32>().map_err(|_| http::paging::invalid_cursor()))
+        .transpose()?;
+    let ((page, next), active) = tokio::try_join!(
+        app.snapshots
+            .snapshots(tenant, &event, before, paging.limit),
         app.snapshots.activation(tenant, &event)
     )?;
-    if snapshots.is_empty() {
+    if page.is_empty() && before.is_none() {
         return Err(ApiError::NotFound("event snapshots"));
     }
-    let paging = Paging::from_request(request, &format!("snapshots#{tenant}#{event}"))?;
-    // Newest first: the key counts down from the highest version.
-    let (page, next) = paging.slice(snapshots, |s| format!("{:010}", u32::MAX - s.version));
+    let next = next.map(|v| v.to_string());
     let active = active.map(|a| a.version);
     let items: Vec<serde_json::Value> = page
         .iter()

@@ -287,15 +287,24 @@ impl TemplateStore for MemoryStore {
         owner: &Owner,
         category: Category,
         channel: Channel,
-    ) -> StoreResult<Vec<TemplateVersion>> {
+        before: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<(Vec<TemplateVersion>, Option<u32>)> {
         let pk = owner.partition();
         self.with(|s| {
-            Ok(s.template_versions
+            let mut page: Vec<TemplateVersion> = s
+                .template_versions
                 .iter()
                 .rev()
-                .filter(|((p, cat, ch, _), _)| *p == pk && *cat == category && *ch == channel)
+                .filter(|((p, cat, ch, v), _)| {
+                    *p == pk && *cat == category && *ch == channel && before.is_none_or(|b| *v < b)
+                })
                 .map(|(_, t)| t.clone())
-                .collect())
+                .collect();
+            let more = page.len() > limit;
+            page.truncate(limit);
+            let next = more.then(|| page.last().map(|t| t.version)).flatten();
+            Ok((page, next))
         })
     }
 
@@ -478,20 +487,27 @@ impl SnapshotStore for MemoryStore {
         &self,
         tenant: &TenantId,
         event: &EventId,
-    ) -> StoreResult<Vec<SnapshotSummary>> {
+        before: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<(Vec<SnapshotSummary>, Option<u32>)> {
         let pk = event_key(tenant, event);
         self.with(|s| {
-            Ok(s.snapshots
+            let mut page: Vec<SnapshotSummary> = s
+                .snapshots
                 .iter()
                 .rev()
-                .filter(|((p, _), _)| *p == pk)
+                .filter(|((p, v), _)| *p == pk && before.is_none_or(|b| *v < b))
                 .map(|(_, snap)| SnapshotSummary {
                     version: snap.version,
                     created_at: snap.created_at,
                     created_by: snap.created_by.clone(),
                     digest: snap.digest.clone(),
                 })
-                .collect())
+                .collect();
+            let more = page.len() > limit;
+            page.truncate(limit);
+            let next = more.then(|| page.last().map(|s| s.version)).flatten();
+            Ok((page, next))
         })
     }
 

@@ -141,12 +141,16 @@ pub trait TemplateStore: Send + Sync {
         category: Category,
         channel: Channel,
     ) -> StoreResult<Option<TemplateVersion>>;
+    /// One page of up to `limit` of the slot's versions in this layer, newest first, older
+    /// than version `before`; with the version to continue before, `None` at the end.
     async fn template_versions(
         &self,
         owner: &Owner,
         category: Category,
         channel: Channel,
-    ) -> StoreResult<Vec<TemplateVersion>>;
+        before: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<(Vec<TemplateVersion>, Option<u32>)>;
     /// The newest version number ever published for the slot in this layer (0 if none), even
     /// when the layer no longer uses the slot.
     async fn latest_version(
@@ -222,11 +226,15 @@ pub trait SnapshotStore: Send + Sync {
         event: &EventId,
         version: u32,
     ) -> StoreResult<Option<Snapshot>>;
+    /// One page of up to `limit` of the event's snapshots, newest first, older than version
+    /// `before`; with the version to continue before, `None` at the end. One Query.
     async fn snapshots(
         &self,
         tenant: &TenantId,
         event: &EventId,
-    ) -> StoreResult<Vec<SnapshotSummary>>;
+        before: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<(Vec<SnapshotSummary>, Option<u32>)>;
     async fn activation(
         &self,
         tenant: &TenantId,
