@@ -167,6 +167,7 @@ fn dispatch(c: &mut Criterion) {
         expires_at: None,
         not_before: None,
         erased_at: None,
+        test: false,
         status_at: None,
     };
     c.bench_function(

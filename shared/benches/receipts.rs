@@ -389,6 +389,7 @@ mod handled {
             expires_at: None,
             not_before: None,
             erased_at: None,
+            test: false,
             status_at: None,
         }
     }

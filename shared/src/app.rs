@@ -56,6 +56,10 @@ pub struct App {
     pub tenant_settings: Arc<dyn TenantSettingsStore>,
     /// Each tenant's message retention as the send path needs it (remembered a minute).
     pub retention: Arc<MessageRetention>,
+    /// Per-tenant quota counters (test sends).
+    pub quotas: Arc<dyn crate::store::QuotaStore>,
+    /// Test sends a tenant may make per hour (`TEST_SEND_HOURLY_QUOTA`).
+    pub test_send_hourly_quota: u32,
 }
 
 impl std::fmt::Debug for App {
@@ -86,7 +90,12 @@ pub struct AppConfig {
     pub recipient_key_secret: Option<String>,
     /// `MESSAGE_RETENTION_DAYS`: how long message records are kept when their tenant set nothing.
     pub message_retention_days: u32,
+    /// `TEST_SEND_HOURLY_QUOTA`: test sends per tenant and hour.
+    pub test_send_hourly_quota: u32,
 }
+
+/// Test sends per tenant and hour when the environment names no quota.
+pub const DEFAULT_TEST_SEND_HOURLY_QUOTA: u32 = 20;
 
 /// The platform's message retention when the environment names none.
 pub const DEFAULT_MESSAGE_RETENTION_DAYS: u32 = 90;
@@ -118,6 +127,12 @@ impl AppConfig {
                     anyhow::anyhow!("MESSAGE_RETENTION_DAYS is not a number of days")
                 })?,
                 None => DEFAULT_MESSAGE_RETENTION_DAYS,
+            },
+            test_send_hourly_quota: match vars("TEST_SEND_HOURLY_QUOTA") {
+                Some(n) => n
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("TEST_SEND_HOURLY_QUOTA is not a whole number"))?,
+                None => DEFAULT_TEST_SEND_HOURLY_QUOTA,
             },
         })
     }
@@ -212,6 +227,8 @@ impl App {
                 store.clone(),
                 config.message_retention_days,
             )),
+            quotas: store.clone(),
+            test_send_hourly_quota: config.test_send_hourly_quota,
             webhook_endpoints: store,
         }
     }
@@ -253,6 +270,8 @@ impl App {
                 store.clone(),
                 DEFAULT_MESSAGE_RETENTION_DAYS,
             )),
+            quotas: store,
+            test_send_hourly_quota: DEFAULT_TEST_SEND_HOURLY_QUOTA,
         }
     }
 }

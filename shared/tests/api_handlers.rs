@@ -224,7 +224,8 @@ async fn credentials_are_write_only() {
         assert_eq!(body["credentials"]["hints"]["auth_token"], "…4d2f");
     }
     let listed = h.ok(fixture("config-api/list-tenant-providers")).await;
-    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(listed["next"], Value::Null);
 
     // Updating without credentials keeps them; the live test still opens the right secret.
     h.ok(with(
@@ -323,14 +324,12 @@ async fn bad_input_names_the_field_and_writes_nothing() {
     assert_eq!(h.call(not_json).await.0, 400);
 
     assert!(
-        h.ok(fixture("config-api/list-tenant-providers"))
-            .await
+        h.ok(fixture("config-api/list-tenant-providers")).await["items"]
             .as_array()
             .is_some_and(Vec::is_empty)
     );
     assert!(
-        h.ok(fixture("config-api/list-tenant-templates"))
-            .await
+        h.ok(fixture("config-api/list-tenant-templates")).await["items"]
             .as_array()
             .is_some_and(Vec::is_empty)
     );
@@ -538,8 +537,14 @@ async fn completion_is_idempotent_versioned_and_rolls_back() {
     assert_ne!(second["digest"], first["digest"]);
 
     let listed = h.ok(fixture("wizard-completion/list-snapshots")).await;
-    assert_eq!(listed["active"]["version"], 2);
-    assert_eq!(listed["snapshots"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        listed["items"]
+            .as_array()
+            .and_then(|i| i.iter().find(|s| s["active"] == true))
+            .map(|s| s["version"].clone()),
+        Some(2.into())
+    );
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(2));
     let rolled = h.ok(fixture("wizard-completion/activate-snapshot")).await;
     assert_eq!(rolled["version"], 1);
     let snapshot = h.ok(fixture("wizard-completion/get-snapshot")).await;
@@ -569,8 +574,7 @@ async fn retried_provider_creates_do_not_duplicate() {
     other["body"] = json!(json!({"channel": "sms", "name": "Other", "settings": {"kind": "sns", "sms_type": "transactional"}}).to_string());
     assert_eq!(h.call(other).await.0, 422);
     assert_eq!(
-        h.ok(fixture("config-api/list-tenant-providers"))
-            .await
+        h.ok(fixture("config-api/list-tenant-providers")).await["items"]
             .as_array()
             .map(Vec::len),
         Some(1)
@@ -919,9 +923,7 @@ async fn dispatch_routes_with_the_snapshot_active_now() {
     h.live_event().await;
     let id = ids(&h.ok(fixture("send-api/send-message")).await).remove(0);
     // Before the queued message is dispatched, a new version turns Twilio off for the event.
-    let twilio = h
-        .ok(fixture("config-api/list-tenant-providers"))
-        .await
+    let twilio = h.ok(fixture("config-api/list-tenant-providers")).await["items"]
         .as_array()
         .expect("providers")
         .iter()
@@ -1015,8 +1017,7 @@ fn signed_twilio(mut event: Value, pairs: &[(String, String)]) -> Value {
 impl Harness {
     /// A live event (Twilio then SNS for SMS, Brevo for email) and the tenant's providers.
     async fn providers(&self) -> Vec<Value> {
-        self.ok(fixture("config-api/list-tenant-providers"))
-            .await
+        self.ok(fixture("config-api/list-tenant-providers")).await["items"]
             .as_array()
             .expect("providers")
             .clone()
@@ -1151,7 +1152,7 @@ async fn a_named_stage_routes_by_route_key_and_every_url_given_out_carries_it() 
         ))
         .await;
     assert_eq!(status, 200, "{body}");
-    let twilio = body
+    let twilio = body["items"]
         .as_array()
         .and_then(|all| all.iter().find(|p| p["settings"]["kind"] == "twilio"))
         .expect("the Twilio provider");

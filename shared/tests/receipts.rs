@@ -1304,6 +1304,7 @@ mod through_the_function {
             expires_at: None,
             not_before: None,
             erased_at: None,
+            test: false,
             status_at: None,
         })
     }

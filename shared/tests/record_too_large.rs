@@ -148,6 +148,21 @@ impl MessageStore for Refusing {
             .messages_to(tenant, recipient_key, after, limit)
             .await
     }
+    async fn event_messages(
+        &self,
+        tenant: &TenantId,
+        event: &herald_shared::domain::EventId,
+        filter: &herald_shared::domain::message::MessageFilter,
+        after: Option<&herald_shared::domain::message::MessagePosition>,
+        limit: usize,
+    ) -> StoreResult<(
+        Vec<herald_shared::domain::message::MessageListing>,
+        Option<herald_shared::domain::message::MessagePosition>,
+    )> {
+        self.inner
+            .event_messages(tenant, event, filter, after, limit)
+            .await
+    }
     async fn erase(&self, read: &Message, erased: &Message, audit: &AuditEntry) -> StoreResult<()> {
         self.inner.erase(read, erased, audit).await
     }

@@ -78,6 +78,7 @@ fn sent_message() -> Message {
         expires_at: None,
         not_before: None,
         erased_at: None,
+        test: false,
     }
 }
 

@@ -39,7 +39,7 @@ async fn another_tenants_data_is_not_found() {
     assert_eq!(
         owner
             .ok(owner.event("config-api/list-tenant-providers"))
-            .await
+            .await["items"]
             .as_array()
             .map(Vec::len),
         Some(2)

@@ -6,6 +6,7 @@ mod harness;
 
 mod data_subject;
 mod isolation;
+mod message_list;
 mod preferences;
 mod provider_checks;
 mod receipts;
@@ -14,4 +15,5 @@ mod reports;
 mod resolution_requests;
 mod sending;
 mod status_webhooks;
+mod test_send;
 mod wizard_flow;

@@ -73,14 +73,26 @@ async fn wizard_completes_versions_and_rolls_back() {
         (Some(2), Some(1))
     );
     let listed = w.ok(w.event("wizard-completion/list-snapshots")).await;
-    assert_eq!(listed["active"]["version"], 2);
+    assert_eq!(
+        listed["items"]
+            .as_array()
+            .and_then(|i| i.iter().find(|s| s["active"] == true))
+            .map(|s| s["version"].clone()),
+        Some(2.into())
+    );
 
     // Rollback re-activates version 1, unchanged.
     let rolled = w.ok(w.event("wizard-completion/activate-snapshot")).await;
     assert_eq!(rolled["version"], 1);
     let listed = w.ok(w.event("wizard-completion/list-snapshots")).await;
-    assert_eq!(listed["active"]["version"], 1);
-    assert_eq!(listed["snapshots"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        listed["items"]
+            .as_array()
+            .and_then(|i| i.iter().find(|s| s["active"] == true))
+            .map(|s| s["version"].clone()),
+        Some(1.into())
+    );
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(2));
     let v1 = w.ok(w.event("wizard-completion/get-snapshot")).await;
     assert_eq!(v1["digest"], first["digest"]);
 
@@ -241,5 +253,5 @@ async fn concurrent_completions_with_one_key_activate_once() {
         "{statuses:?}"
     );
     let listed = w.ok(w.event("wizard-completion/list-snapshots")).await;
-    assert_eq!(listed["snapshots"].as_array().map(Vec::len), Some(1));
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
 }

@@ -29,7 +29,7 @@ use crate::domain::snapshot::Problem;
 use crate::domain::template::{TemplateContent, TemplateVersion};
 use crate::domain::validation::{FieldError, text};
 use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
-use crate::http::{self, ApiError, ApiResult};
+use crate::http::{self, ApiError, ApiResult, Paging};
 use crate::rendering::{RenderError, Renderer};
 use crate::resolution::redact_credentials;
 use crate::store::{LayerContent, Owner, Revisioned};
@@ -380,23 +380,28 @@ fn provider_target(owner: &Owner, id: &ProviderId) -> String {
 }
 
 async fn list_providers(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
-    match ctx.owner(layer, false)? {
-        Owner::Tenant(t) => http::respond(
-            200,
-            &provider_json(ctx, &ctx.app.providers.tenant_providers(&t).await?)?,
-        ),
-        owner @ Owner::Event(..) => {
-            ctx.existing_event(&owner).await?;
-            let Owner::Event(t, e) = &owner else {
-                unreachable!("matched above")
-            };
-            http::respond(
-                200,
-                &provider_json(ctx, &ctx.app.providers.event_providers(t, e).await?)?,
-            )
+    let owner = ctx.owner(layer, false)?;
+    let paging = Paging::from_request(ctx.request, &format!("providers#{}", owner.partition()))?;
+    let (page, next) = match &owner {
+        Owner::Tenant(t) => {
+            let (page, next) = paging.slice(ctx.app.providers.tenant_providers(t).await?, |p| {
+                p.id.to_string()
+            });
+            (provider_json(ctx, &page)?, next)
         }
-        Owner::Platform => Err(ApiError::NoRoute("platform providers".into())),
-    }
+        Owner::Event(t, e) => {
+            ctx.existing_event(&owner).await?;
+            let (page, next) = paging.slice(ctx.app.providers.event_providers(t, e).await?, |p| {
+                p.id().to_string()
+            });
+            (provider_json(ctx, &page)?, next)
+        }
+        Owner::Platform => return Err(ApiError::NoRoute("platform providers".into())),
+    };
+    paging.respond(
+        page.as_array().map(Vec::as_slice).unwrap_or_default(),
+        next.as_deref(),
+    )
 }
 
 /// Creates a provider; with an `Idempotency-Key`, a retried create returns the first one
@@ -639,7 +644,11 @@ async fn list_templates(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     // One read answers both: does the event exist, and what are its templates.
     let content = ctx.app.templates.layer(&owner).await?;
     require_event(&owner, &content)?;
-    http::respond(200, &content.templates)
+    let paging = Paging::from_request(ctx.request, &format!("templates#{}", owner.partition()))?;
+    let (page, next) = paging.slice(content.templates, |t| {
+        format!("{}/{}", t.category, t.channel)
+    });
+    paging.respond(&page, next.as_deref())
 }
 
 async fn get_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
@@ -664,15 +673,27 @@ async fn preview(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
 async fn template_versions(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     let owner = ctx.owner(layer, false)?;
     let (category, channel) = ctx.slot()?;
-    let versions = ctx
+    let paging = Paging::from_request(
+        ctx.request,
+        &format!(
+            "template-versions#{}#{category}#{channel}",
+            owner.partition()
+        ),
+    )?;
+    let before = paging
+        .after
+        .as_deref()
+        .map(|p| p.parse::<u32>().map_err(|_| http::paging::invalid_cursor()))
+        .transpose()?;
+    let (page, next) = ctx
         .app
         .templates
-        .template_versions(&owner, category, channel)
+        .template_versions(&owner, category, channel, before, paging.limit)
         .await?;
-    if versions.is_empty() {
+    if page.is_empty() && before.is_none() {
         return Err(ApiError::NotFound("template"));
     }
-    http::respond(200, &versions)
+    paging.respond(&page, next.map(|v| v.to_string()).as_deref())
 }
 
 async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {

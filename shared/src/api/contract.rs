@@ -77,6 +77,29 @@ impl Operation {
 }
 
 const OK: &[(u16, &str)] = &[(200, "OK")];
+/// Every list route pages the same way (`http::paging`): `{"items": [...], "next": cursor|null}`.
+const PAGED: &[(&str, &str)] = &[
+    ("limit", "Items per page, 1 to 100 (default 50)."),
+    (
+        "cursor",
+        "The `next` of the previous page; absent for the first page.",
+    ),
+];
+const MESSAGES: &[(&str, &str)] = &[
+    (
+        "status",
+        "Only messages in this status (accepted, sent, delivered, read, failed, bounced, complained).",
+    ),
+    ("channel", "Only messages on this channel."),
+    ("category", "Only messages of this category."),
+    ("from", "Created at or after this time (RFC 3339)."),
+    ("to", "Created before this time (RFC 3339)."),
+    ("limit", "Items per page, 1 to 100 (default 50)."),
+    (
+        "cursor",
+        "The `next` of the previous page; absent for the first page.",
+    ),
+];
 const CREATED: &[(u16, &str)] = &[(201, "Created")];
 const SAVED: &[(u16, &str)] = &[(200, "Replaced"), (201, "Created")];
 const DELETED: &[(u16, &str)] = &[(204, "Deleted (or already absent)")];
@@ -124,8 +147,10 @@ const LINK: &[ErrorCode] = &[E::PreferenceLinkInvalid, E::PreferenceLinkExpired]
 fn operation(route: RouteId) -> Operation {
     use RouteId::*;
     match route {
-        ListTenantProviders => op("The tenant's default providers, credentials redacted.", OK),
-        ListEventProviders => op("The event's provider overrides, credentials redacted.", OK),
+        ListTenantProviders => op("The tenant's default providers, credentials redacted.", OK)
+            .query(PAGED),
+        ListEventProviders => op("The event's provider overrides, credentials redacted.", OK)
+            .query(PAGED),
         CreateTenantProvider => op("Adds a tenant default provider; credentials are stored encrypted and never returned.", CREATED)
             .body().errors(PROVIDER).idempotent(Idempotency::Optional),
         CreateEventProvider => op("Adds a provider for the event only.", CREATED)
@@ -138,9 +163,12 @@ fn operation(route: RouteId) -> Operation {
         DeleteTenantProvider | DeleteEventProvider => op("Removes the provider; at the event layer the tenant default applies again.", DELETED)
             .errors(WRITE),
         TestTenantProvider | TestEventProvider => op("Live-tests the provider's credentials where the provider allows one.", OK),
-        ListPlatformTemplates => op("Platform (compliance) templates by category and channel.", OK),
-        ListTenantTemplates => op("The tenant's templates by category and channel.", OK),
-        ListEventTemplates => op("The event's template overrides by category and channel.", OK),
+        ListPlatformTemplates => op("Platform (compliance) templates by category and channel.", OK)
+            .query(PAGED),
+        ListTenantTemplates => op("The tenant's templates by category and channel.", OK)
+            .query(PAGED),
+        ListEventTemplates => op("The event's template overrides by category and channel.", OK)
+            .query(PAGED),
         GetPlatformTemplate | GetTenantTemplate | GetEventTemplate => op("The template of this layer for the category and channel.", OK),
         PutPlatformTemplate | PutTenantTemplate | PutEventTemplate => op("Saves a new version of the template; it must compile and render with its own samples.", SAVED)
             .body().errors(TEMPLATE),
@@ -148,7 +176,8 @@ fn operation(route: RouteId) -> Operation {
             .errors(WRITE),
         PreviewPlatformTemplate | PreviewTenantTemplate | PreviewEventTemplate => op("Renders saved or draft content with sample or given variables and the scope's brand: subject, HTML, text, SMS segments, cost estimate and the layer of each part. Writes nothing.", OK)
             .body().errors(PREVIEW),
-        ListTenantTemplateVersions | ListEventTemplateVersions => op("Every saved version of the template, newest first.", OK),
+        ListTenantTemplateVersions | ListEventTemplateVersions => op("Every saved version of the template, newest first.", OK)
+            .query(PAGED),
         GetTenantBrand | GetEventBrand => op("Brand assets of this layer.", OK),
         PutTenantBrand | PutEventBrand => op("Replaces the brand assets of this layer.", OK)
             .body().errors(WRITE),
@@ -157,7 +186,8 @@ fn operation(route: RouteId) -> Operation {
         GetEventSettings => op("The event's settings: channels and categories in use, triggers, quiet hours.", OK),
         PutEventSettings => op("Creates or replaces the event's settings (an event exists once its settings are saved).", SAVED)
             .body().errors(WRITE),
-        ListWebhookEndpoints => op("The tenant's status webhook endpoints (secrets never returned).", OK),
+        ListWebhookEndpoints => op("The tenant's status webhook endpoints (secrets never returned).", OK)
+            .query(PAGED),
         CreateWebhookEndpoint => op("Adds a status webhook endpoint; the answer carries its signing secret, once.", CREATED)
             .body().errors(&[E::InvalidUrl, E::CredentialsInUrl, E::InsecureUrl, E::PrivateAddress, E::UnknownEventType, E::TooManyEndpoints]).idempotent(Idempotency::Optional),
         GetWebhookEndpoint => op("One status webhook endpoint.", OK),
@@ -193,7 +223,8 @@ fn operation(route: RouteId) -> Operation {
         GetEventConfiguration => op("The event's resolved configuration, each value with the layer it came from.", OK),
         CompleteWizard => op("Validates the whole event configuration, live-tests providers, and activates a new immutable snapshot; 422 lists every problem.", CREATED)
             .body().errors(&[E::ConfigurationInvalid, E::ConcurrentCompletion, E::TooLarge]).idempotent(Idempotency::Required),
-        ListSnapshots => op("The event's snapshots and which one is active.", OK),
+        ListSnapshots => op("The event's snapshots and which one is active.", OK)
+            .query(PAGED),
         GetSnapshot => op("One snapshot.", OK),
         ActivateSnapshot => op("Makes an earlier snapshot the active one (rollback).", OK)
             .errors(&[E::ConcurrentActivation]),
@@ -203,6 +234,10 @@ fn operation(route: RouteId) -> Operation {
             .body().errors(SEND).idempotent(Idempotency::Required),
         TriggerBusinessEvent => op("Sends the messages a business event (`loan.approved`) is configured to send.", &[(202, "Accepted for delivery")])
             .body().errors(&[E::UnknownTrigger, E::NotInUse, E::UnknownVariable, E::MissingVariable, E::TemplateInvalid, E::TemplateTooLarge, E::TooLarge]).idempotent(Idempotency::Required),
+        ListMessages => op("The event's messages, newest first, with status, provider and cost; recipients masked, never content; test sends marked.", OK)
+            .query(MESSAGES).errors(&[E::InvalidPeriod]),
+        TestEventTemplate => op("Sends one real message rendered from the event's template to the address given, through the event's providers (its active snapshot, or the draft configuration before completion); recorded and audited as a test, limited per tenant per hour.", OK)
+            .body().errors(&[E::NotSupported, E::UnknownVariable, E::MissingVariable, E::TemplateInvalid, E::TemplateTooLarge, E::ConfigurationInvalid, E::QuietHours, E::RecipientOptedOut, E::RecipientSuppressed, E::RecipientWithdrewConsent, E::RecipientOptedOutOfCategory, E::RecipientOptedOutOfChannel, E::QuotaExceeded, E::TooLarge]),
         GetMessage => op("One message record: status, provider, cost, attempts (no address or content).", OK),
         TwilioReceipts => op("Twilio status callbacks and inbound messages (opt-out keywords); signed with X-Twilio-Signature.", OK)
             .errors(RECEIPT),
@@ -442,6 +477,17 @@ fn error_responses(codes: &[ErrorCode]) -> BTreeMap<u16, Value> {
                     "properties": {"error": {"properties": {"code": {"enum": names}}}},
                 }}},
             });
+            let response = match status {
+                429 => {
+                    let mut response = response;
+                    response["headers"] = json!({"Retry-After": {
+                        "description": "Seconds until the quota has room again.",
+                        "schema": {"type": "integer", "minimum": 1},
+                    }});
+                    response
+                }
+                _ => response,
+            };
             (status, response)
         })
         .collect()

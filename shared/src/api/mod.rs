@@ -13,6 +13,7 @@ pub mod routes;
 pub mod send;
 pub mod template_preview;
 pub mod tenant_settings;
+pub mod test_send;
 pub mod webhook_endpoints;
 pub mod wizard;
 

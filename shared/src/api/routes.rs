@@ -127,6 +127,8 @@ routes! {
         SendBatch = "POST /events/{eventId}/messages/batch",
         TriggerBusinessEvent = "POST /events/{eventId}/triggers/{eventType}",
         GetMessage = "GET /events/{eventId}/messages/{messageId}",
+        ListMessages = "GET /events/{eventId}/messages",
+        TestEventTemplate = "POST /events/{eventId}/templates/{category}/{channel}/test",
     }
     DeliveryWebhooks {
         TwilioReceipts = "POST /webhooks/twilio/{token}",

@@ -20,7 +20,9 @@ use crate::dispatch::QueuedMessage;
 use crate::domain::ErrorCode;
 use crate::domain::audit::AuditEntry;
 use crate::domain::identity::Action;
-use crate::domain::message::{Message, MessageContent, MessageId, MessageStatus};
+use crate::domain::message::{
+    Message, MessageContent, MessageFilter, MessageId, MessagePosition, MessageStatus,
+};
 use crate::domain::preferences::Verdict;
 use crate::domain::recipient::{Recipient, RecipientKeyring};
 use crate::domain::routing::provider_order;
@@ -29,7 +31,7 @@ use crate::domain::tenant_settings::message_expiry;
 use crate::domain::validation::{BoundedList, FieldError};
 use crate::domain::variables::Variables;
 use crate::domain::{Category, Channel, EventId, TenantId};
-use crate::http::{self, ApiError, ApiResult};
+use crate::http::{self, ApiError, ApiResult, Paging, paging};
 use crate::recipient_gate::{self, Asked};
 use crate::rendering::{RenderError, Renderer};
 
@@ -46,6 +48,8 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         RouteId::SendBatch => send(app, &request, Kind::Batch).await,
         RouteId::TriggerBusinessEvent => send(app, &request, Kind::Trigger).await,
         RouteId::GetMessage => get(app, &request).await,
+        RouteId::ListMessages => list(app, &request).await,
+        RouteId::TestEventTemplate => super::test_send::handle(app, &request).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }
@@ -449,6 +453,7 @@ fn render_all(
             expires_at: None,
             not_before: None,
             erased_at: None,
+            test: false,
             status_at: None,
         };
         messages.push((message, field));
@@ -538,4 +543,83 @@ async fn get(app: &App, request: &Request) -> ApiResult {
             "not_before": m.not_before.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
         }),
     )
+}
+
+/// An event's messages, newest first, filtered by `status`, `channel`, `category` and creation
+/// time (`from` inclusive, `to` exclusive, RFC 3339), paged like every list.
+async fn list(app: &App, request: &Request) -> ApiResult {
+    let caller = http::caller(request)?;
+    let tenant = caller.tenant_for(Action::ReadEvent)?;
+    let event: EventId = http::path_param(request, "eventId")?;
+    let filter = message_filter(request)?;
+    let paging = Paging::from_request(
+        request,
+        &format!("event-messages#{tenant}#{event}#{}", filter.describe()),
+    )?;
+    let after = paging
+        .after
+        .as_deref()
+        .map(|p| MessagePosition::parse(p).ok_or_else(paging::invalid_cursor))
+        .transpose()?;
+    let (items, next) = app
+        .messages
+        .event_messages(tenant, &event, &filter, after.as_ref(), paging.limit)
+        .await?;
+    paging.respond(&items, next.as_ref().map(MessagePosition::as_str))
+}
+
+fn message_filter(request: &Request) -> Result<MessageFilter, ApiError> {
+    let query = |name: &str| http::query_param(request, name);
+    let status = query("status")
+        .map(|s| {
+            serde_json::from_value::<MessageStatus>(serde_json::Value::String(s)).map_err(|_| {
+                FieldError::invalid(
+                    "query.status",
+                    "status is one of accepted, sent, delivered, read, failed, bounced, complained",
+                )
+            })
+        })
+        .transpose()?;
+    let channel = query("channel")
+        .map(|c| {
+            c.parse::<Channel>()
+                .map_err(|_| FieldError::invalid("query.channel", "not a channel"))
+        })
+        .transpose()?;
+    let category = query("category")
+        .map(|c| {
+            c.parse::<Category>()
+                .map_err(|_| FieldError::invalid("query.category", "not a message category"))
+        })
+        .transpose()?;
+    let time = |name: &str| {
+        query(name)
+            .map(|t| {
+                crate::domain::validation::utc_time(&t).ok_or_else(|| {
+                    FieldError::invalid(
+                        format!("query.{name}"),
+                        "not an RFC 3339 time (2026-12-07T10:00:00Z)",
+                    )
+                })
+            })
+            .transpose()
+    };
+    let (from, to) = (time("from")?, time("to")?);
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        return Err(FieldError::new(
+            ErrorCode::InvalidPeriod,
+            "query.to",
+            "to must be after from",
+        )
+        .into());
+    }
+    Ok(MessageFilter {
+        status,
+        channel,
+        category,
+        from,
+        to,
+    })
 }

@@ -22,7 +22,7 @@ use crate::domain::webhook_endpoint::{
     DeliveryHealth, EndpointConfig, MAX_EVENT_TYPES, WebhookEndpoint, WebhookEndpointId,
     parse_event_types,
 };
-use crate::http::{self, ApiError, ApiResult};
+use crate::http::{self, ApiError, ApiResult, Paging};
 use crate::status_webhooks::new_secret;
 
 /// Endpoints a tenant may have: each one multiplies the deliveries of every status event.
@@ -175,9 +175,11 @@ struct UpdateInput {
 
 async fn list(ctx: &Ctx<'_>) -> ApiResult {
     let tenant = ctx.tenant(false)?;
+    let paging = Paging::from_request(ctx.request, &format!("webhook-endpoints#{tenant}"))?;
     let endpoints = ctx.app.webhook_endpoints.endpoints(&tenant).await?;
-    let views = endpoints.iter().map(view).collect::<Result<Vec<_>, _>>()?;
-    http::respond(200, &views)
+    let (page, next) = paging.slice(endpoints, |e| e.id.to_string());
+    let views = page.iter().map(view).collect::<Result<Vec<_>, _>>()?;
+    paging.respond(&views, next.as_deref())
 }
 
 async fn get(ctx: &Ctx<'_>) -> ApiResult {

@@ -13,7 +13,7 @@ use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::identity::Action;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::{EventId, TenantId};
-use crate::http::{self, ApiError, ApiResult};
+use crate::http::{self, ApiError, ApiResult, Paging};
 use crate::resolution::{redact_credentials, resolve_event};
 use crate::store::StoreError;
 use crate::wizard::{check_configuration, check_providers};
@@ -138,14 +138,31 @@ async fn list(app: &App, request: &Request) -> ApiResult {
     let caller = http::caller(request)?;
     let tenant = caller.tenant_for(Action::ReadEvent)?;
     let event: EventId = http::path_param(request, "eventId")?;
-    let (snapshots, active) = tokio::try_join!(
-        app.snapshots.snapshots(tenant, &event),
+    let paging = Paging::from_request(request, &format!("snapshots#{tenant}#{event}"))?;
+    let before = paging
+        .after
+        .as_deref()
+        .map(|p| p.parse::<u32>().map_err(|_| http::paging::invalid_cursor()))
+        .transpose()?;
+    let ((page, next), active) = tokio::try_join!(
+        app.snapshots
+            .snapshots(tenant, &event, before, paging.limit),
         app.snapshots.activation(tenant, &event)
     )?;
-    if snapshots.is_empty() {
+    if page.is_empty() && before.is_none() {
         return Err(ApiError::NotFound("event snapshots"));
     }
-    http::respond(200, &json!({ "active": active, "snapshots": snapshots }))
+    let next = next.map(|v| v.to_string());
+    let active = active.map(|a| a.version);
+    let items: Vec<serde_json::Value> = page
+        .iter()
+        .map(|s| {
+            let mut item = serde_json::to_value(s).unwrap_or_default();
+            item["active"] = json!(Some(s.version) == active);
+            item
+        })
+        .collect();
+    paging.respond(&items, next.as_deref())
 }
 
 async fn get(app: &App, request: &Request) -> ApiResult {

@@ -45,7 +45,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::cost::{Currency, Money, RateTable};
 use crate::domain::message::{Attempt, AttemptOutcome, Message, MessageId, MessageStatus};
 use crate::domain::preferences::Verdict;
-use crate::domain::resolution::ResolvedProvider;
+use crate::domain::resolution::{ResolvedConfiguration, ResolvedProvider};
 use crate::domain::routing::provider_order;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::status_event::StatusEvent;
@@ -136,6 +136,14 @@ impl Default for DispatchConfig {
             breaker_cool_down: Duration::from_secs(30),
         }
     }
+}
+
+/// What a send does when every provider failed for now: a queued message goes back to its
+/// queue to be retried; a test send, which nobody retries, fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exhausted {
+    Retry,
+    Fail,
 }
 
 type SnapshotKey = (TenantId, EventId, u32);
@@ -360,7 +368,7 @@ impl Dispatcher {
         }
     }
 
-    async fn send(&self, mut message: Message, token: &str, delivery: u32) -> Disposition {
+    async fn send(&self, message: Message, token: &str, delivery: u32) -> Disposition {
         let snapshot = match self.active_snapshot(&message.tenant, &message.event).await {
             Ok(Some(s)) => s,
             Ok(None) => {
@@ -379,7 +387,50 @@ impl Dispatcher {
                 return self.release(message, token, None, wait).await;
             }
         };
-        let Some(channel) = snapshot.configuration.channels.get(&message.channel) else {
+        self.send_through(
+            message,
+            token,
+            delivery,
+            &snapshot.configuration,
+            Exhausted::Retry,
+        )
+        .await
+    }
+
+    /// Sends a test message (already recorded, never queued) now, through the providers of
+    /// `configuration` (the event's active snapshot, or its draft configuration before the
+    /// wizard completes), exactly as a queued message goes: claim, provider chain, circuit
+    /// breakers, failover, outcome and audit written. There is no later delivery, so when every
+    /// provider is down the message fails (`providers_unavailable`) instead of waiting. The
+    /// message as it ended; `None` when it could not be claimed (it was not `accepted`).
+    pub async fn send_test(
+        &self,
+        message: &Message,
+        configuration: &ResolvedConfiguration,
+    ) -> Result<Option<Message>, StoreError> {
+        let token = ulid::Ulid::new().to_string();
+        let claimed = match self
+            .messages
+            .claim(&message.id, &token, OffsetDateTime::now_utc())
+            .await?
+        {
+            ClaimResult::Claimed(m) => *m,
+            _ => return Ok(None),
+        };
+        self.send_through(claimed, &token, 1, configuration, Exhausted::Fail)
+            .await;
+        Ok(self.messages.message(&message.id).await?.map(|s| s.message))
+    }
+
+    async fn send_through(
+        &self,
+        mut message: Message,
+        token: &str,
+        delivery: u32,
+        configuration: &ResolvedConfiguration,
+        exhausted: Exhausted,
+    ) -> Disposition {
+        let Some(channel) = configuration.channels.get(&message.channel) else {
             return self
                 .fail(
                     message,
@@ -400,8 +451,7 @@ impl Dispatcher {
                 )
                 .await;
         }
-        let from_name = snapshot
-            .configuration
+        let from_name = configuration
             .brand
             .get("display_name")
             .map(|b| b.value.clone());
@@ -555,6 +605,17 @@ impl Dispatcher {
                     ));
                 }
             }
+        }
+        if exhausted == Exhausted::Fail {
+            info!("every provider failed; a test send is not retried");
+            return self
+                .fail(
+                    message,
+                    token,
+                    "providers_unavailable",
+                    "every provider failed or was unavailable",
+                )
+                .await;
         }
         let wait = self.backoff(delivery, retry_after);
         info!(

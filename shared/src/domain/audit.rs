@@ -108,7 +108,8 @@ impl AuditEntry {
 }
 
 impl AuditEntry {
-    /// The entry of a message's creation (`message.accepted`) by `actor` in `role`: its
+    /// The entry of a message's creation (`message.accepted`, `message.test_accepted` for a
+    /// test send) by `actor` in `role`: its
     /// `after` is the digest of the record without its address and content
     /// ([`impersonal`](super::erasure::impersonal)), since a digest of the whole record, kept
     /// for years, could be matched by trying every number of a plan against a fixed text.
@@ -122,7 +123,11 @@ impl AuditEntry {
             actor,
             message,
             request_id,
-            "message.accepted",
+            if message.test {
+                "message.test_accepted"
+            } else {
+                "message.accepted"
+            },
             None,
             Some(digest(&super::erasure::impersonal(message))),
         );

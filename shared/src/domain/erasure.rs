@@ -198,6 +198,7 @@ mod tests {
             expires_at: None,
             not_before: None,
             erased_at: None,
+            test: false,
             status_at: None,
         }
     }

@@ -140,6 +140,8 @@ catalogue! {
     RecipientOptedOutOfCategory = ("recipient_opted_out_of_category", Some(422));
     /// The recipient opted out of this channel in their preferences.
     RecipientOptedOutOfChannel = ("recipient_opted_out_of_channel", Some(422));
+    /// The recipient is in their quiet hours and the message cannot wait (a test send).
+    QuietHours = ("quiet_hours", Some(422));
     // 429
     /// The tenant's quota for this operation is used up; retry after `Retry-After` seconds.
     QuotaExceeded = ("quota_exceeded", Some(429));

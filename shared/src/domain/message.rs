@@ -327,6 +327,117 @@ pub struct Message {
         with = "time::serde::rfc3339::option"
     )]
     pub erased_at: Option<OffsetDateTime>,
+    /// A test message the wizard sent to an address its user gave (test send): a real message,
+    /// marked so lists and reports can tell it from the event's own traffic.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
+}
+
+/// A message as an event's message list shows it to operators: what happened to it, never its
+/// content or its whole address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageListing {
+    pub id: MessageId,
+    pub channel: Channel,
+    pub category: Category,
+    pub status: MessageStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub status_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub provider: Option<ProviderId>,
+    #[serde(default)]
+    pub cost: Option<Money>,
+    #[serde(default)]
+    pub estimated_cost: Option<Money>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub test: bool,
+    /// [`Recipient::masked`].
+    pub recipient: String,
+}
+
+impl From<&Message> for MessageListing {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id.clone(),
+            channel: m.channel,
+            category: m.category,
+            status: m.status,
+            status_reason: m.status_reason.clone(),
+            status_at: m.status_at,
+            provider: m.provider.clone(),
+            cost: m.cost,
+            estimated_cost: m.estimated_cost,
+            created_at: m.created_at,
+            test: m.test,
+            recipient: m.recipient.masked(),
+        }
+    }
+}
+
+/// Which of an event's messages a list shows: each given condition must hold. `from` is
+/// inclusive and `to` exclusive, on the creation time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFilter {
+    pub status: Option<MessageStatus>,
+    pub channel: Option<Channel>,
+    pub category: Option<Category>,
+    pub from: Option<OffsetDateTime>,
+    pub to: Option<OffsetDateTime>,
+}
+
+impl MessageFilter {
+    pub fn matches(&self, m: &MessageListing) -> bool {
+        self.status.is_none_or(|s| s == m.status)
+            && self.channel.is_none_or(|c| c == m.channel)
+            && self.category.is_none_or(|c| c == m.category)
+            && self.from.is_none_or(|f| m.created_at >= f)
+            && self.to.is_none_or(|t| m.created_at < t)
+    }
+
+    /// What the filter is, as a cursor binds to it: a cursor continues only the same list.
+    pub fn describe(&self) -> String {
+        let time = |t: Option<OffsetDateTime>| t.map(super::report::sortable_time);
+        format!(
+            "status={:?};channel={:?};category={:?};from={:?};to={:?}",
+            self.status.map(MessageStatus::as_str),
+            self.channel.map(Channel::as_str),
+            self.category.map(Category::as_str),
+            time(self.from),
+            time(self.to),
+        )
+    }
+}
+
+/// Where a list of messages in creation order resumes: the creation time and id of the last
+/// message read. As a string, `<sortable created_at>#<id>`, which sorts as messages are created
+/// (what the stores' indexes are keyed by).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MessagePosition(String);
+
+impl MessagePosition {
+    pub fn of(created_at: OffsetDateTime, id: &MessageId) -> Self {
+        Self(format!("{}#{id}", super::report::sortable_time(created_at)))
+    }
+
+    /// A position as [`MessagePosition::as_str`] wrote it; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (stamp, id) = s.split_once('#')?;
+        let at = super::validation::utc_time(stamp)?;
+        let id = MessageId::parse(id).ok()?;
+        let position = Self::of(at, &id);
+        (position.0 == s).then_some(position)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn id(&self) -> &str {
+        self.0.rsplit('#').next().unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

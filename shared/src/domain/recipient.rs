@@ -165,6 +165,31 @@ impl Recipient {
         }
     }
 
+    /// The address as lists show it to operators, never whole: an email's first character and
+    /// its domain (`a***@acme.example`), a phone number's country prefix and last two digits
+    /// (`+260*******67`), `[erased]` once erased.
+    pub fn masked(&self) -> String {
+        match self {
+            Recipient::Email(e) => {
+                let (local, domain) = e.as_str().rsplit_once('@').unwrap_or(("", e.as_str()));
+                let first: String = local.chars().take(1).collect();
+                format!("{first}***@{domain}")
+            }
+            Recipient::Phone(p) => {
+                let digits = &p.as_str()[1..];
+                let shown_head = digits.len().saturating_sub(2).min(3);
+                let hidden = digits.len().saturating_sub(shown_head + 2);
+                format!(
+                    "+{}{}{}",
+                    &digits[..shown_head],
+                    "*".repeat(hidden),
+                    &digits[shown_head + hidden..]
+                )
+            }
+            Recipient::Erased(_) => ErasedAddress::MARKER.to_owned(),
+        }
+    }
+
     /// The recipient's stable key within a tenant, under `keyring`: what records, logs, metrics
     /// and routing use instead of the address itself.
     pub fn key(&self, keyring: &RecipientKeyring, tenant: &str) -> String {
@@ -226,6 +251,15 @@ impl fmt::Display for Recipient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masked_addresses_never_show_the_whole_address() {
+        let phone = Recipient::parse(Channel::Sms, "+260971234567").expect("phone");
+        assert_eq!(phone.masked(), "+260*******67");
+        let email = Recipient::parse(Channel::Email, "ada.lovelace@acme.example").expect("email");
+        assert_eq!(email.masked(), "a***@acme.example");
+        assert_eq!(Recipient::Erased(ErasedAddress).masked(), "[erased]");
+    }
 
     #[test]
     fn phone_numbers_are_normalised_and_checked() {

@@ -33,6 +33,9 @@ pub enum ApiError {
     },
     #[error("no route for {0}")]
     NoRoute(String),
+    /// A per-tenant quota is used up until its window ends (`Retry-After`); nothing was done.
+    #[error("quota exceeded; try again in {retry_after_seconds} seconds")]
+    TooManyRequests { retry_after_seconds: u64 },
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
 }
@@ -97,6 +100,7 @@ impl ApiError {
             ApiError::Conflict { .. } => 409,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Unprocessable { .. } => 422,
+            ApiError::TooManyRequests { .. } => 429,
             ApiError::Internal(_) => 500,
         }
     }
@@ -150,6 +154,12 @@ impl ApiError {
                 field: None,
                 problems: (!problems.is_empty()).then_some(problems.as_slice()),
             },
+            ApiError::TooManyRequests { .. } => ErrorBody {
+                code: ErrorCode::QuotaExceeded,
+                message: self.to_string(),
+                field: None,
+                problems: None,
+            },
             ApiError::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "request failed");
                 ErrorBody {
@@ -160,7 +170,15 @@ impl ApiError {
                 }
             }
         };
-        error_response(status, &body)
+        let mut response = error_response(status, &body);
+        if let ApiError::TooManyRequests {
+            retry_after_seconds,
+        } = &self
+            && let Ok(value) = retry_after_seconds.to_string().parse()
+        {
+            response.headers_mut().insert("retry-after", value);
+        }
+        response
     }
 }
 

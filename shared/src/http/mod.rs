@@ -3,11 +3,13 @@
 
 mod error;
 mod identity;
+pub mod paging;
 mod request;
 mod strict;
 
 pub use error::{ApiError, refusal};
 pub use identity::{ROLE_CLAIM, TENANT_CLAIM, caller};
+pub use paging::Paging;
 pub use request::{
     MAX_BODY_BYTES, Route, api_path, idempotency_key, json_body, no_content, parse_json,
     path_param, public_base_url, public_url, query_param, request_id, respond, route,

@@ -13,7 +13,9 @@ use super::{
 };
 use crate::domain::audit::{AuditEntry, ChainHead, ChainedEntry, StoredLink, chain_of};
 use crate::domain::brand::Brand;
-use crate::domain::message::{Message, MessageId, MessageStatus};
+use crate::domain::message::{
+    Message, MessageFilter, MessageId, MessageListing, MessagePosition, MessageStatus,
+};
 use crate::domain::provider::{EventProviderEntry, ProviderConfig};
 use crate::domain::report::{MessageSummary, Period, sortable_time};
 use crate::domain::resolution::EventSettings;
@@ -35,6 +37,7 @@ struct State {
     snapshots: BTreeMap<(String, u32), Snapshot>,
     activations: HashMap<String, Activation>,
     idempotency: HashMap<String, (String, Option<StoredResponse>)>,
+    quotas: HashMap<String, u32>,
     messages: HashMap<MessageId, StoredMessage>,
     webhook_endpoints: BTreeMap<(TenantId, WebhookEndpointId), WebhookEndpoint>,
     blocks: BTreeMap<(TenantId, String, Channel, BlockKind), Block>,
@@ -284,15 +287,24 @@ impl TemplateStore for MemoryStore {
         owner: &Owner,
         category: Category,
         channel: Channel,
-    ) -> StoreResult<Vec<TemplateVersion>> {
+        before: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<(Vec<TemplateVersion>, Option<u32>)> {
         let pk = owner.partition();
         self.with(|s| {
-            Ok(s.template_versions
+            let mut page: Vec<TemplateVersion> = s
+                .template_versions
                 .iter()
                 .rev()
-                .filter(|((p, cat, ch, _), _)| *p == pk && *cat == category && *ch == channel)
+                .filter(|((p, cat, ch, v), _)| {
+                    *p == pk && *cat == category && *ch == channel && before.is_none_or(|b| *v < b)
+                })
                 .map(|(_, t)| t.clone())
-                .collect())
+                .collect();
+            let more = page.len() > limit;
+            page.truncate(limit);
+            let next = more.then(|| page.last().map(|t| t.version)).flatten();
+            Ok((page, next))
         })
     }
 
@@ -475,20 +487,27 @@ impl SnapshotStore for MemoryStore {
         &self,
         tenant: &TenantId,
         event: &EventId,
-    ) -> StoreResult<Vec<SnapshotSummary>> {
+        before: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<(Vec<SnapshotSummary>, Option<u32>)> {
         let pk = event_key(tenant, event);
         self.with(|s| {
-            Ok(s.snapshots
+            let mut page: Vec<SnapshotSummary> = s
+                .snapshots
                 .iter()
                 .rev()
-                .filter(|((p, _), _)| *p == pk)
+                .filter(|((p, v), _)| *p == pk && before.is_none_or(|b| *v < b))
                 .map(|(_, snap)| SnapshotSummary {
                     version: snap.version,
                     created_at: snap.created_at,
                     created_by: snap.created_by.clone(),
                     digest: snap.digest.clone(),
                 })
-                .collect())
+                .collect();
+            let more = page.len() > limit;
+            page.truncate(limit);
+            let next = more.then(|| page.last().map(|s| s.version)).flatten();
+            Ok((page, next))
         })
     }
 
@@ -771,6 +790,39 @@ impl MessageStore for MemoryStore {
         })
     }
 
+    async fn event_messages(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        filter: &MessageFilter,
+        after: Option<&MessagePosition>,
+        limit: usize,
+    ) -> StoreResult<(Vec<MessageListing>, Option<MessagePosition>)> {
+        // The same order and positions as the DynamoDB index, newest first.
+        self.with(|s| {
+            let mut keyed: Vec<(MessagePosition, MessageListing)> = s
+                .messages
+                .values()
+                .map(|m| &m.message)
+                .filter(|m| &m.tenant == tenant && &m.event == event)
+                .map(|m| {
+                    (
+                        MessagePosition::of(m.created_at, &m.id),
+                        MessageListing::from(m),
+                    )
+                })
+                .filter(|(position, listing)| {
+                    after.is_none_or(|a| position < a) && filter.matches(listing)
+                })
+                .collect();
+            keyed.sort_by(|a, b| b.0.cmp(&a.0));
+            let more = keyed.len() > limit;
+            keyed.truncate(limit);
+            let next = more.then(|| keyed.last().map(|(p, _)| p.clone())).flatten();
+            Ok((keyed.into_iter().map(|(_, m)| m).collect(), next))
+        })
+    }
+
     async fn erase(&self, read: &Message, erased: &Message, audit: &AuditEntry) -> StoreResult<()> {
         self.with(|s| {
             let stored = s.messages.get_mut(&read.id).ok_or(StoreError::Conflict)?;
@@ -781,6 +833,20 @@ impl MessageStore for MemoryStore {
             stored.message = erased.clone();
             s.audit.push(audit.clone());
             Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl super::QuotaStore for MemoryStore {
+    async fn take(&self, key: &str, limit: u32, _: time::OffsetDateTime) -> StoreResult<bool> {
+        self.with(|s| {
+            let used = s.quotas.entry(key.to_owned()).or_default();
+            if *used >= limit {
+                return Ok(false);
+            }
+            *used += 1;
+            Ok(true)
         })
     }
 }

@@ -141,12 +141,16 @@ pub trait TemplateStore: Send + Sync {
         category: Category,
         channel: Channel,
     ) -> StoreResult<Option<TemplateVersion>>;
+    /// One page of up to `limit` of the slot's versions in this layer, newest first, older
+    /// than version `before`; with the version to continue before, `None` at the end.
     async fn template_versions(
         &self,
         owner: &Owner,
         category: Category,
         channel: Channel,
-    ) -> StoreResult<Vec<TemplateVersion>>;
+        before: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<(Vec<TemplateVersion>, Option<u32>)>;
     /// The newest version number ever published for the slot in this layer (0 if none), even
     /// when the layer no longer uses the slot.
     async fn latest_version(
@@ -222,11 +226,15 @@ pub trait SnapshotStore: Send + Sync {
         event: &EventId,
         version: u32,
     ) -> StoreResult<Option<Snapshot>>;
+    /// One page of up to `limit` of the event's snapshots, newest first, older than version
+    /// `before`; with the version to continue before, `None` at the end. One Query.
     async fn snapshots(
         &self,
         tenant: &TenantId,
         event: &EventId,
-    ) -> StoreResult<Vec<SnapshotSummary>>;
+        before: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<(Vec<SnapshotSummary>, Option<u32>)>;
     async fn activation(
         &self,
         tenant: &TenantId,
@@ -274,6 +282,21 @@ pub trait IdempotencyStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Forgets a claim whose request failed unexpectedly, so a retry can run.
     async fn release(&self, key: &str) -> StoreResult<()>;
+}
+
+/// Per-tenant quotas counted in fixed windows (test sends per hour): one counter item per
+/// quota, tenant and window, counted atomically, gone after its window (TTL).
+#[async_trait]
+pub trait QuotaStore: Send + Sync {
+    /// Counts one use under `key` (already scoped: quota, tenant, window) if fewer than `limit`
+    /// were counted; `false`, with nothing counted, when the quota is used up. The counter is
+    /// kept until `expires_at`.
+    async fn take(
+        &self,
+        key: &str,
+        limit: u32,
+        expires_at: time::OffsetDateTime,
+    ) -> StoreResult<bool>;
 }
 
 /// A message with its dispatch claim, as stored.
@@ -401,6 +424,22 @@ pub trait MessageStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<(Vec<StoredMessage>, Option<String>)>;
+    /// One page of up to `limit` of one event's messages that match `filter`, newest first,
+    /// resuming after `after`; with the position to resume after, `None` at the end. A page may
+    /// hold fewer than `limit` messages and still have a next one (filters are applied to what
+    /// the index reads). An index Query in DynamoDB (`by_event_created`, the time range as its
+    /// key condition), never a scan.
+    async fn event_messages(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        filter: &crate::domain::message::MessageFilter,
+        after: Option<&crate::domain::message::MessagePosition>,
+        limit: usize,
+    ) -> StoreResult<(
+        Vec<crate::domain::message::MessageListing>,
+        Option<crate::domain::message::MessagePosition>,
+    )>;
     /// Replaces the message `read` with `erased` (its data-subject erasure: same id), with its
     /// audit entry, atomically, if the stored message is still unclaimed and where `read` was
     /// (its status mark); `Conflict` otherwise (dispatch or a receipt got there first: read it

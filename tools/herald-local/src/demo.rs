@@ -409,12 +409,17 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         .get(&MANAGER, &format!("/events/{EVENT}/snapshots"))
         .expect(200)
         .await?;
+    let items = list.body["items"].as_array().cloned().unwrap_or_default();
+    let active = items
+        .iter()
+        .find(|s| s["active"] == true)
+        .map_or(Value::Null, |s| s["version"].clone());
     show(
         "GET /events/gala-2026/snapshots",
         &list,
-        &format!("active version {}", list.body["active"]["version"]),
+        &format!("active version {active}"),
     );
-    for s in list.body["snapshots"].as_array().into_iter().flatten() {
+    for s in &items {
         println!(
             "      version {} by {} sha256:{}…",
             s["version"],

@@ -23,16 +23,23 @@ use super::{
 };
 use crate::domain::audit::{AuditEntry, ChainHead, ChainedEntry, chain_of};
 use crate::domain::cost::Money;
-use crate::domain::message::{Message, MessageId, MessageStatus, StatusMark, StatusReport};
+use crate::domain::message::{
+    Message, MessageFilter, MessageId, MessageListing, MessagePosition, MessageStatus, StatusMark,
+    StatusReport,
+};
 use crate::domain::provider::ProviderKind;
 use crate::domain::report::{MessageSummary, Period, sortable_time};
-use crate::domain::{Channel, TenantId};
+use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
 use crate::store::{
     AUDIT_CHAINS, ClaimResult, DispatchClaim, MessageStore, StoreError, StoreResult, StoredMessage,
 };
 
 const BY_TENANT_CREATED: &str = "by_tenant_created";
 const BY_RECIPIENT: &str = "by_recipient";
+const BY_EVENT_CREATED: &str = "by_event_created";
+/// Most index items one page of an event's messages reads while filling itself through a
+/// filter: a page may come back short (with a cursor) rather than read on without bound.
+const MAX_LISTING_READ: usize = 1000;
 /// BatchGetItem takes at most 100 keys.
 const BATCH_KEYS: usize = 100;
 
@@ -72,8 +79,87 @@ struct MessageItem<M> {
     status_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cost: Option<Money>,
+    /// The key of `by_event_created`: `<tenant>#<event>`, with `created_key`; and what it
+    /// projects for an event's message list besides `channel`, `status`, `status_reason` and
+    /// `cost` (copies of the record's fields; `advance` and `correct_cost` update them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    category: Option<Category>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    status_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider: Option<ProviderId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    estimated_cost: Option<Money>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    test: bool,
+    /// [`Recipient::masked`](crate::domain::recipient::Recipient::masked): never the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recipient_masked: Option<String>,
     expires_at: i64,
     record: M,
+}
+
+/// What `by_event_created` holds of a message.
+#[derive(Deserialize)]
+struct ListingItem {
+    pk: MessageId,
+    created_key: String,
+    channel: Channel,
+    category: Category,
+    status: MessageStatus,
+    #[serde(default)]
+    status_reason: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    status_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    provider: Option<ProviderId>,
+    #[serde(default)]
+    cost: Option<Money>,
+    #[serde(default)]
+    estimated_cost: Option<Money>,
+    #[serde(default)]
+    test: bool,
+    #[serde(default)]
+    recipient_masked: Option<String>,
+}
+
+fn listing(item: super::Item) -> StoreResult<(MessagePosition, MessageListing)> {
+    let item: ListingItem = from_item(item)?;
+    let position = MessagePosition::parse(&item.created_key).ok_or_else(not_a_position)?;
+    let stamp = item.created_key.split('#').next().unwrap_or_default();
+    let created_at = OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+        .map_err(unexpected)?;
+    Ok((
+        position,
+        MessageListing {
+            id: item.pk,
+            channel: item.channel,
+            category: item.category,
+            status: item.status,
+            status_reason: item.status_reason,
+            status_at: item.status_at,
+            provider: item.provider,
+            cost: item.cost,
+            estimated_cost: item.estimated_cost,
+            created_at,
+            test: item.test,
+            recipient: item.recipient_masked.unwrap_or_default(),
+        },
+    ))
+}
+
+fn not_a_position() -> StoreError {
+    StoreError::Unavailable(anyhow::anyhow!("a message's created_key is not a position"))
+}
+
+fn event_ref(tenant: &TenantId, event: &EventId) -> String {
+    format!("{tenant}#{event}")
 }
 
 /// What `by_tenant_created` holds of a message.
@@ -139,6 +225,13 @@ fn item_of(message: &Message) -> MessageItem<&Message> {
         channel: Some(message.channel),
         status_reason: message.status_reason.clone(),
         cost: message.cost,
+        event_ref: Some(event_ref(&message.tenant, &message.event)),
+        category: Some(message.category),
+        status_at: message.status_at,
+        provider: message.provider.clone(),
+        estimated_cost: message.estimated_cost,
+        test: message.test,
+        recipient_masked: Some(message.recipient.masked()),
         expires_at: message
             .expires_at
             .unwrap_or_else(|| message.created_at + time::Duration::days(retention_days()))
@@ -625,9 +718,10 @@ impl MessageStore for DynamoDb {
                     .format(&time::format_description::well_known::Rfc3339)
                     .map_err(unexpected)?;
                 set.push("#record.status_at = :at");
+                set.push("status_at = :at");
                 builder = builder.expression_attribute_values(":at", s(at));
             }
-            None => remove.push("#record.status_at"),
+            None => remove.extend(["#record.status_at", "status_at"]),
         }
         if let Some(cost) = report.cost {
             set.extend(["#record.#cost = :cost", "#cost = :cost"]);
@@ -741,6 +835,116 @@ impl MessageStore for DynamoDb {
             .filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok()).cloned())
             .collect();
         Ok((self.messages_by_id(&ids).await?, next))
+    }
+
+    async fn event_messages(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        filter: &MessageFilter,
+        after: Option<&MessagePosition>,
+        limit: usize,
+    ) -> StoreResult<(Vec<MessageListing>, Option<MessagePosition>)> {
+        let reference = event_ref(tenant, event);
+        // Keys are `<stamp>#<id>`: a message created at `from` sorts after `from`'s bare stamp,
+        // one created at `to` after `to`'s, so `>= from` and `< to` keep [from, to).
+        let range = match (filter.from, filter.to) {
+            (Some(_), Some(_)) => " AND created_key BETWEEN :from AND :to",
+            (Some(_), None) => " AND created_key >= :from",
+            (None, Some(_)) => " AND created_key < :to",
+            (None, None) => "",
+        };
+        let mut conditions = Vec::new();
+        if filter.status.is_some() {
+            conditions.push("#status = :status");
+        }
+        if filter.channel.is_some() {
+            conditions.push("#channel = :channel");
+        }
+        if filter.category.is_some() {
+            conditions.push("#category = :category");
+        }
+        let filtered = !conditions.is_empty();
+        let mut found: Vec<(MessagePosition, MessageListing)> = Vec::new();
+        let mut start = after.cloned();
+        let mut read = 0usize;
+        loop {
+            let wanted = limit.saturating_sub(found.len());
+            // Through a filter, read ahead: most of what the index holds may not match.
+            let batch = if filtered {
+                (wanted * 4).min(MAX_LISTING_READ - read)
+            } else {
+                wanted
+            };
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.tables.messages)
+                .index_name(BY_EVENT_CREATED)
+                .key_condition_expression(format!("event_ref = :ref{range}"))
+                .expression_attribute_values(":ref", s(&reference))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.as_ref().map(|p| {
+                    HashMap::from([
+                        ("pk".to_owned(), s(p.id())),
+                        ("event_ref".to_owned(), s(&reference)),
+                        ("created_key".to_owned(), s(p.as_str())),
+                    ])
+                }))
+                .limit(i32::try_from(batch.max(1)).unwrap_or(i32::MAX));
+            if let Some(from) = filter.from {
+                query = query.expression_attribute_values(":from", s(sortable_time(from)));
+            }
+            if let Some(to) = filter.to {
+                query = query.expression_attribute_values(":to", s(sortable_time(to)));
+            }
+            if filtered {
+                query = query.filter_expression(conditions.join(" AND "));
+            }
+            if let Some(status) = filter.status {
+                query = query
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", s(status.as_str()));
+            }
+            if let Some(channel) = filter.channel {
+                query = query
+                    .expression_attribute_names("#channel", "channel")
+                    .expression_attribute_values(":channel", s(channel.as_str()));
+            }
+            if let Some(category) = filter.category {
+                query = query
+                    .expression_attribute_names("#category", "category")
+                    .expression_attribute_values(":category", s(category.as_str()));
+            }
+            let out = query.send().await.map_err(|e| {
+                StoreError::Unavailable(anyhow::Error::new(e).context("Query failed"))
+            })?;
+            read += usize::try_from(out.scanned_count).unwrap_or_default();
+            let last = out
+                .last_evaluated_key
+                .as_ref()
+                .and_then(|k| k.get("created_key").and_then(|v| v.as_s().ok()))
+                .map(|k| MessagePosition::parse(k).ok_or_else(not_a_position))
+                .transpose()?;
+            for item in out.items.unwrap_or_default() {
+                found.push(listing(item)?);
+            }
+            if found.len() >= limit {
+                // Read ahead past the page: resume after its last message.
+                let more = found.len() > limit || last.is_some();
+                found.truncate(limit);
+                let next = more.then(|| found.last().map(|(p, _)| p.clone())).flatten();
+                return Ok((found.into_iter().map(|(_, m)| m).collect(), next));
+            }
+            match last {
+                None => return Ok((found.into_iter().map(|(_, m)| m).collect(), None)),
+                // Enough read for one request: a short page, and where to go on.
+                Some(last) if read >= MAX_LISTING_READ => {
+                    return Ok((found.into_iter().map(|(_, m)| m).collect(), Some(last)));
+                }
+                Some(last) => start = Some(last),
+            }
+        }
     }
 
     async fn erase(&self, read: &Message, erased: &Message, audit: &AuditEntry) -> StoreResult<()> {

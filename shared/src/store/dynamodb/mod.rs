@@ -9,6 +9,7 @@ pub mod item_size;
 mod limit_tests;
 mod messages;
 mod providers;
+mod quotas;
 mod recipients;
 mod snapshots;
 mod templates;

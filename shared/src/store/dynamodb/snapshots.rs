@@ -154,23 +154,42 @@ impl SnapshotStore for DynamoDb {
         &self,
         tenant: &TenantId,
         event: &EventId,
-    ) -> StoreResult<Vec<SnapshotSummary>> {
+        before: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<(Vec<SnapshotSummary>, Option<u32>)> {
+        let pk = partition(tenant, event);
+        let start = before.map(|v| {
+            std::collections::HashMap::from([
+                ("pk".to_owned(), super::s(&pk)),
+                ("sk".to_owned(), super::s(version_key(v))),
+            ])
+        });
         let out = self
             .client
             .query()
             .table_name(&self.tables.snapshots)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", super::s(partition(tenant, event)))
+            .expression_attribute_values(":pk", super::s(&pk))
             .expression_attribute_values(":prefix", super::s(VERSION_PREFIX))
             .projection_expression("version, created_at, created_by, digest")
             .scan_index_forward(false)
-            .into_paginator()
-            .items()
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
-            .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("Query failed")))?;
-        out.into_iter().map(from_item).collect()
+        let page: Vec<SnapshotSummary> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<StoreResult<_>>()?;
+        let next = out
+            .last_evaluated_key
+            .is_some()
+            .then(|| page.last().map(|s| s.version))
+            .flatten();
+        Ok((page, next))
     }
 
     async fn activation(

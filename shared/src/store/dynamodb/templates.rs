@@ -104,17 +104,44 @@ impl TemplateStore for DynamoDb {
         owner: &Owner,
         category: Category,
         channel: Channel,
-    ) -> StoreResult<Vec<TemplateVersion>> {
-        let items = self
-            .query_all(
-                &self.tables.templates,
-                &owner.partition(),
-                &versions_prefix(category, channel),
-                true,
-                None,
-            )
-            .await?;
-        items.into_iter().map(template_from).collect()
+        before: Option<u32>,
+        limit: usize,
+    ) -> StoreResult<(Vec<TemplateVersion>, Option<u32>)> {
+        let pk = owner.partition();
+        let prefix = versions_prefix(category, channel);
+        let start = before.map(|v| {
+            std::collections::HashMap::from([
+                ("pk".to_owned(), super::s(&pk)),
+                ("sk".to_owned(), super::s(format!("{prefix}{v:06}"))),
+            ])
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.templates)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", super::s(&pk))
+            .expression_attribute_values(":prefix", super::s(&prefix))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| {
+                crate::store::StoreError::Unavailable(anyhow::Error::new(e).context("Query failed"))
+            })?;
+        let page: Vec<TemplateVersion> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(template_from)
+            .collect::<StoreResult<_>>()?;
+        let next = out
+            .last_evaluated_key
+            .is_some()
+            .then(|| page.last().map(|t| t.version))
+            .flatten();
+        Ok((page, next))
     }
 
     async fn latest_version(
