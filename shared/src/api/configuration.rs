@@ -892,6 +892,26 @@ pub fn template_too_large(category: Category, channel: Channel, e: &RenderError)
     }
 }
 
+/// A template that did not render for a send: a variable the caller must give is missing (400
+/// naming `variables_field`), it went past a limit, or it does not compile.
+pub(super) fn render_refused(
+    category: Category,
+    channel: Channel,
+    variables_field: String,
+    e: RenderError,
+) -> ApiError {
+    match e {
+        RenderError::Render { message, .. } => {
+            FieldError::new(ErrorCode::MissingVariable, variables_field, message).into()
+        }
+        e @ RenderError::TooLarge { .. } => template_too_large(category, channel, &e),
+        other => template_invalid(
+            format!("templates.{category}.{channel}.{}", other.part()),
+            &other,
+        ),
+    }
+}
+
 /// A template that does not compile or render: 422 `template_invalid`, its problem naming the
 /// part (`field`) and, where the renderer knows it, the line and column.
 pub(super) fn template_invalid(field: String, e: &RenderError) -> ApiError {

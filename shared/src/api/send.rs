@@ -21,7 +21,7 @@ use crate::domain::ErrorCode;
 use crate::domain::audit::AuditEntry;
 use crate::domain::identity::Action;
 use crate::domain::message::{
-    Message, MessageContent, MessageFilter, MessageId, MessagePosition, MessageStatus,
+    Message, MessageContent, MessageFilter, MessageId, MessagePosition, MessageStatus, NewMessage,
 };
 use crate::domain::preferences::Verdict;
 use crate::domain::recipient::{Recipient, RecipientKeyring};
@@ -33,7 +33,7 @@ use crate::domain::variables::Variables;
 use crate::domain::{Category, Channel, EventId, TenantId};
 use crate::http::{self, ApiError, ApiResult, Paging, paging};
 use crate::recipient_gate::{self, Asked};
-use crate::rendering::{RenderError, Renderer};
+use crate::rendering::Renderer;
 
 /// Most recipients one request may carry.
 pub const MAX_RECIPIENTS: usize = 500;
@@ -395,18 +395,8 @@ fn render_all(
         }
         let rendered = Renderer
             .render_message(p.channel, &template.content, &p.variables, &brand)
-            .map_err(|e| match e {
-                RenderError::Render { message, .. } => {
-                    FieldError::new(ErrorCode::MissingVariable, p.field("variables"), message)
-                        .into()
-                }
-                e @ RenderError::TooLarge { .. } => {
-                    super::configuration::template_too_large(p.category, p.channel, &e)
-                }
-                other => super::configuration::template_invalid(
-                    format!("templates.{}.{}.{}", p.category, p.channel, other.part()),
-                    &other,
-                ),
+            .map_err(|e| {
+                super::configuration::render_refused(p.category, p.channel, p.field("variables"), e)
             })?;
         let recipient_key = recipient.key(keyring, tenant.as_str());
         let segments = rendered.segments.map(|s| s.segments);
@@ -424,37 +414,26 @@ fn render_all(
             });
         let field = p.field(p.address_field);
         let message = Message {
-            id: MessageId::derive(tenant, event.as_str(), key, index),
-            tenant: tenant.clone(),
-            event: event.clone(),
-            snapshot_version: snapshot.version,
-            category: p.category,
-            channel: p.channel,
-            recipient,
-            recipient_key,
-            content: MessageContent {
-                subject: rendered.subject,
-                html: rendered.html,
-                text: rendered.text,
-                segments,
-            },
-            status: MessageStatus::Accepted,
-            status_reason: None,
             trigger: trigger.map(str::to_owned),
-            estimated_cost,
-            cost: None,
-            provider: None,
-            provider_kind: None,
-            provider_message_id: None,
-            attempts: Vec::new(),
-            created_at: now,
-            sent_at: None,
-            request_id: request_id.to_owned(),
-            expires_at: None,
-            not_before: None,
-            erased_at: None,
-            test: false,
-            status_at: None,
+            ..Message::accepted(NewMessage {
+                id: MessageId::derive(tenant, event.as_str(), key, index),
+                tenant: tenant.clone(),
+                event: event.clone(),
+                snapshot_version: snapshot.version,
+                category: p.category,
+                channel: p.channel,
+                recipient,
+                recipient_key,
+                content: MessageContent {
+                    subject: rendered.subject,
+                    html: rendered.html,
+                    text: rendered.text,
+                    segments,
+                },
+                estimated_cost,
+                created_at: now,
+                request_id: request_id.to_owned(),
+            })
         };
         messages.push((message, field));
     }

@@ -21,7 +21,7 @@ use crate::dispatch::{DispatchConfig, Dispatcher};
 use crate::domain::ErrorCode;
 use crate::domain::audit::AuditEntry;
 use crate::domain::identity::Action;
-use crate::domain::message::{Message, MessageContent, MessageId, MessageListing, MessageStatus};
+use crate::domain::message::{Message, MessageContent, MessageId, MessageListing, NewMessage};
 use crate::domain::preferences::Verdict;
 use crate::domain::recipient::Recipient;
 use crate::domain::resolution::ResolvedConfiguration;
@@ -33,7 +33,7 @@ use crate::domain::variables::Variables;
 use crate::domain::{Category, Channel, EventId, TenantId};
 use crate::http::{self, ApiError, ApiResult};
 use crate::recipient_gate::{self, Asked};
-use crate::rendering::{RenderError, Renderer};
+use crate::rendering::Renderer;
 use crate::resolution::resolve_event;
 
 pub const ROUTE: &str = "POST /events/{eventId}/templates/{category}/{channel}/test";
@@ -120,17 +120,8 @@ pub async fn handle(app: &App, request: &Request) -> ApiResult {
             &variables,
             &configuration.brand_values(),
         )
-        .map_err(|e| match e {
-            RenderError::Render { message, .. } => {
-                FieldError::new(ErrorCode::MissingVariable, "variables", message).into()
-            }
-            e @ RenderError::TooLarge { .. } => {
-                super::configuration::template_too_large(category, channel, &e)
-            }
-            other => super::configuration::template_invalid(
-                format!("templates.{category}.{channel}.{}", other.part()),
-                &other,
-            ),
+        .map_err(|e| {
+            super::configuration::render_refused(category, channel, "variables".to_owned(), e)
         })?;
     if configuration
         .channels
@@ -215,37 +206,27 @@ pub async fn handle(app: &App, request: &Request) -> ApiResult {
         });
     let retention_days = app.retention.days(&tenant).await?;
     let message = Message {
-        id: MessageId::derive(&tenant, "test", &ulid::Ulid::new().to_string(), 0),
-        tenant: tenant.clone(),
-        event: event.clone(),
-        snapshot_version,
-        category,
-        channel,
-        recipient,
-        recipient_key,
-        content: MessageContent {
-            subject: rendered.subject,
-            html: rendered.html,
-            text: rendered.text,
-            segments,
-        },
-        status: MessageStatus::Accepted,
-        status_reason: None,
-        status_at: None,
-        trigger: None,
-        estimated_cost,
-        cost: None,
-        provider: None,
-        provider_kind: None,
-        provider_message_id: None,
-        attempts: Vec::new(),
-        created_at: now,
-        sent_at: None,
-        request_id: request_id.clone(),
         expires_at: Some(message_expiry(now, retention_days)),
-        not_before: None,
-        erased_at: None,
         test: true,
+        ..Message::accepted(NewMessage {
+            id: MessageId::derive(&tenant, "test", &ulid::Ulid::new().to_string(), 0),
+            tenant: tenant.clone(),
+            event: event.clone(),
+            snapshot_version,
+            category,
+            channel,
+            recipient,
+            recipient_key,
+            content: MessageContent {
+                subject: rendered.subject,
+                html: rendered.html,
+                text: rendered.text,
+                segments,
+            },
+            estimated_cost,
+            created_at: now,
+            request_id: request_id.clone(),
+        })
     };
     let audit = AuditEntry::message_accepted(&caller.subject, caller.role, &message, &request_id);
     app.messages.create(&message, &audit).await?;

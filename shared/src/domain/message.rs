@@ -162,7 +162,56 @@ impl StatusMark {
     }
 }
 
+/// What a message is made of when the send API accepts it; everything else starts empty.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub tenant: TenantId,
+    pub event: EventId,
+    pub snapshot_version: u32,
+    pub category: Category,
+    pub channel: Channel,
+    pub recipient: Recipient,
+    pub recipient_key: String,
+    pub content: MessageContent,
+    pub estimated_cost: Option<Money>,
+    pub created_at: OffsetDateTime,
+    pub request_id: String,
+}
+
 impl Message {
+    /// A message as accepted for delivery: not yet sent, no provider, no attempts.
+    pub fn accepted(new: NewMessage) -> Self {
+        Self {
+            id: new.id,
+            tenant: new.tenant,
+            event: new.event,
+            snapshot_version: new.snapshot_version,
+            category: new.category,
+            channel: new.channel,
+            recipient: new.recipient,
+            recipient_key: new.recipient_key,
+            content: new.content,
+            status: MessageStatus::Accepted,
+            status_reason: None,
+            status_at: None,
+            trigger: None,
+            estimated_cost: new.estimated_cost,
+            cost: None,
+            provider: None,
+            provider_kind: None,
+            provider_message_id: None,
+            attempts: Vec::new(),
+            created_at: new.created_at,
+            sent_at: None,
+            request_id: new.request_id,
+            expires_at: None,
+            not_before: None,
+            erased_at: None,
+            test: false,
+        }
+    }
+
     /// What the message's audit entries name: `message/<id>`, the same from its creation to
     /// its erasure, so its history is one chain.
     pub fn audit_target(&self) -> String {
