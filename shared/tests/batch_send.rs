@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use herald_shared::App;
-use herald_shared::api;
 use herald_shared::domain::TenantId;
 use herald_shared::domain::audit::AuditEntry;
 use herald_shared::domain::cost::Money;
@@ -132,13 +131,8 @@ impl MessageStore for FailingMidway {
 }
 
 async fn call(app: &App, event: Value) -> (u16, Value) {
-    let request = lambda_http::request::from_str(&event.to_string()).expect("valid event");
-    let response = api::serve_any(app, request).await.expect("answers");
-    let body = match response.body() {
-        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    (response.status().as_u16(), body)
+    let (status, body, _) = support::serve(app, event).await;
+    (status, body)
 }
 
 async fn ok(app: &App, event: Value) -> Value {

@@ -8,7 +8,6 @@ mod support;
 use std::sync::Arc;
 
 use herald_shared::App;
-use herald_shared::api;
 use herald_shared::domain::audit::AuditEntry;
 use herald_shared::domain::identity::Role;
 use herald_shared::domain::message::{Message, MessageContent, MessageId, MessageStatus};
@@ -125,16 +124,8 @@ fn list(query: &[(&str, &str)]) -> Value {
 }
 
 async fn call(app: &App, event: Value) -> (u16, Value) {
-    let request =
-        lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event");
-    let response = api::serve_any(app, request)
-        .await
-        .expect("handlers answer every request");
-    let body = match response.body() {
-        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    (response.status().as_u16(), body)
+    let (status, body, _) = support::serve(app, event).await;
+    (status, body)
 }
 
 /// The minutes (creation order) of a page's items, by id.

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use herald_shared::App;
-use herald_shared::api;
 use herald_shared::credentials::OpenCredentials;
 use herald_shared::dispatch::{DispatchConfig, Dispatcher, Disposition};
 use herald_shared::domain::TenantId;
@@ -109,16 +108,8 @@ impl Harness {
     }
 
     async fn call(&self, event: Value) -> (u16, Value) {
-        let request =
-            lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event");
-        let response = api::serve_any(&self.app, request)
-            .await
-            .expect("handlers answer every request");
-        let body = match response.body() {
-            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
-            _ => Value::Null,
-        };
-        (response.status().as_u16(), body)
+        let (status, body, _) = support::serve(&self.app, event).await;
+        (status, body)
     }
 
     async fn ok(&self, event: Value) -> Value {

@@ -14,7 +14,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use herald_shared::App;
-use herald_shared::api;
 use herald_shared::credentials::OpenCredentials;
 use herald_shared::dispatch::{DispatchConfig, Dispatcher, Disposition};
 use herald_shared::domain::TenantId;
@@ -108,22 +107,7 @@ impl Harness {
     }
 
     async fn call(&self, event: Value) -> (u16, Value, HashMap<String, String>) {
-        let request =
-            lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event");
-        let response = api::serve_any(&self.app, request)
-            .await
-            .expect("handlers answer every request");
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let body = match response.body() {
-            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
-            _ => Value::Null,
-        };
-        (status, body, headers)
+        support::serve(&self.app, event).await
     }
 
     async fn ok(&self, event: Value) -> Value {

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use herald_shared::App;
-use herald_shared::api;
 use herald_shared::credentials::OpenCredentials;
 use herald_shared::domain::Channel;
 use herald_shared::domain::TenantId;
@@ -66,21 +65,7 @@ impl Harness {
     }
 
     async fn call(&self, event: Value) -> (u16, Value, HashMap<String, String>) {
-        let request =
-            lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event");
-        let response = api::serve_any(&self.app, request)
-            .await
-            .expect("handlers answer every request");
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let body = match response.body() {
-            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
-            _ => Value::Null,
-        };
-        (response.status().as_u16(), body, headers)
+        support::serve(&self.app, event).await
     }
 
     async fn ok(&self, event: Value) -> Value {

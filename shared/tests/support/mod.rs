@@ -10,6 +10,29 @@ use herald_shared::domain::snapshot::CheckOutcome;
 use herald_shared::providers::{Accepted, ChannelSender, CredentialChecker, Outbound, SendError};
 use serde_json::{Value, json};
 
+/// Serves `event` (an API Gateway request) with the handler of the function that owns its route,
+/// as API Gateway would: the status, the JSON body (`Null` when there is none) and the headers.
+pub async fn serve(
+    app: &herald_shared::App,
+    event: Value,
+) -> (u16, Value, std::collections::HashMap<String, String>) {
+    let request =
+        lambda_http::request::from_str(&event.to_string()).expect("valid API Gateway event");
+    let response = herald_shared::api::serve_any(app, request)
+        .await
+        .expect("handlers answer every request");
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+        .collect();
+    let body = match response.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (response.status().as_u16(), body, headers)
+}
+
 /// A sample API Gateway request from `events/` (`name` without `.json`).
 pub fn fixture(name: &str) -> Value {
     let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
