@@ -31,6 +31,9 @@ scripts/toolchain.sh
 # HERALD_BROWSER_CHECK=1 (the test suite sets it): at the end, while everything is still up, a
 # real browser calls the API from an allowed and from a refused origin (tests/browser/cors.mjs).
 browser_check="${HERALD_BROWSER_CHECK:-0}"
+# HERALD_API_CHECK=1 (the test suite sets it): last, Schemathesis sends generated requests to every
+# route and checks each answer against docs/openapi.json (tests/api/schemathesis.sh).
+api_check="${HERALD_API_CHECK:-0}"
 if [ "$browser_check" = 1 ]; then
   say "browser toolchain (Debian's chromium, playwright-core from tests/browser/package-lock.json)..."
   scripts/browser-toolchain.sh
@@ -141,4 +144,10 @@ if [ "$browser_check" = 1 ]; then
   HERALD_TOKEN="$token" timeout 180 node tests/browser/cors.mjs --api "$api_url" \
     --allowed-port "$browser_port" --gateway-log "$state/gateway.log" \
     || { say "the browser CORS check failed (above; the gateway's log: .local/run/gateway.log)"; exit 1; }
+fi
+
+if [ "$api_check" = 1 ]; then
+  printf '\n== 11. The contract: Schemathesis against this API (docs/openapi.json, generated requests)\n'
+  HERALD_TOKEN="$token" timeout 1500 tests/api/schemathesis.sh --api "$api_url" --out "$state/schemathesis" \
+    || { say "the API does not keep its contract (above; the run's requests: .local/run/schemathesis/run.har)"; exit 1; }
 fi

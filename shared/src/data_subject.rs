@@ -102,7 +102,7 @@ pub async fn export(
 
 /// What an erasure run did. Holds no personal data: it is answered, audited (as a digest) and
 /// logged.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Erasure {
     pub recipient_key: String,
     pub messages_erased: usize,

@@ -25,7 +25,7 @@ use crate::store::StoreError;
 const ACTOR: &str = "herald:delivery-webhooks";
 
 /// What one webhook request amounted to; logged as one line and returned to the provider.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Applied {
     /// Receipts that moved a message forward.
     pub advanced: u32,

@@ -73,6 +73,23 @@ pub fn redact_credentials(value: &mut serde_json::Value) {
     }
 }
 
+/// The contract's schema of sealed credentials as [`redact_credentials`] leaves them: replaces
+/// the stored `SealedCredentials` among a document's response schemas.
+pub fn present_credentials_schema(schemas: &mut serde_json::Map<String, serde_json::Value>) {
+    schemas.insert(
+        "SealedCredentials".into(),
+        serde_json::json!({
+            "type": "object",
+            "description": "Credentials are never returned: whether they are set, and a hint of each (its last characters).",
+            "required": ["configured", "hints"],
+            "properties": {
+                "configured": {"type": "boolean"},
+                "hints": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,6 +242,25 @@ fn present_receipts(value: &mut serde_json::Value, base: &str) {
     }
 }
 
+/// The contract's schema of a receipt route as [`present_receipts`] and [`with_receipt_secret`]
+/// show it: replaces the stored `ReceiptRoute` among a document's response schemas.
+pub(super) fn present_receipts_schema(schemas: &mut serde_json::Map<String, serde_json::Value>) {
+    schemas.insert(
+        "ReceiptRoute".into(),
+        serde_json::json!({
+            "type": "object",
+            "description": "Where the provider posts its delivery receipts and inbound messages: paste the URL into the provider's console.",
+            "required": ["url", "authentication"],
+            "properties": {
+                "url": {"type": "string", "format": "uri"},
+                "authentication": {"type": "string", "description": "How Herald authenticates the provider's posts."},
+                "secret": {"type": "string", "description": "In the creation's answer only, once: the secret to configure at the provider."},
+                "user": {"type": "string", "description": "With `secret`, for HTTP Basic."},
+            },
+        }),
+    );
+}
+
 /// Adds the newly made receipt secret to a creation's answer, the one time it is shown.
 fn with_receipt_secret(mut json: serde_json::Value, secret: Option<String>) -> serde_json::Value {
     if let (Some(secret), Some(route)) = (secret, json.get_mut("receipts")) {
@@ -254,13 +273,15 @@ fn with_receipt_secret(mut json: serde_json::Value, secret: Option<String>) -> s
 // ---- providers ----
 
 /// A provider as the wizard sends it. Credentials are optional on update (kept when absent).
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ProviderInput {
+pub(super) struct ProviderInput {
     channel: Channel,
     name: String,
     settings: ProviderSettings,
+    /// The provider's secrets by name (`auth_token`, `api_key`, ...): stored encrypted, never returned.
     #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
     credentials: Option<BTreeMap<String, SecretString>>,
     #[serde(default = "default_priority")]
     priority: u32,
@@ -283,9 +304,9 @@ fn yes() -> bool {
 }
 
 /// An event's change to an inherited tenant provider.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct OverrideInput {
+pub(super) struct OverrideInput {
     #[serde(default)]
     priority: Option<u32>,
     #[serde(default)]

@@ -6,12 +6,26 @@
 
 use std::collections::BTreeMap;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
+use super::configuration::{self, ProviderInput};
 use super::routes::{Function, RouteId};
+use super::template_preview::{Preview, PreviewInput};
+use super::webhook_endpoints::{self, EndpointView};
+use super::{preference_centre, recipients, send, tenant_settings, test_send, wizard};
+use crate::domain::brand::Brand;
+use crate::domain::message::MessageListing;
+use crate::domain::provider::{EventProviderEntry, ProviderConfig};
+use crate::domain::report::ComplianceReport;
+use crate::domain::resolution::{EventSettings, ResolvedConfiguration};
+use crate::domain::snapshot::{Activation, ProviderCheck, Snapshot};
 use crate::domain::status_event::{STATUS_EVENT_VERSION, StatusEventType};
+use crate::domain::template::{TemplateContent, TemplateVersion};
+use crate::domain::tenant_settings::TenantSettings;
 use crate::domain::{Category, Channel, ErrorCode};
 use crate::http::{MAX_BODY_BYTES, ROLE_CLAIM, TENANT_CLAIM};
+use crate::receipts::Applied;
 
 /// The document's `info.version`: the contract's own version, raised when it changes.
 pub const CONTRACT_VERSION: &str = "1.0.0";
@@ -29,6 +43,35 @@ enum Idempotency {
     Required,
 }
 
+/// Builds a body's schema (a `$ref` into the document's components, mostly).
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schema of `T` as serde reads it (requests) or writes it (responses).
+fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// A page of a list (`http::paging`): `{"items": [T...], "next": cursor or null}`.
+fn page<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    let item = generator.subschema_for::<T>();
+    schemars::json_schema!({
+        "type": "object",
+        "required": ["items", "next"],
+        "properties": {
+            "items": {"type": "array", "items": item, "maxItems": crate::http::paging::MAX_LIMIT},
+            "next": {"type": ["string", "null"], "description": "The cursor of the next page; null on the last."},
+        },
+    })
+}
+
+/// An event provider's replacement: a whole provider for the event's own, or the override of
+/// an inherited tenant default (whichever the event holds under that id).
+fn provider_or_override(generator: &mut SchemaGenerator) -> Schema {
+    let own = generator.subschema_for::<configuration::ProviderInput>();
+    let change = generator.subschema_for::<configuration::OverrideInput>();
+    schemars::json_schema!({"anyOf": [own, change]})
+}
+
 /// What the contract says about one route beyond its key.
 #[derive(Debug)]
 struct Operation {
@@ -41,6 +84,12 @@ struct Operation {
     idempotency: Idempotency,
     /// Codes particular to the route, beyond those every route of its kind can answer.
     errors: &'static [ErrorCode],
+    /// The JSON body it reads, as serde reads it.
+    request: Option<SchemaFn>,
+    /// The JSON body of its success answers, as serde writes it.
+    response: Option<SchemaFn>,
+    /// Other media types a success may answer with (a CSV report, Meta's echoed challenge).
+    media: &'static [&'static str],
 }
 
 const fn op(description: &'static str, ok: &'static [(u16, &'static str)]) -> Operation {
@@ -51,12 +100,28 @@ const fn op(description: &'static str, ok: &'static [(u16, &'static str)]) -> Op
         query: &[],
         idempotency: Idempotency::None,
         errors: &[],
+        request: None,
+        response: None,
+        media: &[],
     }
 }
 
 impl Operation {
-    const fn body(mut self) -> Self {
+    /// Reads a JSON body of this schema.
+    fn reads(mut self, request: SchemaFn) -> Self {
         self.body = true;
+        self.request = Some(request);
+        self
+    }
+
+    /// Answers success with a JSON body of this schema.
+    fn answers(mut self, response: SchemaFn) -> Self {
+        self.response = Some(response);
+        self
+    }
+
+    fn media(mut self, media: &'static [&'static str]) -> Self {
+        self.media = media;
         self
     }
 
@@ -148,59 +213,70 @@ fn operation(route: RouteId) -> Operation {
     use RouteId::*;
     match route {
         ListTenantProviders => op("The tenant's default providers, credentials redacted.", OK)
-            .query(PAGED),
+            .query(PAGED).answers(page::<ProviderConfig>),
         ListEventProviders => op("The event's provider overrides, credentials redacted.", OK)
-            .query(PAGED),
+            .query(PAGED).answers(page::<EventProviderEntry>),
         CreateTenantProvider => op("Adds a tenant default provider; credentials are stored encrypted and never returned.", CREATED)
-            .body().errors(PROVIDER).idempotent(Idempotency::Optional),
+            .reads(schema::<ProviderInput>).answers(schema::<ProviderConfig>).errors(PROVIDER).idempotent(Idempotency::Optional),
         CreateEventProvider => op("Adds a provider for the event only.", CREATED)
-            .body().errors(PROVIDER).idempotent(Idempotency::Optional),
-        GetTenantProvider | GetEventProvider => op("One provider, credentials redacted (hints only).", OK),
+            .reads(schema::<ProviderInput>).answers(schema::<EventProviderEntry>).errors(PROVIDER).idempotent(Idempotency::Optional),
+        GetTenantProvider => op("One provider, credentials redacted (hints only).", OK)
+            .answers(schema::<ProviderConfig>),
+        GetEventProvider => op("One provider of the event, or its override of a tenant default; credentials redacted (hints only).", OK)
+            .answers(schema::<EventProviderEntry>),
         PutTenantProvider => op("Replaces a tenant provider's settings (credentials kept unless given).", OK)
-            .body().errors(PROVIDER),
+            .reads(schema::<ProviderInput>).answers(schema::<ProviderConfig>).errors(PROVIDER),
         PutEventProvider => op("Replaces an event provider, or overrides a tenant default for the event (priority, weight, active).", OK)
-            .body().errors(PROVIDER),
+            .reads(provider_or_override).answers(schema::<EventProviderEntry>).errors(PROVIDER),
         DeleteTenantProvider | DeleteEventProvider => op("Removes the provider; at the event layer the tenant default applies again.", DELETED)
             .errors(WRITE),
-        TestTenantProvider | TestEventProvider => op("Live-tests the provider's credentials where the provider allows one.", OK),
+        TestTenantProvider | TestEventProvider => op("Live-tests the provider's credentials where the provider allows one.", OK)
+            .answers(schema::<ProviderCheck>),
         ListPlatformTemplates => op("Platform (compliance) templates by category and channel.", OK)
-            .query(PAGED),
+            .query(PAGED).answers(page::<TemplateVersion>),
         ListTenantTemplates => op("The tenant's templates by category and channel.", OK)
-            .query(PAGED),
+            .query(PAGED).answers(page::<TemplateVersion>),
         ListEventTemplates => op("The event's template overrides by category and channel.", OK)
-            .query(PAGED),
-        GetPlatformTemplate | GetTenantTemplate | GetEventTemplate => op("The template of this layer for the category and channel.", OK),
+            .query(PAGED).answers(page::<TemplateVersion>),
+        GetPlatformTemplate | GetTenantTemplate | GetEventTemplate => op("The template of this layer for the category and channel.", OK)
+            .answers(schema::<TemplateVersion>),
         PutPlatformTemplate | PutTenantTemplate | PutEventTemplate => op("Saves a new version of the template; it must compile and render with its own samples.", SAVED)
-            .body().errors(TEMPLATE),
+            .reads(schema::<TemplateContent>).answers(schema::<TemplateVersion>).errors(TEMPLATE),
         DeletePlatformTemplate | DeleteTenantTemplate | DeleteEventTemplate => op("Removes the template of this layer; the next layer's applies again.", DELETED)
             .errors(WRITE),
         PreviewPlatformTemplate | PreviewTenantTemplate | PreviewEventTemplate => op("Renders saved or draft content with sample or given variables and the scope's brand: subject, HTML, text, SMS segments, cost estimate and the layer of each part. Writes nothing.", OK)
-            .body().errors(PREVIEW),
+            .reads(schema::<PreviewInput>).answers(schema::<Preview>).errors(PREVIEW),
         ListTenantTemplateVersions | ListEventTemplateVersions => op("Every saved version of the template, newest first.", OK)
-            .query(PAGED),
-        GetTenantBrand | GetEventBrand => op("Brand assets of this layer.", OK),
+            .query(PAGED).answers(page::<TemplateVersion>),
+        GetTenantBrand | GetEventBrand => op("Brand assets of this layer.", OK)
+            .answers(schema::<Brand>),
         PutTenantBrand | PutEventBrand => op("Replaces the brand assets of this layer.", OK)
-            .body().errors(WRITE),
+            .reads(schema::<Brand>).answers(schema::<Brand>).errors(WRITE),
         DeleteEventBrand => op("Removes the event's brand overrides; the tenant's brand applies again.", DELETED)
             .errors(WRITE),
-        GetEventSettings => op("The event's settings: channels and categories in use, triggers, quiet hours.", OK),
+        GetEventSettings => op("The event's settings: channels and categories in use, triggers, quiet hours.", OK)
+            .answers(schema::<EventSettings>),
         PutEventSettings => op("Creates or replaces the event's settings (an event exists once its settings are saved).", SAVED)
-            .body().errors(WRITE),
+            .reads(schema::<EventSettings>).answers(schema::<EventSettings>).errors(WRITE),
         ListWebhookEndpoints => op("The tenant's status webhook endpoints (secrets never returned).", OK)
-            .query(PAGED),
+            .query(PAGED).answers(page::<EndpointView<'static>>),
         CreateWebhookEndpoint => op("Adds a status webhook endpoint; the answer carries its signing secret, once.", CREATED)
-            .body().errors(&[E::InvalidUrl, E::CredentialsInUrl, E::InsecureUrl, E::PrivateAddress, E::UnknownEventType, E::TooManyEndpoints]).idempotent(Idempotency::Optional),
-        GetWebhookEndpoint => op("One status webhook endpoint.", OK),
+            .reads(schema::<webhook_endpoints::CreateInput>).answers(webhook_endpoints::created_schema).errors(&[E::InvalidUrl, E::CredentialsInUrl, E::InsecureUrl, E::PrivateAddress, E::UnknownEventType, E::TooManyEndpoints]).idempotent(Idempotency::Optional),
+        GetWebhookEndpoint => op("One status webhook endpoint.", OK)
+            .answers(schema::<EndpointView<'static>>),
         PutWebhookEndpoint => op("Changes an endpoint's URL, event types, description or active flag.", OK)
-            .body().errors(ENDPOINT),
+            .reads(schema::<webhook_endpoints::UpdateInput>).answers(schema::<EndpointView<'static>>).errors(ENDPOINT),
         DeleteWebhookEndpoint => op("Removes the endpoint; queued deliveries to it are dropped.", DELETED)
             .errors(WRITE),
         RotateWebhookEndpointSecret => op("Issues a new signing secret; the answer carries it, once.", OK)
+            .answers(schema::<webhook_endpoints::SecretShown<'static>>)
             .errors(WRITE),
-        GetTenantSettings => op("The tenant's own settings (message retention).", OK),
+        GetTenantSettings => op("The tenant's own settings (message retention).", OK)
+            .answers(schema::<tenant_settings::View>),
         PutTenantSettings => op("Replaces the tenant's own settings.", OK)
-            .body().errors(WRITE),
+            .reads(schema::<TenantSettings>).answers(schema::<tenant_settings::View>).errors(WRITE),
         GetComplianceReport => op("Consent, opt-out and suppression activity over a period, as JSON or CSV.", OK)
+            .answers(schema::<ComplianceReport>).media(&["text/csv"])
             .query(&[
                 ("from", "Start of the period (RFC 3339, inclusive)."),
                 ("to", "End of the period (RFC 3339, exclusive)."),
@@ -209,57 +285,62 @@ fn operation(route: RouteId) -> Operation {
             ])
             .errors(&[E::InvalidPeriod, E::PeriodTooLong, E::ReportTooLarge]),
         RecordRecipientConsent => op("Records a recipient's consent decision, with its source and evidence reference.", CREATED)
-            .body().errors(&[E::Reserved, E::ContainsAddress, E::ConcurrentChange, E::TooLarge]).idempotent(Idempotency::Optional),
+            .reads(schema::<recipients::ConsentInput>).answers(schema::<recipients::ConsentRecorded<'static>>).errors(&[E::Reserved, E::ContainsAddress, E::ConcurrentChange, E::TooLarge]).idempotent(Idempotency::Optional),
         LookupRecipient => op("A recipient's preferences and consent ledger, by address (the address is never stored).", OK)
-            .body(),
+            .reads(schema::<recipients::RecipientInput>).answers(schema::<recipients::LedgerView<'static>>),
         PutRecipientPreferences => op("Replaces a recipient's preferences (opted-out categories and channels, quiet hours).", OK)
-            .body().errors(&[E::NotOptional, E::ConcurrentChange, E::TooLarge]).idempotent(Idempotency::Optional),
+            .reads(schema::<recipients::PutPreferencesInput>).answers(schema::<recipients::PreferencesSaved<'static>>).errors(&[E::NotOptional, E::ConcurrentChange, E::TooLarge]).idempotent(Idempotency::Optional),
         CreatePreferenceLink => op("A signed link to the recipient's preference page.", CREATED)
-            .body(),
+            .reads(schema::<recipients::LinkInput>).answers(schema::<recipients::PreferenceLinkView<'static>>),
         ExportRecipient => op("Everything Herald holds about a recipient (data subject access).", OK)
-            .body(),
+            .reads(schema::<recipients::ExportInput>).answers(schema::<recipients::ExportView<'static>>),
         EraseRecipient => op("Erases a recipient's data; 409 while messages to them are being dispatched (repeat shortly).", OK)
-            .body().errors(&[E::ErasureIncomplete]).idempotent(Idempotency::Required),
-        GetEventConfiguration => op("The event's resolved configuration, each value with the layer it came from.", OK),
+            .reads(schema::<recipients::RecipientInput>).answers(schema::<crate::data_subject::Erasure>).errors(&[E::ErasureIncomplete]).idempotent(Idempotency::Required),
+        GetEventConfiguration => op("The event's resolved configuration, each value with the layer it came from.", OK)
+            .answers(schema::<ResolvedConfiguration>),
         CompleteWizard => op("Validates the whole event configuration, live-tests providers, and activates a new immutable snapshot; 422 lists every problem.", CREATED)
-            .body().errors(&[E::ConfigurationInvalid, E::ConcurrentCompletion, E::TooLarge]).idempotent(Idempotency::Required),
+            .answers(schema::<wizard::Completed<'static>>).errors(&[E::ConfigurationInvalid, E::ConcurrentCompletion, E::TooLarge]).idempotent(Idempotency::Required),
         ListSnapshots => op("The event's snapshots and which one is active.", OK)
-            .query(PAGED),
-        GetSnapshot => op("One snapshot.", OK),
+            .query(PAGED).answers(page::<wizard::Listed<'static>>),
+        GetSnapshot => op("One snapshot.", OK)
+            .answers(schema::<Snapshot>),
         ActivateSnapshot => op("Makes an earlier snapshot the active one (rollback).", OK)
+            .answers(schema::<Activation>)
             .errors(&[E::ConcurrentActivation]),
         SendMessage => op("Sends one message through the event's active snapshot.", &[(202, "Accepted for delivery")])
-            .body().errors(SEND).idempotent(Idempotency::Required),
+            .reads(schema::<send::SingleInput>).answers(schema::<send::SendAnswer<'static>>).errors(SEND).idempotent(Idempotency::Required),
         SendBatch => op("Sends up to 500 messages; refused recipients are listed, the rest accepted.", &[(202, "Accepted for delivery")])
-            .body().errors(SEND).idempotent(Idempotency::Required),
+            .reads(schema::<send::BatchInput>).answers(schema::<send::SendAnswer<'static>>).errors(SEND).idempotent(Idempotency::Required),
         TriggerBusinessEvent => op("Sends the messages a business event (`loan.approved`) is configured to send.", &[(202, "Accepted for delivery")])
-            .body().errors(&[E::UnknownTrigger, E::NotInUse, E::UnknownVariable, E::MissingVariable, E::TemplateInvalid, E::TemplateTooLarge, E::TooLarge]).idempotent(Idempotency::Required),
+            .reads(schema::<send::TriggerInput>).answers(schema::<send::SendAnswer<'static>>).errors(&[E::UnknownTrigger, E::NotInUse, E::UnknownVariable, E::MissingVariable, E::TemplateInvalid, E::TemplateTooLarge, E::TooLarge]).idempotent(Idempotency::Required),
         ListMessages => op("The event's messages, newest first, with status, provider and cost; recipients masked, never content; test sends marked.", OK)
+            .answers(page::<MessageListing>)
             .query(MESSAGES).errors(&[E::InvalidPeriod]),
         TestEventTemplate => op("Sends one real message rendered from the event's template to the address given, through the event's providers (its active snapshot, or the draft configuration before completion); recorded and audited as a test, limited per tenant per hour.", OK)
-            .body().errors(&[E::NotSupported, E::UnknownVariable, E::MissingVariable, E::TemplateInvalid, E::TemplateTooLarge, E::ConfigurationInvalid, E::QuietHours, E::RecipientOptedOut, E::RecipientSuppressed, E::RecipientWithdrewConsent, E::RecipientOptedOutOfCategory, E::RecipientOptedOutOfChannel, E::QuotaExceeded, E::TooLarge]),
-        GetMessage => op("One message record: status, provider, cost, attempts (no address or content).", OK),
+            .reads(schema::<test_send::TestInput>).answers(schema::<test_send::TestSent>).errors(&[E::NotSupported, E::UnknownVariable, E::MissingVariable, E::TemplateInvalid, E::TemplateTooLarge, E::ConfigurationInvalid, E::QuietHours, E::RecipientOptedOut, E::RecipientSuppressed, E::RecipientWithdrewConsent, E::RecipientOptedOutOfCategory, E::RecipientOptedOutOfChannel, E::QuotaExceeded, E::TooLarge]),
+        GetMessage => op("One message record: status, provider, cost, attempts (no address or content).", OK)
+            .answers(schema::<send::MessageView<'static>>),
         TwilioReceipts => op("Twilio status callbacks and inbound messages (opt-out keywords); signed with X-Twilio-Signature.", OK)
-            .errors(RECEIPT),
+            .answers(schema::<Applied>).errors(RECEIPT),
         SesReceipts => op("Amazon SES notifications through SNS (signed SNS messages), subscription confirmation included.", OK)
-            .errors(RECEIPT),
+            .answers(schema::<Applied>).errors(RECEIPT),
         MetaReceipts => op("Meta WhatsApp Cloud webhooks (statuses, inbound messages); signed with X-Hub-Signature-256.", OK)
-            .errors(RECEIPT),
+            .answers(schema::<Applied>).errors(RECEIPT),
         MetaVerification => op("Meta's verification of the webhook URL: echoes `hub.challenge` when the verify token matches.", OK)
             .query(&[
                 ("hub.mode", "`subscribe`."),
                 ("hub.verify_token", "The verify token configured for the provider."),
                 ("hub.challenge", "Echoed back on success."),
             ])
-            .errors(RECEIPT),
+            .media(&["text/plain"]).errors(RECEIPT),
         AfricasTalkingReceipts => op("Africa's Talking delivery reports and inbound messages.", OK)
-            .errors(RECEIPT),
+            .answers(schema::<Applied>).errors(RECEIPT),
         BrevoReceipts => op("Brevo transactional email events.", OK)
-            .errors(RECEIPT),
+            .answers(schema::<Applied>).errors(RECEIPT),
         GetPreferences => op("The recipient's preferences and decisions in force, behind the signed link.", OK)
-            .errors(LINK),
+            .answers(schema::<preference_centre::PreferencesPage>).errors(LINK),
         PutPreferences => op("The recipient changes their preferences, behind the signed link.", OK)
-            .body().errors(&[E::PreferenceLinkInvalid, E::PreferenceLinkExpired, E::NotOptional, E::ConcurrentChange, E::TooLarge]),
+            .reads(schema::<preference_centre::ChangeInput>).answers(schema::<preference_centre::PreferencesPage>).errors(&[E::PreferenceLinkInvalid, E::PreferenceLinkExpired, E::NotOptional, E::ConcurrentChange, E::TooLarge]),
     }
 }
 
@@ -309,6 +390,8 @@ fn error_codes(route: RouteId, op: &Operation) -> Vec<ErrorCode> {
 #[derive(Debug, Default, Clone)]
 pub struct Examples {
     bodies: BTreeMap<String, (String, Value, String)>,
+    /// Path parameters' values in the samples (the demo's tenant data: `gala-2026`).
+    parameters: BTreeMap<String, String>,
 }
 
 impl Examples {
@@ -342,6 +425,15 @@ impl Examples {
     }
 
     fn add(&mut self, name: &str, event: &Value) {
+        if let Some(parameters) = event["pathParameters"].as_object() {
+            for (name, value) in parameters {
+                if let Some(value) = value.as_str() {
+                    self.parameters
+                        .entry(name.clone())
+                        .or_insert_with(|| value.to_owned());
+                }
+            }
+        }
         let (Some(key), Some(body)) = (event["routeKey"].as_str(), event["body"].as_str()) else {
             return;
         };
@@ -418,7 +510,7 @@ fn tag(route: RouteId) -> &'static str {
     }
 }
 
-fn path_parameter(name: &str) -> Value {
+fn path_parameter(name: &str, examples: &Examples) -> Value {
     let description = match name {
         "eventId" => "The event (an id of the caller's tenant).",
         "providerId" => "The provider's id (`prv_...`).",
@@ -443,13 +535,20 @@ fn path_parameter(name: &str) -> Value {
         }
         _ => json!({"type": "string", "minLength": 1}),
     };
-    json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema})
+    let mut parameter = json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema});
+    if let Some(example) = examples.parameters.get(name) {
+        parameter["example"] = match name {
+            "version" => example.parse::<u32>().map_or(json!(example), |v| json!(v)),
+            _ => json!(example),
+        };
+    }
+    parameter
 }
 
-fn path_parameters(path: &str) -> Vec<Value> {
+fn path_parameters(path: &str, examples: &Examples) -> Vec<Value> {
     path.split('/')
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(path_parameter)
+        .map(|name| path_parameter(name, examples))
         .collect()
 }
 
@@ -493,9 +592,72 @@ fn error_responses(codes: &[ErrorCode]) -> BTreeMap<u16, Value> {
         .collect()
 }
 
-fn path_item(route: RouteId, examples: &Examples) -> Value {
+/// The two schema generators of the document: requests as serde reads them, responses as it
+/// writes them (a field with a default is optional in one and always present in the other).
+struct Generators {
+    requests: SchemaGenerator,
+    responses: SchemaGenerator,
+}
+
+impl Generators {
+    fn new() -> Self {
+        let settings = || {
+            schemars::generate::SchemaSettings::draft2020_12().with(|s| {
+                s.definitions_path = "/components/schemas".into();
+                s.meta_schema = None;
+            })
+        };
+        Generators {
+            requests: settings().for_deserialize().into_generator(),
+            responses: settings().for_serialize().into_generator(),
+        }
+    }
+
+    /// Every named schema for `components.schemas`. A type whose request and response schemas
+    /// differ keeps its name for the response and is `{Name}Input` for requests.
+    fn into_components(mut self) -> Map<String, Value> {
+        let mut components = self.responses.take_definitions(true);
+        crate::resolution::present_credentials_schema(&mut components);
+        super::configuration::present_receipts_schema(&mut components);
+        let requests = self.requests.take_definitions(true);
+        let renamed: Vec<String> = requests
+            .iter()
+            .filter(|(name, schema)| components.get(*name).is_some_and(|s| s != *schema))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for (name, mut schema) in requests {
+            rename_refs(&mut schema, &renamed);
+            let name = if renamed.contains(&name) {
+                format!("{name}Input")
+            } else {
+                name
+            };
+            components.insert(name, schema);
+        }
+        components
+    }
+}
+
+/// Points request schemas' `$ref`s at the `{Name}Input` of the renamed types.
+fn rename_refs(value: &mut Value, renamed: &[String]) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get_mut("$ref")
+                && let Some(name) = target.strip_prefix("#/components/schemas/")
+                && renamed.iter().any(|r| r == name)
+            {
+                *target = format!("{target}Input");
+            }
+            map.values_mut().for_each(|v| rename_refs(v, renamed));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, renamed)),
+        _ => {}
+    }
+}
+
+fn path_item(route: RouteId, examples: &Examples, generators: &mut Generators) -> Value {
     let op = operation(route);
-    let mut parameters = path_parameters(route.path());
+    let mut parameters = path_parameters(route.path(), examples);
     for (name, description) in op.query {
         parameters.push(json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}}));
     }
@@ -511,7 +673,21 @@ fn path_item(route: RouteId, examples: &Examples) -> Value {
         let response = if *status == 204 {
             json!({"description": description})
         } else {
-            json!({"description": description, "content": {"application/json": {"schema": {}}}})
+            let mut content = Map::new();
+            match op.response {
+                Some(response) => {
+                    let schema = response(&mut generators.responses);
+                    content.insert("application/json".into(), json!({ "schema": schema }));
+                }
+                None if op.media.is_empty() => {
+                    content.insert("application/json".into(), json!({}));
+                }
+                None => {}
+            }
+            for media in op.media {
+                content.insert((*media).into(), json!({"schema": {"type": "string"}}));
+            }
+            json!({"description": description, "content": content})
         };
         responses.insert(status.to_string(), response);
     }
@@ -532,12 +708,17 @@ fn path_item(route: RouteId, examples: &Examples) -> Value {
     let example = examples.bodies.get(route.key());
     if op.body || example.is_some() {
         let mut content = Map::new();
+        let read = op
+            .request
+            .map(|request| Value::from(request(&mut generators.requests)));
         match example {
             Some((content_type, value, summary)) => {
-                let schema = if content_type == "application/json" {
-                    json!({"type": "object"})
-                } else {
-                    json!({"type": "string"})
+                let schema = match &read {
+                    Some(schema) if content_type == "application/json" => schema.clone(),
+                    // Providers' own formats (Twilio's form posts, Meta's and SNS's JSON):
+                    // documented by the providers, checked by their signatures.
+                    _ if content_type == "application/json" => json!({"type": "object"}),
+                    _ => json!({"type": "string"}),
                 };
                 content.insert(
                     content_type.clone(),
@@ -545,10 +726,8 @@ fn path_item(route: RouteId, examples: &Examples) -> Value {
                 );
             }
             None => {
-                content.insert(
-                    "application/json".into(),
-                    json!({"schema": {"type": "object"}}),
-                );
+                let schema = read.unwrap_or_else(|| json!({"type": "object"}));
+                content.insert("application/json".into(), json!({"schema": schema}));
             }
         }
         operation["requestBody"] = json!({"required": op.body, "content": content});
@@ -690,13 +869,16 @@ fn webhooks() -> Map<String, Value> {
 
 /// The whole document.
 pub fn document(examples: &Examples) -> Value {
+    let mut generators = Generators::new();
     let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
     for route in RouteId::ALL {
         paths.entry(route.path()).or_default().insert(
             route.method().to_ascii_lowercase(),
-            path_item(*route, examples),
+            path_item(*route, examples, &mut generators),
         );
     }
+    let mut schemas = generators.into_components();
+    schemas.extend(error_schema().as_object().cloned().unwrap_or_default());
     let idempotency = |required: bool| {
         json!({
             "name": "Idempotency-Key",
@@ -742,7 +924,7 @@ pub fn document(examples: &Examples) -> Value {
                 "IdempotencyKey": idempotency(false),
                 "IdempotencyKeyRequired": idempotency(true),
             },
-            "schemas": error_schema(),
+            "schemas": schemas,
         },
     })
 }

@@ -10,21 +10,21 @@
 //! and neither is the token (this module logs under a fixed route name, not the path).
 
 use lambda_http::Request;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::Instrument as _;
 
 use super::recipients::{PreferencesInput, audit_target, next_preferences};
 use super::routes::RouteId;
 use crate::app::App;
-use crate::domain::ErrorCode;
 use crate::domain::audit::{AuditEntry, digest};
 use crate::domain::consent::{
     ConsentRecord, ConsentScope, ConsentSource, ConsentStatus, LegalBasis,
 };
 use crate::domain::preference_link::{LinkError, PreferenceLink};
+use crate::domain::preferences::Preferences;
 use crate::domain::validation::FieldError;
+use crate::domain::{Channel, ErrorCode};
 use crate::http::{self, ApiError, ApiResult, Response};
 use crate::store::{LedgerChange, MAX_LEDGER_CONSENTS, RecipientLedger};
 
@@ -100,26 +100,57 @@ fn rejected(error: LinkError) -> Response {
 }
 
 /// What the recipient sees: preferences (defaults when never set) and the decisions in force.
-fn view(link: &PreferenceLink, ledger: &RecipientLedger) -> serde_json::Value {
-    let mut consents = ledger.consents.clone();
-    consents.sort_by_key(|c| (c.channel, c.scope));
-    let consents: Vec<_> = consents
-        .iter()
-        .map(|c| {
-            json!({"channel": c.channel, "category": c.scope, "status": c.status,
-                   "source": c.source, "at": c.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()})
-        })
-        .collect();
-    json!({
-        "channel": link.channel,
-        "expires_at": link.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        "preferences": ledger.preferences.as_ref().map(|p| &p.preferences).cloned().unwrap_or_default(),
-        "revision": ledger.preferences.as_ref().map_or(0, |p| p.revision),
-        "consents": consents,
-    })
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct PreferencesPage {
+    channel: Channel,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
+    expires_at: OffsetDateTime,
+    preferences: Preferences,
+    /// Send it back unchanged with a change: a change made meanwhile elsewhere is refused.
+    revision: u32,
+    consents: Vec<ConsentShown>,
 }
 
-fn answer(body: &serde_json::Value) -> ApiResult {
+/// A consent decision in force, as the recipient sees it.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct ConsentShown {
+    channel: Channel,
+    category: ConsentScope,
+    status: ConsentStatus,
+    source: ConsentSource,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
+    at: OffsetDateTime,
+}
+
+fn view(link: &PreferenceLink, ledger: &RecipientLedger) -> PreferencesPage {
+    let mut consents = ledger.consents.clone();
+    consents.sort_by_key(|c| (c.channel, c.scope));
+    PreferencesPage {
+        channel: link.channel,
+        expires_at: link.expires_at,
+        preferences: ledger
+            .preferences
+            .as_ref()
+            .map(|p| &p.preferences)
+            .cloned()
+            .unwrap_or_default(),
+        revision: ledger.preferences.as_ref().map_or(0, |p| p.revision),
+        consents: consents
+            .iter()
+            .map(|c| ConsentShown {
+                channel: c.channel,
+                category: c.scope,
+                status: c.status,
+                source: c.source.clone(),
+                at: c.at,
+            })
+            .collect(),
+    }
+}
+
+fn answer(body: &PreferencesPage) -> ApiResult {
     let mut response = http::respond(200, body)?;
     response.headers_mut().insert(
         "cache-control",
@@ -136,9 +167,9 @@ async fn show(app: &App, link: &PreferenceLink) -> ApiResult {
     answer(&view(link, &ledger))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ChangeInput {
+pub(super) struct ChangeInput {
     /// The whole set of preferences (left out: unchanged).
     #[serde(default)]
     preferences: Option<PreferencesInput>,
@@ -147,7 +178,7 @@ struct ChangeInput {
     consents: Vec<ConsentChange>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ConsentChange {
     category: ConsentScope,

@@ -10,7 +10,6 @@ use std::collections::BTreeSet;
 
 use lambda_http::Request;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use time::OffsetDateTime;
 
 use super::routes::RouteId;
@@ -122,9 +121,9 @@ pub fn audit_target(recipient_key: &str) -> String {
     format!("recipient/{recipient_key}")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ConsentInput {
+pub(super) struct ConsentInput {
     channel: Channel,
     address: String,
     /// A category, or a class of them (`marketing`, `transactional`).
@@ -182,46 +181,107 @@ async fn record_consent(ctx: &Ctx<'_>) -> ApiResult {
         };
         ctx.app.consents.record(&tenant, &key, &change, &audit).await?;
         tracing::info!(recipient_key = %key, channel = %record.channel, scope = %record.scope, action, "consent recorded");
-        Ok((201, json!({"recipient_key": key, "consent": record})))
+        let body = ConsentRecorded {
+            recipient_key: &key,
+            consent: &record,
+        };
+        Ok((201, to_value(&body)?))
     })
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RecipientInput {
+pub(super) struct RecipientInput {
     channel: Channel,
     address: String,
 }
 
 /// A block as the API shows it.
-#[derive(Serialize)]
-struct BlockView<'a> {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct BlockView<'a> {
     channel: Channel,
     #[serde(flatten)]
     block: &'a crate::domain::suppression::Block,
 }
 
+/// The answer to recording a consent decision.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct ConsentRecorded<'a> {
+    recipient_key: &'a str,
+    consent: &'a ConsentRecord,
+}
+
+/// The answer to replacing a recipient's preferences.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct PreferencesSaved<'a> {
+    recipient_key: &'a str,
+    preferences: &'a RecipientPreferences,
+}
+
 /// What Herald holds on a recipient: the decisions in force, the whole history (oldest first),
 /// preferences, and the opt-outs and suppressions receipts caused.
-pub fn ledger_json(key: &str, ledger: &RecipientLedger) -> serde_json::Value {
-    let mut consents = ledger.consents.clone();
-    consents.sort_by_key(|c| (c.channel, c.scope));
-    let blocks: Vec<BlockView<'_>> = ledger
-        .blocks
-        .iter()
-        .map(|(channel, block)| BlockView {
-            channel: *channel,
-            block,
-        })
-        .collect();
-    json!({
-        "recipient_key": key,
-        "consents": consents,
-        "history": ledger.history,
-        "preferences": ledger.preferences,
-        "blocks": blocks,
-    })
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct LedgerView<'a> {
+    recipient_key: &'a str,
+    /// The decision in force per channel and scope.
+    consents: Vec<ConsentRecord>,
+    /// Every decision ever recorded, oldest first.
+    history: &'a [ConsentRecord],
+    preferences: Option<&'a RecipientPreferences>,
+    blocks: Vec<BlockView<'a>>,
+}
+
+impl<'a> LedgerView<'a> {
+    pub fn of(key: &'a str, ledger: &'a RecipientLedger) -> Self {
+        let mut consents = ledger.consents.clone();
+        consents.sort_by_key(|c| (c.channel, c.scope));
+        LedgerView {
+            recipient_key: key,
+            consents,
+            history: &ledger.history,
+            preferences: ledger.preferences.as_ref(),
+            blocks: ledger
+                .blocks
+                .iter()
+                .map(|(channel, block)| BlockView {
+                    channel: *channel,
+                    block,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A signed link to a recipient's preference page.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct PreferenceLinkView<'a> {
+    recipient_key: &'a str,
+    channel: Channel,
+    url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
+    expires_at: OffsetDateTime,
+}
+
+/// A page of a recipient's export: the ledger, the address asked about, and whole message
+/// records (content included: it is the recipient's own data).
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct ExportView<'a> {
+    #[serde(flatten)]
+    ledger: LedgerView<'a>,
+    channel: Channel,
+    address: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
+    exported_at: OffsetDateTime,
+    messages: &'a [crate::domain::message::Message],
+    /// The `after` of the next page; null on the last.
+    next: Option<&'a str>,
+}
+
+fn to_value<T: Serialize>(body: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(body).map_err(|e| ApiError::Internal(e.into()))
 }
 
 async fn lookup(ctx: &Ctx<'_>) -> ApiResult {
@@ -233,11 +293,11 @@ async fn lookup(ctx: &Ctx<'_>) -> ApiResult {
         .await
         .map_err(ApiError::Internal)?;
     let ledger = ctx.app.consents.ledger(&tenant, &key).await?;
-    http::respond(200, &ledger_json(&key, &ledger))
+    http::respond(200, &LedgerView::of(&key, &ledger))
 }
 
 /// Preferences as a request carries them (the whole set: what is left out is cleared).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreferencesInput {
     #[serde(default)]
@@ -264,9 +324,9 @@ impl PreferencesInput {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PutPreferencesInput {
+pub(super) struct PutPreferencesInput {
     channel: Channel,
     address: String,
     #[serde(default)]
@@ -339,14 +399,18 @@ async fn put_preferences(ctx: &Ctx<'_>) -> ApiResult {
             .record(&tenant, &key, &change, &audit)
             .await?;
         tracing::info!(recipient_key = %key, revision = next.revision, "preferences changed");
-        Ok((200, json!({"recipient_key": key, "preferences": next})))
+        let body = PreferencesSaved {
+            recipient_key: &key,
+            preferences: &next,
+        };
+        Ok((200, to_value(&body)?))
     })
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct LinkInput {
+pub(super) struct LinkInput {
     channel: Channel,
     address: String,
     #[serde(default)]
@@ -385,18 +449,18 @@ async fn preference_link(ctx: &Ctx<'_>) -> ApiResult {
     tracing::info!(recipient_key = %key, channel = %link.channel, days, "preference link made");
     http::respond(
         201,
-        &json!({
-            "recipient_key": key,
-            "channel": link.channel,
-            "url": url,
-            "expires_at": link.expires_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-        }),
+        &PreferenceLinkView {
+            recipient_key: &key,
+            channel: link.channel,
+            url,
+            expires_at: link.expires_at,
+        },
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ExportInput {
+pub(super) struct ExportInput {
     channel: Channel,
     address: String,
     /// The `next` of the previous page.
@@ -427,16 +491,14 @@ async fn export(ctx: &Ctx<'_>) -> ApiResult {
         data_subject::EXPORT_PAGE,
     )
     .await?;
-    let mut body = ledger_json(&key, &page.ledger);
-    body["channel"] = json!(input.channel);
-    body["address"] = json!(recipient.as_str());
-    body["exported_at"] = json!(
-        OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default()
-    );
-    body["messages"] = json!(page.messages);
-    body["next"] = json!(page.next);
+    let body = ExportView {
+        ledger: LedgerView::of(&key, &page.ledger),
+        channel: input.channel,
+        address: recipient.as_str(),
+        exported_at: OffsetDateTime::now_utc(),
+        messages: &page.messages,
+        next: page.next.as_deref(),
+    };
     tracing::info!(recipient_key = %key, messages = page.messages.len(), "recipient exported");
     http::respond(200, &body)
 }
@@ -479,7 +541,7 @@ async fn erase(ctx: &Ctx<'_>) -> ApiResult {
                 },
             });
         }
-        Ok((200, json!(outcome)))
+        Ok((200, to_value(&outcome)?))
     })
     .await
 }

@@ -11,7 +11,6 @@
 
 use lambda_http::Request;
 use serde::Deserialize;
-use serde_json::json;
 use time::OffsetDateTime;
 
 use super::routes::RouteId;
@@ -19,18 +18,21 @@ use crate::app::App;
 use crate::dispatch::QueuedMessage;
 use crate::domain::ErrorCode;
 use crate::domain::audit::AuditEntry;
+use crate::domain::cost::Money;
 use crate::domain::identity::Action;
+use crate::domain::message::Attempt;
 use crate::domain::message::{
     Message, MessageContent, MessageFilter, MessageId, MessagePosition, MessageStatus, NewMessage,
 };
 use crate::domain::preferences::Verdict;
+use crate::domain::provider::ProviderKind;
 use crate::domain::recipient::{Recipient, RecipientKeyring};
 use crate::domain::routing::provider_order;
 use crate::domain::snapshot::{Problem, Snapshot};
 use crate::domain::tenant_settings::message_expiry;
 use crate::domain::validation::{BoundedList, FieldError};
 use crate::domain::variables::Variables;
-use crate::domain::{Category, Channel, EventId, TenantId};
+use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
 use crate::http::{self, ApiError, ApiResult, Paging, paging};
 use crate::recipient_gate::{self, Asked};
 use crate::rendering::Renderer;
@@ -61,9 +63,9 @@ enum Kind {
     Trigger,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SingleInput {
+pub(super) struct SingleInput {
     category: Category,
     channel: Channel,
     to: String,
@@ -71,16 +73,17 @@ struct SingleInput {
     variables: Variables,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct BatchInput {
+pub(super) struct BatchInput {
     category: Category,
     channel: Channel,
     recipients: BoundedList<RecipientInput, MAX_RECIPIENTS>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "BatchRecipient")]
 struct RecipientInput {
     to: String,
     #[serde(default)]
@@ -88,13 +91,13 @@ struct RecipientInput {
 }
 
 /// A business event: each recipient names an address per channel the trigger sends on.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TriggerInput {
+pub(super) struct TriggerInput {
     recipients: BoundedList<TriggerRecipient, MAX_RECIPIENTS>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TriggerRecipient {
     #[serde(default)]
@@ -200,25 +203,14 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
             new = created.iter().filter(|c| **c).count(),
             "messages accepted"
         );
-        let body = json!({
-            "messages": messages.iter().map(|m| json!({
-                "id": m.id,
-                "channel": m.channel,
-                "category": m.category,
-                "status": m.status,
-                "segments": m.content.segments,
-                "estimated_cost": m.estimated_cost,
-                "not_before": m.not_before.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
-            })).collect::<Vec<_>>(),
-            "refused": refused.iter().map(|r| json!({
-                "field": r.field,
-                "channel": r.channel,
-                "category": r.category,
-                "code": r.code,
-                "message": r.message,
-            })).collect::<Vec<_>>(),
-        });
-        Ok((202, body))
+        let body = SendAnswer {
+            messages: messages.iter().map(Accepted::of).collect(),
+            refused: refused.iter().map(RefusedView::of).collect(),
+        };
+        Ok((
+            202,
+            serde_json::to_value(body).map_err(|e| ApiError::Internal(e.into()))?,
+        ))
     })
     .await
 }
@@ -440,6 +432,114 @@ fn render_all(
     Ok(messages)
 }
 
+/// The answer to a send, a batch or a trigger: the messages accepted and the recipients refused.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(super) struct SendAnswer<'a> {
+    messages: Vec<Accepted<'a>>,
+    refused: Vec<RefusedView<'a>>,
+}
+
+/// A message as the send's answer shows it.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Accepted<'a> {
+    id: &'a MessageId,
+    channel: Channel,
+    category: Category,
+    status: MessageStatus,
+    /// SMS segments (GSM-7 or UCS-2), for SMS and WhatsApp.
+    segments: Option<u32>,
+    estimated_cost: Option<&'a Money>,
+    /// Held until then: the end of the recipient's quiet hours.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
+    not_before: Option<OffsetDateTime>,
+}
+
+impl<'a> Accepted<'a> {
+    fn of(m: &'a Message) -> Self {
+        Accepted {
+            id: &m.id,
+            channel: m.channel,
+            category: m.category,
+            status: m.status,
+            segments: m.content.segments,
+            estimated_cost: m.estimated_cost.as_ref(),
+            not_before: m.not_before,
+        }
+    }
+}
+
+/// A recipient not sent to, and why (`field` names it in the request).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct RefusedView<'a> {
+    field: &'a str,
+    channel: Channel,
+    category: Category,
+    code: ErrorCode,
+    message: &'a str,
+}
+
+impl<'a> RefusedView<'a> {
+    fn of(r: &'a Refused) -> Self {
+        RefusedView {
+            field: &r.field,
+            channel: r.channel,
+            category: r.category,
+            code: r.code,
+            message: r.message,
+        }
+    }
+}
+
+/// One message as `GET .../messages/{messageId}` shows it: what happened to it, never its
+/// address or content.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(super) struct MessageView<'a> {
+    id: &'a MessageId,
+    channel: Channel,
+    category: Category,
+    status: MessageStatus,
+    status_reason: Option<&'a str>,
+    provider: Option<&'a ProviderId>,
+    provider_kind: Option<ProviderKind>,
+    provider_message_id: Option<&'a str>,
+    segments: Option<u32>,
+    estimated_cost: Option<&'a Money>,
+    cost: Option<&'a Money>,
+    attempts: &'a [Attempt],
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
+    sent_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
+    not_before: Option<OffsetDateTime>,
+}
+
+impl<'a> MessageView<'a> {
+    fn of(m: &'a Message) -> Self {
+        MessageView {
+            id: &m.id,
+            channel: m.channel,
+            category: m.category,
+            status: m.status,
+            status_reason: m.status_reason.as_deref(),
+            provider: m.provider.as_ref(),
+            provider_kind: m.provider_kind,
+            provider_message_id: m.provider_message_id.as_deref(),
+            segments: m.content.segments,
+            estimated_cost: m.estimated_cost.as_ref(),
+            cost: m.cost.as_ref(),
+            attempts: &m.attempts,
+            created_at: m.created_at,
+            sent_at: m.sent_at,
+            not_before: m.not_before,
+        }
+    }
+}
+
 /// A message not sent, and why: its recipient opted out of or is suppressed on its channel
 /// (receipts), withdrew consent to it, or opted out of it in their preferences.
 struct Refused {
@@ -510,18 +610,7 @@ async fn get(app: &App, request: &Request) -> ApiResult {
     if &m.tenant != tenant || m.event != event {
         return Err(ApiError::NotFound("message"));
     }
-    http::respond(
-        200,
-        &json!({
-            "id": m.id, "channel": m.channel, "category": m.category, "status": m.status,
-            "status_reason": m.status_reason, "provider": m.provider, "provider_kind": m.provider_kind,
-            "provider_message_id": m.provider_message_id, "segments": m.content.segments,
-            "estimated_cost": m.estimated_cost, "cost": m.cost, "attempts": m.attempts,
-            "created_at": m.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            "sent_at": m.sent_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
-            "not_before": m.not_before.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
-        }),
-    )
+    http::respond(200, &MessageView::of(&m))
 }
 
 /// An event's messages, newest first, filtered by `status`, `channel`, `category` and creation

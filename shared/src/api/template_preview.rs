@@ -25,9 +25,9 @@ use crate::http::{self, ApiError, ApiResult};
 use crate::rendering::{RenderError, Renderer};
 use crate::store::Owner;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PreviewInput {
+pub(super) struct PreviewInput {
     /// A draft to render instead of the saved template (not saved by previewing).
     #[serde(default)]
     content: Option<TemplateContent>,
@@ -41,7 +41,7 @@ struct PreviewInput {
 }
 
 /// Where the rendered template came from.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct TemplateSource {
     /// `draft` for unsaved content, otherwise the layer (`global`, `tenant`, `event`).
     source: String,
@@ -51,21 +51,21 @@ struct TemplateSource {
     overrides: Option<Layer>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct VariableUsed {
     value: String,
     /// `given` in the request, or the template's `sample`.
     source: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct CostEstimate {
     provider: ProviderKind,
     price: Money,
 }
 
-#[derive(Debug, Serialize)]
-struct Preview {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub(super) struct Preview {
     category: Category,
     channel: Channel,
     template: TemplateSource,

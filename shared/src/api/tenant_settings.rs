@@ -26,8 +26,9 @@ pub fn serves(route: RouteId) -> bool {
 
 /// The settings in force and where they come from: `tenant` (set by the tenant) or
 /// `platform` (the deployment's default).
-#[derive(Serialize)]
-struct View {
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "TenantSettingsView")]
+pub(super) struct View {
     message_retention_days: u32,
     source: &'static str,
 }

@@ -13,7 +13,6 @@
 
 use lambda_http::Request;
 use serde::Deserialize;
-use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::app::App;
@@ -38,9 +37,9 @@ use crate::resolution::resolve_event;
 
 pub const ROUTE: &str = "POST /events/{eventId}/templates/{category}/{channel}/test";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TestInput {
+pub(super) struct TestInput {
     to: String,
     /// Values that replace the template's samples.
     #[serde(default)]
@@ -242,11 +241,23 @@ pub async fn handle(app: &App, request: &Request) -> ApiResult {
     );
     http::respond(
         200,
-        &json!({
-            "message": MessageListing::from(&sent),
-            "configuration": if snapshot_version == 0 { "draft".to_owned() } else { format!("snapshot {snapshot_version}") },
-        }),
+        &TestSent {
+            message: MessageListing::from(&sent),
+            configuration: if snapshot_version == 0 {
+                "draft".to_owned()
+            } else {
+                format!("snapshot {snapshot_version}")
+            },
+        },
     )
+}
+
+/// The answer to a test send: the message as the event's message list shows it, and which
+/// configuration sent it (`draft` or `snapshot N`).
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(super) struct TestSent {
+    message: MessageListing,
+    configuration: String,
 }
 
 /// The event's active snapshot's configuration and version, or its draft configuration

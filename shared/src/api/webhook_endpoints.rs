@@ -113,8 +113,8 @@ pub async fn handle(app: &App, request: &Request, caller: &Caller) -> ApiResult 
 }
 
 /// An endpoint as the API shows it: no secret, sealed or not.
-#[derive(Serialize)]
-struct EndpointView<'a> {
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct EndpointView<'a> {
     id: &'a WebhookEndpointId,
     url: &'a str,
     events: &'a std::collections::BTreeSet<StatusEventType>,
@@ -122,10 +122,27 @@ struct EndpointView<'a> {
     description: Option<&'a str>,
     active: bool,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     updated_at: OffsetDateTime,
     health: &'a DeliveryHealth,
+}
+
+/// A signing secret, shown once: at creation (with the endpoint) and at rotation.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct SecretShown<'a> {
+    id: &'a WebhookEndpointId,
+    /// `whsec_` and the base64 key: keep it, Herald never shows it again.
+    secret: &'a str,
+}
+
+/// The contract's schema of a creation's answer: the endpoint and its secret ([`with_secret`]).
+pub(super) fn created_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let endpoint = generator.subschema_for::<EndpointView<'static>>();
+    let secret = generator.subschema_for::<SecretShown<'static>>();
+    schemars::json_schema!({"allOf": [endpoint, secret]})
 }
 
 fn view(endpoint: &WebhookEndpoint) -> Result<serde_json::Value, ApiError> {
@@ -149,9 +166,9 @@ fn description(value: Option<String>) -> Result<Option<String>, FieldError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateInput {
+pub(super) struct CreateInput {
     url: String,
     events: BoundedList<String, MAX_EVENT_TYPES>,
     #[serde(default)]
@@ -159,9 +176,9 @@ struct CreateInput {
 }
 
 /// A change: only the fields given change. `active: true` re-enables a disabled endpoint.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateInput {
+pub(super) struct UpdateInput {
     #[serde(default)]
     url: Option<String>,
     #[serde(default)]
@@ -380,6 +397,9 @@ async fn rotate_secret(ctx: &Ctx<'_>) -> ApiResult {
         .await?;
     http::respond(
         200,
-        &serde_json::json!({"id": next.id, "secret": secret.expose_secret()}),
+        &SecretShown {
+            id: &next.id,
+            secret: secret.expose_secret(),
+        },
     )
 }

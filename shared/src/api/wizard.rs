@@ -3,7 +3,6 @@
 //! (rollback). Operations only ever read the active snapshot.
 
 use lambda_http::Request;
-use serde_json::json;
 use time::OffsetDateTime;
 
 use super::routes::RouteId;
@@ -118,20 +117,40 @@ async fn validate_and_activate(
             other => other.into(),
         })?;
     tracing::info!(version, "snapshot activated");
-    let mut checks = serde_json::to_value(&snapshot.provider_checks)
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    redact_credentials(&mut checks);
-    Ok((
-        201,
-        json!({
-            "version": version,
-            "digest": snapshot.digest,
-            "activated_at": activation.activated_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-            "previous_version": previous,
-            "provider_checks": checks,
-            "warnings": warnings,
-        }),
-    ))
+    let completed = Completed {
+        version,
+        digest: &snapshot.digest,
+        activated_at: activation.activated_at,
+        previous_version: previous,
+        provider_checks: &snapshot.provider_checks,
+        warnings: &warnings,
+    };
+    let mut body = serde_json::to_value(&completed).map_err(|e| ApiError::Internal(e.into()))?;
+    redact_credentials(&mut body);
+    Ok((201, body))
+}
+
+/// The answer to a completion: the snapshot made active, its providers' live checks and what
+/// is worth a look without blocking it.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(super) struct Completed<'a> {
+    version: u32,
+    /// SHA-256 of the configuration's canonical JSON, as audited.
+    digest: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
+    activated_at: OffsetDateTime,
+    previous_version: Option<u32>,
+    provider_checks: &'a [crate::domain::snapshot::ProviderCheck],
+    warnings: &'a [crate::domain::snapshot::Problem],
+}
+
+/// A snapshot in the list (without its configuration) and whether it is the active one.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(super) struct Listed<'a> {
+    #[serde(flatten)]
+    snapshot: &'a crate::store::SnapshotSummary,
+    active: bool,
 }
 
 async fn list(app: &App, request: &Request) -> ApiResult {
@@ -154,15 +173,15 @@ async fn list(app: &App, request: &Request) -> ApiResult {
     }
     let next = next.map(|v| v.to_string());
     let active = active.map(|a| a.version);
-    let items: Vec<serde_json::Value> = page
+    let listed: Vec<Listed<'_>> = page
         .iter()
-        .map(|s| {
-            let mut item = serde_json::to_value(s).unwrap_or_default();
-            item["active"] = json!(Some(s.version) == active);
-            item
+        .map(|snapshot| Listed {
+            snapshot,
+            active: Some(snapshot.version) == active,
         })
         .collect();
-    paging.respond(&items, next.as_deref())
+
+    paging.respond(&listed, next.as_deref())
 }
 
 async fn get(app: &App, request: &Request) -> ApiResult {

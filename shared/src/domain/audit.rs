@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::identity::Caller;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditEntry {
     /// A ULID: time-ordered, unique.
     pub id: String,
@@ -25,6 +25,7 @@ pub struct AuditEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub at: OffsetDateTime,
     pub request_id: String,
 }
@@ -177,7 +178,7 @@ pub fn link(prev: &str, seq: u64, entry: &AuditEntry) -> String {
 }
 
 /// An entry as stored in its chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChainedEntry {
     pub chain: u32,
     pub seq: u64,
@@ -210,7 +211,7 @@ impl ChainedEntry {
 }
 
 /// The last entry of a chain: its number and link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChainHead {
     pub chain: u32,
     pub seq: u64,
@@ -237,7 +238,7 @@ pub struct StoredLink {
 }
 
 /// What verification found wrong, naming the entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "problem", rename_all = "snake_case")]
 pub enum Tamper {
     /// The entry's content no longer matches its link.
@@ -427,12 +428,13 @@ pub fn verify_chain(
 // anchor is protected by the chains alone until the next anchor.
 
 /// Where every chain of a scope stood when the anchor was made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Anchor {
     pub scope: String,
     /// 1, 2, 3...: anchors of a scope are numbered without gaps.
     pub seq: u64,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub at: OffsetDateTime,
     /// Every chain's head (empty chains included), in chain order.
     pub heads: Vec<ChainHead>,
@@ -469,7 +471,7 @@ impl Anchor {
 }
 
 /// An anchor with its signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SignedAnchor {
     pub anchor: Anchor,
     /// The key that signed it (a KMS key ARN) and how (`ECDSA_SHA_256`).

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::validation::{FieldError, text};
 
 /// Brand values; at the event layer a `Some` is an override of the tenant's value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Brand {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -19,7 +19,19 @@ pub const MAX_EVIDENCE: usize = 500;
 
 /// What a consent decision is about: one category, or every category of a class
 /// (`marketing`, `transactional`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub enum ConsentScope {
     Category(Category),
@@ -77,7 +89,7 @@ impl From<ConsentScope> for String {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentStatus {
     Granted,
@@ -85,7 +97,7 @@ pub enum ConsentStatus {
 }
 
 /// The lawful bases for processing (GDPR art. 6(1); the Zambian Data Protection Act has the same).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LegalBasis {
     Consent,
@@ -98,7 +110,7 @@ pub enum LegalBasis {
 
 /// Where a decision came from: a short snake_case name such as `signup_form`, `api`,
 /// `preference_centre` or `inbound_keyword`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct ConsentSource(String);
 
@@ -141,7 +153,7 @@ impl From<ConsentSource> for String {
 }
 
 /// One decision, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConsentRecord {
     /// `cns_` and a ULID: records sort by the time they were made.
     pub id: String,
@@ -155,6 +167,7 @@ pub struct ConsentRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub at: OffsetDateTime,
     /// Who recorded it: the caller's subject, or `preference-centre` for the recipient's own.
     pub recorded_by: String,

@@ -14,7 +14,19 @@ use super::provider::ProviderKind;
 pub const MICROS_PER_UNIT: i64 = 1_000_000;
 
 /// An ISO 4217 currency code: three upper-case ASCII letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
 
@@ -71,7 +83,7 @@ pub enum MoneyError {
 
 /// An amount of money in millionths of its currency's unit. Integer, so sums are exact: list
 /// prices go down to fractions of a cent (SES is 0.0001 USD an email).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Money {
     pub amount_micros: i64,
     pub currency: Currency,
@@ -128,7 +140,7 @@ impl fmt::Display for Money {
 
 /// One price: what `provider` charges on `channel` for each unit sent to numbers under
 /// `destination`. The unit follows from the channel: an SMS segment, a WhatsApp message, an email.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rate {
     pub provider: ProviderKind,
@@ -149,7 +161,7 @@ pub enum RateTableError {
 /// Prices by provider kind, channel and destination prefix; the longest matching prefix wins and
 /// a rate without a destination is the default. Deserialises from `{"rates": [Rate, ...]}`,
 /// refusing malformed prefixes, negative prices and duplicate keys.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "RateList", into = "RateList")]
 pub struct RateTable {
     /// Per provider and channel: prefixes (digits only) longest first, then the default.
@@ -157,7 +169,7 @@ pub struct RateTable {
     rates: Vec<Rate>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RateList {
     rates: Vec<Rate>,

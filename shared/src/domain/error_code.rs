@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! catalogue {
     ($( #[doc = $doc:literal] $variant:ident = ($code:literal, $status:expr); )+) => {
         /// A machine-readable error code, serialized as its snake_case name (`concurrent_change`).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
         pub enum ErrorCode {
             $( #[doc = $doc] #[serde(rename = $code)] $variant, )+
         }

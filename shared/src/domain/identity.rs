@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::TenantId;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Herald's own operators: the platform compliance templates.

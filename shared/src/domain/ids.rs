@@ -63,6 +63,24 @@ macro_rules! slug_id {
                 Self::parse(&s).map_err(serde::de::Error::custom)
             }
         }
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let reserved: &[&str] = &[$($reserved),*];
+                let mut schema = schemars::json_schema!({
+                    "type": "string",
+                    "description": concat!("A ", $what, ": 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit."),
+                    "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$",
+                });
+                if !reserved.is_empty() {
+                    schema.insert("not".into(), serde_json::json!({"enum": reserved}));
+                }
+                schema
+            }
+        }
     };
 }
 
@@ -133,6 +151,19 @@ macro_rules! prefixed_id {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
                 Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "description": concat!("A ", $what, ": `", $prefix, "` and a lowercase ULID."),
+                    "pattern": concat!("^", $prefix, "[0-7][0-9a-hjkmnp-tv-z]{25}$"),
+                })
             }
         }
     };

@@ -16,7 +16,9 @@ use super::provider::ProviderKind;
 use super::recipient::Recipient;
 
 /// `msg_` followed by 26 lowercase base32 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct MessageId(String);
 
@@ -83,7 +85,7 @@ impl From<MessageId> for String {
 }
 
 /// Where a message is. Dispatch moves `accepted` to `sent` or `failed`; delivery receipts move it on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     Accepted,
@@ -253,7 +255,7 @@ impl StatusReport {
 }
 
 /// What one try with one provider came to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum AttemptOutcome {
     Accepted {
@@ -279,7 +281,7 @@ pub enum AttemptOutcome {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Attempt {
     pub provider: ProviderId,
     pub kind: ProviderKind,
@@ -288,12 +290,13 @@ pub struct Attempt {
     #[serde(flatten)]
     pub outcome: AttemptOutcome,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub at: OffsetDateTime,
     pub duration_ms: u64,
 }
 
 /// The rendered content, as the recipient will see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MessageContent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
@@ -304,7 +307,7 @@ pub struct MessageContent {
     pub segments: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Message {
     pub id: MessageId,
     pub tenant: TenantId,
@@ -327,6 +330,7 @@ pub struct Message {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
     pub status_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
@@ -343,12 +347,14 @@ pub struct Message {
     #[serde(default)]
     pub attempts: Vec<Attempt>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub created_at: OffsetDateTime,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
     pub sent_at: Option<OffsetDateTime>,
     pub request_id: String,
     /// When the record expires (its TTL): creation plus the tenant's retention at send time.
@@ -359,6 +365,7 @@ pub struct Message {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
     pub expires_at: Option<OffsetDateTime>,
     /// Not to be delivered before this time: the end of the recipient's quiet hours when the
     /// message was sent inside them. Dispatch holds the message until then.
@@ -367,6 +374,7 @@ pub struct Message {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
     pub not_before: Option<OffsetDateTime>,
     /// When the recipient's personal data was erased from this record (data-subject erasure):
     /// the address, the rendered content and any provider text quoting the address are gone.
@@ -375,6 +383,7 @@ pub struct Message {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
     pub erased_at: Option<OffsetDateTime>,
     /// A test message the wizard sent to an address its user gave (test send): a real message,
     /// marked so lists and reports can tell it from the event's own traffic.
@@ -384,7 +393,7 @@ pub struct Message {
 
 /// A message as an event's message list shows it to operators: what happened to it, never its
 /// content or its whole address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MessageListing {
     pub id: MessageId,
     pub channel: Channel,
@@ -393,6 +402,7 @@ pub struct MessageListing {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
     pub status_at: Option<OffsetDateTime>,
     #[serde(default)]
     pub provider: Option<ProviderId>,
@@ -401,6 +411,7 @@ pub struct MessageListing {
     #[serde(default)]
     pub estimated_cost: Option<Money>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub created_at: OffsetDateTime,
     pub test: bool,
     /// [`Recipient::masked`].

@@ -28,7 +28,19 @@ use super::validation::FieldError;
 use crate::domain::ErrorCode;
 
 /// A wall-clock time of day, `HH:MM` on a 24-hour clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct LocalTime {
     hour: i8,
@@ -82,7 +94,7 @@ impl From<LocalTime> for String {
 }
 
 /// An IANA time zone (`Europe/London`, `Africa/Lusaka`), found in the compiled-in database.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct TimeZoneName {
     name: String,
@@ -126,7 +138,7 @@ impl From<TimeZoneName> for String {
 
 /// A daily window, `start` to `end` in `time_zone`, in which nothing is delivered. `start` after
 /// `end` crosses midnight (21:00 to 08:00).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "QuietHoursFields", into = "QuietHoursFields")]
 pub struct QuietHours {
     start: LocalTime,
@@ -134,7 +146,7 @@ pub struct QuietHours {
     time_zone: TimeZoneName,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct QuietHoursFields {
     start: LocalTime,
@@ -234,7 +246,7 @@ impl QuietHours {
 }
 
 /// What a recipient asked for.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Preferences {
     /// Channels on which they want no marketing.
     #[serde(default)]
@@ -282,11 +294,12 @@ impl Preferences {
 }
 
 /// Preferences as stored: with their revision (optimistic concurrency) and who set them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecipientPreferences {
     pub preferences: Preferences,
     pub revision: u32,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub updated_at: OffsetDateTime,
     pub updated_by: String,
     pub source: ConsentSource,

@@ -13,7 +13,19 @@ use super::ids::ProviderId;
 use super::validation::{EmailAddress, FieldError, text};
 use crate::domain::ErrorCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
     Ses,
@@ -73,7 +85,7 @@ impl ProviderKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SmtpSecurity {
     /// Plain connection (only sensible on a private network).
@@ -82,7 +94,7 @@ pub enum SmtpSecurity {
     Tls,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SmsType {
     Transactional,
@@ -90,7 +102,7 @@ pub enum SmsType {
 }
 
 /// The non-secret part of a provider configuration, by kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProviderSettings {
     Ses {
@@ -334,7 +346,7 @@ impl CredentialInput {
 /// Credentials sealed by envelope encryption: a data key encrypted under the platform's KMS
 /// key, and the credential JSON encrypted under that data key (AES-256-GCM). Only the dispatch
 /// and test paths ever open them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SealedCredentials {
     pub encrypted_data_key: String,
     pub nonce: String,
@@ -343,7 +355,7 @@ pub struct SealedCredentials {
 }
 
 /// A provider configuration owned by a tenant (default) or by one of its events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProviderConfig {
     pub id: ProviderId,
     pub channel: Channel,
@@ -366,6 +378,7 @@ pub struct ProviderConfig {
     pub receipts: Option<super::receipt::ReceiptRoute>,
     pub revision: u32,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub updated_at: OffsetDateTime,
     pub updated_by: String,
 }
@@ -377,7 +390,7 @@ impl ProviderConfig {
 }
 
 /// An event's change to an inherited tenant provider. `None` fields keep the tenant's value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProviderOverride {
     pub provider: ProviderId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -388,12 +401,13 @@ pub struct ProviderOverride {
     pub active: Option<bool>,
     pub revision: u32,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub updated_at: OffsetDateTime,
     pub updated_by: String,
 }
 
 /// What an event holds about providers: its own, or overrides of the tenant's.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "entry", rename_all = "snake_case")]
 pub enum EventProviderEntry {
     Own(Box<ProviderConfig>),

@@ -20,7 +20,7 @@ use super::message::MessageStatus;
 use super::provider::ProviderKind;
 
 /// What a provider reported about one message it took from Herald.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Receipt {
     pub provider: ProviderKind,
     /// The message as the provider names it (Twilio `SM...`, SES `MessageId`, Africa's Talking
@@ -40,6 +40,7 @@ pub struct Receipt {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
     pub occurred_at: Option<OffsetDateTime>,
     /// What the provider says the message cost, when the receipt carries a price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,7 +67,7 @@ impl Receipt {
 }
 
 /// A message a recipient sent to one of the tenant's numbers or addresses (a reply, or `STOP`).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InboundMessage {
     pub provider: ProviderKind,
     /// E.164 number (SMS, WhatsApp) or email address of the sender.
@@ -332,7 +333,7 @@ pub fn bearer_matches<S: SharedSecret + ?Sized>(
 /// providers that do not sign their requests, Herald also generates a secret the provider
 /// presents (Basic password, bearer token, Meta's verify token), shows it once and keeps only
 /// its digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReceiptRoute {
     pub token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

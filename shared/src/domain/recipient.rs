@@ -11,7 +11,9 @@ use super::catalogue::Channel;
 use super::validation::EmailAddress;
 
 /// A valid phone number in E.164 form (`+` and digits).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneNumber(String);
 
@@ -111,7 +113,7 @@ impl From<PhoneNumber> for String {
 }
 
 /// What stands where an address was once its person had it erased: `[erased]` on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct ErasedAddress;
 
@@ -138,7 +140,7 @@ impl From<ErasedAddress> for String {
 
 /// Where a message goes (or went: `Erased` once its person had the address erased; never
 /// parsed from a request, so nothing is ever sent to it).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Recipient {
     Phone(PhoneNumber),

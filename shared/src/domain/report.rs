@@ -209,14 +209,17 @@ impl<'a> EntryClass<'a> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ComplianceReport {
     pub tenant: TenantId,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub from: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub to: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub generated_at: OffsetDateTime,
     /// Messages created in the period, by channel and the status they are in now.
     pub messages: Vec<StatusCount>,
@@ -233,14 +236,14 @@ pub struct ComplianceReport {
     pub totals: Totals,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct StatusCount {
     pub channel: Channel,
     pub status: MessageStatus,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FailureCount {
     pub channel: Channel,
     pub status: MessageStatus,
@@ -249,13 +252,13 @@ pub struct FailureCount {
     pub count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ConsentCount {
     pub action: String,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RecipientCount {
     pub channel: Option<Channel>,
     /// `opted_out`, `suppressed`, `opted_in`, ...
@@ -264,9 +267,10 @@ pub struct RecipientCount {
     pub count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ConfigurationChange {
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub at: OffsetDateTime,
     pub actor: String,
     pub actor_role: Role,
@@ -275,7 +279,7 @@ pub struct ConfigurationChange {
     pub request_id: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Totals {
     pub messages: u64,
     pub failures: u64,
@@ -291,7 +295,7 @@ pub struct Totals {
     pub messages_without_cost: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CostTotal {
     pub currency: Currency,
     /// Decimal, at least two places: `"0.0079"`.

@@ -15,7 +15,19 @@ use super::provider::{
 use super::template::{TemplateContent, TemplateVersion};
 
 /// A configuration layer, from the most general to the most specific.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Layer {
     Global,
@@ -25,7 +37,8 @@ pub enum Layer {
 
 /// A value and where it came from. `overrides` names the layer whose value this one replaced
 /// ("overridden for event" when `source` is event and `overrides` is tenant).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Sourced_{T}")]
 pub struct Sourced<T> {
     pub value: T,
     pub source: Layer,
@@ -44,7 +57,7 @@ impl<T> Sourced<T> {
 }
 
 /// Which channels and categories an event uses: what wizard completion must find configured.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventSettings {
     pub channels: BTreeSet<Channel>,
@@ -55,7 +68,7 @@ pub struct EventSettings {
     pub triggers: BTreeMap<String, TriggerRoute>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRoute {
     pub category: Category,
@@ -114,7 +127,7 @@ pub struct ConfigurationLayers {
     pub settings: EventSettings,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResolvedProvider {
     pub id: ProviderId,
     pub kind: ProviderKind,
@@ -135,7 +148,7 @@ pub struct ResolvedProvider {
     pub receipt_token: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResolvedChannel {
     /// True when the event changed anything about this channel's providers.
     pub customized: bool,
@@ -149,7 +162,7 @@ impl ResolvedChannel {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResolvedTemplate {
     pub category: Category,
     pub channel: Channel,
@@ -161,7 +174,7 @@ pub struct ResolvedTemplate {
     pub content: TemplateContent,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ResolvedConfiguration {
     pub tenant: TenantId,
     pub event: EventId,

@@ -20,7 +20,7 @@ pub const UCS2_SINGLE: usize = 70;
 /// UTF-16 code units per part of a concatenated UCS-2 message.
 pub const UCS2_PART: usize = 67;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SmsEncoding {
     /// The GSM 03.38 default alphabet with its extension table.
@@ -56,7 +56,7 @@ impl SmsEncoding {
 }
 
 /// How a text goes out as SMS: its encoding, its length in that encoding, and the parts billed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SmsSegments {
     pub encoding: SmsEncoding,
     /// Length in septets (GSM-7, escape pairs counting 2) or UTF-16 code units (UCS-2).

@@ -10,7 +10,9 @@ use super::resolution::ResolvedConfiguration;
 use super::template::Position;
 
 /// One thing wrong with an event's configuration, found by wizard validation.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Problem {
     pub code: ErrorCode,
     /// Where the problem is, as a path into the resolved configuration, e.g. `templates.invitation.sms`.
@@ -38,7 +40,7 @@ impl Problem {
 }
 
 /// The outcome of a live credential test of one provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum CheckOutcome {
     /// The provider accepted the credentials.
@@ -55,19 +57,21 @@ impl CheckOutcome {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProviderCheck {
     pub provider: ProviderId,
     #[serde(flatten)]
     pub outcome: CheckOutcome,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub checked_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Snapshot {
     pub version: u32,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub created_at: OffsetDateTime,
     pub created_by: String,
     /// SHA-256 of the configuration's canonical JSON: what the audit entry records.
@@ -77,10 +81,11 @@ pub struct Snapshot {
 }
 
 /// Which snapshot version operations use for an event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Activation {
     pub version: u32,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub activated_at: OffsetDateTime,
     pub activated_by: String,
 }

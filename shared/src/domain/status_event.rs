@@ -12,7 +12,19 @@ use super::message::{Message, MessageId, MessageStatus};
 use super::provider::ProviderKind;
 
 /// The kinds of event an endpoint can subscribe to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum StatusEventType {
     #[serde(rename = "message.sent")]
     MessageSent,
@@ -77,7 +89,7 @@ impl StatusEventType {
 pub const STATUS_EVENT_VERSION: u32 = 1;
 
 /// One change, as posted to every endpoint of the tenant that wants its type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusEvent {
     /// The `webhook-id`: derived from what changed, so the same change reported twice (a
     /// provider retrying a receipt) carries the same id and receivers can drop the repeat.
@@ -89,12 +101,13 @@ pub struct StatusEvent {
     #[serde(default = "first_version")]
     pub version: u32,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub timestamp: OffsetDateTime,
     pub tenant: TenantId,
     pub data: StatusEventData,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum StatusEventData {
     Message(MessageData),
@@ -103,7 +116,7 @@ pub enum StatusEventData {
 
 /// A message's new status. No recipient address: tenants correlate by `message_id`, which the
 /// send API returned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MessageData {
     pub message_id: MessageId,
     pub event: EventId,
@@ -120,7 +133,7 @@ pub struct MessageData {
 
 /// A recipient Herald will no longer send to on a channel (the key is the stable,
 /// non-reversible recipient key of the message records, never the address).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RecipientData {
     pub recipient_key: String,
     pub channel: Channel,

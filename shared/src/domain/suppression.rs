@@ -10,7 +10,19 @@ use time::OffsetDateTime;
 use super::message::MessageId;
 use super::provider::ProviderKind;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BlockKind {
     /// The recipient withdrew consent on the channel (an opt-out keyword).
@@ -49,7 +61,7 @@ impl BlockKind {
 }
 
 /// One opt-out or suppression.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Block {
     pub kind: BlockKind,
     /// Short and free of personal data: the keyword class (`stop_keyword`), the bounce reason
@@ -61,5 +73,6 @@ pub struct Block {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<MessageId>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub at: OffsetDateTime,
 }

@@ -18,7 +18,7 @@ pub const MAX_VARIABLES: usize = 50;
 pub const RESERVED_VARIABLES: [&str; 3] = ["brand", "design", "assets"];
 
 /// A variable a template uses, with the sample value previews and wizard validation render with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariableDecl {
     pub name: String,
@@ -34,7 +34,7 @@ fn yes() -> bool {
 }
 
 /// The editable part of a template version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateContent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,7 +149,7 @@ impl TemplateContent {
 }
 
 /// One immutable version of a template at one layer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TemplateVersion {
     pub category: Category,
     pub channel: Channel,
@@ -158,6 +158,7 @@ pub struct TemplateVersion {
     pub content: TemplateContent,
     pub created_by: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub created_at: OffsetDateTime,
 }
 
@@ -228,7 +229,9 @@ mod tests {
 }
 
 /// Where in a template's source something is: 1-based line and column (in characters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Position {
     pub line: usize,
     pub column: usize,

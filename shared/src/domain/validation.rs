@@ -9,7 +9,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 pub use super::error_code::ErrorCode;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub code: ErrorCode,
     pub field: String,
@@ -163,6 +163,24 @@ impl<'de, T: serde::Deserialize<'de>, const MAX: usize> serde::Deserialize<'de>
     }
 }
 
+impl<T: schemars::JsonSchema, const MAX: usize> schemars::JsonSchema for BoundedList<T, MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("BoundedList_{}_{MAX}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "array",
+            "items": generator.subschema_for::<T>(),
+            "maxItems": MAX,
+        })
+    }
+}
+
 /// A string of at most `MAX` characters, refused while it is read; its error never repeats it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
@@ -226,6 +244,25 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, FieldError> 
     Ok(value.to_owned())
 }
 
+/// The JSON Schema of a time as Herald reads and writes it (an RFC 3339 string), for fields
+/// serde reads with `time::serde::rfc3339` or `utc_time`: `#[schemars(with = "Rfc3339Time")]`.
+#[derive(Debug)]
+pub struct Rfc3339Time;
+
+impl schemars::JsonSchema for Rfc3339Time {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Rfc3339".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "date-time"})
+    }
+}
+
 /// Earliest time a request may name (UTC): nothing Herald holds is older.
 pub const MIN_TIME: OffsetDateTime = time::macros::datetime!(1970-01-01 00:00 UTC);
 /// Latest time a request may name (UTC), a year short of what RFC 3339 and the time crate can
@@ -239,6 +276,20 @@ pub fn utc_time(value: &str) -> Option<OffsetDateTime> {
     let at = OffsetDateTime::parse(value, &Rfc3339).ok()?;
     let at = at.checked_to_offset(UtcOffset::UTC)?;
     (MIN_TIME..=MAX_TIME).contains(&at).then_some(at)
+}
+
+impl<const MAX: usize> schemars::JsonSchema for BoundedText<MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        format!("BoundedText_{MAX}").into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "maxLength": MAX})
+    }
 }
 
 /// An email address, checked for the shape providers accept (not for deliverability).
@@ -279,6 +330,21 @@ impl EmailAddress {
 
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
+    }
+}
+
+impl schemars::JsonSchema for EmailAddress {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EmailAddress".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "email",
+            "maxLength": 320,
+            "description": "An email address in the shape providers accept (`local@domain.tld`, ASCII).",
+        })
     }
 }
 

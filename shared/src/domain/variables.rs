@@ -44,6 +44,22 @@ impl From<Variables> for BTreeMap<String, String> {
     }
 }
 
+impl schemars::JsonSchema for Variables {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Variables".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "object",
+            "description": "Template variables by name (`{\"guest_name\": \"Ada\"}`): text values without control characters other than line breaks and tabs.",
+            "maxProperties": MAX_VARIABLES,
+            "propertyNames": {"minLength": 1, "maxLength": MAX_NAME_CHARS},
+            "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_CHARS},
+        })
+    }
+}
+
 fn is_control(c: char) -> bool {
     c.is_control() && !matches!(c, '\n' | '\r' | '\t')
 }

@@ -19,7 +19,7 @@ pub use super::ids::WebhookEndpointId;
 
 /// An endpoint's signing secret at rest (envelope encryption bound to tenant and endpoint; see
 /// `credentials.rs`). Only the KMS-encrypted data key, the nonce and the ciphertext are kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SealedSecret {
     pub encrypted_data_key: String,
     pub nonce: String,
@@ -27,7 +27,7 @@ pub struct SealedSecret {
 }
 
 /// What the tenant configured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndpointConfig {
     pub url: String,
     pub events: BTreeSet<StatusEventType>,
@@ -35,14 +35,16 @@ pub struct EndpointConfig {
     pub description: Option<String>,
     pub secret: SealedSecret,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub updated_at: OffsetDateTime,
     pub updated_by: String,
 }
 
 /// How deliveries to the endpoint have been going (kept by the status-webhooks worker).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeliveryHealth {
     /// Failed deliveries since the last success.
     #[serde(default)]
@@ -53,18 +55,21 @@ pub struct DeliveryHealth {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
     pub failing_since: Option<OffsetDateTime>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
     pub last_failure_at: Option<OffsetDateTime>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
     pub last_success_at: Option<OffsetDateTime>,
     /// When Herald switched the endpoint off, and why.
     #[serde(
@@ -72,12 +77,13 @@ pub struct DeliveryHealth {
         skip_serializing_if = "Option::is_none",
         with = "time::serde::rfc3339::option"
     )]
+    #[schemars(with = "Option<crate::domain::validation::Rfc3339Time>")]
     pub disabled_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WebhookEndpoint {
     pub id: WebhookEndpointId,
     /// Inactive endpoints get nothing: switched off by the tenant, or by Herald after a

@@ -198,10 +198,11 @@ pub trait TemplateStore: Send + Sync {
 }
 
 /// A snapshot without its configuration, for listings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SnapshotSummary {
     pub version: u32,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub created_at: time::OffsetDateTime,
     pub created_by: String,
     pub digest: String,

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use herald_shared::api::recipients::ledger_json;
+use herald_shared::api::recipients::LedgerView;
 use herald_shared::data_subject::{self, Actor, Sources};
 use herald_shared::domain::recipient::Recipient;
 use herald_shared::domain::{Channel, TenantId};
@@ -109,7 +109,8 @@ pub async fn run(command: RecipientCommand) -> anyhow::Result<ExitCode> {
                     break;
                 }
             }
-            let mut body = ledger_json(&key, &ledger.unwrap_or_default());
+            let ledger = ledger.unwrap_or_default();
+            let mut body = serde_json::to_value(LedgerView::of(&key, &ledger))?;
             body["messages"] = serde_json::json!(messages);
             let mut json = serde_json::to_vec_pretty(&body)?;
             json.push(b'\n');
