@@ -278,12 +278,12 @@ fn operation(route: RouteId) -> Operation {
         GetComplianceReport => op("Consent, opt-out and suppression activity over a period, as JSON or CSV.", OK)
             .answers(schema::<ComplianceReport>).media(&["text/csv"])
             .query(&[
-                ("from", "Start of the period (RFC 3339, inclusive)."),
-                ("to", "End of the period (RFC 3339, exclusive)."),
+                ("from", "Required. Start of the period (RFC 3339, inclusive)."),
+                ("to", "Required. End of the period (RFC 3339, exclusive)."),
                 ("format", "`json` (default) or `csv`."),
                 ("tenant", "The tenant reported on: platform admins only."),
             ])
-            .errors(&[E::InvalidPeriod, E::PeriodTooLong, E::ReportTooLarge]),
+            .errors(&[E::Required, E::InvalidPeriod, E::PeriodTooLong, E::ReportTooLarge, E::NotFound]),
         RecordRecipientConsent => op("Records a recipient's consent decision, with its source and evidence reference.", CREATED)
             .reads(schema::<recipients::ConsentInput>).answers(schema::<recipients::ConsentRecorded<'static>>).errors(&[E::Reserved, E::ContainsAddress, E::ConcurrentChange, E::TooLarge]).idempotent(Idempotency::Optional),
         LookupRecipient => op("A recipient's preferences and consent ledger, by address (the address is never stored).", OK)
@@ -554,7 +554,7 @@ fn path_parameters(path: &str, examples: &Examples) -> Vec<Value> {
 
 /// The error responses of a route: one per status, its codes listed and the body's `code`
 /// held to them.
-fn error_responses(codes: &[ErrorCode]) -> BTreeMap<u16, Value> {
+fn error_responses(codes: &[ErrorCode], gateway: bool) -> BTreeMap<u16, Value> {
     let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
     for code in codes {
         if let Some(status) = code.status() {
@@ -577,6 +577,15 @@ fn error_responses(codes: &[ErrorCode]) -> BTreeMap<u16, Value> {
                 }}},
             });
             let response = match status {
+                // Before any function: API Gateway's JWT authorizer refuses a missing, expired
+                // or foreign token with its own body.
+                401 if gateway => json!({
+                    "description": format!("{}\n- API Gateway's JWT authorizer, before Herald: `{{\"message\": \"Unauthorized\"}}` (no token, or one it does not accept).", response["description"].as_str().unwrap_or_default()),
+                    "content": {"application/json": {"schema": {"anyOf": [
+                        response["content"]["application/json"]["schema"].clone(),
+                        {"$ref": "#/components/schemas/GatewayUnauthorized"},
+                    ]}}},
+                }),
                 429 => {
                     let mut response = response;
                     response["headers"] = json!({"Retry-After": {
@@ -659,7 +668,9 @@ fn path_item(route: RouteId, examples: &Examples, generators: &mut Generators) -
     let op = operation(route);
     let mut parameters = path_parameters(route.path(), examples);
     for (name, description) in op.query {
-        parameters.push(json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}}));
+        // A query parameter a route cannot do without says so first (`Required. ...`).
+        let required = description.starts_with("Required.");
+        parameters.push(json!({"name": name, "in": "query", "required": required, "description": description, "schema": {"type": "string"}}));
     }
     if op.idempotency != Idempotency::None {
         parameters.push(json!({"$ref": if op.idempotency == Idempotency::Required {
@@ -691,7 +702,7 @@ fn path_item(route: RouteId, examples: &Examples, generators: &mut Generators) -
         };
         responses.insert(status.to_string(), response);
     }
-    for (status, response) in error_responses(&error_codes(route, &op)) {
+    for (status, response) in error_responses(&error_codes(route, &op), !route.public()) {
         responses.insert(status.to_string(), response);
     }
     let mut operation = json!({
@@ -717,7 +728,9 @@ fn path_item(route: RouteId, examples: &Examples, generators: &mut Generators) -
                     Some(schema) if content_type == "application/json" => schema.clone(),
                     // Providers' own formats (Twilio's form posts, Meta's and SNS's JSON):
                     // documented by the providers, checked by their signatures.
-                    _ if content_type == "application/json" => json!({"type": "object"}),
+                    _ if content_type == "application/json" => {
+                        json!({"description": "The provider's own format (an object, or a batch of them)."})
+                    }
                     _ => json!({"type": "string"}),
                 };
                 content.insert(
@@ -765,6 +778,12 @@ fn error_schema() -> Value {
                     "properties": {"line": {"type": "integer", "minimum": 1}, "column": {"type": "integer", "minimum": 1}},
                 },
             },
+        },
+        "GatewayUnauthorized": {
+            "type": "object",
+            "description": "API Gateway's own answer when its JWT authorizer refuses the request.",
+            "required": ["message"],
+            "properties": {"message": {"const": "Unauthorized"}},
         },
         "Error": {
             "type": "object",
