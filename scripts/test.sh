@@ -4,7 +4,8 @@
 # (against the AWS emulator provisioned from infra/template.yaml and local provider stand-ins;
 # clippy --all-targets type-checks the benchmarks), and the local end-to-end run under
 # cargo lambda watch, ending with a real browser (headless chromium) calling the API across
-# origins (CORS).
+# origins (CORS) and Schemathesis sending generated requests to every route, each answer checked
+# against docs/openapi.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,8 +30,8 @@ step "cargo test (unit, property, handler, integration)"
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
 cargo test --workspace 2>&1 | tee "$results"
-step "end to end: scripts/run-local.sh, then the browser CORS check against the same run"
-HERALD_BROWSER_CHECK=1 scripts/run-local.sh
+step "end to end: scripts/run-local.sh, then the browser CORS check and Schemathesis against the same run"
+HERALD_BROWSER_CHECK=1 HERALD_API_CHECK=1 scripts/run-local.sh
 
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

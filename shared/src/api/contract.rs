@@ -181,7 +181,14 @@ const TEMPLATE: &[ErrorCode] = &[
     E::ConcurrentChange,
     E::TooLarge,
 ];
-const PREVIEW: &[ErrorCode] = &[E::UnknownVariable, E::TemplateInvalid, E::TemplateTooLarge];
+const PREVIEW: &[ErrorCode] = &[
+    E::NotAllowed,
+    E::Reserved,
+    E::Duplicate,
+    E::UnknownVariable,
+    E::TemplateInvalid,
+    E::TemplateTooLarge,
+];
 const WRITE: &[ErrorCode] = &[E::ConcurrentChange, E::TooLarge];
 const ENDPOINT: &[ErrorCode] = &[
     E::InvalidUrl,
@@ -545,6 +552,27 @@ fn path_parameter(name: &str, examples: &Examples) -> Value {
     parameter
 }
 
+/// A query parameter's schema, by its name (the same name means the same thing on every route).
+fn query_schema(name: &str) -> Value {
+    let names = |all: Vec<&'static str>| json!({"type": "string", "enum": all});
+    match name {
+        "limit" => {
+            json!({"type": "integer", "minimum": 1, "maximum": crate::http::paging::MAX_LIMIT})
+        }
+        "status" => names(
+            crate::domain::message::MessageStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect(),
+        ),
+        "channel" => names(Channel::ALL.iter().map(|c| c.as_str()).collect()),
+        "category" => names(Category::ALL.iter().map(|c| c.as_str()).collect()),
+        "from" | "to" => json!({"type": "string", "format": "date-time"}),
+        "format" => names(vec!["json", "csv"]),
+        _ => json!({"type": "string"}),
+    }
+}
+
 fn path_parameters(path: &str, examples: &Examples) -> Vec<Value> {
     path.split('/')
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
@@ -670,7 +698,7 @@ fn path_item(route: RouteId, examples: &Examples, generators: &mut Generators) -
     for (name, description) in op.query {
         // A query parameter a route cannot do without says so first (`Required. ...`).
         let required = description.starts_with("Required.");
-        parameters.push(json!({"name": name, "in": "query", "required": required, "description": description, "schema": {"type": "string"}}));
+        parameters.push(json!({"name": name, "in": "query", "required": required, "description": description, "schema": query_schema(name)}));
     }
     if op.idempotency != Idempotency::None {
         parameters.push(json!({"$ref": if op.idempotency == Idempotency::Required {

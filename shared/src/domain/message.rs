@@ -98,6 +98,16 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
+    pub const ALL: [MessageStatus; 7] = [
+        MessageStatus::Accepted,
+        MessageStatus::Sent,
+        MessageStatus::Delivered,
+        MessageStatus::Read,
+        MessageStatus::Failed,
+        MessageStatus::Bounced,
+        MessageStatus::Complained,
+    ];
+
     /// Where a status stands in a message's life. A message only ever moves to a higher rank,
     /// so receipts that arrive late, twice or out of order cannot move it back, and the final
     /// status is the same whatever order they came in (the highest rank seen). Recipient
