@@ -963,9 +963,23 @@ fn receipt_token(provider: &Value) -> String {
     url.rsplit('/').next().expect("token").to_owned()
 }
 
-/// Points a receipt fixture at `token`'s route.
+/// The path of `event` without its stage, and the stage's prefix (`/v1`, or empty for `$default`).
+fn unstaged_path(event: &Value) -> (String, String) {
+    let raw = event["rawPath"].as_str().expect("rawPath");
+    match event["requestContext"]["stage"].as_str() {
+        Some(stage) if stage != "$default" => {
+            let prefix = format!("/{stage}");
+            let rest = raw.strip_prefix(&prefix).unwrap_or(raw);
+            (rest.to_owned(), prefix)
+        }
+        _ => (raw.to_owned(), String::new()),
+    }
+}
+
+/// Points a receipt fixture at `token`'s route (on the fixture's stage).
 fn routed(mut event: Value, provider: &str, token: &str) -> Value {
-    let path = format!("/webhooks/{provider}/{token}");
+    let (_, stage) = unstaged_path(&event);
+    let path = format!("{stage}/webhooks/{provider}/{token}");
     let method = event["requestContext"]["http"]["method"]
         .as_str()
         .unwrap_or("POST")
@@ -1129,7 +1143,7 @@ async fn a_twilio_receipt_moves_the_message_forward_once_and_never_back() {
 /// and `requestContext.http.path` begin with the stage, the route key does not, and
 /// `requestContext.stage` names it (the HTTP API payload 2.0, execute-api URL or custom domain).
 fn staged(mut event: Value, stage: &str, domain: &str) -> Value {
-    let path = format!("/{stage}{}", event["rawPath"].as_str().expect("rawPath"));
+    let path = format!("/{stage}{}", unstaged_path(&event).0);
     event["rawPath"] = json!(path);
     event["requestContext"]["http"]["path"] = json!(path);
     event["requestContext"]["stage"] = json!(stage);

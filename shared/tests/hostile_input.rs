@@ -469,7 +469,7 @@ fn build(sample: &Value, case: &Case) -> Value {
             .as_str()
             .unwrap_or_default();
         let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
-        event["rawPath"] = json!(format!("/webhooks/{kind}/{token}"));
+        event["rawPath"] = json!(format!("/v1/webhooks/{kind}/{token}"));
     }
     if !case.query.is_empty() {
         let mut params = event["queryStringParameters"]

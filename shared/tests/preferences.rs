@@ -84,7 +84,7 @@ impl Adjust for Value {
         self
     }
     fn token(mut self, token: &str) -> Self {
-        let path = format!("/preferences/{token}");
+        let path = format!("/v1/preferences/{token}");
         self["pathParameters"]["token"] = json!(token);
         self["rawPath"] = json!(path);
         self["requestContext"]["http"]["path"] = json!(path);
@@ -202,7 +202,7 @@ impl Harness {
             .await;
         let url = made["url"].as_str().expect("url");
         assert!(
-            url.starts_with("https://api.herald.example/preferences/v1."),
+            url.starts_with("https://api.herald.example/v1/preferences/v1."),
             "{url}"
         );
         assert!(!url.contains("260971234567"), "the link holds no address");

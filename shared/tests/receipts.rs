@@ -1140,7 +1140,8 @@ fn every_receipt_fixture_is_an_api_gateway_event_without_authorizer() -> TestRes
             .to_owned();
         let w = fixture(&name)?;
         assert!(
-            w.url.starts_with("https://hooks.herald.example/webhooks/"),
+            w.url
+                .starts_with("https://hooks.herald.example/v1/webhooks/"),
             "{name}"
         );
         count += 1;

@@ -129,6 +129,10 @@ pub struct MessageData {
     pub provider: Option<ProviderKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Money>,
+    /// A test send from the wizard (`POST .../templates/{category}/{channel}/test`), not the
+    /// event's own traffic; absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 /// A recipient Herald will no longer send to on a channel (the key is the stable,
@@ -172,6 +176,7 @@ impl StatusEvent {
                 reason: reason.map(str::to_owned),
                 provider: message.provider_kind,
                 cost,
+                test: message.test,
             }),
         })
     }
@@ -214,5 +219,43 @@ mod tests {
         assert_eq!(event.version, 1);
         let posted = serde_json::to_value(&event).expect("json");
         assert_eq!(posted["version"], STATUS_EVENT_VERSION);
+    }
+
+    #[test]
+    fn test_sends_are_marked_and_the_event_own_messages_are_not() {
+        let mut message = Message::accepted(super::super::message::NewMessage {
+            id: MessageId::parse("msg_0d3k8z6q9x2m4n7p5r1t3v8w9y").expect("id"),
+            tenant: TenantId::parse("acme-events").expect("tenant"),
+            event: EventId::parse("gala-2026").expect("event"),
+            snapshot_version: 1,
+            category: Category::Invitation,
+            channel: Channel::Sms,
+            recipient: super::super::recipient::Recipient::parse(Channel::Sms, "+254712345678")
+                .expect("number"),
+            recipient_key: "rk".into(),
+            content: super::super::message::MessageContent {
+                subject: None,
+                html: None,
+                text: "Hello".into(),
+                segments: Some(1),
+            },
+            estimated_cost: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            request_id: "req".into(),
+        });
+        let posted = |message: &Message| {
+            let event = StatusEvent::for_message(
+                message,
+                MessageStatus::Sent,
+                None,
+                None,
+                OffsetDateTime::UNIX_EPOCH,
+            )
+            .expect("sent is reported");
+            serde_json::to_value(&event).expect("json")
+        };
+        assert!(posted(&message)["data"].get("test").is_none());
+        message.test = true;
+        assert_eq!(posted(&message)["data"]["test"], true);
     }
 }
