@@ -96,6 +96,7 @@ fn dispatch(c: &mut Criterion) {
                 categories: BTreeSet::from([Category::Invitation]),
                 ..Default::default()
             },
+            pending: Vec::new(),
         };
         let configuration = resolve(&layers);
         let snapshot = Snapshot {

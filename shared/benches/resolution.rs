@@ -58,6 +58,8 @@ fn template(category: Category, channel: Channel, layer: &str) -> TemplateVersio
         },
         created_by: "user-ada".into(),
         created_at: OffsetDateTime::UNIX_EPOCH,
+        state: herald_shared::domain::template::TemplateState::Published,
+        review: None,
     }
 }
 
@@ -184,6 +186,7 @@ fn layers() -> ConfigurationLayers {
             categories: Category::ALL.into_iter().collect::<BTreeSet<_>>(),
             ..EventSettings::default()
         },
+        pending: Vec::new(),
     }
 }
 

@@ -2,7 +2,9 @@
 //! uses to see an event's providers, templates and brand. Each layer partition is read with one
 //! Query, all five concurrently, whatever the number of providers or templates.
 
-use crate::domain::resolution::{ConfigurationLayers, ResolvedConfiguration, resolve};
+use crate::domain::resolution::{
+    ConfigurationLayers, Layer, PendingReview, ResolvedConfiguration, resolve,
+};
 use crate::domain::{EventId, TenantId};
 use crate::store::{Owner, ProviderStore, StoreResult, TemplateStore};
 
@@ -27,6 +29,14 @@ pub async fn load_layers(
     let Some(settings) = event_layer.settings else {
         return Ok(None);
     };
+    let pending = [
+        (Layer::Global, &global.pending),
+        (Layer::Tenant, &tenant_layer.pending),
+        (Layer::Event, &event_layer.pending),
+    ]
+    .into_iter()
+    .flat_map(|(layer, versions)| versions.iter().map(move |t| PendingReview::of(layer, t)))
+    .collect();
     Ok(Some(ConfigurationLayers {
         tenant: tenant.clone(),
         event: event.clone(),
@@ -38,6 +48,7 @@ pub async fn load_layers(
         tenant_brand: tenant_layer.brand.map(|b| b.value).unwrap_or_default(),
         event_brand: event_layer.brand.map(|b| b.value).unwrap_or_default(),
         settings: settings.value,
+        pending,
     }))
 }
 

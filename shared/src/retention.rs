@@ -120,6 +120,7 @@ mod tests {
                         &Revisioned {
                             value: TenantSettings {
                                 message_retention_days: days,
+                                templates_need_approval: false,
                             },
                             revision,
                         },

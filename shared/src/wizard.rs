@@ -30,6 +30,26 @@ pub fn check_configuration(cfg: &ResolvedConfiguration) -> Vec<Problem> {
             "select at least one message category",
         ));
     }
+    for pending in &cfg.pending_review {
+        problems.push(Problem::new(
+            ErrorCode::TemplatePendingApproval,
+            format!(
+                "templates.{}.{}.versions.{}",
+                pending.category, pending.channel, pending.version
+            ),
+            format!(
+                "version {} of the {} {} {} template waits for a second person's approval: approve or reject it first",
+                pending.version,
+                match pending.layer {
+                    crate::domain::resolution::Layer::Global => "platform",
+                    crate::domain::resolution::Layer::Tenant => "tenant",
+                    crate::domain::resolution::Layer::Event => "event",
+                },
+                pending.category,
+                pending.channel
+            ),
+        ));
+    }
     let brand = cfg.brand_values();
     for &channel in &cfg.settings.channels {
         for &category in &cfg.settings.categories {

@@ -633,7 +633,7 @@ async fn tenant_retention_is_validated_audited_and_given_to_new_messages() {
     let before = h.ok(fixture("config-api/get-tenant-settings")).await;
     assert_eq!(
         before,
-        json!({"message_retention_days": 90, "source": "platform"})
+        json!({"message_retention_days": 90, "templates_need_approval": false, "source": "platform"})
     );
     for (body, field) in [
         (
@@ -677,7 +677,7 @@ async fn tenant_retention_is_validated_audited_and_given_to_new_messages() {
     let put = h.ok(fixture("config-api/put-tenant-settings")).await;
     assert_eq!(
         put,
-        json!({"message_retention_days": 30, "source": "tenant"})
+        json!({"message_retention_days": 30, "templates_need_approval": false, "source": "tenant"})
     );
     assert_eq!(h.ok(fixture("config-api/get-tenant-settings")).await, put);
     let audit = h

@@ -49,6 +49,8 @@ fn template(category: Category, channel: Channel, version: u32, body: &str) -> T
         },
         created_by: "u".into(),
         created_at: OffsetDateTime::UNIX_EPOCH,
+        state: herald_shared::domain::template::TemplateState::Published,
+        review: None,
     }
 }
 
@@ -116,6 +118,7 @@ prop_compose! {
             tenant_brand,
             event_brand,
             settings: EventSettings::default(),
+            pending: Vec::new(),
         }
     }
 }

@@ -15,5 +15,6 @@ mod reports;
 mod resolution_requests;
 mod sending;
 mod status_webhooks;
+mod template_review;
 mod test_send;
 mod wizard_flow;

@@ -1,6 +1,7 @@
-//! The configuration API the wizard calls: providers, templates and brand at the tenant layer
-//! (defaults) and the event layer (overrides), global templates for platform admins, and event
-//! settings. Deleting an event-layer item means "use the tenant default" again. Tenants' status
+//! The configuration API the wizard calls: providers and brand at the tenant layer (defaults)
+//! and the event layer (overrides), and event settings. Deleting an event-layer item means "use
+//! the tenant default" again. Templates at the platform, tenant and event layers (saves,
+//! versions, reviews, previews) are routed to [`super::templates`] with this module's [`Ctx`]. Tenants' status
 //! webhook endpoints (`/tenant/webhook-endpoints`) are routed to [`super::webhook_endpoints`],
 //! recipients' consents and preferences (`/tenant/recipients/...`) to [`super::recipients`],
 //! the tenant's own settings (`/tenant/settings`) to [`super::tenant_settings`] and compliance
@@ -25,30 +26,27 @@ use crate::domain::provider::{
 };
 use crate::domain::receipt::{ReceiptRoute, WEBHOOK_USER};
 use crate::domain::resolution::EventSettings;
-use crate::domain::snapshot::Problem;
-use crate::domain::template::{TemplateContent, TemplateVersion};
 use crate::domain::validation::{FieldError, text};
 use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
 use crate::http::{self, ApiError, ApiResult, Paging};
-use crate::rendering::{RenderError, Renderer};
 use crate::resolution::redact_credentials;
 use crate::store::{LayerContent, Owner, Revisioned};
 use crate::wizard::check_settings;
 
 /// Request context every operation needs.
-struct Ctx<'a> {
-    app: &'a App,
-    request: &'a Request,
-    caller: Caller,
-    request_id: String,
+pub(super) struct Ctx<'a> {
+    pub(super) app: &'a App,
+    pub(super) request: &'a Request,
+    pub(super) caller: Caller,
+    pub(super) request_id: String,
 }
 
 impl Ctx<'_> {
-    fn tenant(&self, action: Action) -> Result<TenantId, ApiError> {
+    pub(super) fn tenant(&self, action: Action) -> Result<TenantId, ApiError> {
         Ok(self.caller.tenant_for(action)?.clone())
     }
 
-    fn event(&self) -> Result<EventId, ApiError> {
+    pub(super) fn event(&self) -> Result<EventId, ApiError> {
         http::path_param(self.request, "eventId")
     }
 
@@ -57,14 +55,14 @@ impl Ctx<'_> {
         http::path_param(self.request, "providerId").map_err(|_| ApiError::NotFound("provider"))
     }
 
-    fn slot(&self) -> Result<(Category, Channel), ApiError> {
+    pub(super) fn slot(&self) -> Result<(Category, Channel), ApiError> {
         Ok((
             http::path_param(self.request, "category")?,
             http::path_param(self.request, "channel")?,
         ))
     }
 
-    fn audit<T: serde::Serialize>(
+    pub(super) fn audit<T: serde::Serialize>(
         &self,
         action: &str,
         target: String,
@@ -82,7 +80,7 @@ impl Ctx<'_> {
     }
 
     /// The owner of the layer a route addresses, after the role check for `write` or read.
-    fn owner(&self, layer: Layer, write: bool) -> Result<Owner, ApiError> {
+    pub(super) fn owner(&self, layer: Layer, write: bool) -> Result<Owner, ApiError> {
         Ok(match layer {
             Layer::Platform => {
                 self.caller.authorize(if write {
@@ -109,7 +107,7 @@ impl Ctx<'_> {
     }
 
     /// Event-layer routes need the event to exist (its settings saved) in the caller's tenant.
-    async fn existing_event(&self, owner: &Owner) -> Result<(), ApiError> {
+    pub(super) async fn existing_event(&self, owner: &Owner) -> Result<(), ApiError> {
         if let Owner::Event(..) = owner {
             require_event(owner, &self.app.templates.layer(owner).await?)?;
         }
@@ -118,7 +116,7 @@ impl Ctx<'_> {
 }
 
 /// For routes that read the layer anyway: the event exists when its settings are saved.
-fn require_event(owner: &Owner, layer: &LayerContent) -> Result<(), ApiError> {
+pub(super) fn require_event(owner: &Owner, layer: &LayerContent) -> Result<(), ApiError> {
     if matches!(owner, Owner::Event(..)) && layer.settings.is_none() {
         return Err(ApiError::NotFound("event"));
     }
@@ -126,7 +124,7 @@ fn require_event(owner: &Owner, layer: &LayerContent) -> Result<(), ApiError> {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Layer {
+pub(super) enum Layer {
     Platform,
     Tenant,
     Event,
@@ -158,23 +156,6 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         RouteId::PutEventProvider => update_provider(&ctx, Event).await,
         RouteId::DeleteEventProvider => delete_provider(&ctx, Event).await,
         RouteId::TestEventProvider => test_provider(&ctx, Event).await,
-        RouteId::ListPlatformTemplates => list_templates(&ctx, Platform).await,
-        RouteId::GetPlatformTemplate => get_template(&ctx, Platform).await,
-        RouteId::PutPlatformTemplate => put_template(&ctx, Platform).await,
-        RouteId::DeletePlatformTemplate => delete_template(&ctx, Platform).await,
-        RouteId::PreviewPlatformTemplate => preview(&ctx, Platform).await,
-        RouteId::ListTenantTemplates => list_templates(&ctx, Tenant).await,
-        RouteId::GetTenantTemplate => get_template(&ctx, Tenant).await,
-        RouteId::PutTenantTemplate => put_template(&ctx, Tenant).await,
-        RouteId::DeleteTenantTemplate => delete_template(&ctx, Tenant).await,
-        RouteId::PreviewTenantTemplate => preview(&ctx, Tenant).await,
-        RouteId::ListTenantTemplateVersions => template_versions(&ctx, Tenant).await,
-        RouteId::ListEventTemplates => list_templates(&ctx, Event).await,
-        RouteId::GetEventTemplate => get_template(&ctx, Event).await,
-        RouteId::PreviewEventTemplate => preview(&ctx, Event).await,
-        RouteId::PutEventTemplate => put_template(&ctx, Event).await,
-        RouteId::DeleteEventTemplate => delete_template(&ctx, Event).await,
-        RouteId::ListEventTemplateVersions => template_versions(&ctx, Event).await,
         RouteId::GetTenantBrand => get_brand(&ctx, Tenant).await,
         RouteId::PutTenantBrand => put_brand(&ctx, Tenant).await,
         RouteId::GetEventBrand => get_brand(&ctx, Event).await,
@@ -182,6 +163,7 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         RouteId::DeleteEventBrand => delete_brand(&ctx).await,
         RouteId::GetEventSettings => get_settings(&ctx).await,
         RouteId::PutEventSettings => put_settings(&ctx).await,
+        r if super::templates::serves(r) => super::templates::handle(&ctx, r).await,
         r if super::webhook_endpoints::serves(r) => {
             super::webhook_endpoints::handle(app, &request, &ctx.caller).await
         }
@@ -650,151 +632,6 @@ async fn test_provider(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
     http::respond(200, &check)
 }
 
-// ---- templates ----
-
-fn template_target(owner: &Owner, category: Category, channel: Channel) -> String {
-    match owner {
-        Owner::Platform => format!("platform/template/{category}/{channel}"),
-        Owner::Tenant(_) => format!("tenant/template/{category}/{channel}"),
-        Owner::Event(_, e) => format!("event/{e}/template/{category}/{channel}"),
-    }
-}
-
-async fn list_templates(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
-    let owner = ctx.owner(layer, false)?;
-    // One read answers both: does the event exist, and what are its templates.
-    let content = ctx.app.templates.layer(&owner).await?;
-    require_event(&owner, &content)?;
-    let paging = Paging::from_request(ctx.request, &format!("templates#{}", owner.partition()))?;
-    let (page, next) = paging.slice(content.templates, |t| {
-        format!("{}/{}", t.category, t.channel)
-    });
-    paging.respond(&page, next.as_deref())
-}
-
-async fn get_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
-    let owner = ctx.owner(layer, false)?;
-    let (category, channel) = ctx.slot()?;
-    let t = ctx
-        .app
-        .templates
-        .current_template(&owner, category, channel)
-        .await?
-        .ok_or(ApiError::NotFound("template"))?;
-    http::respond(200, &t)
-}
-
-/// Renders a saved or draft template as the scope would (see [`super::template_preview`]).
-async fn preview(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
-    let owner = ctx.owner(layer, false)?;
-    let (category, channel) = ctx.slot()?;
-    super::template_preview::preview(ctx.app, ctx.request, &owner, category, channel).await
-}
-
-async fn template_versions(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
-    let owner = ctx.owner(layer, false)?;
-    let (category, channel) = ctx.slot()?;
-    let paging = Paging::from_request(
-        ctx.request,
-        &format!(
-            "template-versions#{}#{category}#{channel}",
-            owner.partition()
-        ),
-    )?;
-    let before = paging
-        .after
-        .as_deref()
-        .map(|p| p.parse::<u32>().map_err(|_| http::paging::invalid_cursor()))
-        .transpose()?;
-    let (page, next) = ctx
-        .app
-        .templates
-        .template_versions(&owner, category, channel, before, paging.limit)
-        .await?;
-    if page.is_empty() && before.is_none() {
-        return Err(ApiError::NotFound("template"));
-    }
-    paging.respond(&page, next.map(|v| v.to_string()).as_deref())
-}
-
-async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
-    let owner = ctx.owner(layer, true)?;
-    ctx.existing_event(&owner).await?;
-    let (category, channel) = ctx.slot()?;
-    let content: TemplateContent = http::json_body(ctx.request)?;
-    content.check(channel)?;
-    // A template that cannot render with its own samples can never become valid unedited.
-    let samples = content.samples();
-    match Renderer.render(channel, &content, &samples, &placeholder_brand()) {
-        // A failure that other values could avoid (a filter given a sample it cannot take) is
-        // left to completion, which renders with the event's own values.
-        Ok(_) | Err(RenderError::Render { .. }) => {}
-        Err(e @ RenderError::TooLarge { .. }) => {
-            return Err(template_too_large(category, channel, &e));
-        }
-        Err(e) => return Err(template_invalid(e.part().to_owned(), &e)),
-    }
-    let latest = ctx
-        .app
-        .templates
-        .latest_version(&owner, category, channel)
-        .await?;
-    let previous = ctx
-        .app
-        .templates
-        .current_template(&owner, category, channel)
-        .await?;
-    let template = TemplateVersion {
-        category,
-        channel,
-        version: latest + 1,
-        content,
-        created_by: ctx.caller.subject.clone(),
-        created_at: OffsetDateTime::now_utc(),
-    };
-    let audit = ctx.audit(
-        "template.published",
-        template_target(&owner, category, channel),
-        previous.as_ref(),
-        Some(&template),
-    );
-    ctx.app
-        .templates
-        .put_template(&owner, &template, &audit)
-        .await?;
-    http::respond(if latest == 0 { 201 } else { 200 }, &template)
-}
-
-/// Brand values for a save-time render: every field present, so templates may use any of them.
-fn placeholder_brand() -> BTreeMap<&'static str, &'static str> {
-    crate::domain::brand::BRAND_FIELDS
-        .iter()
-        .map(|(name, _, _)| (*name, ""))
-        .collect()
-}
-
-async fn delete_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
-    let owner = ctx.owner(layer, true)?;
-    let (category, channel) = ctx.slot()?;
-    let current = ctx
-        .app
-        .templates
-        .current_template(&owner, category, channel)
-        .await?
-        .ok_or(ApiError::NotFound("template"))?;
-    let audit = ctx.audit(
-        "template.removed",
-        template_target(&owner, category, channel),
-        Some(&current),
-        None,
-    );
-    ctx.app
-        .templates
-        .remove_template(&owner, category, channel, current.version, &audit)
-        .await?;
-    http::no_content()
-}
-
 // ---- brand and settings ----
 
 async fn get_brand(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
@@ -897,54 +734,4 @@ async fn put_settings(ctx: &Ctx<'_>) -> ApiResult {
         .put_settings(tenant, event, &next, &audit)
         .await?;
     http::respond(if previous.is_some() { 200 } else { 201 }, &next.value)
-}
-
-/// A template whose rendering goes past its part's limit: a 422 naming the template and the limit.
-pub fn template_too_large(category: Category, channel: Channel, e: &RenderError) -> ApiError {
-    let field = format!("templates.{category}.{channel}.{}", e.part());
-    ApiError::Unprocessable {
-        code: ErrorCode::TemplateTooLarge,
-        message: format!("the {category} {channel} template is too large: {e}"),
-        problems: vec![Problem::new(
-            ErrorCode::TemplateTooLarge,
-            field,
-            e.to_string(),
-        )],
-    }
-}
-
-/// A template that did not render for a send: a variable the caller must give is missing (400
-/// naming `variables_field`), it went past a limit, or it does not compile.
-pub(super) fn render_refused(
-    category: Category,
-    channel: Channel,
-    variables_field: String,
-    e: RenderError,
-) -> ApiError {
-    match e {
-        RenderError::Render { message, .. } => {
-            FieldError::new(ErrorCode::MissingVariable, variables_field, message).into()
-        }
-        e @ RenderError::TooLarge { .. } => template_too_large(category, channel, &e),
-        other => template_invalid(
-            format!("templates.{category}.{channel}.{}", other.part()),
-            &other,
-        ),
-    }
-}
-
-/// A template that does not compile or render: 422 `template_invalid`, its problem naming the
-/// part (`field`) and, where the renderer knows it, the line and column.
-pub(super) fn template_invalid(field: String, e: &RenderError) -> ApiError {
-    let message = match e.position() {
-        Some(at) => format!("{e} (line {}, column {})", at.line, at.column),
-        None => e.to_string(),
-    };
-    ApiError::Unprocessable {
-        code: ErrorCode::TemplateInvalid,
-        message,
-        problems: vec![
-            Problem::new(ErrorCode::TemplateInvalid, field, e.to_string()).at(e.position()),
-        ],
-    }
 }

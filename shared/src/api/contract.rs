@@ -166,6 +166,26 @@ const MESSAGES: &[(&str, &str)] = &[
     ),
 ];
 const CREATED: &[(u16, &str)] = &[(201, "Created")];
+const SAVED_OR_SUBMITTED: &[(u16, &str)] = &[
+    (200, "Published (a new version of an existing template)"),
+    (201, "Published (the slot's first version)"),
+    (202, "Submitted for review: not in use until approved"),
+];
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "state",
+        "`published` (default): the templates in use; `submitted`: the versions waiting for review.",
+    ),
+    (
+        "reviewable",
+        "With `state=submitted`, `true` keeps only the versions the caller may approve (not their own).",
+    ),
+    ("limit", "Items per page, 1 to 100 (default 50)."),
+    (
+        "cursor",
+        "The `next` of the previous page; absent for the first page.",
+    ),
+];
 const SAVED: &[(u16, &str)] = &[(200, "Replaced"), (201, "Created")];
 const DELETED: &[(u16, &str)] = &[(204, "Deleted (or already absent)")];
 
@@ -190,6 +210,12 @@ const PREVIEW: &[ErrorCode] = &[
     E::TemplateTooLarge,
 ];
 const WRITE: &[ErrorCode] = &[E::ConcurrentChange, E::TooLarge];
+const REVIEW: &[ErrorCode] = &[
+    E::FourEyes,
+    E::NotSubmitted,
+    E::ConcurrentChange,
+    E::TooLarge,
+];
 const ENDPOINT: &[ErrorCode] = &[
     E::InvalidUrl,
     E::CredentialsInUrl,
@@ -239,21 +265,25 @@ fn operation(route: RouteId) -> Operation {
             .errors(WRITE),
         TestTenantProvider | TestEventProvider => op("Live-tests the provider's credentials where the provider allows one.", OK)
             .answers(schema::<ProviderCheck>),
-        ListPlatformTemplates => op("Platform (compliance) templates by category and channel.", OK)
-            .query(PAGED).answers(page::<TemplateVersion>),
-        ListTenantTemplates => op("The tenant's templates by category and channel.", OK)
-            .query(PAGED).answers(page::<TemplateVersion>),
-        ListEventTemplates => op("The event's template overrides by category and channel.", OK)
-            .query(PAGED).answers(page::<TemplateVersion>),
+        ListPlatformTemplates => op("Platform (compliance) templates by category and channel; with `state=submitted`, the versions waiting for review (`reviewable=true`: those the caller may approve).", OK)
+            .query(TEMPLATES).answers(page::<TemplateVersion>),
+        ListTenantTemplates => op("The tenant's templates by category and channel; with `state=submitted`, the versions waiting for review (`reviewable=true`: those the caller may approve).", OK)
+            .query(TEMPLATES).answers(page::<TemplateVersion>),
+        ListEventTemplates => op("The event's template overrides by category and channel; with `state=submitted`, the versions waiting for review (`reviewable=true`: those the caller may approve).", OK)
+            .query(TEMPLATES).answers(page::<TemplateVersion>),
+        ApprovePlatformTemplate | ApproveTenantTemplate | ApproveEventTemplate => op("Approves a submitted version, which publishes it: it becomes the layer's template in use. Never by its author (403 `four_eyes`).", OK)
+            .answers(schema::<TemplateVersion>).errors(REVIEW),
+        RejectPlatformTemplate | RejectTenantTemplate | RejectEventTemplate => op("Rejects a submitted version with a reason for its author (its author may so withdraw it); it is never used.", OK)
+            .reads(schema::<super::templates::RejectInput>).answers(schema::<TemplateVersion>).errors(REVIEW),
         GetPlatformTemplate | GetTenantTemplate | GetEventTemplate => op("The template of this layer for the category and channel.", OK)
             .answers(schema::<TemplateVersion>),
-        PutPlatformTemplate | PutTenantTemplate | PutEventTemplate => op("Saves a new version of the template; it must compile and render with its own samples.", SAVED)
+        PutPlatformTemplate | PutTenantTemplate | PutEventTemplate => op("Saves a new version of the template; it must compile and render with its own samples. Published at once (200, 201), or, where a second person's approval is needed (the tenant's `templates_need_approval`; always for platform templates), submitted for review (202) while the published version stays in use.", SAVED_OR_SUBMITTED)
             .reads(schema::<TemplateContent>).answers(schema::<TemplateVersion>).errors(TEMPLATE),
         DeletePlatformTemplate | DeleteTenantTemplate | DeleteEventTemplate => op("Removes the template of this layer; the next layer's applies again.", DELETED)
             .errors(WRITE),
         PreviewPlatformTemplate | PreviewTenantTemplate | PreviewEventTemplate => op("Renders saved or draft content with sample or given variables and the scope's brand: subject, HTML, text, SMS segments, cost estimate and the layer of each part. Writes nothing.", OK)
             .reads(schema::<PreviewInput>).answers(schema::<Preview>).errors(PREVIEW),
-        ListTenantTemplateVersions | ListEventTemplateVersions => op("Every saved version of the template, newest first.", OK)
+        ListPlatformTemplateVersions | ListTenantTemplateVersions | ListEventTemplateVersions => op("Every saved version of the template, newest first, with its state (submitted, published, rejected) and review.", OK)
             .query(PAGED).answers(page::<TemplateVersion>),
         GetTenantBrand | GetEventBrand => op("Brand assets of this layer.", OK)
             .answers(schema::<Brand>),
@@ -524,7 +554,7 @@ fn path_parameter(name: &str, examples: &Examples) -> Value {
         "category" => "The message category (`invitation`, `reminder`, ...).",
         "channel" => "The channel: `email`, `sms`, `whatsapp`.",
         "endpointId" => "The status webhook endpoint's id.",
-        "version" => "The snapshot version (1, 2, ...).",
+        "version" => "The snapshot's or the template's version (1, 2, ...).",
         "eventType" => "The business event's name, as configured in the event's triggers.",
         "messageId" => "The message's id, as the send API returned it.",
         "token" => {
@@ -569,6 +599,8 @@ fn query_schema(name: &str) -> Value {
         "category" => names(Category::ALL.iter().map(|c| c.as_str()).collect()),
         "from" | "to" => json!({"type": "string", "format": "date-time"}),
         "format" => names(vec!["json", "csv"]),
+        "state" => names(vec!["published", "submitted"]),
+        "reviewable" => names(vec!["true", "false"]),
         _ => json!({"type": "string"}),
     }
 }
@@ -877,6 +909,7 @@ fn webhooks() -> Map<String, Value> {
                             "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
                         },
                     },
+                    "test": {"const": true, "description": "Present (and true) only for a test send from the wizard: not the event's own traffic."},
                 },
             }),
             _ => json!({

@@ -12,6 +12,7 @@ pub mod resolution;
 pub mod routes;
 pub mod send;
 pub mod template_preview;
+pub mod templates;
 pub mod tenant_settings;
 pub mod test_send;
 pub mod webhook_endpoints;

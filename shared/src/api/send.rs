@@ -388,7 +388,7 @@ fn render_all(
         let rendered = Renderer
             .render_message(p.channel, &template.content, &p.variables, &brand)
             .map_err(|e| {
-                super::configuration::render_refused(p.category, p.channel, p.field("variables"), e)
+                super::templates::render_refused(p.category, p.channel, p.field("variables"), e)
             })?;
         let recipient_key = recipient.key(keyring, tenant.as_str());
         let segments = rendered.segments.map(|s| s.segments);

@@ -196,12 +196,9 @@ pub async fn preview(
 /// A template that does not render: 422 naming the template, with the line and column.
 fn invalid(category: Category, channel: Channel, e: &RenderError) -> ApiError {
     if let RenderError::TooLarge { .. } = e {
-        return super::configuration::template_too_large(category, channel, e);
+        return super::templates::template_too_large(category, channel, e);
     }
-    super::configuration::template_invalid(
-        format!("templates.{category}.{channel}.{}", e.part()),
-        e,
-    )
+    super::templates::template_invalid(format!("templates.{category}.{channel}.{}", e.part()), e)
 }
 
 fn layer_name(layer: Layer) -> &'static str {

@@ -1,6 +1,6 @@
 //! A tenant's own settings, served by the configuration API: `GET /tenant/settings` (tenant
 //! admins and event managers) and `PUT /tenant/settings` (tenant admins), today
-//! `{message_retention_days}`. Stored with a revision and an audit entry like every other
+//! `{message_retention_days, templates_need_approval}`. Stored with a revision and an audit entry like every other
 //! configuration change; the send path picks a change up within a minute
 //! ([`crate::retention`]).
 
@@ -30,6 +30,7 @@ pub fn serves(route: RouteId) -> bool {
 #[schemars(rename = "TenantSettingsView")]
 pub(super) struct View {
     message_retention_days: u32,
+    templates_need_approval: bool,
     source: &'static str,
 }
 
@@ -55,10 +56,12 @@ fn view(app: &App, settings: Option<Revisioned<TenantSettings>>) -> View {
     match settings {
         Some(s) => View {
             message_retention_days: s.value.message_retention_days,
+            templates_need_approval: s.value.templates_need_approval,
             source: "tenant",
         },
         None => View {
             message_retention_days: app.retention.default_days(),
+            templates_need_approval: false,
             source: "platform",
         },
     }

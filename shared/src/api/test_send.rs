@@ -120,7 +120,7 @@ pub async fn handle(app: &App, request: &Request) -> ApiResult {
             &configuration.brand_values(),
         )
         .map_err(|e| {
-            super::configuration::render_refused(category, channel, "variables".to_owned(), e)
+            super::templates::render_refused(category, channel, "variables".to_owned(), e)
         })?;
     if configuration
         .channels

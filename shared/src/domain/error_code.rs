@@ -98,6 +98,8 @@ catalogue! {
     Forbidden = ("forbidden", Some(403));
     /// The preference link has expired; the recipient uses the link in a newer message.
     PreferenceLinkExpired = ("preference_link_expired", Some(403));
+    /// Four eyes: a template version is approved by someone other than its author.
+    FourEyes = ("four_eyes", Some(403));
     // 404
     /// The resource (or the route) does not exist for this caller.
     NotFound = ("not_found", Some(404));
@@ -112,6 +114,8 @@ catalogue! {
     RequestInProgress = ("request_in_progress", Some(409));
     /// Part of the recipient's data is still being dispatched; repeat the request shortly.
     ErasureIncomplete = ("erasure_incomplete", Some(409));
+    /// Only a template version waiting for review (submitted) can be approved or rejected.
+    NotSubmitted = ("not_submitted", Some(409));
     // 413
     /// The request body is larger than the API takes.
     PayloadTooLarge = ("payload_too_large", Some(413));
@@ -157,6 +161,8 @@ catalogue! {
     NoCategories = ("no_categories", None);
     /// A category and channel in use has no template at any layer.
     TemplateMissing = ("template_missing", None);
+    /// A template version the event uses waits for a second person's approval: approve or reject it first.
+    TemplatePendingApproval = ("template_pending_approval", None);
     /// A channel in use has no active provider.
     ProviderMissing = ("provider_missing", None);
     /// The provider refused the credentials in a live test.

@@ -57,6 +57,18 @@ pub enum Denied {
     NoTenant,
     #[error("role {role:?} may not perform this operation")]
     Role { role: Role },
+    /// Four eyes: the author of a template version may not approve it.
+    #[error("a template version is approved by someone other than its author")]
+    OwnVersion,
+}
+
+impl Denied {
+    pub fn code(&self) -> super::ErrorCode {
+        match self {
+            Denied::OwnVersion => super::ErrorCode::FourEyes,
+            Denied::NoTenant | Denied::Role { .. } => super::ErrorCode::Forbidden,
+        }
+    }
 }
 
 impl Caller {

@@ -125,6 +125,31 @@ pub struct ConfigurationLayers {
     pub tenant_brand: Brand,
     pub event_brand: Brand,
     pub settings: EventSettings,
+    /// Template versions of the three layers waiting for a second person's review.
+    pub pending: Vec<PendingReview>,
+}
+
+/// A template version submitted for review and not yet approved or rejected: not used until
+/// approved, and a problem for the wizard's completion when its slot is in use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PendingReview {
+    pub category: Category,
+    pub channel: Channel,
+    pub layer: Layer,
+    pub version: u32,
+    pub submitted_by: String,
+}
+
+impl PendingReview {
+    pub fn of(layer: Layer, template: &TemplateVersion) -> Self {
+        PendingReview {
+            category: template.category,
+            channel: template.channel,
+            layer,
+            version: template.version,
+            submitted_by: template.created_by.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -182,6 +207,10 @@ pub struct ResolvedConfiguration {
     pub channels: BTreeMap<Channel, ResolvedChannel>,
     pub templates: Vec<ResolvedTemplate>,
     pub brand: BTreeMap<String, Sourced<String>>,
+    /// Versions waiting for review in the slots the event uses (completion refuses while any
+    /// does; a snapshot never has one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_review: Vec<PendingReview>,
 }
 
 impl ResolvedConfiguration {
@@ -214,6 +243,15 @@ pub fn resolve(layers: &ConfigurationLayers) -> ResolvedConfiguration {
             &layers.event_templates,
         ),
         brand: resolve_brand(&layers.tenant_brand, &layers.event_brand),
+        pending_review: layers
+            .pending
+            .iter()
+            .filter(|p| {
+                layers.settings.channels.contains(&p.channel)
+                    && layers.settings.categories.contains(&p.category)
+            })
+            .cloned()
+            .collect(),
     }
 }
 

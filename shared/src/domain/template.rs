@@ -148,7 +148,62 @@ impl TemplateContent {
     }
 }
 
-/// One immutable version of a template at one layer.
+/// Where a template version stands. Without approval a saved version is published at once;
+/// with it (a tenant setting; always for platform templates) it is `submitted` until a second
+/// person approves it, which publishes it, or rejects it. Only published versions are ever
+/// used: resolution, completion and sends read the layer's current (published) version.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateState {
+    /// Waiting for a second person's review.
+    Submitted,
+    /// Refused by its reviewer (with a reason); never used.
+    Rejected,
+    /// In use: the layer's current version (until a later one is published). Versions saved
+    /// before approvals existed are published.
+    #[default]
+    Published,
+}
+
+impl TemplateState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateState::Submitted => "submitted",
+            TemplateState::Rejected => "rejected",
+            TemplateState::Published => "published",
+        }
+    }
+}
+
+/// Who reviewed a submitted version, when, and why it was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Review {
+    pub by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "crate::domain::validation::Rfc3339Time")]
+    pub at: OffsetDateTime,
+    /// Why it was rejected (rejections only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Longest rejection reason, in characters.
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// Why a review cannot be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewRefusal {
+    /// Only a submitted version can be approved or rejected.
+    NotSubmitted(TemplateState),
+    /// Four eyes: the author of a version cannot approve it (withdrawing it, a rejection, is
+    /// theirs to do).
+    OwnVersion,
+}
+
+/// One immutable version of a template at one layer (its content never changes; its state
+/// moves once, from submitted to published or rejected).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TemplateVersion {
     pub category: Category,
@@ -160,6 +215,58 @@ pub struct TemplateVersion {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "crate::domain::validation::Rfc3339Time")]
     pub created_at: OffsetDateTime,
+    #[serde(default)]
+    pub state: TemplateState,
+    /// The approval or rejection of a version that was submitted for review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+}
+
+impl TemplateVersion {
+    /// This version approved (and so published) by `by` at `at`.
+    pub fn approved(&self, by: &str, at: OffsetDateTime) -> Result<Self, ReviewRefusal> {
+        self.reviewable()?;
+        if self.created_by == by {
+            return Err(ReviewRefusal::OwnVersion);
+        }
+        Ok(self.reviewed(TemplateState::Published, by, at, None))
+    }
+
+    /// This version rejected by `by` at `at` for `reason` (its author may withdraw it so).
+    pub fn rejected(
+        &self,
+        by: &str,
+        at: OffsetDateTime,
+        reason: String,
+    ) -> Result<Self, ReviewRefusal> {
+        self.reviewable()?;
+        Ok(self.reviewed(TemplateState::Rejected, by, at, Some(reason)))
+    }
+
+    fn reviewable(&self) -> Result<(), ReviewRefusal> {
+        match self.state {
+            TemplateState::Submitted => Ok(()),
+            other => Err(ReviewRefusal::NotSubmitted(other)),
+        }
+    }
+
+    fn reviewed(
+        &self,
+        state: TemplateState,
+        by: &str,
+        at: OffsetDateTime,
+        reason: Option<String>,
+    ) -> Self {
+        Self {
+            state,
+            review: Some(Review {
+                by: by.to_owned(),
+                at,
+                reason,
+            }),
+            ..self.clone()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Settings a tenant makes for all of its events: how long Herald keeps its message records.
-//! Audit entries are not the tenant's to shorten: they follow the platform's regulatory period.
+//! Settings a tenant makes for all of its events: how long Herald keeps its message records,
+//! and whether its templates need a second person's approval before they are used. Audit
+//! entries are not the tenant's to shorten: they follow the platform's regulatory period.
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -16,6 +17,11 @@ pub const MAX_RETENTION_DAYS: u32 = 3650;
 pub struct TenantSettings {
     /// Days a message record is kept after it was created (its TTL).
     pub message_retention_days: u32,
+    /// Four eyes: a saved template version waits (`submitted`) until someone other than its
+    /// author approves it; until then the previous published version stays in use. Off by
+    /// default: a save publishes at once.
+    #[serde(default)]
+    pub templates_need_approval: bool,
 }
 
 impl TenantSettings {
@@ -47,7 +53,8 @@ mod tests {
         for ok in [1, 30, 3650] {
             assert!(
                 TenantSettings {
-                    message_retention_days: ok
+                    message_retention_days: ok,
+                    templates_need_approval: false,
                 }
                 .check()
                 .is_ok()
@@ -56,6 +63,7 @@ mod tests {
         for bad in [0, 3651] {
             let e = TenantSettings {
                 message_retention_days: bad,
+                templates_need_approval: false,
             }
             .check()
             .expect_err("out of range");

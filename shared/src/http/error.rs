@@ -120,8 +120,8 @@ impl ApiError {
                 field: None,
                 problems: None,
             },
-            ApiError::Forbidden(_) => ErrorBody {
-                code: ErrorCode::Forbidden,
+            ApiError::Forbidden(denied) => ErrorBody {
+                code: denied.code(),
                 message: self.to_string(),
                 field: None,
                 problems: None,

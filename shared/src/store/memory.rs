@@ -21,7 +21,7 @@ use crate::domain::report::{MessageSummary, Period, sortable_time};
 use crate::domain::resolution::EventSettings;
 use crate::domain::snapshot::{Activation, Snapshot};
 use crate::domain::suppression::{Block, BlockKind};
-use crate::domain::template::TemplateVersion;
+use crate::domain::template::{TemplateState, TemplateVersion};
 use crate::domain::tenant_settings::TenantSettings;
 use crate::domain::webhook_endpoint::{DeliveryHealth, WebhookEndpoint, WebhookEndpointId};
 use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
@@ -261,8 +261,15 @@ impl TemplateStore for MemoryStore {
                 .map(|(_, t)| t.clone())
                 .collect();
             templates.sort_by_key(|t| (t.category, t.channel));
+            let pending = s
+                .template_versions
+                .iter()
+                .filter(|((p, _, _, _), t)| *p == pk && t.state == TemplateState::Submitted)
+                .map(|(_, t)| t.clone())
+                .collect();
             Ok(LayerContent {
                 templates,
+                pending,
                 brand: s.brands.get(&pk).cloned(),
                 settings: s.settings.get(&pk).cloned(),
             })
@@ -345,12 +352,81 @@ impl TemplateStore for MemoryStore {
             }
             if s.template_heads
                 .get(&hkey)
-                .is_some_and(|h| h.version + 1 != template.version)
+                .is_some_and(|h| h.version >= template.version)
             {
                 return Err(StoreError::Conflict);
             }
             s.template_versions.insert(vkey, template.clone());
             s.template_heads.insert(hkey, template.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn template_version(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+        version: u32,
+    ) -> StoreResult<Option<TemplateVersion>> {
+        self.with(|s| {
+            Ok(s.template_versions
+                .get(&(owner.partition(), category, channel, version))
+                .cloned())
+        })
+    }
+
+    async fn submit_template(
+        &self,
+        owner: &Owner,
+        template: &TemplateVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let vkey = (
+                owner.partition(),
+                template.category,
+                template.channel,
+                template.version,
+            );
+            if s.template_versions.contains_key(&vkey) {
+                return Err(StoreError::Conflict);
+            }
+            s.template_versions.insert(vkey, template.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn review_template(
+        &self,
+        owner: &Owner,
+        reviewed: &TemplateVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let pk = owner.partition();
+            let vkey = (
+                pk.clone(),
+                reviewed.category,
+                reviewed.channel,
+                reviewed.version,
+            );
+            let hkey = (pk, reviewed.category, reviewed.channel);
+            if s.template_versions.get(&vkey).map(|t| t.state) != Some(TemplateState::Submitted) {
+                return Err(StoreError::Conflict);
+            }
+            if reviewed.state == TemplateState::Published {
+                if s.template_heads
+                    .get(&hkey)
+                    .is_some_and(|h| h.version >= reviewed.version)
+                {
+                    return Err(StoreError::Conflict);
+                }
+                s.template_heads.insert(hkey, reviewed.clone());
+            }
+            s.template_versions.insert(vkey, reviewed.clone());
             s.audit.push(audit.clone());
             Ok(())
         })

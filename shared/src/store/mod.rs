@@ -120,7 +120,10 @@ pub trait ProviderStore: Send + Sync {
 /// What one layer partition holds besides providers: template heads, brand, event settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LayerContent {
+    /// The published version of each slot the layer uses.
     pub templates: Vec<TemplateVersion>,
+    /// Versions submitted for review and not yet approved or rejected, oldest first.
+    pub pending: Vec<TemplateVersion>,
     pub brand: Option<Revisioned<Brand>>,
     pub settings: Option<Revisioned<EventSettings>>,
 }
@@ -159,12 +162,39 @@ pub trait TemplateStore: Send + Sync {
         category: Category,
         channel: Channel,
     ) -> StoreResult<u32>;
-    /// Adds `template` as the next version (its `version` must be the current one plus one) and
-    /// makes it current.
+    /// One version of the slot in this layer, whatever its state.
+    async fn template_version(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+        version: u32,
+    ) -> StoreResult<Option<TemplateVersion>>;
+    /// Adds `template` (published) as a new version, numbered above every version of the slot,
+    /// and makes it current. `Conflict` when that version exists or a later one is current.
     async fn put_template(
         &self,
         owner: &Owner,
         template: &TemplateVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// Adds `template` (submitted) as a new version without publishing it: the layer's current
+    /// version stays in use, and the new one is pending review ([`LayerContent::pending`]).
+    /// `Conflict` when that version exists.
+    async fn submit_template(
+        &self,
+        owner: &Owner,
+        template: &TemplateVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// Records the review of a submitted version: `reviewed` is that version approved (so
+    /// published: it becomes current) or rejected, and no longer pending. `Conflict` when the
+    /// version is no longer submitted (reviewed by someone else first) or, for an approval, a
+    /// later version is current.
+    async fn review_template(
+        &self,
+        owner: &Owner,
+        reviewed: &TemplateVersion,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
     /// Stops using the layer's template for the slot (its versions stay as history).

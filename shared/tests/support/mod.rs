@@ -46,6 +46,8 @@ pub trait Adjust {
     fn path(self, name: &str, value: &str) -> Self;
     fn header(self, name: &str, value: &str) -> Self;
     fn claim(self, name: &str, value: &str) -> Self;
+    /// Adds a query parameter (to `queryStringParameters` and `rawQueryString`).
+    fn query(self, name: &str, value: &str) -> Self;
 }
 
 impl Adjust for Value {
@@ -63,6 +65,20 @@ impl Adjust for Value {
     }
     fn claim(mut self, name: &str, value: &str) -> Self {
         self["requestContext"]["authorizer"]["jwt"]["claims"][name] = json!(value);
+        self
+    }
+    fn query(mut self, name: &str, value: &str) -> Self {
+        self["queryStringParameters"][name] = json!(value);
+        let raw = self["rawQueryString"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let pair = format!("{name}={value}");
+        self["rawQueryString"] = json!(if raw.is_empty() {
+            pair
+        } else {
+            format!("{raw}&{pair}")
+        });
         self
     }
 }

@@ -38,6 +38,12 @@ const PLATFORM: Identity = Identity {
     role: "platform_admin",
     tenant: None,
 };
+/// A second platform admin: platform templates are published by four eyes.
+const REVIEWER: Identity = Identity {
+    subject: "ops-bo",
+    role: "platform_admin",
+    tenant: None,
+};
 const ADMIN: Identity = Identity {
     subject: "user-ada",
     role: "tenant_admin",
@@ -73,11 +79,31 @@ fn show(what: &str, answer: &Answer, note: &str) {
     println!("   {what:<58} -> {}{replay}  {note}", answer.status);
 }
 
+/// Four eyes on a platform template: its author may not approve it; a second admin does, which
+/// publishes it.
+async fn approve(f: &Api, path: &str, submitted: &Answer) -> anyhow::Result<()> {
+    let version = submitted.body["version"].as_u64().unwrap_or_default();
+    let review = format!("{path}/versions/{version}/approve");
+    let refused = f.post(&PLATFORM, &review).expect(403).await?;
+    show(
+        &format!("POST .../versions/{version}/approve"),
+        &refused,
+        "by its author: four_eyes",
+    );
+    let approved = f.post(&REVIEWER, &review).expect(200).await?;
+    show(
+        &format!("POST .../versions/{version}/approve"),
+        &approved,
+        "by a second platform admin: published",
+    );
+    Ok(())
+}
+
 pub async fn run(setup: Setup) -> anyhow::Result<()> {
     let f = Api::sign_in(
         &setup.gateway_state,
         &setup.herald_cli,
-        &[&PLATFORM, &ADMIN, &MANAGER, &SENDER, &OUTSIDER],
+        &[&PLATFORM, &REVIEWER, &ADMIN, &MANAGER, &SENDER, &OUTSIDER],
     )?;
     let http = reqwest::Client::new();
     // The stand-ins accept exactly the accounts the tenant is about to configure.
@@ -121,35 +147,36 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         } else {
             json!([{"name": "event_date", "sample": "12 Dec"}])
         };
+        let path = format!("/platform/templates/{category}/{channel}");
         let a = f
-            .put(
-                &PLATFORM,
-                &format!("/platform/templates/{category}/{channel}"),
-            )
+            .put(&PLATFORM, &path)
             .json(json!({"body": body, "variables": vars}))
-            .expect(201)
+            .expect(202)
             .await?;
         show(
-            &format!("PUT /platform/templates/{category}/{channel}"),
+            &format!("PUT {path}"),
             &a,
-            "platform admin",
+            "platform admin: submitted for review",
         );
+        approve(&f, &path, &a).await?;
     }
     for (category, subject) in [
         ("rsvp_confirmation", "RSVP confirmed"),
         ("event_reminder", "Reminder: {{ event_date }}"),
     ] {
         let body = "<p>{{ brand.display_name }}</p><p>See you on {{ event_date }}.</p><p><small>Unsubscribe at any time.</small></p>";
+        let path = format!("/platform/templates/{category}/email");
         let a = f
-            .put(&PLATFORM, &format!("/platform/templates/{category}/email"))
+            .put(&PLATFORM, &path)
             .json(json!({"subject": subject, "body": body, "variables": [{"name": "event_date", "sample": "12 December 2026"}]}))
-            .expect(201)
+            .expect(202)
             .await?;
         show(
-            &format!("PUT /platform/templates/{category}/email"),
+            &format!("PUT {path}"),
             &a,
-            "platform admin",
+            "platform admin: submitted for review",
         );
+        approve(&f, &path, &a).await?;
     }
 
     step("2. The tenant sets its defaults: brand, providers (credentials write-only), templates");

@@ -165,6 +165,8 @@ fn template(body: String) -> TemplateVersion {
         },
         created_by: "user-1".into(),
         created_at: fixed_time(),
+        state: crate::domain::template::TemplateState::Published,
+        review: None,
     }
 }
 

@@ -1,19 +1,23 @@
 //! Templates, brand and event settings of one layer. Current items (`CUR#...`) are what a layer
-//! query reads; every template version is also kept immutably under `VER#TPL#...`.
+//! query reads; every template version is also kept under `VER#TPL#...` (its content immutable,
+//! its state moving once from submitted to published or rejected). A version waiting for review
+//! also has a `CUR#PENDING#...` item, so the same layer query lists what awaits approval.
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 
 use super::{DynamoDb, Item, delete_item, from_item, n, put_item, to_item, unexpected};
 use crate::domain::audit::AuditEntry;
 use crate::domain::brand::Brand;
 use crate::domain::resolution::EventSettings;
-use crate::domain::template::TemplateVersion;
+use crate::domain::template::{TemplateState, TemplateVersion};
 use crate::domain::{Category, Channel, EventId, TenantId};
 use crate::store::{LayerContent, Owner, Revisioned, StoreResult, TemplateStore};
 
 const CURRENT: &str = "CUR#";
 const CURRENT_TEMPLATE: &str = "CUR#TPL#";
+const PENDING_TEMPLATE: &str = "CUR#PENDING#TPL#";
 const BRAND: &str = "CUR#BRAND";
 const SETTINGS: &str = "CUR#SETTINGS";
 
@@ -25,12 +29,58 @@ fn versions_prefix(category: Category, channel: Channel) -> String {
     format!("VER#TPL#{category}#{channel}#")
 }
 
+fn version_key(category: Category, channel: Channel, version: u32) -> String {
+    format!("{}{version:06}", versions_prefix(category, channel))
+}
+
+fn pending_key(category: Category, channel: Channel, version: u32) -> String {
+    format!("{PENDING_TEMPLATE}{category}#{channel}#{version:06}")
+}
+
 #[derive(Serialize, Deserialize)]
 struct TemplateItem<T> {
     pk: String,
     sk: String,
     version: u32,
+    /// The record's state, outside it so conditions can read it (items written before
+    /// approvals existed have none: published).
+    #[serde(default)]
+    state: TemplateState,
     record: T,
+}
+
+impl<'a> TemplateItem<&'a TemplateVersion> {
+    fn of(owner: &Owner, sk: String, template: &'a TemplateVersion) -> Self {
+        TemplateItem {
+            pk: owner.partition(),
+            sk,
+            version: template.version,
+            state: template.state,
+            record: template,
+        }
+    }
+}
+
+/// A put of the layer's head for `template`, only over an older version (or none): a version
+/// published meanwhile by someone else is never replaced by an older one.
+fn head_put(
+    table: &str,
+    owner: &Owner,
+    template: &TemplateVersion,
+) -> StoreResult<TransactWriteItem> {
+    let item = to_item(&TemplateItem::of(
+        owner,
+        head_key(template.category, template.channel),
+        template,
+    ))?;
+    let put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk) OR version < :version")
+        .expression_attribute_values(":version", n(template.version))
+        .build()
+        .map_err(unexpected)?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -66,6 +116,8 @@ impl TemplateStore for DynamoDb {
                 .unwrap_or_default();
             if sk.starts_with(CURRENT_TEMPLATE) {
                 layer.templates.push(template_from(item)?);
+            } else if sk.starts_with(PENDING_TEMPLATE) {
+                layer.pending.push(template_from(item)?);
             } else if sk == BRAND {
                 let b: RevisionedItem<Brand> = from_item(item)?;
                 layer.brand = Some(Revisioned {
@@ -167,6 +219,23 @@ impl TemplateStore for DynamoDb {
             .unwrap_or(0))
     }
 
+    async fn template_version(
+        &self,
+        owner: &Owner,
+        category: Category,
+        channel: Channel,
+        version: u32,
+    ) -> StoreResult<Option<TemplateVersion>> {
+        let item = self
+            .get(
+                &self.tables.templates,
+                &owner.partition(),
+                &version_key(category, channel, version),
+            )
+            .await?;
+        item.map(template_from).transpose()
+    }
+
     async fn put_template(
         &self,
         owner: &Owner,
@@ -174,38 +243,82 @@ impl TemplateStore for DynamoDb {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let (category, channel) = (template.category, template.channel);
-        let record = template;
-        let version_item = to_item(&TemplateItem {
-            pk: owner.partition(),
-            sk: format!(
-                "{}{:06}",
-                versions_prefix(category, channel),
-                template.version
-            ),
-            version: template.version,
-            record,
-        })?;
-        let head_item = to_item(&TemplateItem {
-            pk: owner.partition(),
-            sk: head_key(category, channel),
-            version: template.version,
-            record,
-        })?;
+        let version_item = to_item(&TemplateItem::of(
+            owner,
+            version_key(category, channel, template.version),
+            template,
+        ))?;
+        // The version is new, and the head (absent: never set, or removed) older than it, so
+        // two concurrent editors cannot both win.
         let version_put = put_item(&self.tables.templates, version_item, None)?;
-        // The head may be absent (never set, or removed); if present it must be the version
-        // this one follows, so two concurrent editors cannot both win.
-        let head_put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.tables.templates)
-            .set_item(Some(head_item))
-            .condition_expression("attribute_not_exists(pk) OR version = :previous")
-            .expression_attribute_values(":previous", n(template.version.saturating_sub(1)))
-            .build()
-            .map_err(unexpected)?;
-        let head_put = aws_sdk_dynamodb::types::TransactWriteItem::builder()
-            .put(head_put)
-            .build();
+        let head_put = head_put(&self.tables.templates, owner, template)?;
         self.transact_audited(vec![version_put, head_put], audit)
             .await
+    }
+
+    async fn submit_template(
+        &self,
+        owner: &Owner,
+        template: &TemplateVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let (category, channel) = (template.category, template.channel);
+        let version_item = to_item(&TemplateItem::of(
+            owner,
+            version_key(category, channel, template.version),
+            template,
+        ))?;
+        let pending_item = to_item(&TemplateItem::of(
+            owner,
+            pending_key(category, channel, template.version),
+            template,
+        ))?;
+        let writes = vec![
+            put_item(&self.tables.templates, version_item, None)?,
+            put_item(&self.tables.templates, pending_item, None)?,
+        ];
+        self.transact_audited(writes, audit).await
+    }
+
+    async fn review_template(
+        &self,
+        owner: &Owner,
+        reviewed: &TemplateVersion,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let (category, channel) = (reviewed.category, reviewed.channel);
+        let version_item = to_item(&TemplateItem::of(
+            owner,
+            version_key(category, channel, reviewed.version),
+            reviewed,
+        ))?;
+        // Still submitted: of two reviews at once, one is recorded and the other conflicts.
+        let version_put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.tables.templates)
+            .set_item(Some(version_item))
+            .condition_expression("#state = :submitted")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":submitted", super::s(TemplateState::Submitted.as_str()))
+            .build()
+            .map_err(unexpected)?;
+        let pending_delete = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.tables.templates)
+            .key("pk", super::s(owner.partition()))
+            .key(
+                "sk",
+                super::s(pending_key(category, channel, reviewed.version)),
+            )
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(unexpected)?;
+        let mut writes = vec![
+            TransactWriteItem::builder().put(version_put).build(),
+            TransactWriteItem::builder().delete(pending_delete).build(),
+        ];
+        if reviewed.state == TemplateState::Published {
+            writes.push(head_put(&self.tables.templates, owner, reviewed)?);
+        }
+        self.transact_audited(writes, audit).await
     }
 
     async fn remove_template(
