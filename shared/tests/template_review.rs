@@ -2,7 +2,7 @@
 //! always for platform templates) a save is submitted and the published version stays in use;
 //! its author cannot approve it; a rejected version is never used; completion refuses while a
 //! version the event uses waits; two reviews at once resolve once; every transition is audited
-//! with its actor.
+//! with its actor and announced to the tenant's status webhooks.
 
 mod support;
 
@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use herald_shared::App;
+use herald_shared::domain::status_event::StatusEventData;
+use herald_shared::status_webhooks::MemoryStatusEvents;
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
 use support::{AcceptingSender, Adjust, PassingChecker, fixture};
@@ -17,17 +19,34 @@ use support::{AcceptingSender, Adjust, PassingChecker, fixture};
 struct Harness {
     app: App,
     store: Arc<MemoryStore>,
+    events: Arc<MemoryStatusEvents>,
 }
 
 impl Harness {
     fn new() -> Self {
         let store = Arc::new(MemoryStore::default());
-        let app = App::over_memory(
+        let events = Arc::new(MemoryStatusEvents::default());
+        let mut app = App::over_memory(
             store.clone(),
             Arc::new(PassingChecker),
             Arc::new(AcceptingSender),
         );
-        Self { app, store }
+        app.status_events = events.clone();
+        Self { app, store, events }
+    }
+
+    /// The template events announced to the tenant's webhooks: (type, version, by, reason).
+    fn announced(&self) -> Vec<(String, u32, String, Option<String>)> {
+        self.events
+            .published()
+            .into_iter()
+            .filter_map(|e| match e.data {
+                StatusEventData::Template(t) => {
+                    Some((e.kind.as_str().to_owned(), t.version, t.by, t.reason))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     async fn call(&self, event: Value) -> (u16, Value, HashMap<String, String>) {
@@ -165,6 +184,24 @@ async fn a_submitted_version_waits_and_only_someone_else_can_approve_it() {
             ("template.approved".to_owned(), "user-grace".to_owned()),
         ]
     );
+    assert_eq!(
+        h.announced(),
+        vec![
+            (
+                "template.submitted".to_owned(),
+                2,
+                "user-ada".to_owned(),
+                None
+            ),
+            (
+                "template.approved".to_owned(),
+                2,
+                "user-grace".to_owned(),
+                None
+            ),
+        ],
+        "refused reviews announce nothing"
+    );
 }
 
 #[tokio::test]
@@ -193,6 +230,15 @@ async fn a_rejected_version_is_never_used() {
     assert_eq!(status, 200, "{rejected}");
     assert_eq!(rejected["state"], "rejected");
     assert_eq!(rejected["review"]["reason"], "Say which venue.");
+    assert_eq!(
+        h.announced().last(),
+        Some(&(
+            "template.rejected".to_owned(),
+            1,
+            "user-grace".to_owned(),
+            Some("Say which venue.".to_owned())
+        ))
+    );
     assert_eq!(h.in_use().await, None);
     assert_eq!(h.review("approve", 1, "user-grace").await.0, 409);
 
@@ -296,4 +342,8 @@ async fn platform_templates_always_need_a_second_platform_admin() {
     let (status, current, _) = h.call(fixture("config-api/get-platform-template")).await;
     assert_eq!(status, 200, "{current}");
     assert_eq!(current["version"], approved["version"]);
+    assert!(
+        h.announced().is_empty(),
+        "platform templates are no tenant's to be told about"
+    );
 }

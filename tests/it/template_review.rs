@@ -39,7 +39,9 @@ async fn reviews_resolve_once_and_never_publish_an_older_version() {
     assert_eq!(submitted.status, 202, "{}", submitted.text);
     assert_eq!(submitted.body["state"], "submitted");
     assert_eq!(
-        w.call(w.event("config-api/get-tenant-template")).await.status,
+        w.call(w.event("config-api/get-tenant-template"))
+            .await
+            .status,
         404,
         "nothing is published before the review"
     );

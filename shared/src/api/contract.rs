@@ -912,6 +912,20 @@ fn webhooks() -> Map<String, Value> {
                     "test": {"const": true, "description": "Present (and true) only for a test send from the wizard: not the event's own traffic."},
                 },
             }),
+            Some(("template", step)) => json!({
+                "type": "object",
+                "required": ["layer", "category", "channel", "version", "by"],
+                "description": format!("A tenant or event template version {step}: read it at `GET .../templates/{{category}}/{{channel}}/versions`."),
+                "properties": {
+                    "layer": {"type": "string", "enum": ["tenant", "event"]},
+                    "event": {"type": "string", "description": "The event, for an event template."},
+                    "category": {"type": "string", "enum": names(&categories)},
+                    "channel": {"type": "string", "enum": names(&channels)},
+                    "version": {"type": "integer", "minimum": 1},
+                    "by": {"type": "string", "description": "Who submitted, approved or rejected it (the token's `sub`)."},
+                    "reason": {"type": "string", "description": "A rejection's reason."},
+                },
+            }),
             _ => json!({
                 "type": "object",
                 "required": ["recipient_key", "channel", "reason"],

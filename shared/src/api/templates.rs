@@ -4,7 +4,8 @@
 //! save is `submitted` (202) and the published version stays in use until someone other than
 //! the author approves it (`.../versions/{version}/approve`, which publishes it) or anyone
 //! rejects it with a reason (`.../reject`; the author withdrawing it). Every transition is
-//! audited with its actor; of two reviews at once one wins and the other is 409.
+//! audited with its actor and announced to the tenant's status webhooks (`template.submitted`,
+//! `template.approved`, `template.rejected`); of two reviews at once one wins and the other is 409.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,9 @@ use super::routes::RouteId;
 use crate::app::App;
 use crate::domain::ErrorCode;
 use crate::domain::identity::Denied;
+use crate::domain::resolution::Layer as ResolutionLayer;
 use crate::domain::snapshot::Problem;
+use crate::domain::status_event::{StatusEvent, StatusEventType, TemplateData};
 use crate::domain::template::{
     MAX_REASON_CHARS, ReviewRefusal, TemplateContent, TemplateState, TemplateVersion,
 };
@@ -186,7 +189,50 @@ async fn review(ctx: &Ctx<'_>, layer: Layer, verdict: Verdict) -> ApiResult {
             other => other.into(),
         })?;
     tracing::info!(%category, %channel, version, action, "template reviewed");
+    let (kind, reason) = match verdict {
+        Verdict::Approve => (StatusEventType::TemplateApproved, None),
+        Verdict::Reject => (
+            StatusEventType::TemplateRejected,
+            reviewed.review.as_ref().and_then(|r| r.reason.clone()),
+        ),
+    };
+    announce(ctx, &owner, kind, &reviewed, reason).await;
     http::respond(200, &reviewed)
+}
+
+/// Tells the tenant's status webhook endpoints about a step of a review, by the caller
+/// (platform templates are no tenant's: none). Best effort: the change is made and audited
+/// whatever the queue answers; a failure to queue is logged and counted.
+async fn announce(
+    ctx: &Ctx<'_>,
+    owner: &Owner,
+    kind: StatusEventType,
+    template: &TemplateVersion,
+    reason: Option<String>,
+) {
+    let (tenant, layer, event) = match owner {
+        Owner::Platform => return,
+        Owner::Tenant(tenant) => (tenant, ResolutionLayer::Tenant, None),
+        Owner::Event(tenant, event) => (tenant, ResolutionLayer::Event, Some(event.clone())),
+    };
+    let data = TemplateData {
+        layer,
+        event,
+        category: template.category,
+        channel: template.channel,
+        version: template.version,
+        by: ctx.caller.subject.clone(),
+        reason,
+    };
+    let status_event = StatusEvent::for_template(tenant, kind, data, OffsetDateTime::now_utc());
+    if let Err(e) = ctx.app.status_events.publish(&[status_event]).await {
+        tracing::error!(
+            template_events_unqueued = 1,
+            kind = kind.as_str(),
+            error = %format!("{e:#}"),
+            "template status event not queued"
+        );
+    }
 }
 
 fn template_target(owner: &Owner, category: Category, channel: Channel) -> String {
@@ -366,6 +412,14 @@ async fn put_template(ctx: &Ctx<'_>, layer: Layer) -> ApiResult {
             .submit_template(&owner, &template, &audit)
             .await?;
         tracing::info!(%category, %channel, version = template.version, "template submitted for review");
+        announce(
+            ctx,
+            &owner,
+            StatusEventType::TemplateSubmitted,
+            &template,
+            None,
+        )
+        .await;
         return http::respond(202, &template);
     }
     let audit = ctx.audit(

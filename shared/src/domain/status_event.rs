@@ -1,5 +1,5 @@
-//! What Herald tells tenant systems: one [`StatusEvent`] per change of a message's status, and
-//! per opt-out or suppression of a recipient. It is the body of an outgoing status webhook, in
+//! What Herald tells tenant systems: one [`StatusEvent`] per change of a message's status, per
+//! opt-out or suppression of a recipient, and per step of a tenant template's review. It is the body of an outgoing status webhook, in
 //! the Standard Webhooks payload shape (`type`, `timestamp`, `data`).
 
 use serde::{Deserialize, Serialize};
@@ -42,10 +42,16 @@ pub enum StatusEventType {
     RecipientOptedOut,
     #[serde(rename = "recipient.suppressed")]
     RecipientSuppressed,
+    #[serde(rename = "template.submitted")]
+    TemplateSubmitted,
+    #[serde(rename = "template.approved")]
+    TemplateApproved,
+    #[serde(rename = "template.rejected")]
+    TemplateRejected,
 }
 
 impl StatusEventType {
-    pub const ALL: [StatusEventType; 8] = [
+    pub const ALL: [StatusEventType; 11] = [
         StatusEventType::MessageSent,
         StatusEventType::MessageDelivered,
         StatusEventType::MessageRead,
@@ -54,6 +60,9 @@ impl StatusEventType {
         StatusEventType::MessageComplained,
         StatusEventType::RecipientOptedOut,
         StatusEventType::RecipientSuppressed,
+        StatusEventType::TemplateSubmitted,
+        StatusEventType::TemplateApproved,
+        StatusEventType::TemplateRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +75,9 @@ impl StatusEventType {
             StatusEventType::MessageComplained => "message.complained",
             StatusEventType::RecipientOptedOut => "recipient.opted_out",
             StatusEventType::RecipientSuppressed => "recipient.suppressed",
+            StatusEventType::TemplateSubmitted => "template.submitted",
+            StatusEventType::TemplateApproved => "template.approved",
+            StatusEventType::TemplateRejected => "template.rejected",
         }
     }
 
@@ -112,6 +124,25 @@ pub struct StatusEvent {
 pub enum StatusEventData {
     Message(MessageData),
     Recipient(RecipientData),
+    Template(TemplateData),
+}
+
+/// A step of a tenant's template review: a version submitted, approved (so published) or
+/// rejected, with who did it. The content is not posted; read it with the version's URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TemplateData {
+    /// `tenant`, or `event` with `event` naming it.
+    pub layer: super::resolution::Layer,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventId>,
+    pub category: Category,
+    pub channel: Channel,
+    pub version: u32,
+    /// Who submitted, approved or rejected it (the token's `sub`).
+    pub by: String,
+    /// A rejection's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A message's new status. No recipient address: tenants correlate by `message_id`, which the
@@ -179,6 +210,33 @@ impl StatusEvent {
                 test: message.test,
             }),
         })
+    }
+
+    /// The event for a step of a tenant template's review (`kind` is one of the `template.*`).
+    pub fn for_template(
+        tenant: &TenantId,
+        kind: StatusEventType,
+        data: TemplateData,
+        at: OffsetDateTime,
+    ) -> Self {
+        let scope = match &data.event {
+            Some(event) => format!("event_{event}"),
+            None => "tenant".to_owned(),
+        };
+        Self {
+            id: format!(
+                "evt_{scope}_{}_{}_{}_{}",
+                data.category,
+                data.channel,
+                data.version,
+                kind.as_str().replace('.', "_")
+            ),
+            kind,
+            version: STATUS_EVENT_VERSION,
+            timestamp: at,
+            tenant: tenant.clone(),
+            data: StatusEventData::Template(data),
+        }
     }
 
     /// The event for a recipient opted out or suppressed on `channel`.
