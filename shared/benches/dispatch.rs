@@ -169,6 +169,7 @@ fn dispatch(c: &mut Criterion) {
         not_before: None,
         erased_at: None,
         test: false,
+        list_unsubscribe: None,
         status_at: None,
     };
     c.bench_function(

@@ -390,6 +390,7 @@ mod handled {
             not_before: None,
             erased_at: None,
             test: false,
+            list_unsubscribe: None,
             status_at: None,
         }
     }

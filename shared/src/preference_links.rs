@@ -167,3 +167,45 @@ impl LinkKeys for SecretsManagerLinkKeys {
         }
     }
 }
+
+/// The unsubscribe links of one request's marketing emails (RFC 8058 one-click and the
+/// preference page), signed like every preference link and valid for [`UNSUBSCRIBE_DAYS`]: an
+/// old newsletter's unsubscribe still works for a year.
+#[derive(Debug)]
+pub struct Unsubscribe {
+    keys: Arc<SigningKeys>,
+    base: String,
+}
+
+/// How long a marketing email's unsubscribe links work.
+pub const UNSUBSCRIBE_DAYS: i64 = 365;
+
+impl Unsubscribe {
+    /// Links under `base` (Herald's public API URL with its stage).
+    pub fn new(keys: Arc<SigningKeys>, base: String) -> Self {
+        Self { keys, base }
+    }
+
+    pub fn links(
+        &self,
+        tenant: &crate::domain::TenantId,
+        recipient_key: &str,
+        now: OffsetDateTime,
+    ) -> crate::domain::message::ListUnsubscribe {
+        let link = PreferenceLink {
+            tenant: tenant.clone(),
+            recipient_key: recipient_key.to_owned(),
+            channel: crate::domain::Channel::Email,
+            expires_at: now + time::Duration::days(UNSUBSCRIBE_DAYS),
+        };
+        let page = format!(
+            "{}/preferences/{}",
+            self.base.trim_end_matches('/'),
+            self.keys.sign(&link)
+        );
+        crate::domain::message::ListUnsubscribe {
+            one_click: format!("{page}/unsubscribe"),
+            page,
+        }
+    }
+}

@@ -92,6 +92,7 @@ fn message(s: &Seed) -> Message {
         not_before: None,
         erased_at: None,
         test: s.test,
+        list_unsubscribe: None,
     }
 }
 

@@ -158,6 +158,7 @@ fn sms(to: &str) -> Outbound<'_> {
         text: "Your seat at the Acme Gala is confirmed: table 12.",
         from_name: None,
         status_callback: None,
+        list_unsubscribe: None,
     }
 }
 
@@ -170,6 +171,7 @@ fn email(to: &str) -> Outbound<'_> {
         text: "You are invited to the Acme Gala.",
         from_name: Some("Acme Events"),
         status_callback: None,
+        list_unsubscribe: None,
     }
 }
 

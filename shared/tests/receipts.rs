@@ -1306,6 +1306,7 @@ mod through_the_function {
             not_before: None,
             erased_at: None,
             test: false,
+            list_unsubscribe: None,
             status_at: None,
         })
     }

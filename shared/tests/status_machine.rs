@@ -79,6 +79,7 @@ fn sent_message() -> Message {
         not_before: None,
         erased_at: None,
         test: false,
+        list_unsubscribe: None,
     }
 }
 

@@ -17,4 +17,5 @@ mod sending;
 mod status_webhooks;
 mod template_review;
 mod test_send;
+mod unsubscribe;
 mod wizard_flow;

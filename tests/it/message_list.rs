@@ -59,6 +59,7 @@ fn message(
         not_before: None,
         erased_at: None,
         test: false,
+        list_unsubscribe: None,
     }
 }
 

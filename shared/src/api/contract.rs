@@ -376,6 +376,8 @@ fn operation(route: RouteId) -> Operation {
             .answers(schema::<Applied>).errors(RECEIPT),
         GetPreferences => op("The recipient's preferences and decisions in force, behind the signed link.", OK)
             .answers(schema::<preference_centre::PreferencesPage>).errors(LINK),
+        OneClickUnsubscribe => op("RFC 8058 one-click unsubscribe: the URL of a marketing email's `List-Unsubscribe` header, to which the recipient's mail client POSTs `List-Unsubscribe=One-Click`. Withdraws consent to marketing on the link's channel; no login, no body needed; a repeat records nothing new.", OK)
+            .answers(schema::<preference_centre::PreferencesPage>).errors(LINK),
         PutPreferences => op("The recipient changes their preferences, behind the signed link.", OK)
             .reads(schema::<preference_centre::ChangeInput>).answers(schema::<preference_centre::PreferencesPage>).errors(&[E::PreferenceLinkInvalid, E::PreferenceLinkExpired, E::NotOptional, E::ConcurrentChange, E::TooLarge]),
     }

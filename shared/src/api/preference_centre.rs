@@ -24,7 +24,7 @@ use crate::domain::consent::{
 use crate::domain::preference_link::{LinkError, PreferenceLink};
 use crate::domain::preferences::Preferences;
 use crate::domain::validation::FieldError;
-use crate::domain::{Channel, ErrorCode};
+use crate::domain::{CategoryClass, Channel, ErrorCode};
 use crate::http::{self, ApiError, ApiResult, Response};
 use crate::store::{LedgerChange, MAX_LEDGER_CONSENTS, RecipientLedger};
 
@@ -57,14 +57,81 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         Ok(link) => link,
         Err(e) => return Ok(rejected(e)),
     };
-    // From the method rather than API Gateway's route key, as for receipts: a function URL
-    // serves every route as `$default`.
-    let key = format!("{method} /preferences/{{token}}");
+    // From the method and path rather than API Gateway's route key, as for receipts: a
+    // function URL serves every route as `$default`.
+    let key = if request.uri().path().ends_with(UNSUBSCRIBE_SUFFIX) {
+        format!("{method} /preferences/{{token}}{UNSUBSCRIBE_SUFFIX}")
+    } else {
+        format!("{method} /preferences/{{token}}")
+    };
     match RouteId::from_key(&key) {
         Some(RouteId::GetPreferences) => show(app, &link).await,
         Some(RouteId::PutPreferences) => change(app, &request, &link).await,
+        Some(RouteId::OneClickUnsubscribe) => one_click(app, &request, &link).await,
         _ => Err(ApiError::NoRoute(key)),
     }
+}
+
+/// The one-click unsubscribe URL's last segment (RFC 8058).
+const UNSUBSCRIBE_SUFFIX: &str = "/unsubscribe";
+
+/// RFC 8058 one-click unsubscribe: a mail client POSTs `List-Unsubscribe=One-Click` to the URL
+/// in a marketing email's `List-Unsubscribe`; the recipient withdraws consent to marketing on
+/// the link's channel, with no login and nothing else to confirm. The body is not needed (the
+/// signed link is the credential) and not read; repeating it records nothing new.
+async fn one_click(app: &App, request: &Request, link: &PreferenceLink) -> ApiResult {
+    let ledger = app
+        .consents
+        .ledger(&link.tenant, &link.recipient_key)
+        .await?;
+    let marketing = ConsentScope::Class(CategoryClass::Marketing);
+    let already = ledger.consents.iter().any(|c| {
+        (c.channel, c.scope, c.status) == (link.channel, marketing, ConsentStatus::Withdrawn)
+    });
+    if already {
+        return answer(&view(link, &ledger));
+    }
+    let request_id = http::request_id(request);
+    let record = ConsentRecord {
+        id: ConsentRecord::new_id(),
+        channel: link.channel,
+        scope: marketing,
+        status: ConsentStatus::Withdrawn,
+        legal_basis: LegalBasis::Consent,
+        source: ConsentSource::one_click_unsubscribe(),
+        evidence: Some(
+            "one-click unsubscribe (RFC 8058) from a marketing email's signed link".to_owned(),
+        ),
+        at: OffsetDateTime::now_utc(),
+        recorded_by: ACTOR.to_owned(),
+        request_id: request_id.clone(),
+    };
+    let audit = AuditEntry::by_system(
+        ACTOR,
+        &link.tenant,
+        &request_id,
+        "recipient.unsubscribed",
+        audit_target(&link.recipient_key),
+        None,
+        Some(digest(&record)),
+    );
+    let change = LedgerChange {
+        consents: vec![record],
+        preferences: None,
+    };
+    app.consents
+        .record(&link.tenant, &link.recipient_key, &change, &audit)
+        .await?;
+    tracing::info!(
+        recipient_key = %link.recipient_key,
+        channel = %link.channel,
+        "one-click unsubscribe"
+    );
+    let ledger = app
+        .consents
+        .ledger(&link.tenant, &link.recipient_key)
+        .await?;
+    answer(&view(link, &ledger))
 }
 
 /// The token from the route's `{token}` (API Gateway), or the path's last segment.
@@ -72,7 +139,7 @@ fn token(request: &Request) -> String {
     http::path_param::<String>(request, "token").unwrap_or_else(|_| {
         let path = request.uri().path();
         path.rsplit_once("/preferences/")
-            .map(|(_, t)| t.to_owned())
+            .map(|(_, t)| t.strip_suffix(UNSUBSCRIBE_SUFFIX).unwrap_or(t).to_owned())
             .unwrap_or_default()
     })
 }

@@ -32,8 +32,9 @@ use crate::domain::snapshot::{Problem, Snapshot};
 use crate::domain::tenant_settings::message_expiry;
 use crate::domain::validation::{BoundedList, FieldError};
 use crate::domain::variables::Variables;
-use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
+use crate::domain::{Category, CategoryClass, Channel, EventId, ProviderId, TenantId};
 use crate::http::{self, ApiError, ApiResult, Paging, paging};
+use crate::preference_links::Unsubscribe;
 use crate::recipient_gate::{self, Asked};
 use crate::rendering::Renderer;
 
@@ -148,9 +149,11 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
             .keyring()
             .await
             .map_err(ApiError::Internal)?;
+        let unsubscribe = unsubscribe(app, request, &planned).await?;
         let rendered = render_all(
             app,
             &keyring,
+            unsubscribe.as_ref(),
             &tenant,
             &event,
             &snapshot,
@@ -325,10 +328,35 @@ fn check_count(n: usize) -> Result<(), FieldError> {
     }
 }
 
+/// The unsubscribe links' maker, when the request sends marketing email (the only messages
+/// that carry them).
+async fn unsubscribe(
+    app: &App,
+    request: &Request,
+    planned: &[Planned],
+) -> Result<Option<Unsubscribe>, ApiError> {
+    if !planned
+        .iter()
+        .any(|p| needs_unsubscribe(p.category, p.channel))
+    {
+        return Ok(None);
+    }
+    let keys = app.link_keys.keys().await.map_err(ApiError::Internal)?;
+    let base = http::public_base_url(request, app.public_url.as_deref());
+    Ok(Some(Unsubscribe::new(keys, base)))
+}
+
+/// Marketing email carries `List-Unsubscribe` with one-click (RFC 8058); transactional
+/// categories, and other channels (SMS has its STOP line), do not.
+pub(super) fn needs_unsubscribe(category: Category, channel: Channel) -> bool {
+    channel == Channel::Email && category.class() == CategoryClass::Marketing
+}
+
 #[allow(clippy::too_many_arguments)]
 fn render_all(
     app: &App,
     keyring: &RecipientKeyring,
+    unsubscribe: Option<&Unsubscribe>,
     tenant: &TenantId,
     event: &EventId,
     snapshot: &Snapshot,
@@ -405,8 +433,12 @@ fn render_all(
                     .estimate(kind, p.channel, recipient.as_str(), segments.unwrap_or(1))
             });
         let field = p.field(p.address_field);
+        let list_unsubscribe = unsubscribe
+            .filter(|_| needs_unsubscribe(p.category, p.channel))
+            .map(|u| u.links(tenant, &recipient_key, now));
         let message = Message {
             trigger: trigger.map(str::to_owned),
+            list_unsubscribe,
             ..Message::accepted(NewMessage {
                 id: MessageId::derive(tenant, event.as_str(), key, index),
                 tenant: tenant.clone(),

@@ -204,9 +204,22 @@ pub async fn handle(app: &App, request: &Request) -> ApiResult {
                 .estimate(kind, channel, recipient.as_str(), segments.unwrap_or(1))
         });
     let retention_days = app.retention.days(&tenant).await?;
+    // A marketing email's test carries its unsubscribe links, as the real ones will.
+    let list_unsubscribe = if super::send::needs_unsubscribe(category, channel) {
+        let keys = app.link_keys.keys().await.map_err(ApiError::Internal)?;
+        let base = http::public_base_url(request, app.public_url.as_deref());
+        Some(crate::preference_links::Unsubscribe::new(keys, base).links(
+            &tenant,
+            &recipient_key,
+            now,
+        ))
+    } else {
+        None
+    };
     let message = Message {
         expires_at: Some(message_expiry(now, retention_days)),
         test: true,
+        list_unsubscribe,
         ..Message::accepted(NewMessage {
             id: MessageId::derive(&tenant, "test", &ulid::Ulid::new().to_string(), 0),
             tenant: tenant.clone(),

@@ -521,6 +521,7 @@ impl Dispatcher {
                 text: &message.content.text,
                 from_name: from_name.as_deref(),
                 status_callback: status_callback.as_deref(),
+                list_unsubscribe: message.list_unsubscribe.as_ref(),
             };
             let started = Instant::now();
             let result = self

@@ -117,6 +117,8 @@ pub struct ConsentSource(String);
 impl ConsentSource {
     /// Decisions the recipient made through a signed preference-centre link.
     pub const PREFERENCE_CENTRE: &'static str = "preference_centre";
+    /// RFC 8058: the recipient's mail client, from a marketing email's `List-Unsubscribe`.
+    pub const ONE_CLICK_UNSUBSCRIBE: &'static str = "one_click_unsubscribe";
 
     pub fn parse(s: &str) -> Result<Self, String> {
         let ok = (1..=40).contains(&s.len())
@@ -132,6 +134,10 @@ impl ConsentSource {
 
     pub fn preference_centre() -> Self {
         Self(Self::PREFERENCE_CENTRE.to_owned())
+    }
+
+    pub fn one_click_unsubscribe() -> Self {
+        Self(Self::ONE_CLICK_UNSUBSCRIBE.to_owned())
     }
 
     pub fn as_str(&self) -> &str {

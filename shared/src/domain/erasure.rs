@@ -32,6 +32,8 @@ pub fn impersonal(message: &Message) -> Message {
         text: ERASED.to_owned(),
         segments: message.content.segments,
     };
+    // The links' token names the recipient's key (not the address); gone with the rest.
+    view.list_unsubscribe = None;
     view
 }
 
@@ -176,6 +178,7 @@ mod tests {
             status,
             status_reason: Some("21211: The 'To' number +260971234567 is not valid".into()),
             trigger: None,
+            list_unsubscribe: None,
             estimated_cost: None,
             cost: None,
             provider: Some(ProviderId::generate()),

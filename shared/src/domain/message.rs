@@ -221,6 +221,7 @@ impl Message {
             not_before: None,
             erased_at: None,
             test: false,
+            list_unsubscribe: None,
         }
     }
 
@@ -399,6 +400,30 @@ pub struct Message {
     /// marked so lists and reports can tell it from the event's own traffic.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+    /// A marketing email's unsubscribe links (RFC 2369 / RFC 8058), given to the provider as
+    /// `List-Unsubscribe` and `List-Unsubscribe-Post` headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_unsubscribe: Option<ListUnsubscribe>,
+}
+
+/// Where the recipient of a marketing email unsubscribes: the one-click URL a mail client POSTs
+/// `List-Unsubscribe=One-Click` to (RFC 8058), and their preference page. Both carry the signed
+/// preference-link token (tenant, recipient key, channel, expiry), never the address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ListUnsubscribe {
+    pub one_click: String,
+    pub page: String,
+}
+
+impl ListUnsubscribe {
+    /// The `List-Unsubscribe` header's value: the one-click URL first (the HTTPS URI a client
+    /// POSTs to), then the preference page.
+    pub fn header(&self) -> String {
+        format!("<{}>, <{}>", self.one_click, self.page)
+    }
+
+    /// The `List-Unsubscribe-Post` header's value (RFC 8058).
+    pub const POST: &'static str = "List-Unsubscribe=One-Click";
 }
 
 /// A message as an event's message list shows it to operators: what happened to it, never its

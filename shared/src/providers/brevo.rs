@@ -3,6 +3,7 @@
 //! Webhooks are unsigned; Herald authenticates them with per-configuration secrets (see
 //! "Receipts" below).
 
+use crate::domain::message::ListUnsubscribe;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
@@ -71,6 +72,10 @@ pub async fn send(
     });
     if let Some(html) = message.html {
         email["htmlContent"] = json!(html);
+    }
+    if let Some(unsubscribe) = message.list_unsubscribe {
+        email["headers"]["List-Unsubscribe"] = json!(unsubscribe.header());
+        email["headers"]["List-Unsubscribe-Post"] = json!(ListUnsubscribe::POST);
     }
     let super::Answer {
         status,

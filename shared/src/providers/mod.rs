@@ -212,6 +212,9 @@ pub struct Outbound<'a> {
     /// Webhook URL for delivery receipts, where the provider takes one per message (Twilio
     /// `StatusCallback`).
     pub status_callback: Option<&'a str>,
+    /// Marketing email only: the unsubscribe links, sent as `List-Unsubscribe` and
+    /// `List-Unsubscribe-Post` (RFC 8058) by every email provider.
+    pub list_unsubscribe: Option<&'a crate::domain::message::ListUnsubscribe>,
 }
 
 /// Recipients and bodies never reach a log line, not even through `{:?}`.
@@ -917,6 +920,7 @@ mod tests {
             text: "secret body",
             from_name: None,
             status_callback: None,
+            list_unsubscribe: None,
         };
         let shown = format!("{message:?}");
         assert!(shown.contains("msg_1"));

@@ -4,6 +4,7 @@
 //! complaint events arrive through SNS and are read only once SNS's signature checks out (see
 //! "Receipts" below and `sns_signature`).
 
+use crate::domain::message::ListUnsubscribe;
 use aws_sdk_sesv2::types::{
     Body, Content, Destination, EmailContent, Message, MessageHeader, MessageTag,
 };
@@ -112,7 +113,7 @@ pub async fn send(
             }
         })
         .collect();
-    let simple = Message::builder()
+    let mut simple = Message::builder()
         .subject(utf8(subject)?)
         .body(body.build())
         .headers(
@@ -121,8 +122,22 @@ pub async fn send(
                 .value(tag_value.clone())
                 .build()
                 .map_err(not_built)?,
-        )
-        .build();
+        );
+    if let Some(unsubscribe) = message.list_unsubscribe {
+        for (name, value) in [
+            ("List-Unsubscribe", unsubscribe.header()),
+            ("List-Unsubscribe-Post", ListUnsubscribe::POST.to_owned()),
+        ] {
+            simple = simple.headers(
+                MessageHeader::builder()
+                    .name(name)
+                    .value(value)
+                    .build()
+                    .map_err(not_built)?,
+            );
+        }
+    }
+    let simple = simple.build();
     let output = ses
         .send_email()
         .from_email_address(from)

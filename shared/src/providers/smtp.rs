@@ -2,6 +2,7 @@
 //! connects, negotiates TLS as configured, authenticates and says NOOP; a send delivers one
 //! multipart/alternative message (text and HTML) over the same kind of connection.
 
+use crate::domain::message::ListUnsubscribe;
 use std::error::Error as _;
 
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -147,7 +148,7 @@ pub async fn send(
         Some(html) => MultiPart::alternative_plain_html(message.text.to_owned(), html.to_owned()),
         None => MultiPart::mixed().singlepart(SinglePart::plain(message.text.to_owned())),
     };
-    let email = Message::builder()
+    let mut email = Message::builder()
         .message_id(Some(message_id.clone()))
         .from(Mailbox::new(name, sender))
         .to(Mailbox::new(None, to))
@@ -155,7 +156,19 @@ pub async fn send(
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str(MESSAGE_ID_HEADER),
             id,
-        ))
+        ));
+    if let Some(unsubscribe) = message.list_unsubscribe {
+        email = email
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                unsubscribe.header(),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                ListUnsubscribe::POST.to_owned(),
+            ));
+    }
+    let email = email
         .multipart(body)
         .map_err(|_| SendError::permanent("invalid_message", "the email could not be built"))?;
     let Some(transport) = transport(server) else {
