@@ -29,8 +29,9 @@ pub async fn load_layers(
     let Some(settings) = event_layer.settings else {
         return Ok(None);
     };
+    // The tenant's own reviews only: a platform template waiting for a second platform admin
+    // is not the tenant's to approve, and the published one stays in use meanwhile.
     let pending = [
-        (Layer::Global, &global.pending),
         (Layer::Tenant, &tenant_layer.pending),
         (Layer::Event, &event_layer.pending),
     ]

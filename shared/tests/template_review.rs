@@ -347,3 +347,18 @@ async fn platform_templates_always_need_a_second_platform_admin() {
         "platform templates are no tenant's to be told about"
     );
 }
+
+#[tokio::test]
+async fn a_platform_version_waiting_for_review_blocks_no_tenant() {
+    let h = Harness::new();
+    let (status, submitted, _) = h.call(fixture("config-api/put-platform-template")).await;
+    assert_eq!(status, 202, "{submitted}");
+    h.ok(fixture("config-api/put-event-settings")
+        .body(json!({"channels": ["sms"], "categories": ["invitation"]})))
+        .await;
+    h.ok(fixture("config-api/put-tenant-brand")).await;
+    h.ok(fixture("config-api/create-tenant-provider")).await;
+    assert_eq!(h.save("user-ada", FIRST).await.0, 201);
+    let completed = h.ok(fixture("wizard-completion/complete-wizard")).await;
+    assert_eq!(completed["version"], 1, "{completed}");
+}

@@ -125,7 +125,8 @@ pub struct ConfigurationLayers {
     pub tenant_brand: Brand,
     pub event_brand: Brand,
     pub settings: EventSettings,
-    /// Template versions of the three layers waiting for a second person's review.
+    /// Template versions of the tenant and event layers waiting for a second person's review
+    /// (the platform's reviews are its own business).
     pub pending: Vec<PendingReview>,
 }
 
