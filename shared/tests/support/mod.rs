@@ -33,6 +33,17 @@ pub async fn serve(
     (response.status().as_u16(), body, headers)
 }
 
+/// [`serve`], insisting on a 2xx: the JSON body.
+pub async fn ok(app: &herald_shared::App, event: Value) -> Value {
+    let route = event["routeKey"].clone();
+    let (status, body, _) = serve(app, event).await;
+    assert!(
+        (200..300).contains(&status),
+        "{route} answered {status}: {body}"
+    );
+    body
+}
+
 /// A sample API Gateway request from `events/` (`name` without `.json`).
 pub fn fixture(name: &str) -> Value {
     let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
