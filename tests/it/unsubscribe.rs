@@ -38,7 +38,8 @@ fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn a_marketing_email_carries_rfc_8058_headers_and_its_one_click_opts_out() {
-    let w = World::new().await;
+    // Its own emulator: it drains the email queue, which other tests' worlds share.
+    let w = World::isolated().await;
     let ids = w.configured_event().await;
     // Email through the local SMTP server: the tenant's Brevo is switched off for the event.
     w.tenant_provider(provider_body("smtp")).await;
