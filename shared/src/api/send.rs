@@ -149,7 +149,12 @@ async fn send(app: &App, request: &Request, kind: Kind) -> ApiResult {
             .keyring()
             .await
             .map_err(ApiError::Internal)?;
-        let unsubscribe = unsubscribe(app, request, &planned).await?;
+        let unsubscribe = unsubscribe(
+            app,
+            request,
+            planned.iter().map(|p| (p.category, p.channel)),
+        )
+        .await?;
         let rendered = render_all(
             app,
             &keyring,
@@ -330,15 +335,13 @@ fn check_count(n: usize) -> Result<(), FieldError> {
 
 /// The unsubscribe links' maker, when the request sends marketing email (the only messages
 /// that carry them).
-async fn unsubscribe(
+/// Shared with test sends, which carry the links a real message would.
+pub(super) async fn unsubscribe(
     app: &App,
     request: &Request,
-    planned: &[Planned],
+    mut slots: impl Iterator<Item = (Category, Channel)>,
 ) -> Result<Option<Unsubscribe>, ApiError> {
-    if !planned
-        .iter()
-        .any(|p| needs_unsubscribe(p.category, p.channel))
-    {
+    if !slots.any(|(category, channel)| needs_unsubscribe(category, channel)) {
         return Ok(None);
     }
     let keys = app.link_keys.keys().await.map_err(ApiError::Internal)?;
@@ -348,7 +351,7 @@ async fn unsubscribe(
 
 /// Marketing email carries `List-Unsubscribe` with one-click (RFC 8058); transactional
 /// categories, and other channels (SMS has its STOP line), do not.
-pub(super) fn needs_unsubscribe(category: Category, channel: Channel) -> bool {
+fn needs_unsubscribe(category: Category, channel: Channel) -> bool {
     channel == Channel::Email && category.class() == CategoryClass::Marketing
 }
 

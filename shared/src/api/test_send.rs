@@ -205,17 +205,10 @@ pub async fn handle(app: &App, request: &Request) -> ApiResult {
         });
     let retention_days = app.retention.days(&tenant).await?;
     // A marketing email's test carries its unsubscribe links, as the real ones will.
-    let list_unsubscribe = if super::send::needs_unsubscribe(category, channel) {
-        let keys = app.link_keys.keys().await.map_err(ApiError::Internal)?;
-        let base = http::public_base_url(request, app.public_url.as_deref());
-        Some(crate::preference_links::Unsubscribe::new(keys, base).links(
-            &tenant,
-            &recipient_key,
-            now,
-        ))
-    } else {
-        None
-    };
+    let list_unsubscribe =
+        super::send::unsubscribe(app, request, std::iter::once((category, channel)))
+            .await?
+            .map(|u| u.links(&tenant, &recipient_key, now));
     let message = Message {
         expires_at: Some(message_expiry(now, retention_days)),
         test: true,

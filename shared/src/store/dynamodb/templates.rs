@@ -61,6 +61,11 @@ impl<'a> TemplateItem<&'a TemplateVersion> {
     }
 }
 
+/// The stored item of `template` under sort key `sk` in `owner`'s partition.
+fn template_item(owner: &Owner, sk: String, template: &TemplateVersion) -> StoreResult<Item> {
+    to_item(&TemplateItem::of(owner, sk, template))
+}
+
 /// A put of the layer's head for `template`, only over an older version (or none): a version
 /// published meanwhile by someone else is never replaced by an older one.
 fn head_put(
@@ -68,11 +73,11 @@ fn head_put(
     owner: &Owner,
     template: &TemplateVersion,
 ) -> StoreResult<TransactWriteItem> {
-    let item = to_item(&TemplateItem::of(
+    let item = template_item(
         owner,
         head_key(template.category, template.channel),
         template,
-    ))?;
+    )?;
     let put = aws_sdk_dynamodb::types::Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -243,11 +248,11 @@ impl TemplateStore for DynamoDb {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let (category, channel) = (template.category, template.channel);
-        let version_item = to_item(&TemplateItem::of(
+        let version_item = template_item(
             owner,
             version_key(category, channel, template.version),
             template,
-        ))?;
+        )?;
         // The version is new, and the head (absent: never set, or removed) older than it, so
         // two concurrent editors cannot both win.
         let version_put = put_item(&self.tables.templates, version_item, None)?;
@@ -263,16 +268,16 @@ impl TemplateStore for DynamoDb {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let (category, channel) = (template.category, template.channel);
-        let version_item = to_item(&TemplateItem::of(
+        let version_item = template_item(
             owner,
             version_key(category, channel, template.version),
             template,
-        ))?;
-        let pending_item = to_item(&TemplateItem::of(
+        )?;
+        let pending_item = template_item(
             owner,
             pending_key(category, channel, template.version),
             template,
-        ))?;
+        )?;
         let writes = vec![
             put_item(&self.tables.templates, version_item, None)?,
             put_item(&self.tables.templates, pending_item, None)?,
@@ -287,11 +292,11 @@ impl TemplateStore for DynamoDb {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let (category, channel) = (reviewed.category, reviewed.channel);
-        let version_item = to_item(&TemplateItem::of(
+        let version_item = template_item(
             owner,
             version_key(category, channel, reviewed.version),
             reviewed,
-        ))?;
+        )?;
         // Still submitted: of two reviews at once, one is recorded and the other conflicts.
         let version_put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.tables.templates)
