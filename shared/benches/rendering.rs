@@ -18,12 +18,7 @@ fn content(subject: Option<&str>, body: String, variables: &[(&str, &str)]) -> T
         body,
         variables: variables
             .iter()
-            .map(|(name, sample)| VariableDecl {
-                name: (*name).into(),
-                required: true,
-                sample: (*sample).into(),
-                description: None,
-            })
+            .map(|(name, sample)| VariableDecl::text(name, sample))
             .collect(),
         brand_assets: BTreeMap::new(),
         design_settings: BTreeMap::from([

@@ -40,12 +40,7 @@ fn template(category: Category, channel: Channel, layer: &str) -> TemplateVersio
             body,
             variables: ["guest_name", "event_name", "event_date", "venue"]
                 .into_iter()
-                .map(|n| VariableDecl {
-                    name: n.into(),
-                    required: true,
-                    sample: format!("sample {n}"),
-                    description: None,
-                })
+                .map(|n| VariableDecl::text(n, &format!("sample {n}")))
                 .collect(),
             brand_assets: BTreeMap::from([(
                 "header".into(),

@@ -60,6 +60,8 @@ pub struct App {
     pub quotas: Arc<dyn crate::store::QuotaStore>,
     /// Test sends a tenant may make per hour (`TEST_SEND_HOURLY_QUOTA`).
     pub test_send_hourly_quota: u32,
+    /// The send path's compiled templates, per snapshot version (bounded, per container).
+    pub compiled_templates: Arc<crate::rendering::TemplateCache>,
 }
 
 impl std::fmt::Debug for App {
@@ -229,6 +231,7 @@ impl App {
             )),
             quotas: store.clone(),
             test_send_hourly_quota: config.test_send_hourly_quota,
+            compiled_templates: Arc::default(),
             webhook_endpoints: store,
         }
     }
@@ -272,6 +275,7 @@ impl App {
             )),
             quotas: store,
             test_send_hourly_quota: DEFAULT_TEST_SEND_HOURLY_QUOTA,
+            compiled_templates: Arc::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::domain::ErrorCode;
 use crate::domain::audit::AuditEntry;
 use crate::domain::cost::Money;
 use crate::domain::identity::Action;
+use crate::domain::locale::{LocaleTag, TimeZoneName};
 use crate::domain::message::Attempt;
 use crate::domain::message::{
     Message, MessageContent, MessageFilter, MessageId, MessagePosition, MessageStatus, NewMessage,
@@ -27,6 +28,7 @@ use crate::domain::message::{
 use crate::domain::preferences::Verdict;
 use crate::domain::provider::ProviderKind;
 use crate::domain::recipient::{Recipient, RecipientKeyring};
+use crate::domain::resolution::EventSettings;
 use crate::domain::routing::provider_order;
 use crate::domain::snapshot::{Problem, Snapshot};
 use crate::domain::tenant_settings::message_expiry;
@@ -36,7 +38,7 @@ use crate::domain::{Category, CategoryClass, Channel, EventId, ProviderId, Tenan
 use crate::http::{self, ApiError, ApiResult, Paging, paging};
 use crate::preference_links::Unsubscribe;
 use crate::recipient_gate::{self, Asked};
-use crate::rendering::Renderer;
+use crate::rendering::{Audience, Template, TemplateKey};
 
 /// Most recipients one request may carry.
 pub const MAX_RECIPIENTS: usize = 500;
@@ -72,6 +74,39 @@ pub(super) struct SingleInput {
     to: String,
     #[serde(default)]
     variables: Variables,
+    /// The recipient's language (BCP 47: `en`, `fr`, `pt-BR`) for formatting; the event's
+    /// default when absent.
+    #[serde(default)]
+    locale: Option<LocaleTag>,
+    /// The recipient's IANA time zone (`Africa/Lusaka`); the event's when absent.
+    #[serde(default)]
+    time_zone: Option<TimeZoneName>,
+}
+
+/// Whom a message speaks to, for the formatting filters (`date`, `datetime`, `number`,
+/// `money`), as a send gives it: the event's defaults where absent.
+#[derive(Debug, Default, Clone)]
+pub(super) struct AudienceInput {
+    pub(super) locale: Option<LocaleTag>,
+    pub(super) time_zone: Option<TimeZoneName>,
+}
+
+impl AudienceInput {
+    /// The audience, falling back to the event's default locale and time zone.
+    pub(super) fn or_event(&self, settings: &EventSettings) -> Audience {
+        Audience {
+            locale: self
+                .locale
+                .as_ref()
+                .or(settings.default_locale.as_ref())
+                .map(|l| l.as_str().to_owned()),
+            time_zone: self
+                .time_zone
+                .as_ref()
+                .or(settings.time_zone.as_ref())
+                .map(|z| z.as_str().to_owned()),
+        }
+    }
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -89,6 +124,13 @@ struct RecipientInput {
     to: String,
     #[serde(default)]
     variables: Variables,
+    /// The recipient's language (BCP 47: `en`, `fr`, `pt-BR`) for formatting; the event's
+    /// default when absent.
+    #[serde(default)]
+    locale: Option<LocaleTag>,
+    /// The recipient's IANA time zone (`Africa/Lusaka`); the event's when absent.
+    #[serde(default)]
+    time_zone: Option<TimeZoneName>,
 }
 
 /// A business event: each recipient names an address per channel the trigger sends on.
@@ -107,6 +149,13 @@ struct TriggerRecipient {
     phone: Option<String>,
     #[serde(default)]
     variables: Variables,
+    /// The recipient's language (BCP 47: `en`, `fr`, `pt-BR`) for formatting; the event's
+    /// default when absent.
+    #[serde(default)]
+    locale: Option<LocaleTag>,
+    /// The recipient's IANA time zone (`Africa/Lusaka`); the event's when absent.
+    #[serde(default)]
+    time_zone: Option<TimeZoneName>,
 }
 
 /// One message to render: where it goes, on what, with which variables, and where in the
@@ -116,6 +165,7 @@ struct Planned {
     channel: Channel,
     to: String,
     variables: Variables,
+    audience: AudienceInput,
     base: String,
     address_field: &'static str,
     /// Single and batch sends name one template, so an unknown variable is a typo; a business
@@ -252,6 +302,10 @@ fn plan(
                 channel: input.channel,
                 to: input.to,
                 variables: input.variables,
+                audience: AudienceInput {
+                    locale: input.locale,
+                    time_zone: input.time_zone,
+                },
                 base: String::new(),
                 address_field: "to",
                 strict_variables: true,
@@ -269,6 +323,10 @@ fn plan(
                     channel: input.channel,
                     to: r.to,
                     variables: r.variables,
+                    audience: AudienceInput {
+                        locale: r.locale,
+                        time_zone: r.time_zone,
+                    },
                     base: format!("recipients[{i}]"),
                     address_field: "to",
                     strict_variables: true,
@@ -309,6 +367,10 @@ fn plan(
                         channel,
                         to,
                         variables: r.variables.clone(),
+                        audience: AudienceInput {
+                            locale: r.locale.clone(),
+                            time_zone: r.time_zone.clone(),
+                        },
                         base,
                         address_field: name,
                         strict_variables: false,
@@ -403,24 +465,29 @@ fn render_all(
         })?;
         let recipient = Recipient::parse(p.channel, &p.to)
             .map_err(|m| FieldError::invalid(p.field(p.address_field), m))?;
-        if p.strict_variables
-            && let Some(extra) = p
-                .variables
-                .keys()
-                .find(|k| !template.content.variables.iter().any(|v| &v.name == *k))
-        {
-            return Err(FieldError::new(
-                ErrorCode::UnknownVariable,
-                p.field(&format!("variables.{extra}")),
-                "the template declares no variable of this name".to_owned(),
+        template.content.check_variables(
+            &p.variables,
+            &p.field("variables"),
+            p.strict_variables,
+        )?;
+        let refused =
+            |e| super::templates::render_refused(p.category, p.channel, p.field("variables"), e);
+        let compiled = app
+            .compiled_templates
+            .get_or_compile(
+                &TemplateKey {
+                    tenant: tenant.clone(),
+                    event: event.clone(),
+                    snapshot_version: snapshot.version,
+                    category: p.category,
+                    channel: p.channel,
+                },
+                || Template::compile(p.channel, &template.content, &brand),
             )
-            .into());
-        }
-        let rendered = Renderer
-            .render_message(p.channel, &template.content, &p.variables, &brand)
-            .map_err(|e| {
-                super::templates::render_refused(p.category, p.channel, p.field("variables"), e)
-            })?;
+            .map_err(refused)?;
+        let rendered = compiled
+            .render_message(&p.variables, &p.audience.or_event(&cfg.settings))
+            .map_err(refused)?;
         let recipient_key = recipient.key(keyring, tenant.as_str());
         let segments = rendered.segments.map(|s| s.segments);
         let estimated_cost = cfg

@@ -11,8 +11,8 @@ use lambda_http::{Body, Request};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::domain::ErrorCode;
 use crate::domain::cost::Money;
+use crate::domain::locale::{LocaleTag, TimeZoneName};
 use crate::domain::provider::ProviderKind;
 use crate::domain::resolution::{
     Layer, ResolvedTemplate, Sourced, resolve_brand, resolve_templates,
@@ -22,7 +22,7 @@ use crate::domain::template::TemplateContent;
 use crate::domain::variables::Variables;
 use crate::domain::{Category, Channel};
 use crate::http::{self, ApiError, ApiResult};
-use crate::rendering::{RenderError, Renderer};
+use crate::rendering::{Audience, RenderError, Template};
 use crate::store::Owner;
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
@@ -38,6 +38,12 @@ pub(super) struct PreviewInput {
     /// price otherwise.
     #[serde(default)]
     to: Option<String>,
+    /// The language dates, numbers and money are formatted in (`en` when absent).
+    #[serde(default)]
+    locale: Option<LocaleTag>,
+    /// The time zone dates and times are shown in (UTC when absent).
+    #[serde(default)]
+    time_zone: Option<TimeZoneName>,
 }
 
 /// Where the rendered template came from.
@@ -53,7 +59,7 @@ struct TemplateSource {
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 struct VariableUsed {
-    value: String,
+    value: serde_json::Value,
     /// `given` in the request, or the template's `sample`.
     source: &'static str,
 }
@@ -141,22 +147,15 @@ pub async fn preview(
                     source: "given",
                 },
                 None => VariableUsed {
-                    value: v.sample.clone(),
+                    value: v.sample_value(),
                     source: "sample",
                 },
             };
             (v.name.clone(), used)
         })
         .collect();
-    if let Some(extra) = given.keys().find(|k| !variables.contains_key(*k)) {
-        return Err(crate::domain::validation::FieldError::new(
-            ErrorCode::UnknownVariable,
-            format!("variables.{extra}"),
-            "the template declares no variable of this name",
-        )
-        .into());
-    }
-    let values: BTreeMap<String, String> = variables
+    content.check_variables(&given, "variables", true)?;
+    let values: BTreeMap<String, serde_json::Value> = variables
         .iter()
         .map(|(k, v)| (k.clone(), v.value.clone()))
         .collect();
@@ -165,8 +164,12 @@ pub async fn preview(
         .iter()
         .map(|(k, v)| (k.as_str(), v.value.as_str()))
         .collect();
-    let rendered = Renderer
-        .render_message(channel, &content, &values, &brand_values)
+    let audience = Audience {
+        locale: input.locale.map(|l| l.to_string()),
+        time_zone: input.time_zone.map(|z| z.as_str().to_owned()),
+    };
+    let rendered = Template::compile(channel, &content, &brand_values)
+        .and_then(|t| t.render_message(&values, &audience))
         .map_err(|e| invalid(category, channel, &e))?;
 
     let segments = rendered.segments.map_or(1, |s| s.segments);

@@ -20,6 +20,7 @@ use crate::dispatch::{DispatchConfig, Dispatcher};
 use crate::domain::ErrorCode;
 use crate::domain::audit::AuditEntry;
 use crate::domain::identity::Action;
+use crate::domain::locale::{LocaleTag, TimeZoneName};
 use crate::domain::message::{Message, MessageContent, MessageId, MessageListing, NewMessage};
 use crate::domain::preferences::Verdict;
 use crate::domain::recipient::Recipient;
@@ -32,7 +33,7 @@ use crate::domain::variables::Variables;
 use crate::domain::{Category, Channel, EventId, TenantId};
 use crate::http::{self, ApiError, ApiResult};
 use crate::recipient_gate::{self, Asked};
-use crate::rendering::Renderer;
+use crate::rendering::Template;
 use crate::resolution::resolve_event;
 
 pub const ROUTE: &str = "POST /events/{eventId}/templates/{category}/{channel}/test";
@@ -44,6 +45,12 @@ pub(super) struct TestInput {
     /// Values that replace the template's samples.
     #[serde(default)]
     variables: Variables,
+    /// The language to format in; the event's default when absent.
+    #[serde(default)]
+    locale: Option<LocaleTag>,
+    /// The time zone to show times in; the event's when absent.
+    #[serde(default)]
+    time_zone: Option<TimeZoneName>,
 }
 
 /// The quota window a time falls in: its counter key and the seconds left until it ends.
@@ -98,27 +105,18 @@ pub async fn handle(app: &App, request: &Request) -> ApiResult {
             message,
         }
     })?;
-    if let Some(extra) = input
-        .variables
-        .keys()
-        .find(|k| !template.content.variables.iter().any(|v| &v.name == *k))
-    {
-        return Err(FieldError::new(
-            ErrorCode::UnknownVariable,
-            format!("variables.{extra}"),
-            "the template declares no variable of this name",
-        )
-        .into());
-    }
+    template
+        .content
+        .check_variables(&input.variables, "variables", true)?;
     let mut variables = template.content.samples();
     variables.extend(input.variables.into_inner());
-    let rendered = Renderer
-        .render_message(
-            channel,
-            &template.content,
-            &variables,
-            &configuration.brand_values(),
-        )
+    let audience = super::send::AudienceInput {
+        locale: input.locale,
+        time_zone: input.time_zone,
+    }
+    .or_event(&configuration.settings);
+    let rendered = Template::compile(channel, &template.content, &configuration.brand_values())
+        .and_then(|t| t.render_message(&variables, &audience))
         .map_err(|e| {
             super::templates::render_refused(category, channel, "variables".to_owned(), e)
         })?;

@@ -10,6 +10,7 @@ pub mod erasure;
 pub mod error_code;
 pub mod identity;
 pub mod ids;
+pub mod locale;
 pub mod message;
 pub mod preference_link;
 pub mod preferences;
@@ -27,6 +28,7 @@ pub mod template;
 pub mod tenant_settings;
 pub mod token_claims;
 pub mod validation;
+pub mod variable_type;
 pub mod variables;
 pub mod webhook_endpoint;
 

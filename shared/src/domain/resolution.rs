@@ -66,6 +66,13 @@ pub struct EventSettings {
     /// category and channels each one sends.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub triggers: BTreeMap<String, TriggerRoute>,
+    /// The language messages are formatted in when a send names none for its recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_locale: Option<super::locale::LocaleTag>,
+    /// The time zone dates and times are shown in when a send names none (the venue's); UTC
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<super::locale::TimeZoneName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -9,24 +9,70 @@ use time::OffsetDateTime;
 
 use super::catalogue::{Category, Channel};
 use super::validation::{FieldError, text};
+use super::variable_type::{FieldDecl, ItemType, Kind, Shape, is_identifier};
 use crate::domain::ErrorCode;
 
 pub const MAX_BODY_CHARS: usize = 100_000;
 pub const MAX_SUBJECT_CHARS: usize = 998;
 pub const MAX_VARIABLES: usize = 50;
+/// Longest sample value, in bytes of JSON.
+pub const MAX_SAMPLE_BYTES: usize = 4096;
 /// Names templates may not declare: Herald puts these into every rendering context itself.
 pub const RESERVED_VARIABLES: [&str; 3] = ["brand", "design", "assets"];
 
-/// A variable a template uses, with the sample value previews and wizard validation render with.
+/// A variable a template uses: its type (text unless declared otherwise; see [`Kind`]) and the
+/// sample value previews and wizard validation render with (made from the type when not given).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariableDecl {
     pub name: String,
+    #[serde(rename = "type", default, skip_serializing_if = "is_string")]
+    pub kind: Kind,
     #[serde(default = "yes")]
     pub required: bool,
-    pub sample: String,
+    /// A value of the declared type; one is made from the type when absent.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub sample: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// A list's items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Box<ItemType>>,
+    /// An object's fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldDecl>,
+}
+
+fn is_string(kind: &Kind) -> bool {
+    *kind == Kind::String
+}
+
+impl VariableDecl {
+    /// A text variable with a sample (the common case).
+    pub fn text(name: &str, sample: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind: Kind::String,
+            required: true,
+            sample: sample.into(),
+            description: None,
+            items: None,
+            fields: Vec::new(),
+        }
+    }
+
+    pub fn shape(&self) -> Shape<'_> {
+        Shape::of(self.kind, self.items.as_deref(), &self.fields)
+    }
+
+    /// The declared sample, or one made from the type.
+    pub fn sample_value(&self) -> serde_json::Value {
+        if self.sample.is_null() {
+            self.shape().sample(&self.name)
+        } else {
+            self.sample.clone()
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -78,16 +124,7 @@ impl TemplateContent {
         let mut seen = std::collections::BTreeSet::new();
         for (i, v) in self.variables.iter().enumerate() {
             let field = format!("variables[{i}].name");
-            let is_ident = v
-                .name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-                && v.name.len() <= 64
-                && v.name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if !is_ident {
+            if !is_identifier(&v.name) {
                 return Err(FieldError::invalid(
                     field,
                     "variable names are lower_snake_case identifiers",
@@ -107,12 +144,17 @@ impl TemplateContent {
                     format!("{} is declared twice", v.name),
                 ));
             }
-            if v.sample.chars().count() > 1024 {
-                return Err(FieldError::new(
-                    ErrorCode::TooLong,
-                    format!("variables[{i}].sample"),
-                    "samples are at most 1024 characters",
-                ));
+            v.shape().check(&format!("variables[{i}]"))?;
+            if !v.sample.is_null() {
+                let at = format!("variables[{i}].sample");
+                if v.sample.to_string().len() > MAX_SAMPLE_BYTES {
+                    return Err(FieldError::new(
+                        ErrorCode::TooLong,
+                        at,
+                        format!("samples are at most {MAX_SAMPLE_BYTES} bytes of JSON"),
+                    ));
+                }
+                v.shape().check_value(&v.sample, &at)?;
             }
         }
         for (map, name) in [
@@ -139,11 +181,46 @@ impl TemplateContent {
         Ok(())
     }
 
+    /// Checks the `variables` a send or preview gives against the declarations: each value of
+    /// its declared type and (when `strict`, for sends naming one template) no undeclared name;
+    /// a required variable left out is named when the template renders. Errors name `{base}.{name}` down to the wrong value
+    /// (`recipients[2].variables.agenda[3].starts_at`).
+    pub fn check_variables(
+        &self,
+        variables: &BTreeMap<String, serde_json::Value>,
+        base: &str,
+        strict: bool,
+    ) -> Result<(), FieldError> {
+        if strict
+            && let Some(extra) = variables
+                .keys()
+                .find(|k| !self.variables.iter().any(|v| &v.name == *k))
+        {
+            let field = if is_identifier(extra) {
+                format!("{base}.{extra}")
+            } else {
+                base.to_owned()
+            };
+            return Err(FieldError::new(
+                ErrorCode::UnknownVariable,
+                field,
+                "the template declares no variable of this name",
+            ));
+        }
+        for v in &self.variables {
+            let at = format!("{base}.{}", v.name);
+            if let Some(value) = variables.get(&v.name) {
+                v.shape().check_value(value, &at)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The sample values of the declared variables, for previews and validation.
-    pub fn samples(&self) -> BTreeMap<String, String> {
+    pub fn samples(&self) -> BTreeMap<String, serde_json::Value> {
         self.variables
             .iter()
-            .map(|v| (v.name.clone(), v.sample.clone()))
+            .map(|v| (v.name.clone(), v.sample_value()))
             .collect()
     }
 }
@@ -277,15 +354,7 @@ mod tests {
         TemplateContent {
             subject: subject.map(str::to_owned),
             body: "Hello {{ guest_name }}".into(),
-            variables: vars
-                .iter()
-                .map(|n| VariableDecl {
-                    name: (*n).into(),
-                    required: true,
-                    sample: "Ada".into(),
-                    description: None,
-                })
-                .collect(),
+            variables: vars.iter().map(|n| VariableDecl::text(n, "Ada")).collect(),
             brand_assets: BTreeMap::new(),
             design_settings: BTreeMap::new(),
         }

@@ -1,46 +1,59 @@
-//! The variables a send request carries for its templates (`{"guest_name": "Ada"}`), bounded
-//! where they are read: a request over a limit is refused before anything is rendered.
+//! The variables a send request carries for its templates (`{"guest_name": "Ada", "agenda":
+//! [...]}`), bounded where they are read: a request over a limit is refused before anything is
+//! rendered. Values are JSON; whether each fits the type its template declares is checked when
+//! the template is known (see [`variable_type`](super::variable_type)).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{MapAccess, Visitor};
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 
 use super::error_code::ErrorCode;
-use super::validation::{BoundedText, limit_error};
+use super::validation::limit_error;
+use super::variable_type::{MAX_DEPTH, MAX_FIELDS, MAX_LIST_ITEMS};
 
 /// Most variables one recipient (or a single send) may carry. Templates declare at most
 /// `template::MAX_VARIABLES`; a business event's payload feeds several templates.
 pub const MAX_VARIABLES: usize = 100;
-/// Longest variable name, in characters (template variable names are at most 64 too).
+/// Longest variable (or object field) name, in characters (template variable names are at most
+/// 64 too).
 pub const MAX_NAME_CHARS: usize = 64;
-/// Longest variable value, in characters.
+/// Longest text value, in characters.
 pub const MAX_VALUE_CHARS: usize = 10_000;
 
 /// Template variables by name: at most [`MAX_VARIABLES`], names of 1-[`MAX_NAME_CHARS`]
-/// printable characters, values of at most [`MAX_VALUE_CHARS`] characters without control
-/// characters other than line breaks and tabs, each name once.
+/// printable characters, each name once. Values are JSON: texts of at most [`MAX_VALUE_CHARS`]
+/// characters without control characters other than line breaks and tabs, numbers, booleans,
+/// lists of at most [`MAX_LIST_ITEMS`] items and objects of at most [`MAX_FIELDS`] fields, nested
+/// at most [`MAX_DEPTH`] deep; `null` is refused (leave an optional variable out instead).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct Variables(BTreeMap<String, String>);
+pub struct Variables(BTreeMap<String, Value>);
 
 impl Variables {
-    pub fn into_inner(self) -> BTreeMap<String, String> {
+    pub fn into_inner(self) -> BTreeMap<String, Value> {
         self.0
     }
 }
 
 impl std::ops::Deref for Variables {
-    type Target = BTreeMap<String, String>;
-    fn deref(&self) -> &BTreeMap<String, String> {
+    type Target = BTreeMap<String, Value>;
+    fn deref(&self) -> &BTreeMap<String, Value> {
         &self.0
     }
 }
 
-impl From<Variables> for BTreeMap<String, String> {
+impl From<Variables> for BTreeMap<String, Value> {
     fn from(variables: Variables) -> Self {
         variables.0
+    }
+}
+
+impl From<BTreeMap<String, Value>> for Variables {
+    fn from(variables: BTreeMap<String, Value>) -> Self {
+        Self(variables)
     }
 }
 
@@ -52,30 +65,154 @@ impl schemars::JsonSchema for Variables {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "object",
-            "description": "Template variables by name (`{\"guest_name\": \"Ada\"}`): text values without control characters other than line breaks and tabs.",
+            "description": "Template variables by name (`{\"guest_name\": \"Ada\", \"agenda\": [{\"title\": \"Doors\", \"starts_at\": \"2026-12-12T18:30:00+02:00\"}]}`), each of the type its template declares: text (without control characters other than line breaks and tabs), number, boolean, date (`YYYY-MM-DD`), date and time (RFC 3339 with offset), money (`{\"amount\": \"1250.50\", \"currency\": \"ZMW\"}`), list or object.",
             "maxProperties": MAX_VARIABLES,
             "propertyNames": {"minLength": 1, "maxLength": MAX_NAME_CHARS},
-            "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_CHARS},
+            "additionalProperties": {"$ref": "#/components/schemas/VariableValue"},
         })
     }
+}
+
+/// The JSON Schema of one variable's value (named `VariableValue` in the contract).
+pub fn value_schema() -> serde_json::Value {
+    serde_json::json!({
+        "description": "A variable's value: text, number, boolean, list or object (nested at most 4 deep).",
+        "anyOf": [
+            {"type": "string", "maxLength": MAX_VALUE_CHARS},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "array", "maxItems": MAX_LIST_ITEMS, "items": {"$ref": "#/components/schemas/VariableValue"}},
+            {"type": "object", "maxProperties": MAX_FIELDS, "additionalProperties": {"$ref": "#/components/schemas/VariableValue"}},
+        ],
+    })
 }
 
 fn is_control(c: char) -> bool {
     c.is_control() && !matches!(c, '\n' | '\r' | '\t')
 }
 
-/// A variable's value: refused inside the value, so the error's field is `variables.<name>`.
-struct Value(String);
+/// A name (of a variable or an object field): refused without repeating it.
+fn check_name<E: serde::de::Error>(name: &str) -> Result<(), E> {
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(limit_error(
+            ErrorCode::TooLong,
+            format_args!("names are 1-{MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(E::custom("names may not contain control characters"));
+    }
+    Ok(())
+}
 
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = BoundedText::<MAX_VALUE_CHARS>::deserialize(deserializer)?.into_inner();
-        if text.chars().any(is_control) {
-            return Err(serde::de::Error::custom(
+/// One value, `depth` lists or objects deep: refused inside the value, so the error's field is
+/// the path down to it (`variables.agenda[2].title`).
+#[derive(Clone, Copy)]
+struct Bounded {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Bounded {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Bounded {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("text, a number, a boolean, a list or an object")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("numbers must be finite"))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        if v.chars().count() > MAX_VALUE_CHARS {
+            return Err(limit_error(
+                ErrorCode::TooLong,
+                format_args!("at most {MAX_VALUE_CHARS} characters"),
+            ));
+        }
+        if v.chars().any(is_control) {
+            return Err(E::custom(
                 "variable values may not contain control characters",
             ));
         }
-        Ok(Self(text))
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Err(E::custom(
+            "null is not a value (leave an optional variable out instead)",
+        ))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let inner = self.nested::<A::Error>()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(inner)? {
+            if items.len() == MAX_LIST_ITEMS {
+                return Err(limit_error(
+                    ErrorCode::TooMany,
+                    format_args!("at most {MAX_LIST_ITEMS} items"),
+                ));
+            }
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let inner = self.nested::<A::Error>()?;
+        let mut object = Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if object.len() == MAX_FIELDS {
+                return Err(limit_error(
+                    ErrorCode::TooMany,
+                    format_args!("at most {MAX_FIELDS} fields"),
+                ));
+            }
+            check_name::<A::Error>(&name)?;
+            if object.contains_key(&name) {
+                return Err(serde::de::Error::custom("a field is named twice"));
+            }
+            let value = map.next_value_seed(inner)?;
+            object.insert(name, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+impl Bounded {
+    fn nested<E: serde::de::Error>(self) -> Result<Self, E> {
+        if self.depth >= MAX_DEPTH {
+            return Err(limit_error(
+                ErrorCode::TooMany,
+                format_args!("lists and objects nest at most {MAX_DEPTH} deep"),
+            ));
+        }
+        Ok(Self {
+            depth: self.depth + 1,
+        })
     }
 }
 
@@ -100,21 +237,11 @@ impl<'de> Deserialize<'de> for Variables {
                         ));
                     }
                     // The name is not repeated in the message: it may be anything.
-                    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-                        return Err(limit_error(
-                            ErrorCode::TooLong,
-                            format_args!("variable names are 1-{MAX_NAME_CHARS} characters"),
-                        ));
-                    }
-                    if name.chars().any(char::is_control) {
-                        return Err(serde::de::Error::custom(
-                            "variable names may not contain control characters",
-                        ));
-                    }
+                    check_name::<A::Error>(&name)?;
                     if variables.contains_key(&name) {
                         return Err(serde::de::Error::custom("a variable is named twice"));
                     }
-                    let Value(value) = map.next_value()?;
+                    let value = map.next_value_seed(Bounded { depth: 0 })?;
                     variables.insert(name, value);
                 }
                 Ok(Variables(variables))
@@ -138,7 +265,7 @@ mod tests {
     #[test]
     fn variables_within_their_limits_are_kept() {
         let v = parse(r#"{"guest_name": "Ada", "note": "line\nbreak"}"#).expect("valid");
-        assert_eq!(v.get("guest_name").map(String::as_str), Some("Ada"));
+        assert_eq!(v.get("guest_name").and_then(Value::as_str), Some("Ada"));
         let name = "n".repeat(MAX_NAME_CHARS);
         let value = "é".repeat(MAX_VALUE_CHARS);
         assert!(parse(&format!(r#"{{"{name}": "{value}"}}"#)).is_ok());
@@ -171,11 +298,25 @@ mod tests {
             r#"{"a": "x", "a": "y"}"#,
             r#"{"a": "nul\u0000"}"#,
             r#"{"": "x"}"#,
-            r#"{"a": 1}"#,
             r#"{"a": null}"#,
+            r#"{"a": [{"b": null}]}"#,
+            r#"{"a": [[[[["too deep"]]]]]}"#,
             r#"[]"#,
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn structured_values_are_kept_and_refused_at_their_path() {
+        let v = parse(r#"{"agenda": [{"title": "Doors", "n": 2, "ok": true}], "price": 1.5}"#)
+            .expect("valid");
+        assert_eq!(v["agenda"][0]["n"], serde_json::json!(2));
+        let err =
+            parse(r#"{"agenda": [{"title": "ok"}, {"title": "nul\u0000"}]}"#).expect_err("control");
+        assert!(err.starts_with("agenda[1].title "), "{err}");
+        let many = vec!["1"; MAX_LIST_ITEMS + 1].join(",");
+        let err = parse(&format!(r#"{{"rows": [{many}]}}"#)).expect_err("too many");
+        assert!(err.contains("too_many"), "{err}");
     }
 }

@@ -968,19 +968,14 @@ mod tests {
         TemplateContent {
             subject: Some("Hi".into()),
             body: body.to_owned(),
-            variables: vec![VariableDecl {
-                name: "guest_name".into(),
-                required: true,
-                sample: "Ada".into(),
-                description: None,
-            }],
+            variables: vec![VariableDecl::text("guest_name", "Ada")],
             brand_assets: BTreeMap::new(),
             design_settings: BTreeMap::new(),
         }
     }
 
     fn render(channel: Channel, body: &str, guest_name: &str) -> Result<String, RenderError> {
-        let variables = BTreeMap::from([("guest_name".to_owned(), guest_name.to_owned())]);
+        let variables = BTreeMap::from([("guest_name".to_owned(), guest_name.into())]);
         Renderer::new()
             .render(channel, &template(body), &variables, &BTreeMap::new())
             .map(|r| r.body)
@@ -1073,7 +1068,7 @@ mod tests {
         let err = Renderer::new().render(
             Channel::Email,
             &c,
-            &BTreeMap::from([("guest_name".to_owned(), "Ada".to_owned())]),
+            &BTreeMap::from([("guest_name".to_owned(), "Ada".into())]),
             &BTreeMap::new(),
         );
         assert!(

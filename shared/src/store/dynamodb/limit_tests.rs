@@ -223,6 +223,7 @@ async fn event_settings_over_the_item_limit_are_refused_before_sending() {
                 channels: [Channel::Email].into(),
                 categories: [Category::Invitation].into(),
                 triggers: [(format!("t{}", "t".repeat(n)), route)].into(),
+                ..EventSettings::default()
             };
             let settings = Revisioned {
                 value: settings,
