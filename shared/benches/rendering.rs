@@ -1,6 +1,8 @@
-//! Rendering for sending: an SMS template (about 140 characters, 3 variables) with its segment
-//! count, and a branded HTML email (a 3 KB body, 5 variables) into its HTML document and
-//! plain-text alternative; and the wizard's preview of that email as a draft, through the whole
+//! Rendering for sending, beside minijinja alone on the same sources: an SMS template (about 140
+//! characters, 3 variables) with its segment count, a branded HTML email (a 3 KB body, 5
+//! variables) and the same email with a 20-item agenda (a list of objects, a loop, the `time`
+//! filter) into their HTML documents and plain-text alternatives, compiled once as the send
+//! path's cache keeps them; compile + render as previews do; and the wizard's preview of that email as a draft, through the whole
 //! preview handler (request parsing, compiling, rendering with the tenant's brand, the answer).
 //! `cargo bench -p herald-shared --bench rendering`
 
@@ -8,9 +10,9 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use herald_shared::domain::Channel;
 use herald_shared::domain::template::{TemplateContent, VariableDecl};
-use herald_shared::rendering::Renderer;
+use herald_shared::domain::{Category, Channel};
+use herald_shared::rendering::{Audience, Renderer, Template, TemplateCache, TemplateKey};
 
 fn content(subject: Option<&str>, body: String, variables: &[(&str, &str)]) -> TemplateContent {
     TemplateContent {
@@ -106,20 +108,91 @@ fn brand() -> BTreeMap<&'static str, &'static str> {
     ])
 }
 
+/// The branded email with its programme as data: a 20-item agenda (a list of objects with a
+/// time, a title and a room) rendered with a loop and the `time` filter.
+fn agenda_email() -> TemplateContent {
+    let mut content = email();
+    content.body = content.body.replace(
+        "<h2>The evening</h2>",
+        r#"<h2>The programme</h2>
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0">
+{% for item in agenda %}  <tr><td style="padding:4px 8px 4px 0;white-space:nowrap;">{{ item.starts_at | time }}</td><td style="padding:4px 0;"><strong>{{ item.title }}</strong>{% if item.room %} &middot; {{ item.room }}{% endif %}</td></tr>
+{% endfor %}</table>
+<h2>The evening</h2>"#,
+    );
+    content.variables.push(
+        serde_json::from_value(serde_json::json!({
+            "name": "agenda", "type": "list",
+            "items": {"type": "object", "fields": [
+                {"name": "title"}, {"name": "starts_at", "type": "datetime"},
+                {"name": "room", "required": false}
+            ]}
+        }))
+        .expect("a declaration"),
+    );
+    content
+}
+
+fn agenda(items: usize) -> serde_json::Value {
+    serde_json::Value::Array(
+        (0..items)
+            .map(|i| {
+                serde_json::json!({
+                    "title": format!("Session {i}: community libraries and the year ahead"),
+                    "starts_at": format!("2026-12-12T{:02}:{:02}:00Z", 8 + i / 2, (i % 2) * 30),
+                    "room": if i % 3 == 0 { serde_json::json!("Ballroom") } else { serde_json::json!("Terrace") },
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The same source in a plain minijinja environment (HTML auto-escaping for the email), compiled
+/// once: what the engine itself costs, the reference for Herald's send path.
+fn bare_engine<'s>(name: &'s str, source: &'s str) -> minijinja::Environment<'s> {
+    let mut env = minijinja::Environment::new();
+    env.add_template(name, source).expect("compiles");
+    env
+}
+
 fn rendering(c: &mut Criterion) {
     let brand = brand();
-    let (sms, email) = (sms(), email());
+    let (sms, email, agenda_email) = (sms(), email(), agenda_email());
     let (sms_vars, email_vars) = (sms.samples(), email.samples());
+    let mut agenda_vars = email.samples();
+    agenda_vars.insert("agenda".into(), agenda(20));
+    let audience = Audience {
+        locale: Some("en-GB".into()),
+        time_zone: Some("Africa/Lusaka".into()),
+    };
+    let cache = TemplateCache::default();
+    let key = |category, channel| TemplateKey {
+        tenant: "acme".parse().expect("tenant"),
+        event: "gala-2026".parse().expect("event"),
+        snapshot_version: 1,
+        category,
+        channel,
+    };
+    let (sms_key, email_key, agenda_key) = (
+        key(Category::Invitation, Channel::Sms),
+        key(Category::Invitation, Channel::Email),
+        key(Category::EventReminder, Channel::Email),
+    );
+    let compiled = |key: &TemplateKey, channel, content: &TemplateContent| {
+        cache
+            .get_or_compile(key, || Template::compile(channel, content, &brand))
+            .expect("compiles")
+    };
 
-    let out = Renderer::new()
-        .render_message(Channel::Sms, &sms, &sms_vars, &brand)
+    let out = compiled(&sms_key, Channel::Sms, &sms)
+        .render_message(&sms_vars, &audience)
         .expect("the SMS renders");
     let segments = out.segments.expect("SMS has segments");
     assert!((135..=150).contains(&segments.characters), "{segments:?}");
     assert_eq!(segments.segments, 1);
 
-    let out = Renderer::new()
-        .render_message(Channel::Email, &email, &email_vars, &brand)
+    let out = compiled(&email_key, Channel::Email, &email)
+        .render_message(&email_vars, &audience)
         .expect("the email renders");
     let body = Renderer::new()
         .render(Channel::Email, &email, &email_vars, &brand)
@@ -132,19 +205,79 @@ fn rendering(c: &mut Criterion) {
     );
     assert!(out.html.is_some_and(|h| h.contains("Acme Winter Gala")));
     assert!(out.text.contains("Reply to the invitation (https://"));
+    // Laid out once per template, the email is the same as laid out whole.
+    assert_eq!(
+        Some(
+            Renderer::new()
+                .render_message(Channel::Email, &email, &email_vars, &brand)
+                .expect("renders")
+        ),
+        compiled(&email_key, Channel::Email, &email)
+            .render_message(&email_vars, &audience)
+            .ok()
+    );
+    let out = compiled(&agenda_key, Channel::Email, &agenda_email)
+        .render_message(&agenda_vars, &audience)
+        .expect("the agenda email renders");
+    assert!(out.text.contains("Session 19"), "{}", out.text);
+    assert!(
+        out.text.contains("19:30"),
+        "local time in Lusaka: {}",
+        out.text
+    );
 
-    c.bench_function("render SMS (140 chars, 3 variables) + segments", |b| {
+    // The engine alone, on the same sources and values.
+    let sms_env = bare_engine("sms.txt", &sms.body);
+    let sms_context = minijinja::Value::from_serialize(
+        sms_vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), minijinja::Value::from_serialize(v)))
+            .chain([("brand", minijinja::Value::from_serialize(&brand))])
+            .collect::<BTreeMap<_, _>>(),
+    );
+    let email_env = bare_engine("email.html", &email.body);
+    let email_context = minijinja::Value::from_serialize(&email_vars);
+    c.bench_function("bare minijinja: SMS (precompiled)", |b| {
         b.iter(|| {
-            Renderer::new().render_message(
-                Channel::Sms,
-                black_box(&sms),
-                black_box(&sms_vars),
-                black_box(&brand),
-            )
+            sms_env
+                .get_template("sms.txt")
+                .and_then(|t| t.render(black_box(&sms_context)))
+        })
+    });
+    c.bench_function("bare minijinja: email body (precompiled)", |b| {
+        b.iter(|| {
+            email_env
+                .get_template("email.html")
+                .and_then(|t| t.render(black_box(&email_context)))
+        })
+    });
+
+    c.bench_function("send path: SMS (140 chars, 3 variables) + segments", |b| {
+        b.iter(|| {
+            compiled(&sms_key, Channel::Sms, &sms)
+                .render_message(black_box(&sms_vars), black_box(&audience))
         })
     });
     c.bench_function(
-        "render branded email (3 KB body, 5 variables) into html + text",
+        "send path: branded email (3 KB body, 5 variables) into html + text",
+        |b| {
+            b.iter(|| {
+                compiled(&email_key, Channel::Email, &email)
+                    .render_message(black_box(&email_vars), black_box(&audience))
+            })
+        },
+    );
+    c.bench_function(
+        "send path: branded email with a 20-item agenda into html + text",
+        |b| {
+            b.iter(|| {
+                compiled(&agenda_key, Channel::Email, &agenda_email)
+                    .render_message(black_box(&agenda_vars), black_box(&audience))
+            })
+        },
+    );
+    c.bench_function(
+        "compile + render: branded email (previews, validation)",
         |b| {
             b.iter(|| {
                 Renderer::new().render_message(
@@ -158,7 +291,7 @@ fn rendering(c: &mut Criterion) {
     );
 
     // Where the email's time goes: the plain-text conversion alone.
-    c.bench_function("of which: plain-text alternative (html2text)", |b| {
+    c.bench_function("of which: plain-text alternative", |b| {
         b.iter(|| herald_shared::rendering::html_to_text(black_box(&body)))
     });
 }

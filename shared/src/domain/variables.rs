@@ -62,29 +62,41 @@ impl schemars::JsonSchema for Variables {
         "Variables".into()
     }
 
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let value = generator.subschema_for::<VariableValue>();
         schemars::json_schema!({
             "type": "object",
             "description": "Template variables by name (`{\"guest_name\": \"Ada\", \"agenda\": [{\"title\": \"Doors\", \"starts_at\": \"2026-12-12T18:30:00+02:00\"}]}`), each of the type its template declares: text (without control characters other than line breaks and tabs), number, boolean, date (`YYYY-MM-DD`), date and time (RFC 3339 with offset), money (`{\"amount\": \"1250.50\", \"currency\": \"ZMW\"}`), list or object.",
             "maxProperties": MAX_VARIABLES,
             "propertyNames": {"minLength": 1, "maxLength": MAX_NAME_CHARS},
-            "additionalProperties": {"$ref": "#/components/schemas/VariableValue"},
+            "additionalProperties": value,
         })
     }
 }
 
-/// The JSON Schema of one variable's value (named `VariableValue` in the contract).
-pub fn value_schema() -> serde_json::Value {
-    serde_json::json!({
-        "description": "A variable's value: text, number, boolean, list or object (nested at most 4 deep).",
-        "anyOf": [
-            {"type": "string", "maxLength": MAX_VALUE_CHARS},
-            {"type": "number"},
-            {"type": "boolean"},
-            {"type": "array", "maxItems": MAX_LIST_ITEMS, "items": {"$ref": "#/components/schemas/VariableValue"}},
-            {"type": "object", "maxProperties": MAX_FIELDS, "additionalProperties": {"$ref": "#/components/schemas/VariableValue"}},
-        ],
-    })
+/// One variable's value, as the contract describes it (the values themselves are
+/// `serde_json::Value`s, bounded while they are read).
+#[derive(Debug)]
+pub struct VariableValue;
+
+impl schemars::JsonSchema for VariableValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "VariableValue".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let nested = generator.subschema_for::<VariableValue>();
+        schemars::json_schema!({
+            "description": "A variable's value: text, number, boolean, list or object (lists and objects nested at most 4 deep).",
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_VALUE_CHARS},
+                {"type": "number"},
+                {"type": "boolean"},
+                {"type": "array", "maxItems": MAX_LIST_ITEMS, "items": nested},
+                {"type": "object", "maxProperties": MAX_FIELDS, "additionalProperties": nested},
+            ],
+        })
+    }
 }
 
 fn is_control(c: char) -> bool {

@@ -24,8 +24,8 @@ pub use text::html_to_text;
 
 use crate::domain::Channel;
 use crate::domain::sms::{self, SmsSegments};
-use crate::domain::template::{Position, TemplateContent};
-use crate::domain::variable_type::Kind;
+use crate::domain::template::{Position, TemplateContent, VariableDecl};
+use crate::domain::variable_type::{Kind, Shape};
 
 /// What each rendered part may hold. Email bodies stop where Gmail clips a message (102 KB);
 /// SMS at Twilio's 1,600 characters (ten concatenated segments); WhatsApp at the 4,096 characters
@@ -274,8 +274,9 @@ pub struct Template {
     channel: Channel,
     subject: Option<Part>,
     body: Part,
-    /// What optional variables render as when a send leaves them out.
-    defaults: Vec<(String, minijinja::Value)>,
+    /// The declared variables (their types shape the values: optional fields left out of an
+    /// object render empty).
+    declared: Vec<VariableDecl>,
     brand: minijinja::Value,
     assets: minijinja::Value,
     design: minijinja::Value,
@@ -314,25 +315,11 @@ impl Template {
             body_limit(channel),
             &declared,
         )?;
-        // Optional variables render empty when not given (an empty list for lists); required
-        // ones stay undefined, which strict rendering turns into an error naming them.
-        let defaults = content
-            .variables
-            .iter()
-            .filter(|v| !v.required)
-            .map(|v| {
-                let empty = match v.kind {
-                    Kind::List => minijinja::Value::from(Vec::<minijinja::Value>::new()),
-                    _ => minijinja::Value::from(""),
-                };
-                (v.name.clone(), empty)
-            })
-            .collect();
         Ok(Self {
             channel,
             subject,
             body,
-            defaults,
+            declared: content.variables.clone(),
             brand: minijinja::Value::from_serialize(brand),
             assets: minijinja::Value::from_serialize(&content.brand_assets),
             design: minijinja::Value::from_serialize(&content.design_settings),
@@ -348,15 +335,21 @@ impl Template {
         variables: &BTreeMap<String, serde_json::Value>,
         audience: &Audience,
     ) -> minijinja::Value {
-        let mut context: BTreeMap<&str, minijinja::Value> = variables
+        // Declared variables only. Optional ones render empty when not given (an empty list
+        // for lists); required ones stay undefined, which strict rendering turns into an error
+        // naming them.
+        let mut context: BTreeMap<&str, minijinja::Value> = self
+            .declared
             .iter()
-            .map(|(k, v)| (k.as_str(), minijinja::Value::from_serialize(v)))
+            .filter_map(|v| {
+                let value = match variables.get(&v.name) {
+                    Some(value) => shaped(value, Some(v.shape())),
+                    None if v.required => return None,
+                    None => empty(v.kind),
+                };
+                Some((v.name.as_str(), value))
+            })
             .collect();
-        for (name, empty) in &self.defaults {
-            context
-                .entry(name.as_str())
-                .or_insert_with(|| empty.clone());
-        }
         context.insert("brand", self.brand.clone());
         context.insert("assets", self.assets.clone());
         context.insert("design", self.design.clone());
@@ -507,6 +500,42 @@ impl Part {
                     }
                 }
             })
+    }
+}
+
+/// `value` for the template, shaped by its declared type where it has one: an object's optional
+/// fields left out render empty, like optional variables.
+fn shaped(value: &serde_json::Value, shape: Option<Shape<'_>>) -> minijinja::Value {
+    use serde_json::Value as Json;
+    match value {
+        Json::String(s) => minijinja::Value::from(s.as_str()),
+        Json::Array(items) => {
+            let item = shape.and_then(|s| s.items).map(Shape::from);
+            minijinja::Value::from(items.iter().map(|v| shaped(v, item)).collect::<Vec<_>>())
+        }
+        Json::Object(fields) => match shape.filter(|s| s.kind == Kind::Object) {
+            Some(shape) => minijinja::Value::from_iter(
+                shape
+                    .fields
+                    .iter()
+                    .filter_map(|f| match fields.get(&f.name) {
+                        Some(v) => Some((f.name.as_str(), shaped(v, Some(Shape::from(f))))),
+                        None if f.required => None,
+                        None => Some((f.name.as_str(), empty(f.kind))),
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            None => minijinja::Value::from_serialize(value),
+        },
+        other => minijinja::Value::from_serialize(other),
+    }
+}
+
+/// What a declared value left out renders as.
+fn empty(kind: Kind) -> minijinja::Value {
+    match kind {
+        Kind::List => minijinja::Value::from(Vec::<minijinja::Value>::new()),
+        _ => minijinja::Value::from(""),
     }
 }
 

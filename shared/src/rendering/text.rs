@@ -262,3 +262,21 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod probe {
+    #[test]
+    #[ignore]
+    fn probe() {
+        let path = std::env::var("H2T").unwrap_or_default();
+        let snippets = std::fs::read_to_string(path).unwrap_or_default();
+        for s in snippets.lines() {
+            println!(
+                "=== {s}\n{}\n",
+                super::html_to_text(s)
+                    .unwrap_or_default()
+                    .replace('\u{a0}', "~")
+            );
+        }
+    }
+}
