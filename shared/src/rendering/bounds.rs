@@ -233,18 +233,16 @@ fn display(value: &Value) -> Result<String, Error> {
 /// escapes) through the capped writer, so one output can never go past the budget.
 pub fn emit(out: &mut minijinja::Output, state: &State, value: &Value) -> Result<(), Error> {
     let escape = state.auto_escape() == AutoEscape::Html && !value.is_safe();
-    let mut shown = String::new();
+    // Written straight to the output: a failure fails the whole rendering, so nothing partial
+    // is ever used.
+    let mut capped = Capped(out);
     let written = match value.as_str() {
-        Some(text) if escape => super::write_html_escaped(&mut Capped(&mut shown), text),
-        Some(text) => Capped(&mut shown).write_str(text),
-        None if escape => super::write_html_escaped(&mut Capped(&mut shown), &display(value)?),
-        None => {
-            shown = display(value)?;
-            Ok(())
-        }
+        Some(text) if escape => super::write_html_escaped(&mut capped, text),
+        Some(text) => capped.write_str(text),
+        None if escape => super::write_html_escaped(&mut capped, &display(value)?),
+        None => write!(capped, "{value}"),
     };
-    written.map_err(|_| too_large())?;
-    out.write_str(&shown).map_err(Error::from)
+    written.map_err(|_| too_large())
 }
 
 /// Operators compiled into calls of these functions (see [`bound_operators`]); the names cannot

@@ -15,7 +15,7 @@
 //! The locale and zone come from the message's [`Audience`](super::Audience): given at send, or
 //! from the recipient's preferences, else the event's; English and UTC when nothing says.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use fixed_decimal::Decimal;
 use icu_datetime::fieldsets::{T, YMD, YMDT};
@@ -32,14 +32,49 @@ use crate::domain::variable_type::{parse_date, parse_datetime, parse_money};
 /// The context name the audience is kept under (not a variable templates declare).
 pub const AUDIENCE: &str = "__audience";
 
-/// Locale and time zone of one rendering, as the filters read them.
+/// Locale and time zone of one rendering, as the filters read them: parsed on first use (most
+/// templates format nothing).
+#[derive(Debug, Default)]
+pub struct Lazy {
+    given: super::Audience,
+    parsed: OnceLock<Audience>,
+    /// The formatters this rendering used, by [`Which::slot`]: an agenda formats the same way
+    /// twenty times.
+    formatters: [OnceLock<Arc<Formatter>>; 8],
+}
+
+impl Object for Lazy {}
+
+impl From<&super::Audience> for Lazy {
+    fn from(given: &super::Audience) -> Self {
+        Self {
+            given: given.clone(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Lazy {
+    fn audience(&self) -> &Audience {
+        self.parsed.get_or_init(|| Audience::from(&self.given))
+    }
+
+    fn formatter(&self, which: Which) -> Result<Arc<Formatter>, Error> {
+        let slot = &self.formatters[which.slot()];
+        if let Some(f) = slot.get() {
+            return Ok(f.clone());
+        }
+        let f = formatter(&self.audience().locale, which)?;
+        Ok(slot.get_or_init(|| f).clone())
+    }
+}
+
+/// A parsed locale and time zone.
 #[derive(Debug, Clone)]
 pub struct Audience {
     locale: Locale,
     zone: jiff::tz::TimeZone,
 }
-
-impl Object for Audience {}
 
 impl From<&super::Audience> for Audience {
     fn from(a: &super::Audience) -> Self {
@@ -68,11 +103,13 @@ pub fn is_time_zone(zone: &str) -> bool {
     zone.len() <= 64 && jiff::tz::TimeZone::get(zone).is_ok()
 }
 
-fn audience(state: &State) -> Audience {
-    state
-        .lookup(AUDIENCE)
-        .and_then(|v| v.downcast_object_ref::<Audience>().cloned())
-        .unwrap_or_else(|| Audience::from(&super::Audience::default()))
+/// Runs `f` with the rendering's audience (English and UTC outside a rendering of Herald's).
+fn with_audience<T>(state: &State, f: impl FnOnce(&Lazy) -> Result<T, Error>) -> Result<T, Error> {
+    let value = state.lookup(AUDIENCE);
+    match value.as_ref().and_then(|v| v.downcast_object_ref::<Lazy>()) {
+        Some(lazy) => f(lazy),
+        None => f(&Lazy::default()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,6 +137,22 @@ enum Which {
     Date(Length),
     Time,
     Number,
+}
+
+impl Which {
+    fn slot(self) -> usize {
+        let length = |l| match l {
+            Length::Short => 0,
+            Length::Medium => 1,
+            Length::Long => 2,
+        };
+        match self {
+            Which::DateTime(l) => length(l),
+            Which::Date(l) => 3 + length(l),
+            Which::Time => 6,
+            Which::Number => 7,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -194,57 +247,55 @@ fn local(value: &Value, audience: &Audience) -> Result<jiff::civil::DateTime, Er
 }
 
 fn datetime(state: &State, value: Value, style: Option<String>) -> Result<String, Error> {
-    let audience = audience(state);
-    let local = local(&value, &audience)?;
     let which = Which::DateTime(length(style.as_deref())?);
-    match &*formatter(&audience.locale, which)? {
-        Formatter::DateTime(f) => Ok(f
-            .format(&DateTime {
-                date: gregorian(local.date())?,
-                time: clock(local.time())?,
-            })
-            .to_string()),
-        _ => Err(wrong("a formatter")),
-    }
+    with_audience(state, |lazy| {
+        let local = local(&value, lazy.audience())?;
+        match &*lazy.formatter(which)? {
+            Formatter::DateTime(f) => Ok(f
+                .format(&DateTime {
+                    date: gregorian(local.date())?,
+                    time: clock(local.time())?,
+                })
+                .to_string()),
+            _ => Err(wrong("a formatter")),
+        }
+    })
 }
 
 fn date(state: &State, value: Value, style: Option<String>) -> Result<String, Error> {
-    let audience = audience(state);
-    let day = match value.as_str().and_then(parse_date) {
-        Some(day) => day,
-        None => local(&value, &audience)
-            .map_err(|_| wrong("a date (YYYY-MM-DD) or a date and time (RFC 3339)"))?
-            .date(),
-    };
     let which = Which::Date(length(style.as_deref())?);
-    match &*formatter(&audience.locale, which)? {
-        Formatter::Date(f) => Ok(f.format(&gregorian(day)?).to_string()),
-        _ => Err(wrong("a formatter")),
-    }
+    with_audience(state, |lazy| {
+        let day = match value.as_str().and_then(parse_date) {
+            Some(day) => day,
+            None => local(&value, lazy.audience())
+                .map_err(|_| wrong("a date (YYYY-MM-DD) or a date and time (RFC 3339)"))?
+                .date(),
+        };
+        match &*lazy.formatter(which)? {
+            Formatter::Date(f) => Ok(f.format(&gregorian(day)?).to_string()),
+            _ => Err(wrong("a formatter")),
+        }
+    })
 }
 
 fn time(state: &State, value: Value) -> Result<String, Error> {
-    let audience = audience(state);
-    let local = local(&value, &audience)?;
-    match &*formatter(&audience.locale, Which::Time)? {
-        Formatter::Time(f) => Ok(f.format(&clock(local.time())?).to_string()),
-        _ => Err(wrong("a formatter")),
-    }
+    with_audience(state, |lazy| {
+        let local = local(&value, lazy.audience())?;
+        match &*lazy.formatter(Which::Time)? {
+            Formatter::Time(f) => Ok(f.format(&clock(local.time())?).to_string()),
+            _ => Err(wrong("a formatter")),
+        }
+    })
 }
 
-fn decimal_formatter(locale: &Locale) -> Result<Arc<Formatter>, Error> {
-    formatter(locale, Which::Number)
-}
-
-fn write_decimal(locale: &Locale, d: &Decimal) -> Result<String, Error> {
-    match &*decimal_formatter(locale)? {
+fn write_decimal(lazy: &Lazy, d: &Decimal) -> Result<String, Error> {
+    match &*lazy.formatter(Which::Number)? {
         Formatter::Number(f) => Ok(f.format(d).to_string()),
         _ => Err(wrong("a formatter")),
     }
 }
 
 fn number(state: &State, value: Value, decimals: Option<u8>) -> Result<String, Error> {
-    let audience = audience(state);
     let mut d = if let Some(i) = value.as_i64() {
         Decimal::from(i)
     } else {
@@ -262,7 +313,7 @@ fn number(state: &State, value: Value, decimals: Option<u8>) -> Result<String, E
         d.round(-places);
         d.absolute.pad_end(-places);
     }
-    write_decimal(&audience.locale, &d)
+    with_audience(state, |lazy| write_decimal(lazy, &d))
 }
 
 /// ISO 4217 minor units: 2 unless listed.
@@ -282,7 +333,6 @@ fn minor_digits(code: &str) -> i16 {
 }
 
 fn money(state: &State, value: Value) -> Result<String, Error> {
-    let audience = audience(state);
     let json = serde_json::to_value(&value).map_err(|_| wrong("money"))?;
     let amount = parse_money(&json, "money")
         .map_err(|_| wrong("money: {\"amount\": a decimal, \"currency\": an ISO 4217 code}"))?;
@@ -291,11 +341,8 @@ fn money(state: &State, value: Value) -> Result<String, Error> {
     d.absolute.multiply_pow10(-6);
     d.round(-digits);
     d.absolute.pad_end(-digits);
-    Ok(format!(
-        "{}\u{a0}{}",
-        write_decimal(&audience.locale, &d)?,
-        amount.currency
-    ))
+    let shown = with_audience(state, |lazy| write_decimal(lazy, &d))?;
+    Ok(format!("{shown}\u{a0}{}", amount.currency))
 }
 
 /// Adds the filters to `env`.
@@ -323,7 +370,7 @@ mod tests {
         env.render_str(
             source,
             context! {
-                __audience => Value::from_object(Audience::from(&audience)),
+                __audience => Value::from_object(Lazy::from(&audience)),
                 ..Value::from_serialize(vars)
             },
         )

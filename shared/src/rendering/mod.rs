@@ -5,7 +5,7 @@
 //! layout with a plain-text alternative, and an SMS carries its segment count.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
@@ -275,8 +275,8 @@ pub struct Template {
     subject: Option<Part>,
     body: Part,
     /// The declared variables (their types shape the values: optional fields left out of an
-    /// object render empty).
-    declared: Vec<VariableDecl>,
+    /// object render empty), with their names as the context keeps them.
+    declared: Vec<(Arc<str>, VariableDecl)>,
     brand: minijinja::Value,
     assets: minijinja::Value,
     design: minijinja::Value,
@@ -319,7 +319,11 @@ impl Template {
             channel,
             subject,
             body,
-            declared: content.variables.clone(),
+            declared: content
+                .variables
+                .iter()
+                .map(|v| (Arc::from(v.name.as_str()), v.clone()))
+                .collect(),
             brand: minijinja::Value::from_serialize(brand),
             assets: minijinja::Value::from_serialize(&content.brand_assets),
             design: minijinja::Value::from_serialize(&content.design_settings),
@@ -338,26 +342,28 @@ impl Template {
         // Declared variables only. Optional ones render empty when not given (an empty list
         // for lists); required ones stay undefined, which strict rendering turns into an error
         // naming them.
-        let mut context: BTreeMap<&str, minijinja::Value> = self
+        let mut entries: Vec<(Arc<str>, minijinja::Value)> = self
             .declared
             .iter()
-            .filter_map(|v| {
+            .filter_map(|(name, v)| {
                 let value = match variables.get(&v.name) {
                     Some(value) => shaped(value, Some(v.shape())),
                     None if v.required => return None,
                     None => empty(v.kind),
                 };
-                Some((v.name.as_str(), value))
+                Some((name.clone(), value))
             })
             .collect();
-        context.insert("brand", self.brand.clone());
-        context.insert("assets", self.assets.clone());
-        context.insert("design", self.design.clone());
-        context.insert(
-            formatting::AUDIENCE,
-            minijinja::Value::from_object(formatting::Audience::from(audience)),
-        );
-        minijinja::Value::from_iter(context)
+        entries.extend([
+            (names::BRAND.clone(), self.brand.clone()),
+            (names::ASSETS.clone(), self.assets.clone()),
+            (names::DESIGN.clone(), self.design.clone()),
+            (
+                names::AUDIENCE.clone(),
+                minijinja::Value::from_object(formatting::Lazy::from(audience)),
+            ),
+        ]);
+        minijinja::Value::from_object(Context { entries })
     }
 
     /// Renders subject and body with `variables` for `audience`.
@@ -402,7 +408,7 @@ impl Template {
                 })
             }
             (Channel::Sms, _) => {
-                let text = body.trim().to_owned();
+                let text = trimmed(body);
                 Ok(RenderedMessage {
                     subject: None,
                     html: None,
@@ -413,7 +419,7 @@ impl Template {
             _ => Ok(RenderedMessage {
                 subject: None,
                 html: None,
-                text: body.trim().to_owned(),
+                text: trimmed(body),
                 segments: None,
             }),
         }
@@ -500,6 +506,51 @@ impl Part {
                     }
                 }
             })
+    }
+}
+
+/// `text` without surrounding whitespace, copied only when there is some.
+fn trimmed(text: String) -> String {
+    if text.trim().len() == text.len() {
+        text
+    } else {
+        text.trim().to_owned()
+    }
+}
+
+/// The names Herald puts into every context, made once.
+mod names {
+    use std::sync::{Arc, LazyLock};
+
+    pub static BRAND: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("brand"));
+    pub static ASSETS: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("assets"));
+    pub static DESIGN: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("design"));
+    pub static AUDIENCE: LazyLock<Arc<str>> =
+        LazyLock::new(|| Arc::from(super::formatting::AUDIENCE));
+}
+
+/// A rendering's context: a handful of names, looked up without building a map.
+#[derive(Debug)]
+struct Context {
+    entries: Vec<(Arc<str>, minijinja::Value)>,
+}
+
+impl minijinja::value::Object for Context {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let key = key.as_str()?;
+        self.entries
+            .iter()
+            .find(|(name, _)| &**name == key)
+            .map(|(_, value)| value.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(
+            self.entries
+                .iter()
+                .map(|(name, _)| minijinja::Value::from(name.clone()))
+                .collect(),
+        )
     }
 }
 
