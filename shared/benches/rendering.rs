@@ -12,7 +12,9 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use herald_shared::domain::template::{TemplateContent, VariableDecl};
 use herald_shared::domain::{Category, Channel};
-use herald_shared::rendering::{Audience, Renderer, Template, TemplateCache, TemplateKey};
+use herald_shared::rendering::{
+    Audience, Compliance, Renderer, Template, TemplateCache, TemplateKey,
+};
 
 fn content(subject: Option<&str>, body: String, variables: &[(&str, &str)]) -> TemplateContent {
     TemplateContent {
@@ -164,6 +166,7 @@ fn rendering(c: &mut Criterion) {
     let audience = Audience {
         locale: Some("en-GB".into()),
         time_zone: Some("Africa/Lusaka".into()),
+        unsubscribe: None,
     };
     let cache = TemplateCache::default();
     let key = |category, channel| TemplateKey {
@@ -180,7 +183,9 @@ fn rendering(c: &mut Criterion) {
     );
     let compiled = |key: &TemplateKey, channel, content: &TemplateContent| {
         cache
-            .get_or_compile(key, || Template::compile(channel, content, &brand))
+            .get_or_compile(key, || {
+                Template::compile(channel, Compliance::None, content, &brand)
+            })
             .expect("compiles")
     };
 

@@ -51,6 +51,25 @@ pub fn check_configuration(cfg: &ResolvedConfiguration) -> Vec<Problem> {
         ));
     }
     let brand = cfg.brand_values();
+    let marketing_email = cfg.settings.channels.contains(&Channel::Email)
+        && cfg
+            .settings
+            .categories
+            .iter()
+            .any(|c| c.class() == crate::domain::CategoryClass::Marketing);
+    if marketing_email {
+        for field in crate::domain::brand::MARKETING_IDENTITY {
+            if brand.get(field).is_none_or(|v| v.trim().is_empty()) {
+                problems.push(Problem::new(
+                    ErrorCode::ComplianceBlockMissing,
+                    format!("brand.{field}"),
+                    format!(
+                        "marketing email carries the sender's legal name and postal address: set the brand's {field}"
+                    ),
+                ));
+            }
+        }
+    }
     for &channel in &cfg.settings.channels {
         for &category in &cfg.settings.categories {
             let field = format!("templates.{category}.{channel}");

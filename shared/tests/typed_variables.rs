@@ -120,7 +120,7 @@ async fn a_wrong_value_deep_in_a_list_is_named_and_nothing_is_sent() {
         let (status, body, _) = serve(
             &app,
             fixture("send-api/send-batch")
-                .header("Idempotency-Key", field)
+                .header("idempotency-key", field)
                 .body(json!({
                     "category": "invitation", "channel": "email",
                     "recipients": [recipient("ada@guests.example", agenda)]

@@ -86,8 +86,11 @@ async fn the_report_counts_sends_failures_and_the_configuration_changes() {
     w.ok(w
         .event("config-api/put-tenant-brand")
         .claim("sub", "user-bo")
-        .body(json!({"display_name": "Acme Gala", "primary_color": "#112233"})))
-        .await;
+        .body(
+            json!({"display_name": "Acme Gala", "primary_color": "#112233",
+            "legal_name": "Acme Events Ltd", "postal_address": "Plot 12, Cairo Road, Lusaka"}),
+        ))
+    .await;
 
     let sms = w.ok(w.event("send-api/send-message")).await;
     // Twilio's documented test number for an invalid 'To' (21211): refused for good.

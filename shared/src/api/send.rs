@@ -21,7 +21,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::cost::Money;
 use crate::domain::identity::Action;
 use crate::domain::locale::{LocaleTag, TimeZoneName};
-use crate::domain::message::Attempt;
+use crate::domain::message::{Attempt, ListUnsubscribe};
 use crate::domain::message::{
     Message, MessageContent, MessageFilter, MessageId, MessagePosition, MessageStatus, NewMessage,
 };
@@ -92,9 +92,15 @@ pub(super) struct AudienceInput {
 }
 
 impl AudienceInput {
-    /// The audience, falling back to the event's default locale and time zone.
-    pub(super) fn or_event(&self, settings: &EventSettings) -> Audience {
+    /// The audience, falling back to the event's default locale and time zone, with the
+    /// recipient's preference page when the message carries unsubscribe links.
+    pub(super) fn or_event(
+        &self,
+        settings: &EventSettings,
+        links: Option<&ListUnsubscribe>,
+    ) -> Audience {
         Audience {
+            unsubscribe: links.map(|l| l.page.clone()),
             locale: self
                 .locale
                 .as_ref()
@@ -482,13 +488,26 @@ fn render_all(
                     category: p.category,
                     channel: p.channel,
                 },
-                || Template::compile(p.channel, &template.content, &brand),
+                || {
+                    Template::compile(
+                        p.channel,
+                        p.category.class().into(),
+                        &template.content,
+                        &brand,
+                    )
+                },
             )
             .map_err(refused)?;
-        let rendered = compiled
-            .render_message(&p.variables, &p.audience.or_event(&cfg.settings))
-            .map_err(refused)?;
         let recipient_key = recipient.key(keyring, tenant.as_str());
+        let list_unsubscribe = unsubscribe
+            .filter(|_| needs_unsubscribe(p.category, p.channel))
+            .map(|u| u.links(tenant, &recipient_key, now));
+        let audience = p
+            .audience
+            .or_event(&cfg.settings, list_unsubscribe.as_ref());
+        let rendered = compiled
+            .render_message(&p.variables, &audience)
+            .map_err(refused)?;
         let segments = rendered.segments.map(|s| s.segments);
         let estimated_cost = cfg
             .channels
@@ -503,9 +522,6 @@ fn render_all(
                     .estimate(kind, p.channel, recipient.as_str(), segments.unwrap_or(1))
             });
         let field = p.field(p.address_field);
-        let list_unsubscribe = unsubscribe
-            .filter(|_| needs_unsubscribe(p.category, p.channel))
-            .map(|u| u.links(tenant, &recipient_key, now));
         let message = Message {
             trigger: trigger.map(str::to_owned),
             list_unsubscribe,

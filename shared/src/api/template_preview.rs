@@ -167,8 +167,10 @@ pub async fn preview(
     let audience = Audience {
         locale: input.locale.map(|l| l.to_string()),
         time_zone: input.time_zone.map(|z| z.as_str().to_owned()),
+        // Marketing email shows where each recipient's own unsubscribe link goes.
+        unsubscribe: None,
     };
-    let rendered = Template::compile(channel, &content, &brand_values)
+    let rendered = Template::compile(channel, category.class().into(), &content, &brand_values)
         .and_then(|t| t.render_message(&values, &audience))
         .map_err(|e| invalid(category, channel, &e))?;
 

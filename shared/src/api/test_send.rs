@@ -110,16 +110,29 @@ pub async fn handle(app: &App, request: &Request) -> ApiResult {
         .check_variables(&input.variables, "variables", true)?;
     let mut variables = template.content.samples();
     variables.extend(input.variables.into_inner());
+    let recipient_key = app
+        .recipient_key(&tenant, &recipient)
+        .await
+        .map_err(ApiError::Internal)?;
+    let now = OffsetDateTime::now_utc();
+    // A marketing email's test carries its unsubscribe links, as the real ones will.
+    let list_unsubscribe =
+        super::send::unsubscribe(app, request, std::iter::once((category, channel)))
+            .await?
+            .map(|u| u.links(&tenant, &recipient_key, now));
     let audience = super::send::AudienceInput {
         locale: input.locale,
         time_zone: input.time_zone,
     }
-    .or_event(&configuration.settings);
-    let rendered = Template::compile(channel, &template.content, &configuration.brand_values())
-        .and_then(|t| t.render_message(&variables, &audience))
-        .map_err(|e| {
-            super::templates::render_refused(category, channel, "variables".to_owned(), e)
-        })?;
+    .or_event(&configuration.settings, list_unsubscribe.as_ref());
+    let rendered = Template::compile(
+        channel,
+        category.class().into(),
+        &template.content,
+        &configuration.brand_values(),
+    )
+    .and_then(|t| t.render_message(&variables, &audience))
+    .map_err(|e| super::templates::render_refused(category, channel, "variables".to_owned(), e))?;
     if configuration
         .channels
         .get(&channel)
@@ -136,11 +149,6 @@ pub async fn handle(app: &App, request: &Request) -> ApiResult {
         });
     }
 
-    let recipient_key = app
-        .recipient_key(&tenant, &recipient)
-        .await
-        .map_err(ApiError::Internal)?;
-    let now = OffsetDateTime::now_utc();
     let asked = Asked {
         channel,
         category,
@@ -202,11 +210,6 @@ pub async fn handle(app: &App, request: &Request) -> ApiResult {
                 .estimate(kind, channel, recipient.as_str(), segments.unwrap_or(1))
         });
     let retention_days = app.retention.days(&tenant).await?;
-    // A marketing email's test carries its unsubscribe links, as the real ones will.
-    let list_unsubscribe =
-        super::send::unsubscribe(app, request, std::iter::once((category, channel)))
-            .await?
-            .map(|u| u.links(&tenant, &recipient_key, now));
     let message = Message {
         expires_at: Some(message_expiry(now, retention_days)),
         test: true,

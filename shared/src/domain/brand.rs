@@ -25,6 +25,12 @@ pub struct Brand {
     pub website_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub support_email: Option<String>,
+    /// The sender's legal name, shown at the foot of every email (marketing email needs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_name: Option<String>,
+    /// The sender's postal address, shown beside the legal name (marketing email needs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_address: Option<String>,
 }
 
 /// The field names, in display order, with accessors: used by resolution to merge field by field.
@@ -34,7 +40,7 @@ pub type BrandField = (
     fn(&mut Brand) -> &mut Option<String>,
 );
 
-pub const BRAND_FIELDS: [BrandField; 8] = [
+pub const BRAND_FIELDS: [BrandField; 10] = [
     ("display_name", |b| &b.display_name, |b| &mut b.display_name),
     ("logo_url", |b| &b.logo_url, |b| &mut b.logo_url),
     (
@@ -55,7 +61,17 @@ pub const BRAND_FIELDS: [BrandField; 8] = [
         |b| &b.support_email,
         |b| &mut b.support_email,
     ),
+    ("legal_name", |b| &b.legal_name, |b| &mut b.legal_name),
+    (
+        "postal_address",
+        |b| &b.postal_address,
+        |b| &mut b.postal_address,
+    ),
 ];
+
+/// The brand fields every marketing email must carry (CAN-SPAM, the EU's e-commerce directive,
+/// Kenya's and Zambia's data protection rules): who sends it and where they can be reached.
+pub const MARKETING_IDENTITY: [&str; 2] = ["legal_name", "postal_address"];
 
 impl Brand {
     pub fn check(&self) -> Result<(), FieldError> {

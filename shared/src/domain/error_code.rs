@@ -165,6 +165,8 @@ catalogue! {
     TemplatePendingApproval = ("template_pending_approval", None);
     /// A channel in use has no active provider.
     ProviderMissing = ("provider_missing", None);
+    /// Marketing email is in use but the brand lacks the sender's legal name or postal address.
+    ComplianceBlockMissing = ("compliance_block_missing", None);
     /// The provider refused the credentials in a live test.
     ProviderCredentialsRejected = ("provider_credentials_rejected", None);
     /// The provider could not be reached in a live test.

@@ -366,6 +366,7 @@ mod tests {
         let audience = super::super::Audience {
             locale: Some(locale.into()),
             time_zone: Some(zone.into()),
+            unsubscribe: None,
         };
         env.render_str(
             source,
@@ -461,6 +462,7 @@ mod tests {
         let a = Audience::from(&super::super::Audience {
             locale: Some("not a locale!".into()),
             time_zone: Some("Mars/Olympus".into()),
+            unsubscribe: None,
         });
         assert_eq!(a.zone, jiff::tz::TimeZone::UTC);
         assert_eq!(

@@ -58,7 +58,7 @@ img { border: 0; outline: none; text-decoration: none; -ms-interpolation-mode: b
 {{ body|safe }}
 </td>
 </tr>
-{% if brand.footer_text or brand.website_url or brand.support_email %}
+{% if brand.footer_text or brand.website_url or brand.support_email or brand.identity or unsubscribe %}
 <tr>
 <td class="herald-pad" align="{{ style.align }}" style="padding:16px 32px 24px 32px;border-top:2px solid {{ style.secondary }};font-family:{{ style.font }};font-size:12px;line-height:1.5;color:#52606d;text-align:{{ style.align }};">
 {% if brand.footer_text %}
@@ -71,6 +71,12 @@ img { border: 0; outline: none; text-decoration: none; -ms-interpolation-mode: b
 {% if brand.support_email %}<a href="mailto:{{ brand.support_email }}" style="color:{{ style.primary }};">{{ brand.support_email }}</a>{% endif %}
 
 </p>
+{% endif %}
+{% if brand.identity %}
+<p style="margin:8px 0 0 0;">{{ brand.identity }}</p>
+{% endif %}
+{% if unsubscribe %}
+<p style="margin:8px 0 0 0;"><a href="{{ unsubscribe.url }}" style="color:{{ style.primary }};">{{ unsubscribe.label }}</a></p>
 {% endif %}
 </td>
 </tr>
@@ -108,6 +114,24 @@ struct LayoutBrand<'a> {
     website_label: Option<&'a str>,
     support_email: Option<&'a str>,
     footer_text: Option<&'a str>,
+    /// The sender's legal name and postal address, as one line.
+    identity: Option<String>,
+}
+
+/// A marketing email's unsubscribe link (the recipient's preference page) and its label.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct UnsubscribeLink<'a> {
+    pub url: &'a str,
+    pub label: &'a str,
+}
+
+/// The sender's legal name and postal address, as the footer shows them.
+fn identity(brand: &BTreeMap<&str, &str>) -> Option<String> {
+    let parts: Vec<&str> = ["legal_name", "postal_address"]
+        .iter()
+        .filter_map(|k| brand_value(brand, k))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Presentation values, each checked to be a plain CSS value.
@@ -163,7 +187,8 @@ impl LayoutStyle {
 ///
 /// Brand values used: `logo_url`, `display_name` (header; the logo's alt text), `primary_color`
 /// (accent bar, links, buttons), `secondary_color` (footer rule), `font_family`, `footer_text`,
-/// `website_url`, `support_email`. Design settings: `layout` (`centered`, the default, or
+/// `website_url`, `support_email`, `legal_name` and `postal_address`; a marketing email's
+/// `unsubscribe` link goes last. Design settings: `layout` (`centered`, the default, or
 /// `left`: alignment of header and footer), `button_color` (links with class `button`; defaults
 /// to the primary colour), `background_color`. Colours must be `#rrggbb`, URLs `https://`,
 /// fonts plain family names; anything else falls back to the default as if absent.
@@ -172,6 +197,7 @@ pub fn brand_layout(
     subject: Option<&str>,
     brand: &BTreeMap<&str, &str>,
     design: &BTreeMap<String, String>,
+    unsubscribe: Option<UnsubscribeLink<'_>>,
 ) -> Result<String, RenderError> {
     let website_url = brand_value(brand, "website_url").filter(|u| is_https(u));
     let layout_brand = LayoutBrand {
@@ -185,10 +211,12 @@ pub fn brand_layout(
         support_email: brand_value(brand, "support_email")
             .filter(|e| EmailAddress::parse(e).is_ok_and(|p| p.as_str() == *e)),
         footer_text: brand_value(brand, "footer_text"),
+        identity: identity(brand),
     };
     let context = minijinja::context! {
         subject => subject,
         body => body,
+        unsubscribe => unsubscribe.map(minijinja::Value::from_serialize),
         brand => minijinja::Value::from_serialize(&layout_brand),
         style => minijinja::Value::from_serialize(LayoutStyle::new(brand, design)),
     };
@@ -251,36 +279,59 @@ fn is_light(hex: &str) -> bool {
     0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5) > 0.179
 }
 
-/// Stand-ins for the subject and body while the layout is laid out once: private-use
+/// Stand-ins for what each message fills in while the layout is laid out once: private-use
 /// characters, which escaping leaves alone and no brand value can hold (they would be split on).
 const SUBJECT_MARK: &str = "\u{f8ff}herald-subject\u{f8ff}";
 const BODY_MARK: &str = "\u{f8ff}herald-body\u{f8ff}";
+const URL_MARK: &str = "\u{f8ff}herald-unsubscribe-url\u{f8ff}";
+const LABEL_MARK: &str = "\u{f8ff}herald-unsubscribe-label\u{f8ff}";
 
-/// The brand layout of one template and brand, split around its subject and body; and the
-/// plain-text footer that follows the text alternative.
+/// The brand layout of one template and brand, split around what each message fills in; and
+/// the plain-text footer that follows the text alternative.
 #[derive(Debug)]
 pub struct Frame {
     brand: BTreeMap<String, String>,
     design: BTreeMap<String, String>,
-    /// Before the subject, between subject and body, after the body; `None` when a brand value
-    /// held a mark (then every message is laid out whole).
-    pieces: Option<[String; 3]>,
+    /// Whether messages carry an unsubscribe link (marketing).
+    unsubscribe: bool,
+    /// The layout between the marks (subject, body, then the link's URL and label for
+    /// marketing); `None` when a brand value held a mark (then every message is laid out whole).
+    pieces: Option<Vec<String>>,
     footer: String,
 }
 
 impl Frame {
-    pub fn new(brand: &BTreeMap<&str, &str>, design: &BTreeMap<String, String>) -> Self {
-        let pieces = brand_layout(BODY_MARK, Some(SUBJECT_MARK), brand, design)
+    pub fn new(
+        brand: &BTreeMap<&str, &str>,
+        design: &BTreeMap<String, String>,
+        unsubscribe: bool,
+    ) -> Self {
+        let marks: &[&str] = if unsubscribe {
+            &[SUBJECT_MARK, BODY_MARK, URL_MARK, LABEL_MARK]
+        } else {
+            &[SUBJECT_MARK, BODY_MARK]
+        };
+        let link = unsubscribe.then_some(UnsubscribeLink {
+            url: URL_MARK,
+            label: LABEL_MARK,
+        });
+        let pieces = brand_layout(BODY_MARK, Some(SUBJECT_MARK), brand, design, link)
             .ok()
             .and_then(|html| {
-                let (before, rest) = html.split_once(SUBJECT_MARK)?;
-                let (between, after) = rest.split_once(BODY_MARK)?;
-                (!after.contains('\u{f8ff}') && !before.contains('\u{f8ff}'))
-                    .then(|| [before.to_owned(), between.to_owned(), after.to_owned()])
+                let mut pieces = Vec::with_capacity(marks.len() + 1);
+                let mut rest = html.as_str();
+                for mark in marks {
+                    let (before, after) = rest.split_once(mark)?;
+                    pieces.push(before.to_owned());
+                    rest = after;
+                }
+                pieces.push(rest.to_owned());
+                (!pieces.iter().any(|p| p.contains('\u{f8ff}'))).then_some(pieces)
             });
         let footer = ["footer_text", "website_url", "support_email"]
             .iter()
-            .filter_map(|k| brand_value(brand, k))
+            .filter_map(|k| brand_value(brand, k).map(str::to_owned))
+            .chain(identity(brand))
             .collect::<Vec<_>>()
             .join("\n");
         Self {
@@ -289,47 +340,78 @@ impl Frame {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             design: design.clone(),
+            unsubscribe,
             pieces,
             footer,
         }
     }
 
-    /// `body` (rendered, escaped) in the layout, titled `subject`.
-    pub fn wrap(&self, body: &str, subject: Option<&str>) -> Result<String, RenderError> {
-        match (&self.pieces, subject) {
-            (Some([before, between, after]), Some(subject)) if !subject.is_empty() => {
-                let mut html = String::with_capacity(
-                    before.len() + between.len() + after.len() + body.len() + subject.len() * 2,
-                );
-                html.push_str(before);
-                write_html_escaped(&mut html, subject).map_err(|e| RenderError::Render {
-                    part: "layout",
-                    at: None,
-                    message: e.to_string(),
-                })?;
-                html.push_str(between);
-                html.push_str(body);
-                html.push_str(after);
-                Ok(html)
-            }
-            _ => {
-                let brand = self
-                    .brand
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                brand_layout(body, subject, &brand, &self.design)
-            }
+    /// `body` (rendered, escaped) in the layout, titled `subject`, with the unsubscribe link
+    /// (marketing; a placeholder address when a rendering has none, as a preview).
+    pub fn wrap(
+        &self,
+        body: &str,
+        subject: Option<&str>,
+        link: Option<UnsubscribeLink<'_>>,
+    ) -> Result<String, RenderError> {
+        let link = self.unsubscribe.then(|| {
+            link.unwrap_or(UnsubscribeLink {
+                url: "#unsubscribe",
+                label: super::compliance::unsubscribe_label(None),
+            })
+        });
+        let subject = subject.filter(|s| !s.is_empty());
+        let (Some(pieces), Some(subject)) = (&self.pieces, subject) else {
+            let brand = self
+                .brand
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            return brand_layout(body, subject, &brand, &self.design, link);
+        };
+        let escaped = |text: &str, out: &mut String| {
+            write_html_escaped(out, text).map_err(|e| RenderError::Render {
+                part: "layout",
+                at: None,
+                message: e.to_string(),
+            })
+        };
+        let mut html = String::with_capacity(
+            pieces.iter().map(String::len).sum::<usize>() + body.len() + subject.len() * 2 + 256,
+        );
+        html.push_str(&pieces[0]);
+        escaped(subject, &mut html)?;
+        html.push_str(&pieces[1]);
+        html.push_str(body);
+        html.push_str(&pieces[2]);
+        if let Some(link) = link {
+            escaped(link.url, &mut html)?;
+            html.push_str(&pieces[3]);
+            escaped(link.label, &mut html)?;
+            html.push_str(&pieces[4]);
         }
+        Ok(html)
     }
 
-    /// The text alternative: `text` then the brand's footer text, website and support address.
-    pub fn text(&self, mut text: String) -> String {
-        if !self.footer.is_empty() {
+    /// The text alternative: `text` then the brand's footer text, website, support address and
+    /// legal identity, and a marketing email's unsubscribe link.
+    pub fn text(&self, mut text: String, link: Option<UnsubscribeLink<'_>>) -> String {
+        let mut footer = self.footer.clone();
+        if self.unsubscribe
+            && let Some(link) = link
+        {
+            if !footer.is_empty() {
+                footer.push('\n');
+            }
+            footer.push_str(link.label);
+            footer.push_str(": ");
+            footer.push_str(link.url);
+        }
+        if !footer.is_empty() {
             if !text.is_empty() {
                 text.push_str("\n\n");
             }
-            text.push_str(&self.footer);
+            text.push_str(&footer);
         }
         text
     }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod bounds;
 mod cache;
+pub mod compliance;
 pub mod formatting;
 mod layout;
 mod text;
@@ -19,6 +20,7 @@ mod text;
 use bounds::Bounded;
 pub use bounds::PartLimit;
 pub use cache::{TemplateCache, TemplateKey};
+pub use compliance::Compliance;
 pub use layout::brand_layout;
 pub use text::html_to_text;
 
@@ -220,7 +222,8 @@ impl Renderer {
         variables: &BTreeMap<String, serde_json::Value>,
         brand: &BTreeMap<&str, &str>,
     ) -> Result<Rendered, RenderError> {
-        Template::compile(channel, content, brand)?.render(variables, &Audience::default())
+        Template::compile(channel, Compliance::None, content, brand)?
+            .render(variables, &Audience::default())
     }
 
     /// Renders a message for sending (see [`Template::render_message`]).
@@ -231,16 +234,19 @@ impl Renderer {
         variables: &BTreeMap<String, serde_json::Value>,
         brand: &BTreeMap<&str, &str>,
     ) -> Result<RenderedMessage, RenderError> {
-        Template::compile(channel, content, brand)?.render_message(variables, &Audience::default())
+        Template::compile(channel, Compliance::None, content, brand)?
+            .render_message(variables, &Audience::default())
     }
 }
 
-/// Whom a message is rendered for, as the formatting filters need it: the recipient's locale
-/// (BCP 47) and IANA time zone.
+/// Whom a message is rendered for: the recipient's locale (BCP 47) and IANA time zone, as the
+/// formatting filters and compliance lines need them, and the address of their preference page
+/// (a marketing email's unsubscribe link).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Audience {
     pub locale: Option<String>,
     pub time_zone: Option<String>,
+    pub unsubscribe: Option<String>,
 }
 
 self_cell::self_cell!(
@@ -272,6 +278,7 @@ impl std::fmt::Debug for Part {
 #[derive(Debug)]
 pub struct Template {
     channel: Channel,
+    compliance: Compliance,
     subject: Option<Part>,
     body: Part,
     /// The declared variables (their types shape the values: optional fields left out of an
@@ -289,6 +296,7 @@ impl Template {
     /// undeclared variables or constants past a part's limit.
     pub fn compile(
         channel: Channel,
+        compliance: Compliance,
         content: &TemplateContent,
         brand: &BTreeMap<&str, &str>,
     ) -> Result<Self, RenderError> {
@@ -317,6 +325,7 @@ impl Template {
         )?;
         Ok(Self {
             channel,
+            compliance,
             subject,
             body,
             declared: content
@@ -327,8 +336,13 @@ impl Template {
             brand: minijinja::Value::from_serialize(brand),
             assets: minijinja::Value::from_serialize(&content.brand_assets),
             design: minijinja::Value::from_serialize(&content.design_settings),
-            frame: (channel == Channel::Email)
-                .then(|| layout::Frame::new(brand, &content.design_settings)),
+            frame: (channel == Channel::Email).then(|| {
+                layout::Frame::new(
+                    brand,
+                    &content.design_settings,
+                    compliance == Compliance::Marketing,
+                )
+            }),
         })
     }
 
@@ -385,9 +399,10 @@ impl Template {
     ///
     /// - email: `html` is the body in the brand layout (see [`brand_layout`]), `text` a
     ///   plain-text alternative of the body (see [`html_to_text`]) followed by the brand's footer
-    ///   text, website and support address;
-    /// - SMS: `text` is the body without surrounding whitespace (it would be billed), with its
-    ///   `segments`;
+    ///   text, website, support address and legal identity; marketing email ends with the
+    ///   recipient's unsubscribe link;
+    /// - SMS: `text` is the body without surrounding whitespace (it would be billed), marketing
+    ///   SMS with the opt-out line in the recipient's language, with its `segments`;
     /// - WhatsApp and in-app: `text` is the body without surrounding whitespace. WhatsApp is
     ///   billed per message, not per segment, so it has no `segments`.
     pub fn render_message(
@@ -396,10 +411,18 @@ impl Template {
         audience: &Audience,
     ) -> Result<RenderedMessage, RenderError> {
         let Rendered { subject, body } = self.render(variables, audience)?;
+        let locale = audience.locale.as_deref();
         match (self.channel, &self.frame) {
             (Channel::Email, Some(frame)) => {
-                let html = frame.wrap(&body, subject.as_deref())?;
-                let text = frame.text(html_to_text(&body)?);
+                let link = audience
+                    .unsubscribe
+                    .as_deref()
+                    .map(|url| layout::UnsubscribeLink {
+                        url,
+                        label: compliance::unsubscribe_label(locale),
+                    });
+                let html = frame.wrap(&body, subject.as_deref(), link)?;
+                let text = frame.text(html_to_text(&body)?, link);
                 Ok(RenderedMessage {
                     subject,
                     html: Some(html),
@@ -408,7 +431,10 @@ impl Template {
                 })
             }
             (Channel::Sms, _) => {
-                let text = trimmed(body);
+                let text = match self.compliance {
+                    Compliance::Marketing => compliance::with_stop_line(trimmed(body), locale),
+                    Compliance::None => trimmed(body),
+                };
                 Ok(RenderedMessage {
                     subject: None,
                     html: None,

@@ -184,14 +184,15 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         .put(&ADMIN, "/tenant/brand")
         .json(
             json!({"display_name": "Acme Events", "logo_url": "https://cdn.acme.example/logo.png",
-            "primary_color": "#0a3d62", "support_email": "help@acme.example"}),
+            "primary_color": "#0a3d62", "support_email": "help@acme.example",
+            "legal_name": "Acme Events Ltd", "postal_address": "Plot 12, Cairo Road, Lusaka, Zambia"}),
         )
         .expect(200)
         .await?;
     show(
         "PUT /tenant/brand",
         &a,
-        "display_name \"Acme Events\", colours, logo",
+        "display_name \"Acme Events\", colours, logo, legal name and postal address",
     );
     let twilio_provider = json!({
         "channel": "sms", "name": "Twilio (primary SMS)",
