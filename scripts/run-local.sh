@@ -144,6 +144,9 @@ if [ "$browser_check" = 1 ]; then
   HERALD_TOKEN="$token" timeout 180 node tests/browser/cors.mjs --api "$api_url" \
     --allowed-port "$browser_port" --gateway-log "$state/gateway.log" \
     || { say "the browser CORS check failed (above; the gateway's log: .local/run/gateway.log)"; exit 1; }
+  printf '   and a recipient in a browser: the preference page of a signed link, in French, without JavaScript\n'
+  HERALD_TOKEN="$token" timeout 180 node tests/browser/preferences.mjs --api "$api_url" \
+    || { say "the browser preference-page check failed (above)"; exit 1; }
 fi
 
 if [ "$api_check" = 1 ]; then

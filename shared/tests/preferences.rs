@@ -63,6 +63,8 @@ trait Adjust {
     fn path(self, name: &str, value: &str) -> Self;
     fn header(self, name: &str, value: &str) -> Self;
     fn claim(self, name: &str, value: &str) -> Self;
+    /// A raw (form) body.
+    fn with_body_text(self, body: &str) -> Self;
     fn token(self, token: &str) -> Self;
 }
 
@@ -81,6 +83,10 @@ impl Adjust for Value {
     }
     fn claim(mut self, name: &str, value: &str) -> Self {
         self["requestContext"]["authorizer"]["jwt"]["claims"][name] = json!(value);
+        self
+    }
+    fn with_body_text(mut self, body: &str) -> Self {
+        self["body"] = json!(body);
         self
     }
     fn token(mut self, token: &str) -> Self {
@@ -767,4 +773,99 @@ async fn what_changes_while_a_message_waits_in_its_queue_is_honoured_at_dispatch
         vec![rsvp.as_str().to_owned()],
         "only the message nothing stopped reached a provider"
     );
+}
+
+/// The page as a browser gets it: (status, headers, HTML).
+async fn page(h: &Harness, event: Value) -> (u16, std::collections::HashMap<String, String>) {
+    let (status, _, headers) = support::serve(&h.app, event).await;
+    (status, headers)
+}
+
+#[tokio::test]
+async fn the_preference_page_is_html_in_the_browsers_language_and_its_form_saves() {
+    let h = Harness::new();
+    h.live_event().await;
+    let token = h.link("sms", ADA).await;
+    let browser = |event: Value| {
+        event
+            .token(&token)
+            .header(
+                "accept",
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            )
+            .header("accept-language", "fr-FR,fr;q=0.9,en;q=0.8")
+    };
+
+    let request = lambda_http::request::from_str(
+        &browser(fixture("preference-centre/get-preferences")).to_string(),
+    )
+    .expect("an API Gateway event");
+    let response = herald_shared::api::serve_any(&h.app, request)
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("content-type"), "text/html; charset=utf-8");
+    assert_eq!(header("content-language"), "fr");
+    assert!(header("content-security-policy").contains("default-src 'none'"));
+    let html = match response.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    assert!(
+        html.starts_with("<!DOCTYPE html>\n<html lang=\"fr\">"),
+        "{html}"
+    );
+    assert!(html.contains("<h1>Vos préférences de communication</h1>"));
+    assert!(html.contains("<legend>Invitations et nouvelles par SMS</legend>"));
+    assert!(html.contains("name=\"marketing\" value=\"yes\" checked"));
+    assert!(html.contains("name=\"category\" value=\"invitation\""));
+    assert!(!html.contains("<script"), "no JavaScript");
+    assert!(!html.contains("role=\"status\""), "nothing saved yet");
+
+    // The form: no marketing at all by SMS, and of the kinds only invitations.
+    let (status, headers) = page(
+        &h,
+        browser(fixture("preference-centre/save-preferences-form"))
+            .with_body_text("marketing=no&category=invitation"),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        headers.get("location").map(String::as_str),
+        Some("?saved=1")
+    );
+    let looked = h.lookup("sms", ADA).await;
+    assert_eq!(looked["consents"][0]["category"], "marketing");
+    assert_eq!(looked["consents"][0]["status"], "withdrawn");
+    assert_eq!(looked["consents"][0]["source"], "preference_centre");
+    assert_eq!(
+        looked["preferences"]["preferences"]["category_opt_outs"],
+        json!(["save_the_date", "thank_you", "feedback_request"])
+    );
+    // An invitation by SMS is now refused.
+    let (status, body) = h.send("after-form", "invitation", "sms", ADA).await;
+    assert_eq!(status, 422, "{body}");
+
+    // Bad forms are a 400 naming the field, and change nothing.
+    for (form, field) in [
+        ("category=invitation", "marketing"),
+        ("marketing=yes&category=check_in", "category"),
+        ("marketing=yes&role=admin", "form"),
+    ] {
+        let (status, body) = h
+            .call(browser(fixture("preference-centre/save-preferences-form")).with_body_text(form))
+            .await;
+        assert_eq!(
+            (status, body["error"]["field"].clone()),
+            (400, json!(field))
+        );
+    }
 }

@@ -374,8 +374,10 @@ fn operation(route: RouteId) -> Operation {
             .answers(schema::<Applied>).errors(RECEIPT),
         BrevoReceipts => op("Brevo transactional email events.", OK)
             .answers(schema::<Applied>).errors(RECEIPT),
-        GetPreferences => op("The recipient's preferences and decisions in force, behind the signed link.", OK)
-            .answers(schema::<preference_centre::PreferencesPage>).errors(LINK),
+        GetPreferences => op("The recipient's preferences and decisions in force, behind the signed link: JSON, or the preference page (HTML, no JavaScript, in the browser's language) for a request that accepts `text/html`.", OK)
+            .answers(schema::<preference_centre::PreferencesPage>).media(&["text/html"]).errors(LINK),
+        SavePreferencesForm => op("The preference page's form (`application/x-www-form-urlencoded`: `marketing=yes|no`, `category=<marketing category>` for each wanted), posted by the recipient's browser. Answers 303 back to the page, which then says the preferences are saved.", &[(303, "Saved: see the page again (`Location: ?saved=1`).")])
+            .errors(&[E::PreferenceLinkInvalid, E::PreferenceLinkExpired, E::NotAllowed, E::TooLarge]),
         OneClickUnsubscribe => op("RFC 8058 one-click unsubscribe: the URL of a marketing email's `List-Unsubscribe` header, to which the recipient's mail client POSTs `List-Unsubscribe=One-Click`. Withdraws consent to marketing on the link's channel; no login, no body needed; a repeat records nothing new.", OK)
             .answers(schema::<preference_centre::PreferencesPage>).errors(LINK),
         PutPreferences => op("The recipient changes their preferences, behind the signed link.", OK)
@@ -745,6 +747,12 @@ fn path_item(route: RouteId, examples: &Examples, generators: &mut Generators) -
     for (status, description) in op.ok {
         let response = if *status == 204 {
             json!({"description": description})
+        } else if (300..400).contains(status) {
+            json!({"description": description, "headers": {"Location": {
+                "description": "Where to go next (relative to the request's URL).",
+                "required": true,
+                "schema": {"type": "string"},
+            }}})
         } else {
             let mut content = Map::new();
             match op.response {

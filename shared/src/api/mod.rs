@@ -5,6 +5,7 @@ pub mod configuration;
 pub mod contract;
 pub mod idempotency;
 pub mod preference_centre;
+pub mod preference_page;
 pub mod receipts;
 pub mod recipients;
 pub mod reports;

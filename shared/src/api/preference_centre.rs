@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::Instrument as _;
 
+use super::preference_page;
 use super::recipients::{PreferencesInput, audit_target, next_preferences};
 use super::routes::RouteId;
 use crate::app::App;
@@ -65,11 +66,55 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         format!("{method} /preferences/{{token}}")
     };
     match RouteId::from_key(&key) {
-        Some(RouteId::GetPreferences) => show(app, &link).await,
-        Some(RouteId::PutPreferences) => change(app, &request, &link).await,
+        Some(RouteId::GetPreferences) => show(app, &request, &link).await,
+        Some(RouteId::PutPreferences) => {
+            let input: ChangeInput = http::json_body(&request)?;
+            let ledger = change(app, &request, &link, input).await?;
+            answer(&view(&link, &ledger))
+        }
+        Some(RouteId::SavePreferencesForm) => save_form(app, &request, &link).await,
         Some(RouteId::OneClickUnsubscribe) => one_click(app, &request, &link).await,
         _ => Err(ApiError::NoRoute(key)),
     }
+}
+
+/// The page's form, posted by a browser: applied as a change, then back to the page (303, so
+/// that reloading it does not post again), which says the preferences are saved.
+async fn save_form(app: &App, request: &Request, link: &PreferenceLink) -> ApiResult {
+    let choice = preference_page::FormChoice::parse(request.body().as_ref())?;
+    let ledger = app
+        .consents
+        .ledger(&link.tenant, &link.recipient_key)
+        .await?;
+    let current = ledger
+        .preferences
+        .as_ref()
+        .map(|p| p.preferences.clone())
+        .unwrap_or_default();
+    let input = ChangeInput {
+        preferences: Some(PreferencesInput {
+            category_opt_outs: choice.opted_out(),
+            channel_opt_outs: current.channel_opt_outs,
+            channel_order: current.channel_order,
+            quiet_hours: current.quiet_hours,
+        }),
+        consents: vec![ConsentChange {
+            category: ConsentScope::Class(CategoryClass::Marketing),
+            status: if choice.marketing {
+                ConsentStatus::Granted
+            } else {
+                ConsentStatus::Withdrawn
+            },
+        }],
+    };
+    change(app, request, link, input).await?;
+    lambda_http::Response::builder()
+        .status(303)
+        // A relative reference: the page itself, wherever the API is mounted.
+        .header("location", "?saved=1")
+        .header("cache-control", "no-store")
+        .body(lambda_http::Body::Empty)
+        .map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// The one-click unsubscribe URL's last segment (RFC 8058).
@@ -226,11 +271,18 @@ fn answer(body: &PreferencesPage) -> ApiResult {
     Ok(response)
 }
 
-async fn show(app: &App, link: &PreferenceLink) -> ApiResult {
+async fn show(app: &App, request: &Request, link: &PreferenceLink) -> ApiResult {
     let ledger = app
         .consents
         .ledger(&link.tenant, &link.recipient_key)
         .await?;
+    if preference_page::wants_html(request) {
+        let saved = request
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "saved=1"));
+        return preference_page::page(request, link, &ledger, saved);
+    }
     answer(&view(link, &ledger))
 }
 
@@ -252,10 +304,14 @@ struct ConsentChange {
     status: ConsentStatus,
 }
 
-/// Applies the recipient's changes in one transaction with one audit entry. Decisions that
-/// restate the one in force are not recorded again.
-async fn change(app: &App, request: &Request, link: &PreferenceLink) -> ApiResult {
-    let input: ChangeInput = http::json_body(request)?;
+/// Applies the recipient's changes in one transaction with one audit entry, answering the
+/// ledger after them. Decisions that restate the one in force are not recorded again.
+async fn change(
+    app: &App,
+    request: &Request,
+    link: &PreferenceLink,
+    input: ChangeInput,
+) -> Result<RecipientLedger, ApiError> {
     if input.preferences.is_none() && input.consents.is_empty() {
         return Err(FieldError::required("preferences").into());
     }
@@ -319,7 +375,7 @@ async fn change(app: &App, request: &Request, link: &PreferenceLink) -> ApiResul
             )
         });
     if consents.is_empty() && preferences.is_none() {
-        return answer(&view(link, &ledger));
+        return Ok(ledger);
     }
     let change = LedgerChange {
         consents,
@@ -343,9 +399,8 @@ async fn change(app: &App, request: &Request, link: &PreferenceLink) -> ApiResul
         preferences = change.preferences.is_some(),
         "preferences changed by the recipient"
     );
-    let ledger = app
+    Ok(app
         .consents
         .ledger(&link.tenant, &link.recipient_key)
-        .await?;
-    answer(&view(link, &ledger))
+        .await?)
 }

@@ -148,6 +148,7 @@ routes! {
     PreferenceCentre {
         GetPreferences = "GET /preferences/{token}",
         PutPreferences = "PUT /preferences/{token}",
+        SavePreferencesForm = "POST /preferences/{token}",
         OneClickUnsubscribe = "POST /preferences/{token}/unsubscribe",
     }
 }

@@ -1,8 +1,9 @@
 //! Whom a message speaks to: a language (a BCP 47 tag: `en`, `fr`, `sw`, `pt-BR`) and an IANA
-//! time zone (`Africa/Lusaka`), parsed at the edge.
+//! time zone (`Africa/Lusaka`: quiet hours, formatting, the event's venue), parsed at the edge.
 
 use std::fmt;
 
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// A well-formed BCP 47 language tag, in its canonical form (`pt-br` reads as `pt-BR`).
@@ -55,44 +56,51 @@ impl schemars::JsonSchema for LocaleTag {
     }
 }
 
-/// An IANA time zone Herald's time zone database knows (`Africa/Lusaka`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct TimeZoneName(String);
+/// An IANA time zone (`Europe/London`, `Africa/Lusaka`), found in the compiled-in database.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+pub struct TimeZoneName {
+    name: String,
+    tz: TimeZone,
+}
 
 impl TimeZoneName {
-    pub fn parse(name: &str) -> Result<Self, String> {
-        if name.len() > 64 || jiff::tz::TimeZone::get(name).is_err() {
-            return Err("must be an IANA time zone such as Africa/Lusaka".into());
-        }
-        Ok(Self(name.to_owned()))
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let tz = jiff::tz::db()
+            .get(s)
+            .map_err(|_| format!("{s:?} is not an IANA time zone (e.g. Europe/London)"))?;
+        let name = tz.iana_name().unwrap_or(s).to_owned();
+        Ok(Self { name, tz })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.name
+    }
+
+    /// The zone's rules.
+    pub fn tz(&self) -> &TimeZone {
+        &self.tz
     }
 }
 
-impl<'de> Deserialize<'de> for TimeZoneName {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = crate::domain::validation::BoundedText::<64>::deserialize(deserializer)?;
-        Self::parse(&name).map_err(serde::de::Error::custom)
+impl PartialEq for TimeZoneName {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
     }
 }
 
-impl schemars::JsonSchema for TimeZoneName {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "TimeZoneName".into()
-    }
+impl Eq for TimeZoneName {}
 
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "description": "An IANA time zone (`Africa/Lusaka`).",
-            "minLength": 1,
-            "maxLength": 64,
-            "examples": ["Africa/Lusaka"],
-        })
+impl TryFrom<String> for TimeZoneName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<TimeZoneName> for String {
+    fn from(t: TimeZoneName) -> String {
+        t.name
     }
 }
 

@@ -17,12 +17,13 @@ use std::str::FromStr;
 
 use jiff::Timestamp;
 use jiff::civil::{DateTime, Time};
-use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::tz::AmbiguousOffset;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::catalogue::{Category, CategoryClass, Channel};
 use super::consent::{ConsentRecord, ConsentSource, ConsentStatus, in_force};
+use super::locale::TimeZoneName;
 use super::suppression::BlockKind;
 use super::validation::FieldError;
 use crate::domain::ErrorCode;
@@ -93,49 +94,6 @@ impl From<LocalTime> for String {
     }
 }
 
-/// An IANA time zone (`Europe/London`, `Africa/Lusaka`), found in the compiled-in database.
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(try_from = "String", into = "String")]
-pub struct TimeZoneName {
-    name: String,
-    tz: TimeZone,
-}
-
-impl TimeZoneName {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let tz = jiff::tz::db()
-            .get(s)
-            .map_err(|_| format!("{s:?} is not an IANA time zone (e.g. Europe/London)"))?;
-        let name = tz.iana_name().unwrap_or(s).to_owned();
-        Ok(Self { name, tz })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.name
-    }
-}
-
-impl PartialEq for TimeZoneName {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
-    }
-}
-
-impl Eq for TimeZoneName {}
-
-impl TryFrom<String> for TimeZoneName {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-
-impl From<TimeZoneName> for String {
-    fn from(t: TimeZoneName) -> String {
-        t.name
-    }
-}
-
 /// A daily window, `start` to `end` in `time_zone`, in which nothing is delivered. `start` after
 /// `end` crosses midnight (21:00 to 08:00).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -203,7 +161,7 @@ impl QuietHours {
     /// happens twice (fall back), at its first occurrence still ahead.
     pub fn release_at(&self, at: OffsetDateTime) -> Option<OffsetDateTime> {
         let now = Timestamp::from_nanosecond(at.unix_timestamp_nanos()).ok()?;
-        let local = now.to_zoned(self.time_zone.tz.clone());
+        let local = now.to_zoned(self.time_zone.tz().clone());
         if !self.covers(local.time()) {
             return None;
         }
@@ -221,7 +179,7 @@ impl QuietHours {
 
     /// The instant the wall clock shows `dt`, later than `after`.
     fn first_after(&self, dt: DateTime, after: Timestamp) -> Option<Timestamp> {
-        let tz = &self.time_zone.tz;
+        let tz = self.time_zone.tz();
         let instant = match tz.to_ambiguous_timestamp(dt).offset() {
             AmbiguousOffset::Unambiguous { offset } => offset.to_timestamp(dt).ok()?,
             AmbiguousOffset::Gap { after: later, .. } => {
@@ -647,7 +605,7 @@ mod tests {
             let at = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(minute * 60 + second);
             let inside = |t: OffsetDateTime| {
                 let ts = Timestamp::from_second(t.unix_timestamp()).expect("instant");
-                q.covers(ts.to_zoned(q.time_zone.tz.clone()).time())
+                q.covers(ts.to_zoned(q.time_zone.tz().clone()).time())
             };
             match q.release_at(at) {
                 None => prop_assert!(!inside(at)),
@@ -663,9 +621,9 @@ mod tests {
                     }
                     let local = Timestamp::from_second(release.unix_timestamp())
                         .expect("instant")
-                        .to_zoned(q.time_zone.tz.clone());
+                        .to_zoned(q.time_zone.tz().clone());
                     let skipped = matches!(
-                        q.time_zone.tz.to_ambiguous_timestamp(local.date().to_datetime(q.end.civil())).offset(),
+                        q.time_zone.tz().to_ambiguous_timestamp(local.date().to_datetime(q.end.civil())).offset(),
                         AmbiguousOffset::Gap { .. }
                     );
                     prop_assert!(local.time() == q.end.civil() || skipped,
