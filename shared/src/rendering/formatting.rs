@@ -390,6 +390,10 @@ mod tests {
             "12 déc. 2026, 19:30"
         );
         assert_eq!(
+            render("{{ at | datetime }}", "en-GB", "Africa/Lusaka", at.clone()),
+            "12 Dec 2026, 20:30"
+        );
+        assert_eq!(
             render(
                 "{{ at | date('long') }} {{ at | time }}",
                 "en-GB",

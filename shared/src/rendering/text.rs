@@ -243,21 +243,22 @@ impl Text {
             self.para.push_str(&decoded);
             return;
         }
-        // Words, and whether whitespace came before each.
-        let mut words = decoded.split(|c: char| c.is_ascii_whitespace());
-        if let Some(first) = words.next()
-            && !first.is_empty()
-        {
-            self.word(first);
-        }
-        for word in words {
-            self.space = true;
-            if !word.is_empty() {
-                self.word(word);
+        // Words, and whether whitespace came before each. Whitespace is ASCII, so splitting the
+        // bytes on it keeps every character whole.
+        let bytes = decoded.as_bytes();
+        let mut start = None;
+        for (i, &b) in bytes.iter().enumerate() {
+            if b.is_ascii_whitespace() {
+                if let Some(s) = start.take() {
+                    self.word(&decoded[s..i]);
+                }
+                self.space = true;
+            } else if start.is_none() {
+                start = Some(i);
             }
         }
-        if decoded.ends_with(|c: char| c.is_ascii_whitespace()) {
-            self.space = true;
+        if let Some(s) = start {
+            self.word(&decoded[s..]);
         }
     }
 
@@ -383,12 +384,15 @@ impl Text {
 
     /// Writes the gathered paragraph, wrapped under the open indents and quotes.
     fn flush(&mut self) {
-        let para = std::mem::take(&mut self.para);
-        let para = if self.pre > 0 {
-            para.trim_matches('\n').to_owned()
+        let mut para = std::mem::take(&mut self.para);
+        let kept = if self.pre > 0 {
+            para.trim_matches('\n')
         } else {
-            para.trim().to_owned()
+            para.trim()
         };
+        if kept.len() != para.len() {
+            para = kept.to_owned();
+        }
         self.space = false;
         if para.is_empty() {
             return;
@@ -452,20 +456,47 @@ impl Text {
 /// first after `first`, the others after `rest`.
 fn wrap(out: &mut String, text: &str, first: &str, rest: &str) {
     out.push_str(first);
-    let mut width = first.chars().count();
-    let start = width;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let len = word.chars().count();
-        if width > start && width + 1 + len > TEXT_WIDTH {
-            out.push('\n');
-            out.push_str(rest);
-            width = rest.chars().count();
-        } else if width > start {
-            out.push(' ');
-            width += 1;
+    let rest_width = width_of(rest);
+    let start = width_of(first);
+    let mut width = start;
+    let mut from = 0;
+    let bytes = text.as_bytes();
+    // One pass: a word ends at a space (or the end); its width is its characters (bytes that
+    // do not continue a UTF-8 sequence).
+    let mut word_width = 0;
+    for i in 0..=bytes.len() {
+        match bytes.get(i) {
+            Some(b' ') | None => {
+                if i > from {
+                    if width > start && width + 1 + word_width > TEXT_WIDTH {
+                        out.push('\n');
+                        out.push_str(rest);
+                        width = rest_width;
+                    } else if width > start {
+                        out.push(' ');
+                        width += 1;
+                    }
+                    out.push_str(&text[from..i]);
+                    width += word_width;
+                }
+                from = i + 1;
+                word_width = 0;
+            }
+            Some(&b) => {
+                if b & 0xC0 != 0x80 {
+                    word_width += 1;
+                }
+            }
         }
-        out.push_str(word);
-        width += len;
+    }
+}
+
+/// Characters in `s` (prefixes: spaces, `> `, bullets).
+fn width_of(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
     }
 }
 
