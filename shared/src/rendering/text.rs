@@ -1,7 +1,7 @@
-//! The plain-text alternative of an HTML email body, made in one pass over the rendered HTML: no
-//! document tree, no layout engine. Each message's body differs, so this runs once per message;
-//! it costs a few microseconds for a 3 KB body where a full HTML-to-text renderer cost over a
-//! hundred (see the rendering benchmark).
+//! The plain-text alternative of an HTML email body, written word by word in one pass over the
+//! rendered HTML: no document tree, no layout engine. Each message's body differs, so this runs
+//! once per message; it costs a fraction of what the full HTML-to-text renderer it replaces did
+//! (the README's Measured table; `cargo bench -p herald-shared --bench rendering`).
 //!
 //! The rules, which are Herald's (a text email, not a screen rendering):
 //!
@@ -199,33 +199,42 @@ struct List {
     next: u32,
 }
 
-/// An open link: where its text starts in the paragraph, and the address it shows.
+/// An open link: the address it shows after its text.
 #[derive(Debug)]
 struct Link {
-    start: usize,
     shown: Option<String>,
 }
 
-/// The text being made: finished lines, the paragraph being gathered, and what is open.
+/// The text being written, word by word, straight into its lines: what is open (lists, quotes,
+/// links, preformatted text), where the current line stands, and the break owed before the next
+/// block's first word.
 #[derive(Debug, Default)]
 struct Text {
     out: String,
-    /// Inline text of the current block, whitespace collapsed; `\n` where a `<br>` was.
-    para: String,
-    /// Whitespace seen since the last character of `para`.
+    /// Characters on the current line (prefix included).
+    width: usize,
+    /// Whether the current block has written a word yet.
+    in_block: bool,
+    /// Whitespace seen since the last word.
     space: bool,
-    /// The break owed before the next paragraph.
+    /// Line breaks (`<br>`) owed inside the current block.
+    breaks: usize,
+    /// The break owed before the next block.
     owed: Option<Break>,
     /// Text right after a block that separates itself by a blank line starts its own.
     after_block: bool,
     lists: Vec<List>,
-    /// The bullet of the list item whose first paragraph is not written yet, and the indent
-    /// of each open item.
+    /// The bullet of the list item whose first line is not written yet, and the indent of each
+    /// open item.
     bullet: Option<String>,
     indents: Vec<usize>,
     quotes: usize,
     pre: usize,
+    /// Preformatted text, gathered until its block ends.
+    pre_text: String,
     links: Vec<Link>,
+    /// The words of the open links, to compare with their addresses.
+    link_text: String,
 }
 
 impl Text {
@@ -240,7 +249,7 @@ impl Text {
         };
         if self.pre > 0 {
             self.note_content();
-            self.para.push_str(&decoded);
+            self.pre_text.push_str(&decoded);
             return;
         }
         // Words, and whether whitespace came before each. Whitespace is ASCII, so splitting the
@@ -262,15 +271,6 @@ impl Text {
         }
     }
 
-    fn word(&mut self, word: &str) {
-        self.note_content();
-        if self.space && !self.para.is_empty() && !self.para.ends_with('\n') {
-            self.para.push(' ');
-        }
-        self.space = false;
-        self.para.push_str(word);
-    }
-
     /// Decoded text (an attribute's), whitespace collapsed.
     fn text(&mut self, text: &str) {
         for word in text.split(|c: char| c.is_ascii_whitespace()) {
@@ -281,11 +281,94 @@ impl Text {
         }
     }
 
-    /// Visible content is coming: text after a blank-line block starts a paragraph of its own.
+    /// Writes one word: starting the block (its break and first-line prefix) or a new line when
+    /// it would not fit, else after a space if whitespace came before it.
+    fn word(&mut self, word: &str) {
+        self.note_content();
+        let len = width_of(word);
+        if !self.in_block {
+            self.start_block();
+        } else if self.breaks > 0 {
+            for _ in 1..self.breaks {
+                let blank = self.prefix(false);
+                self.out.push('\n');
+                self.out.push_str(blank.trim_end());
+            }
+            self.new_line();
+            self.breaks = 0;
+        } else if self.space {
+            if self.width + 1 + len > TEXT_WIDTH && self.width > self.prefix_width() {
+                self.new_line();
+            } else {
+                self.out.push(' ');
+                self.width += 1;
+            }
+        }
+        if !self.links.is_empty() {
+            if self.space && !self.link_text.is_empty() {
+                self.link_text.push(' ');
+            }
+            self.link_text.push_str(word);
+        }
+        self.space = false;
+        self.out.push_str(word);
+        self.width += len;
+    }
+
+    /// The first word of a block: the break owed since the last one, then the first line's
+    /// prefix (a list item's bullet).
+    fn start_block(&mut self) {
+        if !self.out.is_empty() {
+            self.out.push('\n');
+            if self.owed == Some(Break::Blank) {
+                let quote = self.quote_prefix();
+                self.out.push_str(quote.trim_end());
+                self.out.push('\n');
+            }
+        }
+        self.owed = None;
+        let prefix = self.prefix(true);
+        self.width = width_of(&prefix);
+        self.out.push_str(&prefix);
+        self.in_block = true;
+        self.breaks = 0;
+    }
+
+    fn new_line(&mut self) {
+        let prefix = self.prefix(false);
+        self.out.push('\n');
+        self.out.push_str(&prefix);
+        self.width = width_of(&prefix);
+    }
+
+    /// The prefix of a line: quotes, then the indent of the open list items (a bullet in place
+    /// of the innermost one's on its first line).
+    fn prefix(&mut self, first: bool) -> String {
+        let indent: usize = self.indents.iter().sum();
+        let bullet = if first { self.bullet.take() } else { None };
+        if indent == 0 && self.quotes == 0 && bullet.is_none() {
+            return String::new();
+        }
+        let mut prefix = self.quote_prefix();
+        match bullet {
+            Some(b) => {
+                prefix.push_str(&" ".repeat(indent.saturating_sub(width_of(&b))));
+                prefix.push_str(&b);
+            }
+            None => prefix.push_str(&" ".repeat(indent)),
+        }
+        prefix
+    }
+
+    fn prefix_width(&self) -> usize {
+        self.quotes * 2 + self.indents.iter().sum::<usize>()
+    }
+
+    /// Visible content is coming: text after a blank-line block starts a block of its own.
     fn note_content(&mut self) {
         if self.after_block {
             self.after_block = false;
-            self.flush();
+            self.end_block();
             self.owe(Break::Blank);
         }
     }
@@ -299,7 +382,9 @@ impl Text {
         match (name, tag.closing) {
             ("br", _) => {
                 self.note_content();
-                self.para.push('\n');
+                if self.in_block {
+                    self.breaks += 1;
+                }
                 self.space = false;
                 return;
             }
@@ -310,24 +395,22 @@ impl Text {
                 return;
             }
             ("a", false) => {
+                if self.links.is_empty() {
+                    self.link_text.clear();
+                }
                 let shown = tag.href.as_deref().and_then(shown_address);
-                self.links.push(Link {
-                    start: self.para.len(),
-                    shown,
-                });
+                self.links.push(Link { shown });
                 return;
             }
             ("a", true) => {
                 if let Some(link) = self.links.pop()
                     && let Some(address) = link.shown
                 {
-                    let text = self.para.get(link.start..).unwrap_or_default().trim();
-                    if !text.is_empty() && text != address {
-                        self.para.push_str(" (");
-                        self.para.push_str(&address);
-                        self.para.push(')');
-                    } else if text.is_empty() {
+                    if self.link_text.is_empty() {
                         self.text(&address);
+                    } else if self.link_text != address {
+                        self.space = true;
+                        self.word(&format!("({address})"));
                     }
                 }
                 return;
@@ -337,7 +420,7 @@ impl Text {
         let Some(separation) = block(name) else {
             return;
         };
-        self.flush();
+        self.end_block();
         self.after_block = false;
         self.space = false;
         if tag.closing {
@@ -372,7 +455,7 @@ impl Text {
                     }
                     _ => "- ".to_owned(),
                 };
-                self.indents.push(bullet.chars().count());
+                self.indents.push(width_of(&bullet));
                 self.bullet = Some(bullet);
             }
             "dd" => self.indents.push(2),
@@ -382,62 +465,26 @@ impl Text {
         }
     }
 
-    /// Writes the gathered paragraph, wrapped under the open indents and quotes.
-    fn flush(&mut self) {
-        let mut para = std::mem::take(&mut self.para);
-        let kept = if self.pre > 0 {
-            para.trim_matches('\n')
-        } else {
-            para.trim()
-        };
-        if kept.len() != para.len() {
-            para = kept.to_owned();
-        }
-        self.space = false;
-        if para.is_empty() {
-            return;
-        }
-        if !self.out.is_empty() {
-            match self.owed.unwrap_or(Break::Line) {
-                Break::Blank => {
-                    self.out.push('\n');
-                    self.out.push_str(self.quote_prefix().trim_end());
-                    self.out.push('\n');
+    /// Ends the current block: its preformatted text, if it was one, is written as it is.
+    fn end_block(&mut self) {
+        if !self.pre_text.is_empty() {
+            let text = std::mem::take(&mut self.pre_text);
+            let text = text.trim_matches('\n');
+            if !text.is_empty() {
+                self.start_block();
+                let rest = self.prefix(false);
+                for (i, line) in text.split('\n').enumerate() {
+                    if i > 0 {
+                        self.out.push('\n');
+                        self.out.push_str(&rest);
+                    }
+                    self.out.push_str(line);
                 }
-                _ => self.out.push('\n'),
             }
         }
-        self.owed = None;
-        let indent: usize = self.indents.iter().sum();
-        let bullet = self.bullet.take();
-        let (first, rest) = if indent == 0 && self.quotes == 0 && bullet.is_none() {
-            (String::new(), String::new())
-        } else {
-            let quote = self.quote_prefix();
-            let first = match &bullet {
-                Some(b) => format!(
-                    "{quote}{}{b}",
-                    " ".repeat(indent.saturating_sub(b.chars().count()))
-                ),
-                None => format!("{quote}{}", " ".repeat(indent)),
-            };
-            (first, format!("{quote}{}", " ".repeat(indent)))
-        };
-        let mut prefix = first.as_str();
-        let mut first_line = true;
-        for segment in para.split('\n') {
-            if !first_line {
-                self.out.push('\n');
-            }
-            if self.pre > 0 {
-                self.out.push_str(prefix);
-                self.out.push_str(segment);
-            } else {
-                wrap(&mut self.out, segment.trim(), prefix, &rest);
-            }
-            prefix = &rest;
-            first_line = false;
-        }
+        self.in_block = false;
+        self.breaks = 0;
+        self.space = false;
     }
 
     fn quote_prefix(&self) -> String {
@@ -446,52 +493,16 @@ impl Text {
 
     fn finish(mut self) -> String {
         self.after_block = false;
-        self.flush();
-        let lines: Vec<&str> = self.out.lines().map(str::trim_end).collect();
-        lines.join("\n").trim_matches('\n').to_owned()
-    }
-}
-
-/// Writes `text` as lines of at most [`TEXT_WIDTH`] characters (a longer word stays whole), the
-/// first after `first`, the others after `rest`.
-fn wrap(out: &mut String, text: &str, first: &str, rest: &str) {
-    out.push_str(first);
-    let rest_width = width_of(rest);
-    let start = width_of(first);
-    let mut width = start;
-    let mut from = 0;
-    let bytes = text.as_bytes();
-    // One pass: a word ends at a space (or the end); its width is its characters (bytes that
-    // do not continue a UTF-8 sequence).
-    let mut word_width = 0;
-    for i in 0..=bytes.len() {
-        match bytes.get(i) {
-            Some(b' ') | None => {
-                if i > from {
-                    if width > start && width + 1 + word_width > TEXT_WIDTH {
-                        out.push('\n');
-                        out.push_str(rest);
-                        width = rest_width;
-                    } else if width > start {
-                        out.push(' ');
-                        width += 1;
-                    }
-                    out.push_str(&text[from..i]);
-                    width += word_width;
-                }
-                from = i + 1;
-                word_width = 0;
-            }
-            Some(&b) => {
-                if b & 0xC0 != 0x80 {
-                    word_width += 1;
-                }
-            }
+        self.end_block();
+        if self.out.contains(" \n") || self.out.ends_with(' ') {
+            let lines: Vec<&str> = self.out.lines().map(str::trim_end).collect();
+            return lines.join("\n").trim_matches('\n').to_owned();
         }
+        self.out
     }
 }
 
-/// Characters in `s` (prefixes: spaces, `> `, bullets).
+/// Characters in `s`.
 fn width_of(s: &str) -> usize {
     if s.is_ascii() {
         s.len()
