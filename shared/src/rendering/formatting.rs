@@ -345,6 +345,9 @@ fn money(state: &State, value: Value) -> Result<String, Error> {
     Ok(format!("{shown}\u{a0}{}", amount.currency))
 }
 
+/// The filters' names.
+pub const FILTERS: [&str; 5] = ["datetime", "date", "time", "number", "money"];
+
 /// Adds the filters to `env`.
 pub fn install(env: &mut minijinja::Environment<'_>) {
     env.add_filter("datetime", datetime);

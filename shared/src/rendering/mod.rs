@@ -289,6 +289,8 @@ pub struct Template {
     design: minijinja::Value,
     /// Email only: the brand layout around the body, and the text alternative's footer.
     frame: Option<layout::Frame>,
+    /// Whether a part may call a formatting filter (by name in its source: erring towards yes).
+    formats: bool,
 }
 
 impl Template {
@@ -343,6 +345,9 @@ impl Template {
                     compliance == Compliance::Marketing,
                 )
             }),
+            formats: std::iter::once(content.body.as_str())
+                .chain(content.subject.as_deref())
+                .any(|source| formatting::FILTERS.iter().any(|f| source.contains(f))),
         })
     }
 
@@ -372,11 +377,15 @@ impl Template {
             (names::BRAND.clone(), self.brand.clone()),
             (names::ASSETS.clone(), self.assets.clone()),
             (names::DESIGN.clone(), self.design.clone()),
-            (
+        ]);
+        // Only templates that format something need to know whom for (the filters fall back to
+        // English and UTC without it, which no template that uses them sees).
+        if self.formats {
+            entries.push((
                 names::AUDIENCE.clone(),
                 minijinja::Value::from_object(formatting::Lazy::from(audience)),
-            ),
-        ]);
+            ));
+        }
         minijinja::Value::from_object(Context { entries })
     }
 
