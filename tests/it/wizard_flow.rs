@@ -176,6 +176,12 @@ async fn invalid_configuration_reports_every_problem_and_activates_nothing() {
             "template_missing",
             "templates.rsvp_confirmation.email".to_owned(),
         ),
+        // Invitations are marketing: email needs the sender's legal name and postal address.
+        ("compliance_block_missing", "brand.legal_name".to_owned()),
+        (
+            "compliance_block_missing",
+            "brand.postal_address".to_owned(),
+        ),
     ];
     for (code, field) in &expected {
         assert!(
