@@ -115,17 +115,7 @@ async fn completion_names_the_missing_legal_identity_of_marketing_email() {
     let h = Harness::new(brand(false), false).await;
     let (status, body, _) = serve(&h.app, fixture("wizard-completion/complete-wizard")).await;
     assert_eq!(status, 422, "{body}");
-    let problems: Vec<(String, String)> = body["error"]["problems"]
-        .as_array()
-        .expect("problems")
-        .iter()
-        .map(|p| {
-            (
-                p["code"].as_str().unwrap_or_default().to_owned(),
-                p["field"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
+    let problems = support::problems(&body);
     assert_eq!(
         problems,
         [

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::catalogue::{Category, Channel};
 use super::validation::{FieldError, text};
-use super::variable_type::{FieldDecl, ItemType, Kind, Shape, is_identifier};
+use super::variable_type::{FieldDecl, ItemType, Kind, Shape, is_identifier, undeclared};
 use crate::domain::ErrorCode;
 
 pub const MAX_BODY_CHARS: usize = 100_000;
@@ -196,16 +196,7 @@ impl TemplateContent {
                 .keys()
                 .find(|k| !self.variables.iter().any(|v| &v.name == *k))
         {
-            let field = if is_identifier(extra) {
-                format!("{base}.{extra}")
-            } else {
-                base.to_owned()
-            };
-            return Err(FieldError::new(
-                ErrorCode::UnknownVariable,
-                field,
-                "the template declares no variable of this name",
-            ));
+            return Err(undeclared(base, extra, "variable"));
         }
         for v in &self.variables {
             let at = format!("{base}.{}", v.name);

@@ -251,16 +251,7 @@ impl Shape<'_> {
                     .keys()
                     .find(|k| !self.fields.iter().any(|f| &f.name == *k))
                 {
-                    let field = if is_identifier(extra) {
-                        format!("{path}.{extra}")
-                    } else {
-                        path.to_owned()
-                    };
-                    return Err(FieldError::new(
-                        ErrorCode::UnknownVariable,
-                        field,
-                        "the template declares no field of this name",
-                    ));
+                    return Err(undeclared(path, extra, "field"));
                 }
                 for f in self.fields {
                     let at = format!("{path}.{}", f.name);
@@ -300,6 +291,21 @@ impl Shape<'_> {
             ),
         }
     }
+}
+
+/// A name the template does not declare, at `{path}.{name}` (at `path` alone when the name is
+/// not an identifier: the error never repeats arbitrary text).
+pub fn undeclared(path: &str, name: &str, what: &str) -> FieldError {
+    let field = if is_identifier(name) {
+        format!("{path}.{name}")
+    } else {
+        path.to_owned()
+    };
+    FieldError::new(
+        ErrorCode::UnknownVariable,
+        field,
+        format!("the template declares no {what} of this name"),
+    )
 }
 
 /// `guest_name` as `Guest name`.

@@ -44,6 +44,24 @@ pub async fn ok(app: &herald_shared::App, event: Value) -> Value {
     body
 }
 
+/// The `(code, field)` of each problem in an error answer's `problems`.
+pub fn problems(body: &Value) -> Vec<(String, String)> {
+    body["error"]["problems"]
+        .as_array()
+        .map(|problems| {
+            problems
+                .iter()
+                .map(|p| {
+                    (
+                        p["code"].as_str().unwrap_or_default().to_owned(),
+                        p["field"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A sample API Gateway request from `events/` (`name` without `.json`).
 pub fn fixture(name: &str) -> Value {
     let path = format!("{}/../events/{name}.json", env!("CARGO_MANIFEST_DIR"));
