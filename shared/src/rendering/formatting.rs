@@ -93,16 +93,6 @@ impl From<&super::Audience> for Audience {
     }
 }
 
-/// Whether `tag` is a well-formed BCP 47 language tag (`en`, `fr-CA`, `pt-BR`, `sw`).
-pub fn is_locale(tag: &str) -> bool {
-    tag.len() <= 35 && Locale::try_from_str(tag).is_ok()
-}
-
-/// Whether `zone` is an IANA time zone Herald knows (`Africa/Lusaka`).
-pub fn is_time_zone(zone: &str) -> bool {
-    zone.len() <= 64 && jiff::tz::TimeZone::get(zone).is_ok()
-}
-
 /// Runs `f` with the rendering's audience (English and UTC outside a rendering of Herald's).
 fn with_audience<T>(state: &State, f: impl FnOnce(&Lazy) -> Result<T, Error>) -> Result<T, Error> {
     let value = state.lookup(AUDIENCE);
@@ -476,7 +466,5 @@ mod tests {
             render("{{ at | time }}", "sw", "Africa/Nairobi", at),
             "21:30"
         );
-        assert!(is_locale("pt-BR") && !is_locale("pt_BR!"));
-        assert!(is_time_zone("Africa/Lusaka") && !is_time_zone("Lusaka"));
     }
 }
