@@ -3,15 +3,13 @@
 //! withdraws consent to marketing on email without a login, once; after it the next marketing
 //! email to that person is refused and a transactional one still goes out.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{AcceptingSender, Adjust, PassingChecker, fixture};
 use herald_shared::App;
 use herald_shared::domain::message::MessageId;
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
-use support::{AcceptingSender, Adjust, PassingChecker, fixture};
 
 struct Harness {
     app: App,
@@ -49,12 +47,12 @@ impl Harness {
     }
 
     async fn call(&self, event: Value) -> (u16, Value) {
-        let (status, body, _) = support::serve(&self.app, event).await;
+        let (status, body, _) = crate::support::serve(&self.app, event).await;
         (status, body)
     }
 
     async fn ok(&self, event: Value) -> Value {
-        support::ok(&self.app, event).await
+        crate::support::ok(&self.app, event).await
     }
 
     /// A single email of `category` to Ada: (status, answer).

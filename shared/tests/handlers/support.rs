@@ -1,7 +1,5 @@
-//! What the handler test files share: sample requests from `events/`, ways to adjust them, and
-//! provider ports for tests that do not exercise providers. Each test file that needs them says
-//! `mod support;` (not every file uses every item).
-#![allow(dead_code)]
+//! What the handler tests share: sample requests from `events/`, ways to adjust them, and
+//! provider ports for tests that do not exercise providers.
 
 use async_trait::async_trait;
 use herald_shared::credentials::OpenCredentials;

@@ -5,16 +5,14 @@
 //! identity and the recipient's own unsubscribe link (HTML and text), a transactional one only
 //! the identity.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{AcceptingSender, Adjust, PassingChecker, fixture, ok, serve};
 use herald_shared::App;
 use herald_shared::domain::message::{Message, MessageId};
 use herald_shared::store::MessageStore;
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
-use support::{AcceptingSender, Adjust, PassingChecker, fixture, ok, serve};
 
 struct Harness {
     app: App,
@@ -115,7 +113,7 @@ async fn completion_names_the_missing_legal_identity_of_marketing_email() {
     let h = Harness::new(brand(false), false).await;
     let (status, body, _) = serve(&h.app, fixture("wizard-completion/complete-wizard")).await;
     assert_eq!(status, 422, "{body}");
-    let problems = support::problems(&body);
+    let problems = crate::support::problems(&body);
     assert_eq!(
         problems,
         [

@@ -1,11 +1,10 @@
 //! The circuit breaker seen from dispatch: whatever a half-open trial ends in, the provider is
 //! tried again for later messages (in memory, with a scripted provider).
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{Adjust, PassingChecker, fixture};
 use async_trait::async_trait;
 use herald_shared::App;
 use herald_shared::api;
@@ -16,7 +15,6 @@ use herald_shared::domain::provider::ProviderSettings;
 use herald_shared::providers::{Accepted, ChannelSender, Outbound, SendError};
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
-use support::{Adjust, PassingChecker, fixture};
 
 const COOL_DOWN: Duration = Duration::from_millis(50);
 

@@ -3,10 +3,9 @@
 //! nothing of another tenant's or another event's messages. The DynamoDB index path is tested
 //! against the emulator in the integration tests.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{AcceptingSender, Adjust, PassingChecker, fixture};
 use herald_shared::App;
 use herald_shared::domain::audit::AuditEntry;
 use herald_shared::domain::identity::Role;
@@ -15,7 +14,6 @@ use herald_shared::domain::recipient::Recipient;
 use herald_shared::domain::{Category, Channel, EventId, TenantId};
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
-use support::{AcceptingSender, Adjust, PassingChecker, fixture};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -125,7 +123,7 @@ fn list(query: &[(&str, &str)]) -> Value {
 }
 
 async fn call(app: &App, event: Value) -> (u16, Value) {
-    let (status, body, _) = support::serve(app, event).await;
+    let (status, body, _) = crate::support::serve(app, event).await;
     (status, body)
 }
 

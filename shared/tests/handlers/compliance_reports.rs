@@ -23,9 +23,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-mod support;
-
-use support::{PassingChecker, fixture};
+use crate::support::{PassingChecker, fixture};
 
 /// The number Twilio refuses for good in these tests.
 const INVALID_NUMBER: &str = "+260971234568";

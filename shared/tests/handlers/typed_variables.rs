@@ -4,17 +4,15 @@
 //! right values render in each recipient's locale and time zone, the event's by default; the
 //! preview renders with samples made from the declared types.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{AcceptingSender, Adjust, PassingChecker, fixture, ok, serve};
 use herald_shared::App;
 use herald_shared::domain::message::MessageId;
 use herald_shared::fanout::MemoryFanout;
 use herald_shared::store::MessageStore;
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
-use support::{AcceptingSender, Adjust, PassingChecker, fixture, ok, serve};
 
 fn template() -> Value {
     json!({

@@ -3,11 +3,10 @@
 //! message ends `failed` with reason `record_too_large` when a smaller record fits, and a
 //! receipt whose change does not fit is acknowledged and counted.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::{Adjust, PassingChecker, fixture};
 use async_trait::async_trait;
 use herald_shared::App;
 use herald_shared::api;
@@ -28,7 +27,6 @@ use herald_shared::status_webhooks::MemoryStatusEvents;
 use herald_shared::store::memory::MemoryStore;
 use herald_shared::store::{ClaimResult, MessageStore, StoreError, StoreResult, StoredMessage};
 use serde_json::{Value, json};
-use support::{Adjust, PassingChecker, fixture};
 
 type Rule = Box<dyn Fn(&Message) -> bool + Send + Sync>;
 

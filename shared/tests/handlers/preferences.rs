@@ -18,9 +18,7 @@ use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-mod support;
-
-use support::{PassingChecker, fixture};
+use crate::support::{PassingChecker, fixture};
 
 const ADA: &str = "+260971234567";
 
@@ -114,7 +112,7 @@ impl Harness {
     }
 
     async fn call(&self, event: Value) -> (u16, Value) {
-        let (status, body, _) = support::serve(&self.app, event).await;
+        let (status, body, _) = crate::support::serve(&self.app, event).await;
         (status, body)
     }
 
@@ -777,7 +775,7 @@ async fn what_changes_while_a_message_waits_in_its_queue_is_honoured_at_dispatch
 
 /// The page as a browser gets it: (status, headers, HTML).
 async fn page(h: &Harness, event: Value) -> (u16, std::collections::HashMap<String, String>) {
-    let (status, _, headers) = support::serve(&h.app, event).await;
+    let (status, _, headers) = crate::support::serve(&h.app, event).await;
     (status, headers)
 }
 

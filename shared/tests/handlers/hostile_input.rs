@@ -5,12 +5,11 @@
 //! role. Nothing may panic, no client mistake may answer 5xx, and every 4xx carries
 //! `{"error": {"code", "message"}}`. Deterministic (fixed seed, no failure files), in memory.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use crate::support::{AcceptingSender, Adjust, PassingChecker, fixture};
 use base64::Engine as _;
 use futures::FutureExt as _;
 use herald_shared::App;
@@ -19,7 +18,6 @@ use herald_shared::store::memory::MemoryStore;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::{Value, json};
-use support::{AcceptingSender, Adjust, PassingChecker, fixture};
 
 /// Cases per route: with 65 routes, a few seconds in a debug build.
 const CASES: u32 = 96;

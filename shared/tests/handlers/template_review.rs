@@ -4,17 +4,15 @@
 //! version the event uses waits; two reviews at once resolve once; every transition is audited
 //! with its actor and announced to the tenant's status webhooks.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::support::{AcceptingSender, Adjust, PassingChecker, fixture};
 use herald_shared::App;
 use herald_shared::domain::status_event::StatusEventData;
 use herald_shared::status_webhooks::MemoryStatusEvents;
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
-use support::{AcceptingSender, Adjust, PassingChecker, fixture};
 
 struct Harness {
     app: App,
@@ -50,11 +48,11 @@ impl Harness {
     }
 
     async fn call(&self, event: Value) -> (u16, Value, HashMap<String, String>) {
-        support::serve(&self.app, event).await
+        crate::support::serve(&self.app, event).await
     }
 
     async fn ok(&self, event: Value) -> Value {
-        support::ok(&self.app, event).await
+        crate::support::ok(&self.app, event).await
     }
 
     async fn approvals_on(&self) {

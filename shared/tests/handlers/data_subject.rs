@@ -18,9 +18,7 @@ use herald_shared::store::{ClaimResult, MessageStore as _, RecipientStore as _};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-mod support;
-
-use support::{AcceptingSender, Adjust, PassingChecker, fixture};
+use crate::support::{AcceptingSender, Adjust, PassingChecker, fixture};
 
 const ADA: &str = "+260971234567";
 const ADA_EMAIL: &str = "ada@guests.example";

@@ -3,11 +3,10 @@
 //! in the record and the message list, audited; the recipient gate applies; beyond the hourly
 //! quota the answer is 429 with `Retry-After` and nothing is sent or written.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{Adjust, PassingChecker, fixture};
 use async_trait::async_trait;
 use herald_shared::App;
 use herald_shared::credentials::OpenCredentials;
@@ -20,7 +19,6 @@ use herald_shared::domain::suppression::{Block, BlockKind};
 use herald_shared::providers::{Accepted, ChannelSender, Outbound, SendError};
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
-use support::{Adjust, PassingChecker, fixture};
 
 /// Takes every message and remembers (kind, recipient, text).
 #[derive(Default)]
@@ -65,11 +63,11 @@ impl Harness {
     }
 
     async fn call(&self, event: Value) -> (u16, Value, HashMap<String, String>) {
-        support::serve(&self.app, event).await
+        crate::support::serve(&self.app, event).await
     }
 
     async fn ok(&self, event: Value) -> Value {
-        support::ok(&self.app, event).await
+        crate::support::ok(&self.app, event).await
     }
 
     /// An event with settings, a brand, a Twilio SMS provider and the SMS invitation template:

@@ -2,10 +2,9 @@
 //! client gets an error, nothing is published, and a retry with the same `Idempotency-Key`
 //! writes the rest and publishes every message once, with one audit entry per message.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
+use crate::support::{AcceptingSender, Adjust, PassingChecker, fixture};
 use async_trait::async_trait;
 use herald_shared::App;
 use herald_shared::domain::TenantId;
@@ -18,7 +17,6 @@ use herald_shared::fanout::MemoryFanout;
 use herald_shared::store::memory::MemoryStore;
 use herald_shared::store::{ClaimResult, MessageStore, StoreError, StoreResult, StoredMessage};
 use serde_json::{Value, json};
-use support::{AcceptingSender, Adjust, PassingChecker, fixture};
 
 /// The in-memory message store, except that the next `create_many` may write only its first
 /// messages and then fail, as a batch whose third transaction of five failed would.
@@ -131,7 +129,7 @@ impl MessageStore for FailingMidway {
 }
 
 async fn call(app: &App, event: Value) -> (u16, Value) {
-    let (status, body, _) = support::serve(app, event).await;
+    let (status, body, _) = crate::support::serve(app, event).await;
     (status, body)
 }
 

@@ -28,9 +28,7 @@ use herald_shared::store::WebhookEndpointStore;
 use herald_shared::store::memory::MemoryStore;
 use serde_json::{Value, json};
 
-mod support;
-
-use support::{PassingChecker, fixture};
+use crate::support::{PassingChecker, fixture};
 
 /// Accepts every message, or refuses the recipient for good when told to.
 #[derive(Default)]
@@ -107,11 +105,11 @@ impl Harness {
     }
 
     async fn call(&self, event: Value) -> (u16, Value, HashMap<String, String>) {
-        support::serve(&self.app, event).await
+        crate::support::serve(&self.app, event).await
     }
 
     async fn ok(&self, event: Value) -> Value {
-        support::ok(&self.app, event).await
+        crate::support::ok(&self.app, event).await
     }
 
     async fn create(&self, body: Value) -> Value {
