@@ -16,6 +16,9 @@ if [ "${CI:-}" = "true" ]; then
   export CARGO_INCREMENTAL=0 PIP_NO_CACHE_DIR=1
 fi
 
+# Disk is the scarce resource of a fresh build (about 4 GB of target/ for this suite): say what
+# there is, so that a linker killed by a full disk is recognised as such.
+step "disk: $(df -h . | awk 'NR == 2 { print $4 " free of " $2 }')"
 step "toolchain"
 scripts/toolchain.sh
 step "cargo fmt --check"
