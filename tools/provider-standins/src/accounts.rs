@@ -1,10 +1,14 @@
 //! Credentials the stand-ins accept: the public, serialisable description (`Accounts`, also the
 //! `--accounts` file and the body of `POST /_standin/accounts`) and the lookup tables built from it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::ids;
 
 /// Starting Africa's Talking balance, in ten-thousandths of a shilling (KES 1000.0000).
 pub(crate) const DEFAULT_AT_BALANCE: i64 = 1000 * 10_000;
@@ -16,7 +20,11 @@ pub(crate) const DEFAULT_AT_BALANCE: i64 = 1000 * 10_000;
 ///   "twilio": [{"account_sid": "AC...", "auth_token": "...", "api_keys": [{"sid": "SK...", "secret": "..."}]}],
 ///   "africastalking": [{"username": "sandbox", "api_key": "..."}],
 ///   "brevo": [{"api_key": "xkeysib-..."}],
-///   "meta": [{"phone_number_id": "106540352242922", "access_token": "..."}]
+///   "meta": [{"phone_number_id": "106540352242922", "access_token": "...", "business_account_id": "102290129340398"}],
+///   "meta_templates": [{"business_account_id": "102290129340398", "name": "rsvp_reminder", "language": "en_US",
+///                       "components": [{"type": "BODY", "text": "Hi {{1}}"}]}],
+///   "twilio_contents": [{"account_sid": "AC...", "friendly_name": "rsvp_reminder",
+///                        "variables": {"1": "Ada"}, "types": {"twilio/text": {"body": "Hi {{1}}"}}}]
 /// }
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +34,11 @@ pub struct Accounts {
     pub africastalking: Vec<AfricasTalkingAccount>,
     pub brevo: Vec<BrevoAccount>,
     pub meta: Vec<MetaPhoneNumber>,
+    /// WhatsApp message templates, per business account (WABA); registering the same
+    /// (business account, name, language) again replaces the earlier one.
+    pub meta_templates: Vec<MetaTemplate>,
+    /// Twilio Content API resources; registering the same sid again replaces the earlier one.
+    pub twilio_contents: Vec<TwilioContent>,
 }
 
 impl Accounts {
@@ -113,7 +126,40 @@ impl Accounts {
             access_token: access_token.into(),
             display_phone_number: None,
             verified_name: None,
+            business_account_id: None,
         });
+        self
+    }
+
+    /// Adds a WhatsApp Cloud phone number id owned by the business account (WABA)
+    /// `business_account_id`, reachable with `access_token`; the token then also lists that
+    /// WABA's message templates, and template sends from the number use them.
+    pub fn meta_business_phone_number(
+        mut self,
+        business_account_id: impl Into<String>,
+        phone_number_id: impl Into<String>,
+        access_token: impl Into<String>,
+    ) -> Self {
+        self.meta.push(MetaPhoneNumber {
+            phone_number_id: phone_number_id.into(),
+            access_token: access_token.into(),
+            display_phone_number: None,
+            verified_name: None,
+            business_account_id: Some(business_account_id.into()),
+        });
+        self
+    }
+
+    /// Adds (or, for the same business account, name and language, replaces) a WhatsApp
+    /// message template.
+    pub fn meta_template(mut self, template: MetaTemplate) -> Self {
+        self.meta_templates.push(template);
+        self
+    }
+
+    /// Adds (or, for the same sid, replaces) a Twilio Content API resource.
+    pub fn twilio_content(mut self, content: TwilioContent) -> Self {
+        self.twilio_contents.push(content);
         self
     }
 
@@ -123,6 +169,8 @@ impl Accounts {
         self.africastalking.extend(other.africastalking);
         self.brevo.extend(other.brevo);
         self.meta.extend(other.meta);
+        self.meta_templates.extend(other.meta_templates);
+        self.twilio_contents.extend(other.twilio_contents);
     }
 
     /// How many entries of each provider this holds.
@@ -132,6 +180,8 @@ impl Accounts {
             "africastalking": self.africastalking.len(),
             "brevo": self.brevo.len(),
             "meta": self.meta.len(),
+            "meta_templates": self.meta_templates.len(),
+            "twilio_contents": self.twilio_contents.len(),
         })
     }
 }
@@ -187,6 +237,238 @@ pub struct MetaPhoneNumber {
     pub display_phone_number: Option<String>,
     #[serde(default)]
     pub verified_name: Option<String>,
+    /// The WhatsApp Business Account (WABA) that owns the number.
+    #[serde(default)]
+    pub business_account_id: Option<String>,
+}
+
+fn approved_upper() -> String {
+    "APPROVED".to_owned()
+}
+
+fn approved_lower() -> String {
+    "approved".to_owned()
+}
+
+fn utility() -> String {
+    "UTILITY".to_owned()
+}
+
+fn unknown_score() -> String {
+    "UNKNOWN".to_owned()
+}
+
+fn no_reason() -> String {
+    "NONE".to_owned()
+}
+
+fn english() -> String {
+    "en".to_owned()
+}
+
+/// A WhatsApp message template as Meta's Business Management API describes it.
+///
+/// `components` use Meta's template definition format, e.g.
+/// `[{"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "Hi {{1}}, {{2}} starts at
+/// {{3}}"}, {"type": "BUTTONS", "buttons": [{"type": "URL", "text": "RSVP", "url":
+/// "https://rsvp.example/{{1}}"}, {"type": "QUICK_REPLY", "text": "No"}]}]`. Strings such as
+/// `status` are kept verbatim, so states the stand-in does not know still list as given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaTemplate {
+    pub business_account_id: String,
+    pub name: String,
+    /// Language or locale code, e.g. `en_US` or `fr`.
+    pub language: String,
+    /// `APPROVED` (default), `PENDING`, `REJECTED`, `PAUSED`, `DISABLED`, ...: only `APPROVED`
+    /// templates send; `PAUSED` answers 132015, `DISABLED` 132016, anything else 132001.
+    #[serde(default = "approved_upper")]
+    pub status: String,
+    /// `UTILITY` (default), `MARKETING` or `AUTHENTICATION`.
+    #[serde(default = "utility")]
+    pub category: String,
+    /// `GREEN`, `YELLOW`, `RED` or `UNKNOWN` (default).
+    #[serde(default = "unknown_score")]
+    pub quality_score: String,
+    /// `NONE` (default) unless rejected.
+    #[serde(default = "no_reason")]
+    pub rejected_reason: String,
+    #[serde(default)]
+    pub components: Vec<Value>,
+    /// Numeric template id; generated at registration when absent (a replacement without one
+    /// keeps the id it replaces).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+impl MetaTemplate {
+    /// An `APPROVED`, `UTILITY` template with quality `UNKNOWN` and no id yet.
+    pub fn new(
+        business_account_id: impl Into<String>,
+        name: impl Into<String>,
+        language: impl Into<String>,
+        components: Vec<Value>,
+    ) -> Self {
+        Self {
+            business_account_id: business_account_id.into(),
+            name: name.into(),
+            language: language.into(),
+            status: approved_upper(),
+            category: utility(),
+            quality_score: unknown_score(),
+            rejected_reason: no_reason(),
+            components,
+            id: None,
+        }
+    }
+
+    /// Sets the review status (`PENDING`, `PAUSED`, ...), kept verbatim.
+    pub fn with_status(mut self, status: impl Into<String>) -> Self {
+        self.status = status.into();
+        self
+    }
+
+    pub fn with_category(mut self, category: impl Into<String>) -> Self {
+        self.category = category.into();
+        self
+    }
+
+    pub fn with_quality_score(mut self, score: impl Into<String>) -> Self {
+        self.quality_score = score.into();
+        self
+    }
+
+    pub fn with_rejected_reason(mut self, reason: impl Into<String>) -> Self {
+        self.rejected_reason = reason.into();
+        self
+    }
+
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+}
+
+/// A Twilio Content API resource (a content template) and its WhatsApp approval state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioContent {
+    /// The owning account.
+    pub account_sid: String,
+    /// `HX` and 32 lowercase hex digits; generated at registration when absent
+    /// ([`TwilioContent::new`] generates one at once, so the caller knows it).
+    #[serde(default)]
+    pub sid: Option<String>,
+    pub friendly_name: String,
+    /// Default `en`.
+    #[serde(default = "english")]
+    pub language: String,
+    /// Default (sample) values by variable key, e.g. `{"1": "Customer_Name"}`; a send that
+    /// leaves a key out gets this value.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Keyed by content type, e.g. `{"twilio/text": {"body": "Hi {{1}}"}}`.
+    #[serde(default)]
+    pub types: Value,
+    /// WhatsApp approval: `approved` (default), `pending`, `rejected`, `paused`, `disabled`, ...
+    /// kept verbatim; a WhatsApp send of anything but `approved` fails with 63027.
+    #[serde(default = "approved_lower")]
+    pub approval_status: String,
+    /// The WhatsApp template name; default `friendly_name`.
+    #[serde(default)]
+    pub approval_name: Option<String>,
+    /// Default `UTILITY`.
+    #[serde(default = "utility")]
+    pub category: String,
+    /// Default empty.
+    #[serde(default)]
+    pub rejection_reason: String,
+}
+
+impl TwilioContent {
+    /// An approved `twilio/text` content with a freshly generated sid and no variables yet.
+    pub fn new(
+        account_sid: impl Into<String>,
+        friendly_name: impl Into<String>,
+        body: impl Into<String>,
+    ) -> Self {
+        Self {
+            account_sid: account_sid.into(),
+            sid: Some(ids::twilio_content_sid()),
+            friendly_name: friendly_name.into(),
+            language: english(),
+            variables: BTreeMap::new(),
+            types: serde_json::json!({ "twilio/text": { "body": body.into() } }),
+            approval_status: approved_lower(),
+            approval_name: None,
+            category: utility(),
+            rejection_reason: String::new(),
+        }
+    }
+
+    /// The sid, once known (always, for contents made with [`TwilioContent::new`]).
+    pub fn sid(&self) -> &str {
+        self.sid.as_deref().unwrap_or_default()
+    }
+
+    /// Sets the default values of the variables.
+    pub fn with_variables<K: Into<String>, V: Into<String>>(
+        mut self,
+        variables: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.variables = variables
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self
+    }
+
+    pub fn with_sid(mut self, sid: impl Into<String>) -> Self {
+        self.sid = Some(sid.into());
+        self
+    }
+
+    pub fn with_language(mut self, language: impl Into<String>) -> Self {
+        self.language = language.into();
+        self
+    }
+
+    /// Replaces the content types (`{"twilio/text": {...}, ...}`).
+    pub fn with_types(mut self, types: Value) -> Self {
+        self.types = types;
+        self
+    }
+
+    /// Sets the WhatsApp approval status (`pending`, `rejected`, ...), kept verbatim.
+    pub fn with_approval_status(mut self, status: impl Into<String>) -> Self {
+        self.approval_status = status.into();
+        self
+    }
+
+    pub fn with_approval_name(mut self, name: impl Into<String>) -> Self {
+        self.approval_name = Some(name.into());
+        self
+    }
+
+    pub fn with_category(mut self, category: impl Into<String>) -> Self {
+        self.category = category.into();
+        self
+    }
+
+    pub fn with_rejection_reason(mut self, reason: impl Into<String>) -> Self {
+        self.rejection_reason = reason.into();
+        self
+    }
+
+    /// The body of its first content type that has one (`twilio/text` first), if any.
+    pub(crate) fn body(&self) -> Option<&str> {
+        let types = self.types.as_object()?;
+        types
+            .get("twilio/text")
+            .into_iter()
+            .chain(types.values())
+            .find_map(|t| t.get("body").and_then(Value::as_str))
+    }
 }
 
 const REDACTED: &str = "[redacted]";
@@ -237,6 +519,7 @@ impl fmt::Debug for MetaPhoneNumber {
             .field("access_token", &REDACTED)
             .field("display_phone_number", &self.display_phone_number)
             .field("verified_name", &self.verified_name)
+            .field("business_account_id", &self.business_account_id)
             .finish()
     }
 }
@@ -251,6 +534,27 @@ pub(crate) struct Registry {
     brevo: HashMap<String, BrevoAccount>,
     meta: HashMap<String, MetaNumber>,
     meta_tokens: HashSet<String>,
+    /// By (business account, name, language), so a listing comes out in name order.
+    meta_templates: BTreeMap<(String, String, String), MetaTemplate>,
+    twilio_contents: HashMap<String, StoredContent>,
+}
+
+/// A registered Twilio content, with its (resolved) sid and when it was registered.
+pub(crate) struct StoredContent {
+    pub(crate) content: TwilioContent,
+    pub(crate) sid: String,
+    pub(crate) created: OffsetDateTime,
+    pub(crate) updated: OffsetDateTime,
+}
+
+impl StoredContent {
+    /// The WhatsApp template name: `approval_name`, else `friendly_name`.
+    pub(crate) fn approval_name(&self) -> &str {
+        self.content
+            .approval_name
+            .as_deref()
+            .unwrap_or(&self.content.friendly_name)
+    }
 }
 
 pub(crate) struct AtApplication {
@@ -263,6 +567,7 @@ pub(crate) struct MetaNumber {
     tokens: HashSet<String>,
     pub(crate) display_phone_number: String,
     pub(crate) verified_name: String,
+    pub(crate) business_account_id: Option<String>,
 }
 
 /// Outcome of checking a Meta bearer token against a phone number id.
@@ -276,7 +581,8 @@ pub(crate) enum MetaAccess<'a> {
 
 impl Registry {
     /// Registers `accounts`; a later registration of the same id replaces the earlier secret.
-    pub(crate) fn register(&mut self, accounts: Accounts) {
+    /// Answers the ids of the templates and contents registered (generated ones included).
+    pub(crate) fn register(&mut self, accounts: Accounts) -> Value {
         for account in accounts.twilio {
             for key in &account.api_keys {
                 self.twilio_keys.insert(
@@ -324,6 +630,7 @@ impl Registry {
                     tokens: HashSet::new(),
                     display_phone_number: "+1 555-010-0000".to_owned(),
                     verified_name: "Herald Stand-in".to_owned(),
+                    business_account_id: None,
                 });
             entry.tokens.insert(number.access_token);
             if let Some(display) = number.display_phone_number {
@@ -332,7 +639,105 @@ impl Registry {
             if let Some(name) = number.verified_name {
                 entry.verified_name = name;
             }
+            if let Some(waba) = number.business_account_id {
+                entry.business_account_id = Some(waba);
+            }
         }
+        let mut templates = Vec::new();
+        for mut template in accounts.meta_templates {
+            let key = (
+                template.business_account_id.clone(),
+                template.name.clone(),
+                template.language.clone(),
+            );
+            if template.id.is_none() {
+                template.id = Some(
+                    self.meta_templates
+                        .get(&key)
+                        .and_then(|old| old.id.clone())
+                        .unwrap_or_else(ids::meta_template_id),
+                );
+            }
+            templates.push(serde_json::json!({
+                "id": template.id,
+                "business_account_id": template.business_account_id,
+                "name": template.name,
+                "language": template.language,
+            }));
+            self.meta_templates.insert(key, template);
+        }
+        let mut contents = Vec::new();
+        let now = OffsetDateTime::now_utc();
+        for mut content in accounts.twilio_contents {
+            let sid = content.sid.clone().unwrap_or_else(ids::twilio_content_sid);
+            content.sid = Some(sid.clone());
+            contents.push(serde_json::json!({
+                "sid": sid,
+                "account_sid": content.account_sid,
+                "friendly_name": content.friendly_name,
+            }));
+            let created = self
+                .twilio_contents
+                .get(&sid)
+                .map_or(now, |old| old.created);
+            self.twilio_contents.insert(
+                sid.clone(),
+                StoredContent {
+                    content,
+                    sid,
+                    created,
+                    updated: now,
+                },
+            );
+        }
+        serde_json::json!({ "meta_templates": templates, "twilio_contents": contents })
+    }
+
+    /// The registered Twilio account `account_sid`.
+    pub(crate) fn twilio_account(&self, account_sid: &str) -> Option<&TwilioAccount> {
+        self.twilio.get(account_sid)
+    }
+
+    /// The registered WhatsApp phone number `phone_number_id`.
+    pub(crate) fn meta_number(&self, phone_number_id: &str) -> Option<&MetaNumber> {
+        self.meta.get(phone_number_id)
+    }
+
+    /// Whether `token` may read the business account `waba`: it is registered for one of the
+    /// WABA's phone numbers.
+    pub(crate) fn meta_waba_access(&self, waba: &str, token: &str) -> MetaAccess<'_> {
+        if !self.meta_tokens.contains(token) {
+            return MetaAccess::BadToken;
+        }
+        self.meta
+            .values()
+            .find(|n| n.business_account_id.as_deref() == Some(waba) && n.tokens.contains(token))
+            .map_or(MetaAccess::NoSuchObject, MetaAccess::Granted)
+    }
+
+    /// The business account's templates, in name then language order.
+    pub(crate) fn meta_templates_of<'a>(
+        &'a self,
+        waba: &'a str,
+    ) -> impl Iterator<Item = &'a MetaTemplate> + 'a {
+        self.meta_templates
+            .iter()
+            .filter(move |((owner, _, _), _)| owner == waba)
+            .map(|(_, template)| template)
+    }
+
+    pub(crate) fn meta_template(
+        &self,
+        waba: &str,
+        name: &str,
+        language: &str,
+    ) -> Option<&MetaTemplate> {
+        self.meta_templates
+            .get(&(waba.to_owned(), name.to_owned(), language.to_owned()))
+    }
+
+    pub(crate) fn twilio_content(&self, sid: &str) -> Option<&StoredContent> {
+        self.twilio_contents.get(sid)
     }
 
     /// The account a Twilio Basic-auth pair authenticates as, if any.

@@ -281,6 +281,7 @@ fn deliver(
                     subject: None,
                     body: Some(message.clone()),
                     template: None,
+                    language: None,
                     request_seq: seq,
                     sent_at: now,
                 });

@@ -214,6 +214,7 @@ async fn send_email(
                 subject: email.subject.clone(),
                 body: text.clone(),
                 template: template.clone(),
+                language: None,
                 request_seq: seq,
                 sent_at: now,
             })

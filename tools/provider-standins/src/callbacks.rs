@@ -236,6 +236,22 @@ impl Callbacks {
     pub(crate) fn clear(&self) {
         self.outcomes().queued.clear();
     }
+
+    /// Whether a request to `url` may go out: loopback hosts always, others only when remote
+    /// callbacks are allowed.
+    pub(crate) fn may_call(&self, url: &str) -> bool {
+        self.any_host || is_loopback(url)
+    }
+
+    /// The client callbacks and webhooks go out with (no proxy, no redirects, bounded time).
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Bounds the requests in flight at once, across callbacks and webhooks.
+    pub(crate) fn in_flight(&self) -> &Semaphore {
+        &self.in_flight
+    }
 }
 
 /// Whether Twilio would take `url` as a `StatusCallback`: absolute http(s), a host without
@@ -440,7 +456,7 @@ async fn post(shared: &Shared, delivery: &Delivery, status: &str, error_code: Op
 }
 
 /// Why a callback got no answer, without the URL.
-fn describe(error: reqwest::Error) -> String {
+pub(crate) fn describe(error: reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
@@ -476,7 +492,7 @@ pub(crate) fn signature(auth_token: &str, url: &str, params: &[(String, String)]
 }
 
 /// A random UUID (version 4), the shape of Twilio's idempotency tokens.
-fn idempotency_token() -> String {
+pub(crate) fn idempotency_token() -> String {
     let n = (rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
     let hex = format!("{n:032x}");
     format!(

@@ -1,6 +1,6 @@
 //! The HTTP control surface under `/_standin`, mirroring the Rust API for the process mode:
 //! health, captured requests, sent messages, status callbacks, fault injection, Twilio delivery
-//! outcomes and account registration.
+//! outcomes, account (and template) registration and inbound WhatsApp messages.
 
 use std::sync::Arc;
 
@@ -13,7 +13,10 @@ use axum::routing::{get, put};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{Accounts, DeliveryOutcome, Fault, Provider, Shared, json_response};
+use crate::inbound::{self, InboundError, InboundOutcome};
+use crate::{
+    Accounts, DeliveryOutcome, Fault, MetaInbound, Provider, Shared, TwilioInbound, json_response,
+};
 
 const JSON: &str = "application/json";
 
@@ -31,6 +34,8 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         )
         .route("/twilio/outcomes/default", put(set_default_outcome))
         .route("/accounts", axum::routing::post(register))
+        .route("/meta/inbound", axum::routing::post(meta_inbound))
+        .route("/twilio/inbound", axum::routing::post(twilio_inbound))
         .fallback(|| async {
             problem(
                 StatusCode::NOT_FOUND,
@@ -225,6 +230,35 @@ async fn register(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         Err(e) => return problem(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()),
     };
     let registered = accounts.counts();
-    shared.registry_mut().register(accounts);
-    json_response(StatusCode::OK, JSON, &json!({ "registered": registered }))
+    let ids = shared.registry_mut().register(accounts);
+    json_response(
+        StatusCode::OK,
+        JSON,
+        &json!({
+            "registered": registered,
+            "meta_templates": ids["meta_templates"],
+            "twilio_contents": ids["twilio_contents"],
+        }),
+    )
+}
+
+fn inbound_answer(result: Result<InboundOutcome, InboundError>) -> Response {
+    match result {
+        Ok(outcome) => json_response(StatusCode::OK, JSON, &json!(outcome)),
+        Err(e) => problem(e.status, e.code, e.message),
+    }
+}
+
+async fn meta_inbound(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<MetaInbound>(&body) {
+        Ok(request) => inbound_answer(inbound::meta(&shared, request).await),
+        Err(e) => problem(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()),
+    }
+}
+
+async fn twilio_inbound(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    match serde_json::from_slice::<TwilioInbound>(&body) {
+        Ok(request) => inbound_answer(inbound::twilio(&shared, request).await),
+        Err(e) => problem(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()),
+    }
 }

@@ -9,6 +9,16 @@ pub(crate) fn twilio_message_sid() -> String {
     format!("SM{:032x}", rand::random::<u128>())
 }
 
+/// Twilio Content sid: `HX` and 32 lowercase hex digits.
+pub(crate) fn twilio_content_sid() -> String {
+    format!("HX{:032x}", rand::random::<u128>())
+}
+
+/// Meta message template id: a 16-digit number, as Graph object ids are.
+pub(crate) fn meta_template_id() -> String {
+    (1_000_000_000_000_000 + rand::random::<u64>() % 9_000_000_000_000_000).to_string()
+}
+
 /// Africa's Talking message id: `ATXid_` and 32 hex digits.
 pub(crate) fn africastalking_message_id() -> String {
     format!("ATXid_{:032x}", rand::random::<u128>())
@@ -57,6 +67,13 @@ mod tests {
         assert_ne!(sid, twilio_message_sid());
 
         assert!(africastalking_message_id().starts_with("ATXid_"));
+
+        let content = twilio_content_sid();
+        assert_eq!(content.len(), 34);
+        assert!(content.starts_with("HX") && content[2..].chars().all(|c| c.is_ascii_hexdigit()));
+        let template = meta_template_id();
+        assert_eq!(template.len(), 16);
+        assert!(template.bytes().all(|b| b.is_ascii_digit()));
 
         let now = time::macros::datetime!(2026-01-02 03:04:05 UTC);
         let id = brevo_message_id(now);

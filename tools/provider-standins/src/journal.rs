@@ -119,8 +119,13 @@ pub struct SentMessage {
     pub subject: Option<String>,
     /// Text of the message (SMS/WhatsApp text, email text part or else HTML part).
     pub body: Option<String>,
-    /// Template name (Meta) or template id (Brevo), when the message used one.
+    /// Template name (Meta), content sid (Twilio `HX...`) or template id (Brevo), when the
+    /// message used one.
     pub template: Option<String>,
+    /// The template's language (Meta `template.language.code`, Twilio the content's
+    /// `language`), for template sends.
+    #[serde(default)]
+    pub language: Option<String>,
     /// `seq` of the request that sent it.
     pub request_seq: u64,
     #[serde(with = "time::serde::rfc3339")]

@@ -64,10 +64,14 @@ mod control;
 mod faults;
 mod gate;
 mod ids;
+mod inbound;
 mod journal;
 mod meta;
+mod meta_templates;
 mod provider;
 mod twilio;
+mod twilio_content;
+mod windows;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -83,15 +87,18 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use accounts::{
-    Accounts, AfricasTalkingAccount, BrevoAccount, MetaPhoneNumber, TwilioAccount, TwilioApiKey,
+    Accounts, AfricasTalkingAccount, BrevoAccount, MetaPhoneNumber, MetaTemplate, TwilioAccount,
+    TwilioApiKey, TwilioContent,
 };
 pub use callbacks::{
     DEFAULT_STATUS_CALLBACK_DELAY, DeliveryOutcome, STATUS_CALLBACK_ATTEMPTS,
     STATUS_CALLBACK_RETRY_DELAY, STATUS_CALLBACK_TIMEOUT,
 };
 pub use faults::Fault;
+pub use inbound::{InboundOutcome, MetaInbound, TwilioInbound};
 pub use journal::{CallbackAttempt, CapturedRequest, Channel, SentMessage};
 pub use provider::Provider;
+pub use windows::CUSTOMER_SERVICE_WINDOW;
 
 use accounts::Registry;
 use callbacks::Callbacks;
@@ -100,6 +107,8 @@ use journal::Journal;
 
 /// Graph API version in [`RunningStandIns::meta_graph_base_url`]; any `vN.N` is served.
 pub const META_GRAPH_VERSION: &str = "v21.0";
+/// Path prefix of the Twilio Content API (real host `https://content.twilio.com`).
+pub const TWILIO_CONTENT_PREFIX: &str = "/twilio-content";
 /// Default cap on captured requests (and, separately, on recorded sent messages).
 pub const DEFAULT_MAX_CAPTURED_REQUESTS: usize = 100_000;
 /// Default cap on the total size of captured request bodies.
@@ -118,6 +127,10 @@ pub struct BaseUrls {
     pub brevo: String,
     /// Value for `META_GRAPH_API_BASE_URL` (includes the Graph version).
     pub meta: String,
+    /// Value for `TWILIO_CONTENT_API_BASE_URL` (Twilio's Content API, real host
+    /// `https://content.twilio.com`): `{this}/v1/Content/{sid}`.
+    #[serde(default)]
+    pub twilio_content: String,
 }
 
 impl BaseUrls {
@@ -134,6 +147,7 @@ impl BaseUrls {
             africastalking: format!("{base_url}{}", Provider::AfricasTalking.prefix()),
             brevo: format!("{base_url}{}", Provider::Brevo.prefix()),
             meta: format!("{base_url}{}/{META_GRAPH_VERSION}", Provider::Meta.prefix()),
+            twilio_content: format!("{base_url}{TWILIO_CONTENT_PREFIX}"),
             base_url,
         }
     }
@@ -159,6 +173,8 @@ pub(crate) struct Shared {
     /// Twilio Message resources created, by SID, as a fetch answers them (status and price
     /// follow the status callbacks).
     pub(crate) twilio_messages: twilio::MessageResources,
+    /// WhatsApp customer service windows (Meta and Twilio).
+    pub(crate) windows: windows::Windows,
     pub(crate) urls: OnceLock<BaseUrls>,
     pub(crate) started_at: OffsetDateTime,
     /// Flips to `true` on shutdown so held (delayed) requests and pending callbacks stop.
@@ -274,6 +290,32 @@ impl StandInsBuilder {
         self
     }
 
+    /// Accept `Authorization: Bearer token` for this WhatsApp phone number id, owned by the
+    /// business account (WABA) `business_account_id`.
+    pub fn meta_business_phone_number(
+        mut self,
+        business_account_id: impl Into<String>,
+        phone_number_id: impl Into<String>,
+        token: impl Into<String>,
+    ) -> Self {
+        self.accounts =
+            self.accounts
+                .meta_business_phone_number(business_account_id, phone_number_id, token);
+        self
+    }
+
+    /// Register this WhatsApp message template (same WABA, name and language: replaces).
+    pub fn meta_template(mut self, template: MetaTemplate) -> Self {
+        self.accounts = self.accounts.meta_template(template);
+        self
+    }
+
+    /// Register this Twilio Content API resource (same sid: replaces).
+    pub fn twilio_content(mut self, content: TwilioContent) -> Self {
+        self.accounts = self.accounts.twilio_content(content);
+        self
+    }
+
     /// Accept everything in `accounts` as well.
     pub fn accounts(mut self, accounts: Accounts) -> Self {
         self.accounts.extend(accounts);
@@ -358,6 +400,7 @@ impl StandIns {
             )
             .context("building the status-callback HTTP client")?,
             twilio_messages: twilio::MessageResources::default(),
+            windows: windows::Windows::default(),
             urls: OnceLock::new(),
             started_at: OffsetDateTime::now_utc(),
             stopping,
@@ -394,6 +437,11 @@ fn router(shared: Arc<Shared>) -> Router {
         .nest(
             &Provider::Twilio.prefix(),
             provider(Provider::Twilio, twilio::routes()),
+        )
+        // The Content API is Twilio's too: its requests are captured and faulted as Twilio's.
+        .nest(
+            TWILIO_CONTENT_PREFIX,
+            provider(Provider::Twilio, twilio_content::routes()),
         )
         .nest(
             &Provider::AfricasTalking.prefix(),
@@ -462,9 +510,29 @@ impl RunningStandIns {
         &self.urls.meta
     }
 
-    /// Registers more credentials while running.
+    /// `{base}/twilio-content`, Twilio's Content API: requests go to `{this}/v1/Content/{sid}`.
+    pub fn twilio_content_base_url(&self) -> &str {
+        &self.urls.twilio_content
+    }
+
+    /// Registers more credentials, templates and contents while running (a template or content
+    /// registered again replaces the earlier one: that is how a test pauses or approves one).
     pub fn register(&self, accounts: Accounts) {
         self.shared.registry_mut().register(accounts);
+    }
+
+    /// A customer writes to a WhatsApp Cloud number: opens (or extends) their 24-hour window
+    /// and, with a webhook URL, POSTs Meta's signed `messages` webhook there. Fails for an
+    /// unregistered number, a malformed `from` or a webhook URL that may not be called.
+    pub async fn meta_inbound(&self, inbound: MetaInbound) -> anyhow::Result<InboundOutcome> {
+        Ok(inbound::meta(&self.shared, inbound).await?)
+    }
+
+    /// A customer writes to a Twilio WhatsApp number: opens (or extends) their 24-hour window
+    /// and, with a webhook URL, POSTs Twilio's signed incoming-message webhook there. Fails for
+    /// an unregistered account, malformed addresses or a webhook URL that may not be called.
+    pub async fn twilio_inbound(&self, inbound: TwilioInbound) -> anyhow::Result<InboundOutcome> {
+        Ok(inbound::twilio(&self.shared, inbound).await?)
     }
 
     /// Every captured request, oldest first.

@@ -1,5 +1,11 @@
-//! Meta Graph API for WhatsApp Cloud: read a business phone number and send messages from it,
-//! with bearer tokens and Graph's `{"error": {...}}` bodies.
+//! Meta Graph API for WhatsApp Cloud: read a business phone number, send messages from it and
+//! list its business account's message templates, with bearer tokens and Graph's
+//! `{"error": {...}}` bodies.
+//!
+//! Sends follow WhatsApp's rules: a template send must name a registered, approved template in
+//! that language with parameters matching its placeholders (see [`crate::meta_templates`]), and a
+//! free-form send (text, media, interactive, ...) needs the customer's 24-hour window open (see
+//! [`crate::windows`]), else 131047.
 
 use std::sync::Arc;
 
@@ -9,20 +15,29 @@ use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::accounts::MetaAccess;
+use crate::accounts::{MetaAccess, MetaTemplate};
 use crate::gate::RequestSeq;
 use crate::journal::{Channel, SentMessage};
+use crate::meta_templates::{self, Refusal};
+use crate::windows::WindowKey;
 use crate::{Provider, Shared, ids, json_response};
 
 const CONTENT_TYPE: &str = "application/json; charset=UTF-8";
+/// Templates per page when `limit` is not given, and the most a page holds.
+const DEFAULT_TEMPLATE_PAGE: usize = 25;
+const MAX_TEMPLATE_PAGE: usize = 100;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
+    // `{id}` is a phone number id, or a business account id for the template list.
     Router::new()
-        .route("/{version}/{phone_number_id}", get(phone_number))
-        .route("/{version}/{phone_number_id}/messages", post(send_message))
+        .route("/{version}/{id}", get(phone_number))
+        .route("/{version}/{id}/messages", post(send_message))
+        .route("/{version}/{id}/message_templates", get(list_templates))
         .fallback(unknown_path)
 }
 
@@ -93,6 +108,62 @@ fn invalid_parameter(message: impl Into<String>, details: Option<&str>) -> Respo
         "OAuthException",
         message,
         details.map(|d| json!({ "error_data": { "messaging_product": "whatsapp", "details": d } })),
+    )
+}
+
+/// A WhatsApp error (`error_data.details`) with Cloud API's `(#code) title` message.
+fn whatsapp_error(status: StatusCode, code: u32, title: &str, details: &str) -> Response {
+    error(
+        status,
+        code,
+        "OAuthException",
+        format!("(#{code}) {title}"),
+        Some(json!({ "error_data": { "messaging_product": "whatsapp", "details": details } })),
+    )
+}
+
+fn template_refusal(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::NotFound { name, language } => whatsapp_error(
+            StatusCode::NOT_FOUND,
+            132_001,
+            "Template name does not exist in the translation",
+            &format!("template name ({name}) does not exist in {language}"),
+        ),
+        Refusal::Paused => whatsapp_error(
+            StatusCode::BAD_REQUEST,
+            132_015,
+            "Template is Paused",
+            "Template is paused due to low quality so it cannot be sent in a template message.",
+        ),
+        Refusal::Disabled => whatsapp_error(
+            StatusCode::BAD_REQUEST,
+            132_016,
+            "Template is Disabled",
+            "Template has been paused too many times due to low quality and is now permanently disabled.",
+        ),
+        Refusal::Count(details) => whatsapp_error(
+            StatusCode::BAD_REQUEST,
+            132_000,
+            "Number of parameters does not match the expected number of params",
+            &details,
+        ),
+        Refusal::Format(details) => whatsapp_error(
+            StatusCode::BAD_REQUEST,
+            132_012,
+            "Parameter format does not match format in the created template",
+            &details,
+        ),
+        Refusal::Invalid(details) => invalid_parameter("(#100) Invalid parameter", Some(&details)),
+    }
+}
+
+fn window_closed() -> Response {
+    whatsapp_error(
+        StatusCode::BAD_REQUEST,
+        131_047,
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
     )
 }
 
@@ -228,11 +299,11 @@ async fn send_message(
     let Some(token) = token(&headers, query.as_deref()) else {
         return no_token();
     };
-    match shared.registry().meta_access(&id, &token) {
-        MetaAccess::Granted(_) => {}
+    let waba = match shared.registry().meta_access(&id, &token) {
+        MetaAccess::Granted(number) => number.business_account_id.clone(),
         MetaAccess::BadToken => return bad_token(),
         MetaAccess::NoSuchObject => return no_such_object("post", &id),
-    }
+    };
     let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(&body) else {
         return invalid_parameter(
             "(#100) Invalid parameter",
@@ -260,9 +331,9 @@ async fn send_message(
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let (body_text, template) = match kind {
+    let (body_text, template, language) = match kind {
         "text" => match nested("text", &["body"]) {
-            Some(text) if !text.is_empty() => (Some(text), None),
+            Some(text) if !text.is_empty() => (Some(text), None, None),
             _ => return invalid_parameter("(#100) The parameter text['body'] is required.", None),
         },
         "template" => {
@@ -272,20 +343,50 @@ async fn send_message(
                     None,
                 );
             };
-            if nested("template", &["language", "code"]).is_none() {
+            let Some(language) = nested("template", &["language", "code"]) else {
                 return invalid_parameter(
                     "(#100) The parameter template['language'] is required.",
                     None,
                 );
+            };
+            let Some(Value::Object(send)) = message.get("template") else {
+                return invalid_parameter(
+                    "(#100) The parameter template['name'] is required.",
+                    None,
+                );
+            };
+            let filled = {
+                let registry = shared.registry();
+                let definition: Option<&MetaTemplate> = waba
+                    .as_deref()
+                    .and_then(|waba| registry.meta_template(waba, &name, &language));
+                match definition {
+                    Some(definition) => meta_templates::check(definition, send),
+                    None => Err(Refusal::NotFound {
+                        name: name.clone(),
+                        language: language.clone(),
+                    }),
+                }
+            };
+            match filled {
+                Ok(body) => (body, Some(name), Some(language)),
+                Err(refusal) => return template_refusal(refusal),
             }
-            (None, Some(name))
         }
         // Media, interactive and the rest: accepted as they come.
-        other if message.contains_key(other) => (None, None),
+        other if message.contains_key(other) => (None, None, None),
         other => {
             return invalid_parameter(format!("(#100) The parameter {other} is required."), None);
         }
     };
+    // Only templates may start a conversation: anything else needs the customer's window.
+    let window = WindowKey::Meta {
+        phone_number_id: id.clone(),
+        wa_id: wa_id.clone(),
+    };
+    if kind != "template" && !shared.windows.is_open(&window, OffsetDateTime::now_utc()) {
+        return window_closed();
+    }
 
     let message_id = ids::whatsapp_message_id(&wa_id);
     let mut sent = json!({ "id": message_id });
@@ -304,6 +405,7 @@ async fn send_message(
         subject: None,
         body: body_text,
         template,
+        language,
         request_seq: seq,
         sent_at: OffsetDateTime::now_utc(),
     }]);
@@ -316,6 +418,129 @@ async fn send_message(
             "messages": [sent],
         }),
     )
+}
+
+/// A paging cursor: the (name, language) of a template, opaque to the client.
+fn cursor(template: &MetaTemplate) -> String {
+    URL_SAFE_NO_PAD.encode(json!([template.name, template.language]).to_string())
+}
+
+fn decode_cursor(cursor: &str) -> Option<(String, String)> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The template as `message_templates` lists it.
+fn template_entry(template: &MetaTemplate) -> Value {
+    json!({
+        "id": template.id,
+        "name": template.name,
+        "language": template.language,
+        "status": template.status,
+        "category": template.category,
+        "quality_score": { "score": template.quality_score },
+        "rejected_reason": template.rejected_reason,
+        "components": template.components,
+    })
+}
+
+/// `GET /{version}/{waba_id}/message_templates`: the business account's templates, in name then
+/// language order, `limit` (default 25, at most 100) per page with Graph's cursor paging.
+///
+/// `name` keeps the templates with exactly that name: whether real Graph matches exactly or
+/// partially is not confirmed, so clients should filter on name and language themselves too.
+async fn list_templates(
+    State(shared): State<Arc<Shared>>,
+    Path((version, waba)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if !is_version(&version) {
+        return unknown_path(uri).await;
+    }
+    let Some(token) = token(&headers, query.as_deref()) else {
+        return no_token();
+    };
+    let query = query.as_deref();
+    let limit = match query_param(query, "limit") {
+        None => DEFAULT_TEMPLATE_PAGE,
+        Some(limit) => match limit.parse::<usize>() {
+            Ok(n) if n > 0 => n.min(MAX_TEMPLATE_PAGE),
+            _ => {
+                return invalid_parameter("(#100) Param limit must be a positive integer", None);
+            }
+        },
+    };
+    let after = match query_param(query, "after") {
+        None => None,
+        Some(after) => match decode_cursor(&after) {
+            Some(key) => Some(key),
+            None => {
+                return invalid_parameter(
+                    "(#100) Invalid parameter",
+                    Some("Invalid cursor: after"),
+                );
+            }
+        },
+    };
+    let name = query_param(query, "name");
+    let wanted: Option<Vec<String>> =
+        query_param(query, "fields").map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
+
+    let registry = shared.registry();
+    match registry.meta_waba_access(&waba, &token) {
+        MetaAccess::Granted(_) => {}
+        MetaAccess::BadToken => return bad_token(),
+        MetaAccess::NoSuchObject => return no_such_object("get", &waba),
+    }
+    let mut page: Vec<&MetaTemplate> = registry
+        .meta_templates_of(&waba)
+        .filter(|t| name.as_deref().is_none_or(|n| t.name == n))
+        .filter(|t| {
+            after.as_ref().is_none_or(|(name, language)| {
+                (t.name.as_str(), t.language.as_str()) > (name.as_str(), language.as_str())
+            })
+        })
+        .take(limit + 1)
+        .collect();
+    let more = page.len() > limit;
+    page.truncate(limit);
+
+    let data: Vec<Value> = page
+        .iter()
+        .map(|template| {
+            let mut entry = template_entry(template);
+            if let (Some(wanted), Value::Object(fields)) = (&wanted, &mut entry) {
+                fields.retain(|key, _| key == "id" || wanted.iter().any(|w| w == key));
+            }
+            entry
+        })
+        .collect();
+    let mut answer = json!({ "data": data });
+    if let (Some(first), Some(last)) = (page.first(), page.last()) {
+        let mut paging = json!({
+            "cursors": { "before": cursor(first), "after": cursor(last) },
+        });
+        if more && let Some(urls) = shared.urls.get() {
+            // The same query with the next cursor, as Graph's `next` links are.
+            let mut next = url::form_urlencoded::Serializer::new(String::new());
+            for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+                if key != "after" && key != "before" {
+                    next.append_pair(&key, &value);
+                }
+            }
+            next.append_pair("after", &cursor(last));
+            paging["next"] = json!(format!(
+                "{}{}/{version}/{waba}/message_templates?{}",
+                urls.base_url,
+                Provider::Meta.prefix(),
+                next.finish()
+            ));
+        }
+        answer["paging"] = paging;
+    }
+    json_response(StatusCode::OK, CONTENT_TYPE, &answer)
 }
 
 #[cfg(test)]

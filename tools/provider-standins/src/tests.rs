@@ -16,8 +16,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    CallbackAttempt, DeliveryOutcome, Fault, Provider, RunningStandIns, STATUS_CALLBACK_ATTEMPTS,
-    STATUS_CALLBACK_RETRY_DELAY, StandIns, StandInsBuilder,
+    Accounts, CallbackAttempt, DeliveryOutcome, Fault, MetaInbound, MetaTemplate, Provider,
+    RunningStandIns, STATUS_CALLBACK_ATTEMPTS, STATUS_CALLBACK_RETRY_DELAY, StandIns,
+    StandInsBuilder, TwilioInbound,
 };
 
 const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -27,6 +28,7 @@ const AT_KEY: &str = "at-key";
 const BREVO_KEY: &str = "xkeysib-test";
 const META_PHONE_ID: &str = "106540352242922";
 const META_TOKEN: &str = "meta-token";
+const META_WABA_ID: &str = "102290129340398";
 
 const TWILIO_KEY_SID: &str = "SK0123456789abcdef0123456789abcdef";
 const TWILIO_KEY_SECRET: &str = "key-secret";
@@ -37,7 +39,7 @@ fn builder() -> StandInsBuilder {
         .twilio_api_key(TWILIO_SID, TWILIO_KEY_SID, TWILIO_KEY_SECRET)
         .africastalking_account(AT_USER, AT_KEY)
         .brevo_key(BREVO_KEY)
-        .meta_phone_number(META_PHONE_ID, META_TOKEN)
+        .meta_business_phone_number(META_WABA_ID, META_PHONE_ID, META_TOKEN)
 }
 
 async fn spawn() -> anyhow::Result<(RunningStandIns, reqwest::Client)> {
@@ -547,6 +549,16 @@ async fn meta_checks_the_token_and_the_phone_number_id() -> anyhow::Result<()> {
     assert_eq!(body["error"]["code"], 100);
     assert_eq!(body["error"]["error_subcode"], 33);
 
+    // Free-form text needs the customer's window: they wrote first.
+    standins
+        .meta_inbound(MetaInbound::new(META_PHONE_ID, "+254711000001", "Hi"))
+        .await?;
+    standins.register(Accounts::new().meta_template(MetaTemplate::new(
+        META_WABA_ID,
+        "otp",
+        "en_US",
+        vec![json!({ "type": "BODY", "text": "Your code is 1234" })],
+    )));
     let (status, sent) = json_of(
         client
             .post(format!("{graph}/{META_PHONE_ID}/messages"))
@@ -1057,6 +1069,15 @@ async fn queued_outcomes_report_undelivered_and_failed_with_their_error_codes() 
     standins.twilio_outcome_next(1, DeliveryOutcome::Undelivered { error_code: 30005 });
     standins.twilio_outcome_next(1, DeliveryOutcome::Failed { error_code: 30008 });
     assert_eq!(standins.pending_twilio_outcomes().len(), 2);
+    // The WhatsApp customer wrote first, so free-form text may go to them.
+    standins
+        .twilio_inbound(TwilioInbound::new(
+            TWILIO_SID,
+            "whatsapp:+254711000002",
+            "whatsapp:+14155238886",
+            "Hi",
+        ))
+        .await?;
 
     let sms = twilio_send_ok(twilio_send(
         &client,

@@ -4,6 +4,12 @@
 //! (see [`crate::callbacks`]); a fetched message shows the status reached so far and, once it
 //! has ended, its `price` (negative, per Twilio's convention), which Twilio reports only after
 //! sending.
+//!
+//! A message may name a Content API template (`ContentSid` + `ContentVariables`, see
+//! [`crate::twilio_content`]) instead of a `Body`. WhatsApp messages follow WhatsApp's rules the
+//! way Twilio reports them, after the 201, through the status callback: a content that is not
+//! approved fails with 63027, variables that do not fit the content with 63028, and a free-form
+//! message (no `ContentSid`) outside the customer's 24-hour window with 63016.
 
 use std::sync::Arc;
 
@@ -15,18 +21,28 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::json;
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
 use crate::address::{is_e164, sms_segments};
-use crate::callbacks::{self, Delivery};
+use crate::callbacks::{self, Delivery, DeliveryOutcome};
 use crate::gate::RequestSeq;
 use crate::journal::{Channel, SentMessage};
+use crate::meta_templates::{fill, placeholders};
+use crate::windows::WindowKey;
 use crate::{Provider, Shared, ids, json_response};
 
 const API_VERSION: &str = "2010-04-01";
-const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+/// Most `ContentVariables` Twilio takes.
+const MAX_CONTENT_VARIABLES: usize = 100;
+/// WhatsApp failures reported through the status callback.
+const WHATSAPP_OUTSIDE_WINDOW: u32 = 63016;
+const WHATSAPP_TEMPLATE_NOT_APPROVED: u32 = 63027;
+const WHATSAPP_TEMPLATE_PARAMETERS: u32 = 63028;
 const MAX_BODY_CHARS: usize = 1600;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -155,7 +171,7 @@ async fn fetch_message(
 }
 
 /// Twilio's error body: `{"code", "message", "more_info", "status"}`.
-fn error(status: StatusCode, code: u32, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, code: u32, message: impl Into<String>) -> Response {
     let mut response = json_response(
         status,
         CONTENT_TYPE,
@@ -175,11 +191,11 @@ fn error(status: StatusCode, code: u32, message: impl Into<String>) -> Response 
     response
 }
 
-fn unauthenticated() -> Response {
+pub(crate) fn unauthenticated() -> Response {
     error(StatusCode::UNAUTHORIZED, 20003, "Authenticate")
 }
 
-fn resource_not_found(path: &str) -> Response {
+pub(crate) fn resource_not_found(path: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
         20404,
@@ -200,7 +216,7 @@ pub(crate) fn fault_response(status: StatusCode) -> Response {
     error(status, code, status.canonical_reason().unwrap_or("Error"))
 }
 
-fn rfc2822(at: OffsetDateTime) -> String {
+pub(crate) fn rfc2822(at: OffsetDateTime) -> String {
     at.format(&Rfc2822).unwrap_or_default()
 }
 
@@ -247,6 +263,16 @@ fn authenticate(
         friendly_name: account.friendly_name.clone(),
         auth_token: account.auth_token.clone(),
     })
+}
+
+/// The account sid Basic auth (`AccountSid:AuthToken` or `SK...:secret`) authenticates as, for
+/// APIs whose path names no account (the Content API).
+pub(crate) fn authenticated_account(shared: &Shared, headers: &HeaderMap) -> Option<String> {
+    let (username, password) = basic_credentials(headers)?;
+    shared
+        .registry()
+        .twilio_authenticate(&username, &password)
+        .map(|account| account.account_sid.clone())
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -493,6 +519,23 @@ async fn create_message(
         );
     }
 
+    let content = match field("ContentSid") {
+        None => None,
+        Some(content_sid) => match content_send(
+            &shared,
+            &account_sid,
+            &content_sid,
+            field("ContentVariables"),
+        ) {
+            Ok(content) => Some(content),
+            Err((code, message)) => return error(StatusCode::BAD_REQUEST, code, message),
+        },
+    };
+    let text = content
+        .as_ref()
+        .and_then(|c| c.body.clone())
+        .unwrap_or(text);
+
     let now = OffsetDateTime::now_utc();
     let sid = ids::twilio_message_sid();
     let uri_base = format!("/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}");
@@ -531,8 +574,32 @@ async fn create_message(
     shared
         .twilio_messages
         .insert(&account_sid, resource.clone());
-    // Every accepted message takes an outcome, so "the next N messages" means what it says.
-    let outcome = shared.callbacks.next();
+    // Every accepted message takes an outcome, so "the next N messages" means what it says;
+    // what WhatsApp refuses fails whatever was queued.
+    let queued = shared.callbacks.next();
+    let whatsapp_failure = if to_channel.is_none() {
+        None
+    } else if let Some(content) = &content {
+        content.whatsapp_failure
+    } else {
+        let customer = to_number.to_owned();
+        let open = match from.as_deref().map(channel_of) {
+            Some((_, business)) => shared.windows.is_open(
+                &WindowKey::Twilio {
+                    account_sid: account_sid.clone(),
+                    business: business.to_owned(),
+                    customer,
+                },
+                now,
+            ),
+            None => shared
+                .windows
+                .twilio_open_with_any_sender(&account_sid, &customer, now),
+        };
+        (!open).then_some(WHATSAPP_OUTSIDE_WINDOW)
+    };
+    let outcome =
+        whatsapp_failure.map_or(queued, |error_code| DeliveryOutcome::Failed { error_code });
     if let Some(url) = status_callback {
         callbacks::spawn(
             &shared,
@@ -565,10 +632,80 @@ async fn create_message(
         to: to.clone(),
         from,
         subject: None,
-        body: message_body,
+        body: match &content {
+            Some(content) => content.body.clone(),
+            None => message_body,
+        },
         template: field("ContentSid"),
+        language: content.map(|c| c.language),
         request_seq: seq,
         sent_at: now,
     }]);
     json_response(StatusCode::CREATED, CONTENT_TYPE, &resource)
+}
+
+/// A send through a Content API template, checked.
+struct ContentSend {
+    /// The content's body with the variables filled in.
+    body: Option<String>,
+    language: String,
+    /// What WhatsApp will fail the message with, if anything (63027, 63028).
+    whatsapp_failure: Option<u32>,
+}
+
+/// Checks `ContentSid` and `ContentVariables`: an unknown content (or another account's) is 400 /
+/// 21655, variables that are not a JSON object of strings 400 / 21656. Variables left out take
+/// the content's defaults, as Twilio's do.
+fn content_send(
+    shared: &Shared,
+    account_sid: &str,
+    content_sid: &str,
+    variables: Option<String>,
+) -> Result<ContentSend, (u32, &'static str)> {
+    let registry = shared.registry();
+    let Some(stored) = registry
+        .twilio_content(content_sid)
+        .filter(|c| c.content.account_sid == account_sid)
+    else {
+        return Err((21655, "The ContentSid is Invalid"));
+    };
+    let invalid_variables = || (21656, "The ContentVariables Parameter is invalid");
+    let supplied: BTreeMap<String, String> = match variables {
+        None => BTreeMap::new(),
+        Some(raw) => match serde_json::from_str::<serde_json::Map<String, Value>>(&raw) {
+            Ok(map) if map.len() <= MAX_CONTENT_VARIABLES => {
+                let mut supplied = BTreeMap::new();
+                for (key, value) in map {
+                    let Value::String(value) = value else {
+                        return Err(invalid_variables());
+                    };
+                    supplied.insert(key, value);
+                }
+                supplied
+            }
+            _ => return Err(invalid_variables()),
+        },
+    };
+    let content = &stored.content;
+    let template_body = content.body();
+    let mut values = content.variables.clone();
+    values.extend(supplied.clone());
+
+    let whatsapp_failure = if !content.approval_status.eq_ignore_ascii_case("approved") {
+        Some(WHATSAPP_TEMPLATE_NOT_APPROVED)
+    } else {
+        // Keys the content does not have, or placeholders with neither a value nor a default.
+        let unknown_key = supplied.keys().any(|k| !content.variables.contains_key(k));
+        let unfilled = template_body
+            .map(placeholders)
+            .unwrap_or_default()
+            .iter()
+            .any(|name| !values.contains_key(name));
+        (unknown_key || unfilled).then_some(WHATSAPP_TEMPLATE_PARAMETERS)
+    };
+    Ok(ContentSend {
+        body: template_body.map(|body| fill(body, &values)),
+        language: content.language.clone(),
+        whatsapp_failure,
+    })
 }
