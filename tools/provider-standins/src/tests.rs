@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::{
     Accounts, CallbackAttempt, DeliveryOutcome, Fault, MetaInbound, MetaTemplate, Provider,
     RunningStandIns, STATUS_CALLBACK_ATTEMPTS, STATUS_CALLBACK_RETRY_DELAY, StandIns,
-    StandInsBuilder, TwilioInbound,
+    StandInsBuilder, TwilioContent, TwilioInbound,
 };
 
 const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -80,6 +80,14 @@ async fn base_urls_follow_the_provider_prefixes() -> anyhow::Result<()> {
     );
     assert_eq!(standins.brevo_base_url(), format!("{base}/brevo"));
     assert_eq!(standins.meta_graph_base_url(), format!("{base}/meta/v21.0"));
+    assert_eq!(
+        standins.twilio_content_base_url(),
+        format!("{base}/twilio-content")
+    );
+    assert_eq!(
+        standins.urls().twilio_content,
+        standins.twilio_content_base_url()
+    );
     Ok(())
 }
 
@@ -1397,5 +1405,1097 @@ async fn shutdown_stops_pending_callbacks() -> anyhow::Result<()> {
         at_shutdown >= 1 && later <= at_shutdown + 1 && later <= 2,
         "{at_shutdown} then {later}"
     );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// WhatsApp templates and the customer service window
+// ---------------------------------------------------------------------------------------------
+
+const CUSTOMER: &str = "+260971234567";
+const CUSTOMER_WA_ID: &str = "260971234567";
+
+fn rsvp_template() -> MetaTemplate {
+    MetaTemplate::new(
+        META_WABA_ID,
+        "rsvp_reminder",
+        "en_US",
+        vec![
+            json!({ "type": "HEADER", "format": "IMAGE" }),
+            json!({ "type": "BODY", "text": "Hi {{1}}, {{2}} starts at {{3}}" }),
+            json!({ "type": "BUTTONS", "buttons": [
+                { "type": "URL", "text": "RSVP", "url": "https://rsvp.example/{{1}}" },
+                { "type": "QUICK_REPLY", "text": "No" },
+            ] }),
+        ],
+    )
+}
+
+/// The send's `template` object for `rsvp_reminder`, with these body parameters.
+fn rsvp_send(name: &str, language: &str, body: Value) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": CUSTOMER_WA_ID,
+        "type": "template",
+        "template": {
+            "name": name,
+            "language": { "code": language, "policy": "deterministic" },
+            "components": [
+                { "type": "header", "parameters": [
+                    { "type": "image", "image": { "link": "https://cdn.example/banner.jpg" } } ] },
+                { "type": "body", "parameters": body },
+                { "type": "button", "sub_type": "url", "index": "0",
+                  "parameters": [ { "type": "text", "text": "tok_8f2c" } ] },
+                { "type": "button", "sub_type": "quick_reply", "index": 1,
+                  "parameters": [ { "type": "payload", "payload": "RSVP_NO" } ] },
+            ],
+        },
+    })
+}
+
+fn rsvp_body() -> Value {
+    json!([
+        { "type": "text", "text": "Ada" },
+        { "type": "currency", "currency": {
+            "fallback_value": "1,250.50 ZMW", "code": "ZMW", "amount_1000": 1_250_500 } },
+        { "type": "date_time", "date_time": { "fallback_value": "12 Dec 2026, 20:30" } },
+    ])
+}
+
+async fn meta_send(
+    client: &reqwest::Client,
+    standins: &RunningStandIns,
+    message: &Value,
+) -> anyhow::Result<(StatusCode, Value)> {
+    json_of(
+        client
+            .post(format!(
+                "{}/{META_PHONE_ID}/messages",
+                standins.meta_graph_base_url()
+            ))
+            .bearer_auth(META_TOKEN)
+            .json(message)
+            .send()
+            .await?,
+    )
+    .await
+}
+
+fn free_form_text(to: &str) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "to": to,
+        "type": "text",
+        "text": { "body": "Thanks for writing" },
+    })
+}
+
+#[tokio::test]
+async fn meta_lists_templates_with_paging_and_a_name_filter() -> anyhow::Result<()> {
+    let standins = builder()
+        .meta_template(rsvp_template())
+        .meta_template(
+            MetaTemplate::new(
+                META_WABA_ID,
+                "rsvp_reminder",
+                "fr",
+                vec![json!({ "type": "BODY", "text": "Bonjour {{1}}" })],
+            )
+            .with_status("PENDING")
+            .with_id("1234567890"),
+        )
+        .meta_template(
+            MetaTemplate::new(META_WABA_ID, "welcome", "en_US", vec![])
+                .with_status("REJECTED")
+                .with_rejected_reason("INVALID_FORMAT")
+                .with_category("MARKETING")
+                .with_quality_score("GREEN"),
+        )
+        // Another business account's template is never listed.
+        .meta_template(MetaTemplate::new("999", "secret", "en_US", vec![]))
+        .build()
+        .spawn()
+        .await?;
+    let client = reqwest::Client::new();
+    let list = format!(
+        "{}/{META_WABA_ID}/message_templates",
+        standins.meta_graph_base_url()
+    );
+
+    let (status, all) = json_of(client.get(&list).bearer_auth(META_TOKEN).send().await?).await?;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<(&str, &str)> = all["data"]
+        .as_array()
+        .context("data")?
+        .iter()
+        .filter_map(|t| Some((t["name"].as_str()?, t["language"].as_str()?)))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("rsvp_reminder", "en_US"),
+            ("rsvp_reminder", "fr"),
+            ("welcome", "en_US")
+        ]
+    );
+    let rsvp = &all["data"][0];
+    assert!(rsvp["id"].as_str().is_some_and(|id| id.len() == 16));
+    assert_eq!(rsvp["status"], "APPROVED");
+    assert_eq!(rsvp["category"], "UTILITY");
+    assert_eq!(rsvp["quality_score"], json!({ "score": "UNKNOWN" }));
+    assert_eq!(rsvp["rejected_reason"], "NONE");
+    assert_eq!(rsvp["components"], json!(rsvp_template().components));
+    assert_eq!(all["data"][1]["id"], "1234567890");
+    assert_eq!(all["data"][1]["status"], "PENDING");
+    assert_eq!(all["data"][2]["rejected_reason"], "INVALID_FORMAT");
+    assert_eq!(all["data"][2]["quality_score"]["score"], "GREEN");
+    assert!(all["paging"]["cursors"]["before"].is_string());
+    assert!(all["paging"].get("next").is_none());
+
+    // Two per page: the next link carries the query on, with the cursor.
+    let (_, first) = json_of(
+        client
+            .get(format!("{list}?limit=2&fields=name,status"))
+            .bearer_auth(META_TOKEN)
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(first["data"].as_array().map(Vec::len), Some(2));
+    let keys: Vec<&String> = first["data"][0]
+        .as_object()
+        .context("entry")?
+        .keys()
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(first["data"][0]["id"].is_string() && first["data"][0]["components"].is_null());
+    let next = first["paging"]["next"].as_str().context("next")?;
+    assert!(
+        next.starts_with(&list) && next.contains("limit=2"),
+        "{next}"
+    );
+    let (_, second) = json_of(client.get(next).bearer_auth(META_TOKEN).send().await?).await?;
+    assert_eq!(second["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(second["data"][0]["name"], "welcome");
+    assert!(second["paging"].get("next").is_none());
+
+    // `name` filters exactly: both languages of rsvp_reminder, nothing for a prefix.
+    let (_, named) = json_of(
+        client
+            .get(format!("{list}?name=rsvp_reminder"))
+            .bearer_auth(META_TOKEN)
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(named["data"].as_array().map(Vec::len), Some(2));
+    let (_, prefix) = json_of(
+        client
+            .get(format!("{list}?name=rsvp"))
+            .bearer_auth(META_TOKEN)
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(prefix["data"], json!([]));
+
+    // Graph's errors: bad token, another WABA, a bad cursor.
+    let (status, body) = json_of(client.get(&list).bearer_auth("garbage").send().await?).await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::UNAUTHORIZED, &json!(190))
+    );
+    let (status, body) = json_of(
+        client
+            .get(format!(
+                "{}/999/message_templates",
+                standins.meta_graph_base_url()
+            ))
+            .bearer_auth(META_TOKEN)
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], 100);
+    assert_eq!(body["error"]["error_subcode"], 33);
+    let (status, body) = json_of(
+        client
+            .get(format!("{list}?after=%%%"))
+            .bearer_auth(META_TOKEN)
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!(100))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn meta_template_send_is_checked_and_its_body_filled_in() -> anyhow::Result<()> {
+    let standins = builder()
+        .meta_template(rsvp_template())
+        .build()
+        .spawn()
+        .await?;
+    let client = reqwest::Client::new();
+
+    // No window needed for a template.
+    let (status, sent) = meta_send(
+        &client,
+        &standins,
+        &rsvp_send("rsvp_reminder", "en_US", rsvp_body()),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(sent["messages"][0]["message_status"], "accepted");
+    assert_eq!(sent["contacts"][0]["wa_id"], CUSTOMER_WA_ID);
+    let journal = standins.sent_messages_for(Provider::Meta);
+    assert_eq!(journal.len(), 1);
+    assert_eq!(
+        journal[0].body.as_deref(),
+        Some("Hi Ada, 1,250.50 ZMW starts at 12 Dec 2026, 20:30")
+    );
+    assert_eq!(journal[0].template.as_deref(), Some("rsvp_reminder"));
+    assert_eq!(journal[0].language.as_deref(), Some("en_US"));
+    assert_eq!(
+        Some(journal[0].id.as_str()),
+        sent["messages"][0]["id"].as_str()
+    );
+
+    // Named parameters match by name, in any order.
+    standins.register(Accounts::new().meta_template(MetaTemplate::new(
+        META_WABA_ID,
+        "welcome",
+        "fr",
+        vec![json!({ "type": "BODY", "text": "Bonjour {{guest_name}}, rendez-vous à {{venue}}" })],
+    )));
+    let (status, sent) = meta_send(
+        &client,
+        &standins,
+        &json!({
+            "messaging_product": "whatsapp",
+            "to": CUSTOMER,
+            "type": "template",
+            "template": { "name": "welcome", "language": { "code": "fr" }, "components": [
+                { "type": "body", "parameters": [
+                    { "type": "text", "parameter_name": "venue", "text": "Lusaka" },
+                    { "type": "text", "parameter_name": "guest_name", "text": "Ada" } ] } ] },
+        }),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(
+        standins.sent_messages_for(Provider::Meta)[1]
+            .body
+            .as_deref(),
+        Some("Bonjour Ada, rendez-vous à Lusaka")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn meta_refuses_templates_it_cannot_send_with_its_codes() -> anyhow::Result<()> {
+    let standins = builder()
+        .meta_template(rsvp_template())
+        .meta_template(
+            MetaTemplate::new(META_WABA_ID, "rsvp_reminder", "fr", vec![]).with_status("PENDING"),
+        )
+        .build()
+        .spawn()
+        .await?;
+    let client = reqwest::Client::new();
+    let refusal = |status: StatusCode, body: &Value, http: u16, code: u32| {
+        assert_eq!(status.as_u16(), http, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert_eq!(body["error"]["type"], "OAuthException");
+        assert_eq!(body["error"]["error_data"]["messaging_product"], "whatsapp");
+        assert!(body["error"]["fbtrace_id"].is_string());
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(&format!("(#{code}) "))),
+            "{body}"
+        );
+    };
+
+    // Unknown name, unknown language, not approved: all 404 / 132001.
+    for (name, language) in [
+        ("no_such_template", "en_US"),
+        ("rsvp_reminder", "de"),
+        ("rsvp_reminder", "fr"),
+    ] {
+        let (status, body) =
+            meta_send(&client, &standins, &rsvp_send(name, language, rsvp_body())).await?;
+        refusal(status, &body, 404, 132_001);
+        assert_eq!(
+            body["error"]["message"],
+            "(#132001) Template name does not exist in the translation"
+        );
+        assert_eq!(
+            body["error"]["error_data"]["details"],
+            format!("template name ({name}) does not exist in {language}")
+        );
+    }
+
+    // Paused, then disabled: re-registering replaces the template.
+    standins.register(Accounts::new().meta_template(rsvp_template().with_status("PAUSED")));
+    let (status, body) = meta_send(
+        &client,
+        &standins,
+        &rsvp_send("rsvp_reminder", "en_US", rsvp_body()),
+    )
+    .await?;
+    refusal(status, &body, 400, 132_015);
+    standins.register(Accounts::new().meta_template(rsvp_template().with_status("DISABLED")));
+    let (status, body) = meta_send(
+        &client,
+        &standins,
+        &rsvp_send("rsvp_reminder", "en_US", rsvp_body()),
+    )
+    .await?;
+    refusal(status, &body, 400, 132_016);
+    standins.register(Accounts::new().meta_template(rsvp_template()));
+
+    // Two body parameters for three placeholders.
+    let mut two = rsvp_body();
+    if let Some(parameters) = two.as_array_mut() {
+        parameters.truncate(2);
+    }
+    let (status, body) = meta_send(
+        &client,
+        &standins,
+        &rsvp_send("rsvp_reminder", "en_US", two),
+    )
+    .await?;
+    refusal(status, &body, 400, 132_000);
+    assert_eq!(
+        body["error"]["error_data"]["details"],
+        "body: number of localizable_params (2) does not match the expected number of params (3)"
+    );
+
+    // A currency without amount_1000.
+    let mut currency = rsvp_body();
+    currency[1]["currency"] = json!({ "fallback_value": "1,250.50 ZMW", "code": "ZMW" });
+    let (status, body) = meta_send(
+        &client,
+        &standins,
+        &rsvp_send("rsvp_reminder", "en_US", currency),
+    )
+    .await?;
+    refusal(status, &body, 400, 132_012);
+    assert_eq!(
+        body["error"]["message"],
+        "(#132012) Parameter format does not match format in the created template"
+    );
+
+    // The URL button's suffix left out.
+    let mut no_button = rsvp_send("rsvp_reminder", "en_US", rsvp_body());
+    if let Some(components) = no_button["template"]["components"].as_array_mut() {
+        components.remove(2);
+    }
+    let (status, body) = meta_send(&client, &standins, &no_button).await?;
+    refusal(status, &body, 400, 132_000);
+
+    // A hostile body never gets further than Graph's own error.
+    for hostile in [
+        json!({ "messaging_product": "whatsapp", "to": CUSTOMER, "type": "template",
+                "template": { "name": "rsvp_reminder", "language": { "code": "en_US" },
+                              "components": "nope" } }),
+        json!({ "messaging_product": "whatsapp", "to": CUSTOMER, "type": "template",
+                "template": { "name": "rsvp_reminder", "language": { "code": "en_US" },
+                              "components": [ { "type": "button", "index": "x" }, 7 ] } }),
+    ] {
+        let (status, body) = meta_send(&client, &standins, &hostile).await?;
+        refusal(status, &body, 400, 100);
+    }
+    assert!(standins.sent_messages().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn meta_free_form_needs_the_customer_service_window() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    let (status, body) = meta_send(&client, &standins, &free_form_text(CUSTOMER)).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["error"],
+        json!({
+            "message": "(#131047) Re-engagement message",
+            "type": "OAuthException",
+            "code": 131_047,
+            "error_data": {
+                "messaging_product": "whatsapp",
+                "details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+            },
+            "fbtrace_id": body["error"]["fbtrace_id"],
+        })
+    );
+    // Media too.
+    let (status, body) = meta_send(
+        &client,
+        &standins,
+        &json!({ "messaging_product": "whatsapp", "to": CUSTOMER, "type": "image",
+                 "image": { "link": "https://cdn.example/a.jpg" } }),
+    )
+    .await?;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::BAD_REQUEST, &json!(131_047))
+    );
+
+    // A message 25 hours ago does not open it; one 23 hours ago does, for one more hour.
+    let now = time::OffsetDateTime::now_utc();
+    let old = standins
+        .meta_inbound(
+            MetaInbound::new(META_PHONE_ID, CUSTOMER, "hello?").at(now - time::Duration::hours(25)),
+        )
+        .await?;
+    assert!(old.window_open_until < now);
+    assert_eq!(old.webhook_status, None);
+    let (status, _) = meta_send(&client, &standins, &free_form_text(CUSTOMER)).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let control = format!("{}/_standin/meta/inbound", standins.base_url());
+    let at = now - time::Duration::hours(23);
+    let (status, opened) = json_of(
+        client
+            .post(&control)
+            .json(&json!({
+                "phone_number_id": META_PHONE_ID,
+                "from": CUSTOMER_WA_ID,
+                "text": "Is it still on?",
+                "at": at.format(&time::format_description::well_known::Rfc3339)?,
+            }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{opened}");
+    assert_eq!(opened["webhook_status"], Value::Null);
+    let until = time::OffsetDateTime::parse(
+        opened["window_open_until"]
+            .as_str()
+            .context("window_open_until")?,
+        &time::format_description::well_known::Rfc3339,
+    )?;
+    assert_eq!(until, at + crate::CUSTOMER_SERVICE_WINDOW);
+
+    let (status, sent) = meta_send(&client, &standins, &free_form_text(CUSTOMER)).await?;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert!(sent["messages"][0].get("message_status").is_none());
+    // The window is per customer and per business number.
+    let (status, _) = meta_send(&client, &standins, &free_form_text("+260971234568")).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The control API refuses what it cannot record.
+    for (body, code) in [
+        (
+            json!({ "phone_number_id": "999", "from": CUSTOMER, "text": "x" }),
+            "unknown_phone_number",
+        ),
+        (
+            json!({ "phone_number_id": META_PHONE_ID, "from": "not-a-number", "text": "x" }),
+            "invalid_address",
+        ),
+        (
+            json!({ "phone_number_id": META_PHONE_ID, "from": CUSTOMER, "text": "x",
+                    "webhook_url": "https://hooks.herald.example/meta" }),
+            "remote_webhook_url",
+        ),
+        (
+            json!({ "phone_number_id": META_PHONE_ID, "from": CUSTOMER, "text": "x", "bogus": 1 }),
+            "invalid_body",
+        ),
+    ] {
+        let response = client.post(&control).json(&body).send().await?;
+        let (status, answer) = json_of(response).await?;
+        assert!(status.is_client_error(), "{body}: {status}");
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+    }
+    Ok(())
+}
+
+/// Meta's signature computed here, as a receiver checks it.
+fn expected_hub_signature(secret: &str, body: &[u8]) -> anyhow::Result<String> {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())?;
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(format!("sha256={hex}"))
+}
+
+#[tokio::test]
+async fn meta_inbound_posts_a_signed_messages_webhook() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    let receiver = Receiver::start(0).await?;
+    let webhook = format!("{}/webhooks/meta/whk_test", receiver.base_url);
+    let at = time::macros::datetime!(2026-06-08 20:46:23 UTC);
+
+    let outcome = standins
+        .meta_inbound(
+            MetaInbound::new(META_PHONE_ID, CUSTOMER, "Does it come in another color?")
+                .at(at)
+                .profile_name("Sheena Nelson")
+                .webhook(&webhook, "app-secret-0001"),
+        )
+        .await?;
+    assert_eq!(outcome.webhook_status, Some(200));
+    assert_eq!(
+        outcome.window_open_until,
+        at + crate::CUSTOMER_SERVICE_WINDOW
+    );
+
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 1);
+    let hit = &hits[0];
+    assert_eq!(hit.method, "POST");
+    assert_eq!(hit.path_and_query, "/webhooks/meta/whk_test");
+    assert_eq!(hit.header("content-type"), Some("application/json"));
+    assert_eq!(
+        hit.header("x-hub-signature-256"),
+        Some(expected_hub_signature("app-secret-0001", &hit.body)?.as_str())
+    );
+    assert_ne!(
+        hit.header("x-hub-signature-256"),
+        Some(expected_hub_signature("another-secret", &hit.body)?.as_str())
+    );
+    let payload: Value = serde_json::from_slice(&hit.body)?;
+    assert_eq!(
+        payload,
+        json!({
+            "object": "whatsapp_business_account",
+            "entry": [{
+                "id": META_WABA_ID,
+                "changes": [{
+                    "field": "messages",
+                    "value": {
+                        "messaging_product": "whatsapp",
+                        "metadata": { "display_phone_number": "15550100000", "phone_number_id": META_PHONE_ID },
+                        "contacts": [{ "profile": { "name": "Sheena Nelson" }, "wa_id": CUSTOMER_WA_ID }],
+                        "messages": [{
+                            "from": CUSTOMER_WA_ID,
+                            "id": outcome.message_id,
+                            "timestamp": "1780951583",
+                            "type": "text",
+                            "text": { "body": "Does it come in another color?" },
+                        }],
+                    },
+                }],
+            }],
+        })
+    );
+    assert!(outcome.message_id.starts_with("wamid."));
+
+    // Over the control API, with a receiver answering 500: reported, not retried.
+    receiver.state.answer.store(500, Ordering::Relaxed);
+    let (status, answer) = json_of(
+        client
+            .post(format!("{}/_standin/meta/inbound", standins.base_url()))
+            .json(&json!({
+                "phone_number_id": META_PHONE_ID,
+                "from": CUSTOMER,
+                "text": "hello",
+                "webhook_url": webhook,
+                "app_secret": "app-secret-0001",
+            }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["webhook_status"], 500);
+    assert_eq!(receiver.hits().len(), 2);
+    Ok(())
+}
+
+// --- Twilio Content API ----------------------------------------------------------------------
+
+const OTHER_TWILIO_SID: &str = "AC00000000000000000000000000000002";
+const OTHER_TWILIO_TOKEN: &str = "other-token";
+const WHATSAPP_SENDER: &str = "whatsapp:+14155238886";
+const WHATSAPP_CUSTOMER: &str = "whatsapp:+260971234567";
+
+fn rsvp_content() -> TwilioContent {
+    TwilioContent::new(TWILIO_SID, "rsvp_reminder", "Hi {{1}}, see you at {{2}}")
+        .with_variables([("1", "Customer_Name"), ("2", "Event_Time")])
+}
+
+#[tokio::test]
+async fn twilio_content_and_its_approval_request_are_fetched() -> anyhow::Result<()> {
+    let content = rsvp_content();
+    let pending = TwilioContent::new(TWILIO_SID, "promo", "Sale!")
+        .with_approval_status("rejected")
+        .with_approval_name("promo_v2")
+        .with_category("MARKETING")
+        .with_rejection_reason("Promotional content in a utility template")
+        .with_language("fr");
+    let standins = builder()
+        .twilio_account(OTHER_TWILIO_SID, OTHER_TWILIO_TOKEN)
+        .twilio_content(content.clone())
+        .twilio_content(pending.clone())
+        .build()
+        .spawn()
+        .await?;
+    let client = reqwest::Client::new();
+    let base = standins.twilio_content_base_url();
+    assert_eq!(base, format!("{}/twilio-content", standins.base_url()));
+    let url = format!("{base}/v1/Content/{}", content.sid());
+
+    let (status, fetched) = json_of(
+        client
+            .get(&url)
+            .basic_auth(TWILIO_SID, Some(TWILIO_TOKEN))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{fetched}");
+    assert_eq!(fetched["sid"], content.sid());
+    assert_eq!(fetched["account_sid"], TWILIO_SID);
+    assert_eq!(fetched["friendly_name"], "rsvp_reminder");
+    assert_eq!(fetched["language"], "en");
+    assert_eq!(
+        fetched["variables"],
+        json!({ "1": "Customer_Name", "2": "Event_Time" })
+    );
+    assert_eq!(
+        fetched["types"],
+        json!({ "twilio/text": { "body": "Hi {{1}}, see you at {{2}}" } })
+    );
+    assert_eq!(fetched["url"], url);
+    assert_eq!(
+        fetched["links"],
+        json!({
+            "approval_fetch": format!("{url}/ApprovalRequests"),
+            "approval_create": format!("{url}/ApprovalRequests/whatsapp"),
+        })
+    );
+    let created = fetched["date_created"].as_str().context("date_created")?;
+    assert!(created.ends_with('Z') && created.len() == 20, "{created}");
+
+    // An API key works as on the Messages API.
+    let (status, approval) = json_of(
+        client
+            .get(format!("{url}/ApprovalRequests"))
+            .basic_auth(TWILIO_KEY_SID, Some(TWILIO_KEY_SECRET))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        approval,
+        json!({
+            "account_sid": TWILIO_SID,
+            "sid": content.sid(),
+            "url": format!("{url}/ApprovalRequests"),
+            "whatsapp": {
+                "name": "rsvp_reminder",
+                "category": "UTILITY",
+                "content_type": "twilio/text",
+                "status": "approved",
+                "rejection_reason": "",
+                "allow_category_change": true,
+                "type": "whatsapp",
+                "flows": null,
+            },
+        })
+    );
+    let (_, rejected) = json_of(
+        client
+            .get(format!(
+                "{base}/v1/Content/{}/ApprovalRequests",
+                pending.sid()
+            ))
+            .basic_auth(TWILIO_SID, Some(TWILIO_TOKEN))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(rejected["whatsapp"]["status"], "rejected");
+    assert_eq!(rejected["whatsapp"]["name"], "promo_v2");
+    assert_eq!(rejected["whatsapp"]["category"], "MARKETING");
+
+    // Another account's content is not found; bad credentials are 401.
+    let (status, body) = json_of(
+        client
+            .get(&url)
+            .basic_auth(OTHER_TWILIO_SID, Some(OTHER_TWILIO_TOKEN))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], 20404);
+    assert_eq!(body["status"], 404);
+    let (status, body) = json_of(
+        client
+            .get(&url)
+            .basic_auth(TWILIO_SID, Some("wrong"))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::UNAUTHORIZED, &json!(20003))
+    );
+    let (status, body) = json_of(
+        client
+            .get(format!("{base}/v1/Content/HXnope"))
+            .basic_auth(TWILIO_SID, Some(TWILIO_TOKEN))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::NOT_FOUND, &json!(20404))
+    );
+
+    // Registered over the control API without a sid: one is generated and answered.
+    let (status, registered) = json_of(
+        client
+            .post(format!("{}/_standin/accounts", standins.base_url()))
+            .json(&json!({ "twilio_contents": [{
+                "account_sid": TWILIO_SID, "friendly_name": "late",
+                "types": { "twilio/text": { "body": "Late {{1}}" } } }] }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(registered["registered"]["twilio_contents"], 1);
+    let sid = registered["twilio_contents"][0]["sid"]
+        .as_str()
+        .context("generated sid")?;
+    assert!(sid.starts_with("HX") && sid.len() == 34);
+    let (status, _) = json_of(
+        client
+            .get(format!("{base}/v1/Content/{sid}"))
+            .basic_auth(TWILIO_SID, Some(TWILIO_TOKEN))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    // Content API requests are captured as Twilio's.
+    assert!(
+        standins
+            .requests_for(Provider::Twilio)
+            .iter()
+            .any(|r| r.path == format!("/v1/Content/{sid}"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn twilio_content_sends_fill_the_body_and_check_the_sid() -> anyhow::Result<()> {
+    let content = rsvp_content();
+    let standins = builder()
+        .twilio_content(content.clone())
+        .build()
+        .spawn()
+        .await?;
+    let client = reqwest::Client::new();
+
+    // A template may start the conversation: no window needed, and no Body.
+    let (status, message) = json_of(
+        twilio_send(
+            &client,
+            &standins,
+            &[
+                ("To", WHATSAPP_CUSTOMER),
+                ("From", WHATSAPP_SENDER),
+                ("ContentSid", content.sid()),
+                (
+                    "ContentVariables",
+                    r#"{"1":"Ada","2":"12 Dec 2026, 20:30"}"#,
+                ),
+            ],
+        )
+        .send()
+        .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::CREATED, "{message}");
+    assert_eq!(message["body"], "Hi Ada, see you at 12 Dec 2026, 20:30");
+    let sent = standins.sent_messages_for(Provider::Twilio);
+    assert_eq!(
+        sent[0].body.as_deref(),
+        Some("Hi Ada, see you at 12 Dec 2026, 20:30")
+    );
+    assert_eq!(sent[0].template.as_deref(), Some(content.sid()));
+    assert_eq!(sent[0].language.as_deref(), Some("en"));
+
+    // Left-out variables take the content's defaults, as Twilio's do.
+    twilio_send_ok(twilio_send(
+        &client,
+        &standins,
+        &[
+            ("To", WHATSAPP_CUSTOMER),
+            ("From", WHATSAPP_SENDER),
+            ("ContentSid", content.sid()),
+            ("ContentVariables", r#"{"1":"Ada"}"#),
+        ],
+    ))
+    .await?;
+    assert_eq!(
+        standins.sent_messages_for(Provider::Twilio)[1]
+            .body
+            .as_deref(),
+        Some("Hi Ada, see you at Event_Time")
+    );
+
+    // Unknown (or another account's) content: 21655; variables not an object of strings: 21656.
+    let unknown = TwilioContent::new(TWILIO_SID, "x", "y");
+    for (sid, variables, code, message) in [
+        (unknown.sid(), "{}", 21655, "The ContentSid is Invalid"),
+        (
+            content.sid(),
+            r#"{"1": 5}"#,
+            21656,
+            "The ContentVariables Parameter is invalid",
+        ),
+        (
+            content.sid(),
+            "not json",
+            21656,
+            "The ContentVariables Parameter is invalid",
+        ),
+        (
+            content.sid(),
+            r#"["Ada"]"#,
+            21656,
+            "The ContentVariables Parameter is invalid",
+        ),
+    ] {
+        let (status, body) = json_of(
+            twilio_send(
+                &client,
+                &standins,
+                &[
+                    ("To", WHATSAPP_CUSTOMER),
+                    ("From", WHATSAPP_SENDER),
+                    ("ContentSid", sid),
+                    ("ContentVariables", variables),
+                ],
+            )
+            .send()
+            .await?,
+        )
+        .await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{variables}: {body}");
+        assert_eq!(
+            body,
+            json!({
+                "code": code,
+                "message": message,
+                "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+                "status": 400,
+            })
+        );
+    }
+    assert_eq!(standins.sent_messages().len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn twilio_whatsapp_failures_come_through_the_status_callback() -> anyhow::Result<()> {
+    let approved = rsvp_content();
+    let pending = rsvp_content()
+        .with_sid(format!("HX{:032x}", 7))
+        .with_approval_status("pending");
+    let standins = builder()
+        .status_callback_delay(CALLBACK_DELAY)
+        .twilio_content(approved.clone())
+        .twilio_content(pending.clone())
+        .build()
+        .spawn()
+        .await?;
+    let client = reqwest::Client::new();
+    let receiver = Receiver::start(0).await?;
+    let callback = format!("{}/receipts", receiver.base_url);
+    let send = |form: Vec<(&'static str, String)>| {
+        let mut form = form;
+        form.push(("To", WHATSAPP_CUSTOMER.to_owned()));
+        form.push(("From", WHATSAPP_SENDER.to_owned()));
+        form.push(("StatusCallback", callback.clone()));
+        twilio_send_ok(
+            client
+                .post(format!(
+                    "{}/2010-04-01/Accounts/{TWILIO_SID}/Messages.json",
+                    standins.twilio_base_url()
+                ))
+                .basic_auth(TWILIO_SID, Some(TWILIO_TOKEN))
+                .form(&form),
+        )
+    };
+    // A queued outcome is consumed but WhatsApp's refusal wins.
+    standins.twilio_outcome_next(1, DeliveryOutcome::Undelivered { error_code: 30005 });
+
+    let not_approved = send(vec![
+        ("ContentSid", pending.sid().to_owned()),
+        ("ContentVariables", r#"{"1":"Ada","2":"8pm"}"#.to_owned()),
+    ])
+    .await?;
+    assert!(standins.pending_twilio_outcomes().is_empty());
+    let extra_key = send(vec![
+        ("ContentSid", approved.sid().to_owned()),
+        (
+            "ContentVariables",
+            r#"{"1":"Ada","2":"8pm","3":"extra"}"#.to_owned(),
+        ),
+    ])
+    .await?;
+    let outside_window = send(vec![("Body", "Are you coming?".to_owned())]).await?;
+
+    for (sid, code) in [
+        (&not_approved, "63027"),
+        (&extra_key, "63028"),
+        (&outside_window, "63016"),
+    ] {
+        let attempts = wait_for_callbacks(&standins, sid, 1).await?;
+        assert_eq!(attempts.len(), 1, "{attempts:?}");
+        assert_eq!(attempts[0].message_status, "failed");
+        assert_eq!(attempts[0].field("ErrorCode"), Some(code));
+        assert_eq!(attempts[0].field("ChannelPrefix"), Some("whatsapp"));
+        assert!(attempts[0].succeeded());
+    }
+    // The fetched message shows the failure too.
+    let (_, fetched) = json_of(
+        client
+            .get(format!(
+                "{}/2010-04-01/Accounts/{TWILIO_SID}/Messages/{outside_window}.json",
+                standins.twilio_base_url()
+            ))
+            .basic_auth(TWILIO_SID, Some(TWILIO_TOKEN))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(fetched["status"], "failed");
+    assert_eq!(fetched["error_code"], 63016);
+
+    // Once the customer writes, free-form text is delivered as usual.
+    standins
+        .twilio_inbound(TwilioInbound::new(
+            TWILIO_SID,
+            WHATSAPP_CUSTOMER,
+            WHATSAPP_SENDER,
+            "Yes!",
+        ))
+        .await?;
+    let inside_window = send(vec![("Body", "Great, see you".to_owned())]).await?;
+    let attempts = wait_for_callbacks(&standins, &inside_window, 2).await?;
+    let statuses: Vec<&str> = attempts.iter().map(|a| a.message_status.as_str()).collect();
+    assert_eq!(statuses, ["sent", "delivered"]);
+    // SMS has no window.
+    let sms = twilio_send_ok(twilio_send(
+        &client,
+        &standins,
+        &[
+            ("To", "+260971234567"),
+            ("From", "+15005550006"),
+            ("Body", "x"),
+            ("StatusCallback", &callback),
+        ],
+    ))
+    .await?;
+    assert_eq!(wait_for_callbacks(&standins, &sms, 2).await?.len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn twilio_inbound_webhook_is_signed_like_status_callbacks() -> anyhow::Result<()> {
+    let (standins, client) = spawn().await?;
+    let receiver = Receiver::start(0).await?;
+    let webhook = format!("{}/webhooks/twilio/whk_in?cfg=1", receiver.base_url);
+    let (status, answer) = json_of(
+        client
+            .post(format!("{}/_standin/twilio/inbound", standins.base_url()))
+            .json(&json!({
+                "account_sid": TWILIO_SID,
+                "from": WHATSAPP_CUSTOMER,
+                "to": WHATSAPP_SENDER,
+                "body": "Count me in",
+                "at": "2026-06-08T20:46:23Z",
+                "webhook_url": webhook,
+            }))
+            .send()
+            .await?,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["webhook_status"], 200);
+    assert_eq!(answer["window_open_until"], "2026-06-09T20:46:23Z");
+
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 1);
+    let hit = &hits[0];
+    assert_eq!(hit.path_and_query, "/webhooks/twilio/whk_in?cfg=1");
+    assert_eq!(
+        hit.header("content-type"),
+        Some("application/x-www-form-urlencoded; charset=utf-8")
+    );
+    assert_eq!(hit.header("user-agent"), Some("TwilioProxy/1.1"));
+    assert_eq!(
+        hit.header("x-twilio-signature"),
+        Some(expected_signature(TWILIO_TOKEN, &webhook, &hit.body)?.as_str())
+    );
+    let sid = hit.field("MessageSid").context("MessageSid")?;
+    assert!(sid.starts_with("SM") && sid.len() == 34);
+    assert_eq!(answer["message_id"], sid);
+    for (name, value) in [
+        ("AccountSid", TWILIO_SID),
+        ("From", WHATSAPP_CUSTOMER),
+        ("To", WHATSAPP_SENDER),
+        ("Body", "Count me in"),
+        ("NumMedia", "0"),
+        ("NumSegments", "1"),
+        ("ProfileName", "Stand-in Customer"),
+        ("WaId", "260971234567"),
+        ("SmsStatus", "received"),
+        ("ApiVersion", "2010-04-01"),
+        ("ChannelPrefix", "whatsapp"),
+        ("MessageType", "text"),
+        ("SmsMessageSid", sid.as_str()),
+    ] {
+        assert_eq!(hit.field(name).as_deref(), Some(value), "{name}");
+    }
+
+    // Unknown accounts and non-WhatsApp addresses are refused.
+    for (body, code) in [
+        (
+            json!({ "account_sid": OTHER_TWILIO_SID, "from": WHATSAPP_CUSTOMER,
+                    "to": WHATSAPP_SENDER, "body": "x" }),
+            "unknown_account",
+        ),
+        (
+            json!({ "account_sid": TWILIO_SID, "from": "+260971234567",
+                    "to": WHATSAPP_SENDER, "body": "x" }),
+            "invalid_address",
+        ),
+    ] {
+        let (status, answer) = json_of(
+            client
+                .post(format!("{}/_standin/twilio/inbound", standins.base_url()))
+                .json(&body)
+                .send()
+                .await?,
+        )
+        .await?;
+        assert!(status.is_client_error());
+        assert_eq!(answer["error"]["code"], code);
+    }
     Ok(())
 }
