@@ -54,6 +54,55 @@
 //! retries only connection failures); every attempt is recorded ([`CallbackAttempt`]); shutdown
 //! stops pending callbacks. Only loopback receivers are called unless
 //! [`StandInsBuilder::allow_remote_status_callbacks`] allows others.
+//!
+//! # WhatsApp templates and the 24-hour customer service window
+//!
+//! Both WhatsApp providers enforce WhatsApp's rules (docs/whatsapp-templates.md in the repository
+//! cites the wire formats):
+//!
+//! - **Meta**: a phone number registered with its business account
+//!   ([`StandInsBuilder::meta_business_phone_number`]) sends that account's registered
+//!   [`MetaTemplate`]s, which `GET /{version}/{waba_id}/message_templates` lists (`name`,
+//!   `fields`, `limit` up to 100, `after` cursor; `data[]` and `paging.cursors`). A template send
+//!   must name an `APPROVED` template in that language (else 404 / 132001; `PAUSED` 400 /
+//!   132015, `DISABLED` 400 / 132016) with header, body and button parameters matching its
+//!   placeholders (count: 400 / 132000, format: 400 / 132012); the journal gets the body with
+//!   the parameters filled in. Any other send needs the customer's window open, else 400 /
+//!   131047.
+//! - **Twilio**: [`TwilioContent`]s are served by the Content API at
+//!   [`RunningStandIns::twilio_content_base_url`] (`GET /v1/Content/{sid}` and
+//!   `/ApprovalRequests`) and sent with `ContentSid` + `ContentVariables` (unknown sid 400 /
+//!   21655, bad variables 400 / 21656). A WhatsApp message is created (201) and then fails
+//!   through the status callback, whatever outcome was queued: 63027 for a content not
+//!   `approved`, 63028 for variables the content lacks, 63016 for free-form (no `ContentSid`)
+//!   outside the window.
+//!
+//! A customer opens (or extends) a window by writing in: [`RunningStandIns::meta_inbound`] /
+//! `POST /_standin/meta/inbound` and [`RunningStandIns::twilio_inbound`] /
+//! `POST /_standin/twilio/inbound`, which can also deliver the provider's signed webhook
+//! (`X-Hub-Signature-256`, `X-Twilio-Signature`) to a loopback receiver:
+//!
+//! ```no_run
+//! # async fn demo(standins: provider_standins::RunningStandIns) -> anyhow::Result<()> {
+//! use provider_standins::{MetaInbound, TwilioInbound};
+//!
+//! let opened = standins
+//!     .meta_inbound(
+//!         MetaInbound::new("106540352242922", "+260971234567", "Is it still on?")
+//!             .webhook("http://127.0.0.1:8080/webhooks/meta", "app-secret"),
+//!     )
+//!     .await?;
+//! assert_eq!(opened.webhook_status, Some(200));
+//! standins
+//!     .twilio_inbound(TwilioInbound::new(
+//!         "AC00000000000000000000000000000001",
+//!         "whatsapp:+260971234567",
+//!         "whatsapp:+14155238886",
+//!         "Yes",
+//!     ))
+//!     .await?;
+//! # Ok(()) }
+//! ```
 
 mod accounts;
 mod address;
@@ -349,7 +398,8 @@ impl StandInsBuilder {
     }
 
     /// Also call back to receivers off this machine (default: loopback hosts only, so a
-    /// callback URL naming a public host never gets a request).
+    /// callback URL naming a public host never gets a request). Applies to the inbound-message
+    /// webhooks of [`RunningStandIns::meta_inbound`] and [`RunningStandIns::twilio_inbound`] too.
     pub fn allow_remote_status_callbacks(mut self, allow: bool) -> Self {
         self.remote_status_callbacks = allow;
         self

@@ -14,27 +14,35 @@ const USAGE: &str = "\
 usage: provider-standins [options]
 
   --listen ADDR                 address to serve on (default 127.0.0.1:0, a free port)
-  --accounts FILE               JSON credentials to accept, e.g.
+  --accounts FILE               JSON credentials (and templates) to accept, e.g.
                                 {\"twilio\": [{\"account_sid\": \"AC...\", \"auth_token\": \"...\"}],
                                  \"africastalking\": [{\"username\": \"sandbox\", \"api_key\": \"...\"}],
                                  \"brevo\": [{\"api_key\": \"...\"}],
-                                 \"meta\": [{\"phone_number_id\": \"...\", \"access_token\": \"...\"}]}
+                                 \"meta\": [{\"phone_number_id\": \"...\", \"access_token\": \"...\",
+                                           \"business_account_id\": \"...\"}],
+                                 \"meta_templates\": [{\"business_account_id\": \"...\", \"name\": \"...\",
+                                                     \"language\": \"en_US\", \"components\": [...]}],
+                                 \"twilio_contents\": [{\"account_sid\": \"AC...\", \"friendly_name\": \"...\",
+                                                      \"types\": {\"twilio/text\": {\"body\": \"Hi {{1}}\"}}}]}
   --twilio SID:TOKEN            accept this Twilio account (repeatable)
   --africastalking USER:KEY     accept this Africa's Talking application (repeatable)
   --brevo KEY                   accept this Brevo API key (repeatable)
   --meta PHONE_NUMBER_ID:TOKEN  accept this WhatsApp phone number id and token (repeatable)
   --max-captured N              keep at most N captured requests (default 100000)
-  --allow-remote-callbacks      also send Twilio status callbacks to hosts off this machine
-                                (default: loopback StatusCallback URLs only)
+  --allow-remote-callbacks      also send Twilio status callbacks and simulated inbound
+                                webhooks to hosts off this machine (default: loopback URLs only)
   --exit-with-parent[=PID]      exit when the parent process (or process PID) goes away
   -h, --help                    show this help
 
 Once listening, prints one line to stdout:
-  {\"base_url\": ..., \"twilio\": ..., \"africastalking\": ..., \"brevo\": ..., \"meta\": ...}
+  {\"base_url\": ..., \"twilio\": ..., \"africastalking\": ..., \"brevo\": ..., \"meta\": ...,
+   \"twilio_content\": ...}
 Control API: GET /_standin/health, GET|DELETE /_standin/requests, GET /_standin/messages,
 GET|DELETE /_standin/callbacks, GET|POST|DELETE /_standin/faults,
 GET|POST|DELETE /_standin/twilio/outcomes, PUT /_standin/twilio/outcomes/default,
-POST /_standin/accounts. Stops on SIGTERM or Ctrl-C.";
+POST /_standin/accounts, POST /_standin/meta/inbound (a customer writes to a WhatsApp Cloud
+number: opens their 24-hour window, optionally posts the signed webhook),
+POST /_standin/twilio/inbound (the same for Twilio WhatsApp). Stops on SIGTERM or Ctrl-C.";
 
 struct Options {
     listen: SocketAddr,
