@@ -152,6 +152,7 @@ fn dispatch(c: &mut Criterion) {
             html: None,
             text: "Hi Ada, you're invited on 12 Dec.".into(),
             segments: Some(1),
+            whatsapp_template: None,
         },
         status: MessageStatus::Accepted,
         status_reason: None,

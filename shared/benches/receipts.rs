@@ -373,6 +373,7 @@ mod handled {
                 html: None,
                 text: "You're invited".into(),
                 segments: Some(1),
+                whatsapp_template: None,
             },
             status: MessageStatus::Sent,
             status_reason: None,

@@ -29,6 +29,7 @@ fn content(subject: Option<&str>, body: String, variables: &[(&str, &str)]) -> T
             ("layout".into(), "centered".into()),
             ("button_color".into(), "#e58e26".into()),
         ]),
+        whatsapp: None,
     }
 }
 

@@ -50,6 +50,7 @@ fn template(category: Category, channel: Channel, layer: &str) -> TemplateVersio
                 ("layout".into(), "centered".into()),
                 ("button_color".into(), "#0a3d62".into()),
             ]),
+            whatsapp: None,
         },
         created_by: "user-ada".into(),
         created_at: OffsetDateTime::UNIX_EPOCH,

@@ -41,6 +41,7 @@ fn message(
             html: None,
             text: "Secret body text".into(),
             segments: Some(1),
+            whatsapp_template: None,
         },
         status,
         status_reason: None,

@@ -539,6 +539,7 @@ fn render_all(
                     html: rendered.html,
                     text: rendered.text,
                     segments,
+                    whatsapp_template: rendered.whatsapp_template,
                 },
                 estimated_cost,
                 created_at: now,

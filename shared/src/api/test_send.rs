@@ -228,6 +228,7 @@ pub async fn handle(app: &App, request: &Request) -> ApiResult {
                 html: rendered.html,
                 text: rendered.text,
                 segments,
+                whatsapp_template: rendered.whatsapp_template,
             },
             estimated_cost,
             created_at: now,

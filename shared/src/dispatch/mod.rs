@@ -898,6 +898,7 @@ fn smaller_record(mut message: Message) -> Message {
         html: None,
         text: String::new(),
         segments: message.content.segments,
+        whatsapp_template: None,
     };
     message
         .attempts

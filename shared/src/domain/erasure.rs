@@ -31,6 +31,7 @@ pub fn impersonal(message: &Message) -> Message {
         html: message.content.html.as_ref().map(|_| ERASED.to_owned()),
         text: ERASED.to_owned(),
         segments: message.content.segments,
+        whatsapp_template: None,
     };
     // The links' token names the recipient's key (not the address); gone with the rest.
     view.list_unsubscribe = None;
@@ -174,6 +175,7 @@ mod tests {
                 html: Some("<p>Dear Ada</p>".into()),
                 text: "Dear Ada, see you".into(),
                 segments: Some(1),
+                whatsapp_template: None,
             },
             status,
             status_reason: Some("21211: The 'To' number +260971234567 is not valid".into()),

@@ -316,6 +316,10 @@ pub struct MessageContent {
     pub text: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<u32>,
+    /// WhatsApp only: the registered templates it is sent as outside the customer-service
+    /// window, with this recipient's parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp_template: Option<crate::domain::whatsapp::TemplateCall>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

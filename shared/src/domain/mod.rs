@@ -31,6 +31,7 @@ pub mod validation;
 pub mod variable_type;
 pub mod variables;
 pub mod webhook_endpoint;
+pub mod whatsapp;
 
 pub use catalogue::{Category, CategoryClass, Channel};
 pub use error_code::ErrorCode;

@@ -296,6 +296,7 @@ mod tests {
                 html: None,
                 text: "Hello".into(),
                 segments: Some(1),
+                whatsapp_template: None,
             },
             estimated_cost: None,
             created_at: OffsetDateTime::UNIX_EPOCH,

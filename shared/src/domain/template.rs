@@ -94,6 +94,10 @@ pub struct TemplateContent {
     /// Layout choices the brand layout reads as `design.<name>` (colours, alignment...).
     #[serde(default)]
     pub design_settings: BTreeMap<String, String>,
+    /// WhatsApp only: the templates registered at the providers that this version is sent as
+    /// outside the 24-hour customer-service window (see [`super::whatsapp`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp: Option<super::whatsapp::WhatsappTemplates>,
 }
 
 impl TemplateContent {
@@ -177,6 +181,17 @@ impl TemplateContent {
                     "keys are 1-64 characters, values at most 2048",
                 ));
             }
+        }
+        match (&self.whatsapp, channel) {
+            (Some(registered), Channel::Whatsapp) => registered.check(&self.variables)?,
+            (Some(_), _) => {
+                return Err(FieldError::new(
+                    ErrorCode::NotAllowed,
+                    "whatsapp",
+                    format!("{channel} templates are not registered WhatsApp templates"),
+                ));
+            }
+            (None, _) => {}
         }
         Ok(())
     }
@@ -348,6 +363,7 @@ mod tests {
             variables: vars.iter().map(|n| VariableDecl::text(n, "Ada")).collect(),
             brand_assets: BTreeMap::new(),
             design_settings: BTreeMap::new(),
+            whatsapp: None,
         }
     }
 

@@ -969,6 +969,7 @@ mod tests {
             variables: vec![VariableDecl::text("guest_name", "Ada")],
             brand_assets: BTreeMap::new(),
             design_settings: BTreeMap::new(),
+            whatsapp: None,
         }
     }
 

@@ -87,6 +87,7 @@ mod tests {
             variables: vec![VariableDecl::text("guest_name", "Ada")],
             brand_assets: BTreeMap::new(),
             design_settings: BTreeMap::new(),
+            whatsapp: None,
         };
         let cache = TemplateCache::new(8);
         let compiled = Cell::new(0);

@@ -27,7 +27,8 @@ pub use text::html_to_text;
 use crate::domain::Channel;
 use crate::domain::sms::{self, SmsSegments};
 use crate::domain::template::{Position, TemplateContent, VariableDecl};
-use crate::domain::variable_type::{Kind, Shape};
+use crate::domain::variable_type::{Kind, Shape, parse_money};
+use crate::domain::whatsapp::{Currency, TemplateCall, WhatsappTemplates};
 
 /// What each rendered part may hold. Email bodies stop where Gmail clips a message (102 KB);
 /// SMS at Twilio's 1,600 characters (ten concatenated segments); WhatsApp at the 4,096 characters
@@ -291,6 +292,32 @@ pub struct Template {
     frame: Option<layout::Frame>,
     /// Whether a part may call a formatting filter (by name in its source: erring towards yes).
     formats: bool,
+    /// WhatsApp with registered templates: their parameters' values, rendered as one part.
+    whatsapp: Option<(Part, WhatsappTemplates)>,
+}
+
+/// Between two parameters in the rendered parameters part (a private-use character: a value
+/// holding one is refused rather than shifting every later parameter).
+const PARAMETER_SEPARATOR: char = '\u{F8FF}';
+
+/// The parameters of registered WhatsApp templates as one template source: each variable
+/// shown as the message would show it in the recipient's locale and time zone.
+fn parameters_source(registered: &WhatsappTemplates, declared: &[VariableDecl]) -> String {
+    let mut source = String::new();
+    for (i, var) in registered.parameters().into_iter().enumerate() {
+        if i > 0 {
+            source.push(PARAMETER_SEPARATOR);
+        }
+        let filter = match declared.iter().find(|d| d.name == var).map(|d| d.kind) {
+            Some(Kind::Number) => " | number",
+            Some(Kind::Date) => " | date",
+            Some(Kind::Datetime) => " | datetime",
+            Some(Kind::Money) => " | money",
+            _ => "",
+        };
+        source.push_str(&format!("{{{{ {var}{filter} }}}}"));
+    }
+    source
 }
 
 impl Template {
@@ -325,6 +352,20 @@ impl Template {
             body_limit(channel),
             &declared,
         )?;
+        let whatsapp = match (&content.whatsapp, channel) {
+            (Some(registered), Channel::Whatsapp) => {
+                let source = parameters_source(registered, &content.variables);
+                let part = Part::compile(
+                    "whatsapp",
+                    "whatsapp.txt",
+                    &source,
+                    limits::WHATSAPP,
+                    &declared,
+                )?;
+                Some((part, registered.clone()))
+            }
+            _ => None,
+        };
         Ok(Self {
             channel,
             compliance,
@@ -345,9 +386,11 @@ impl Template {
                     compliance == Compliance::Marketing,
                 )
             }),
-            formats: std::iter::once(content.body.as_str())
-                .chain(content.subject.as_deref())
-                .any(|source| formatting::FILTERS.iter().any(|f| source.contains(f))),
+            formats: content.whatsapp.is_some()
+                || std::iter::once(content.body.as_str())
+                    .chain(content.subject.as_deref())
+                    .any(|source| formatting::FILTERS.iter().any(|f| source.contains(f))),
+            whatsapp,
         })
     }
 
@@ -437,6 +480,7 @@ impl Template {
                     html: Some(html),
                     text,
                     segments: None,
+                    whatsapp_template: None,
                 })
             }
             (Channel::Sms, _) => {
@@ -449,15 +493,69 @@ impl Template {
                     html: None,
                     segments: Some(sms::segments(&text)),
                     text,
+                    whatsapp_template: None,
                 })
             }
+            (Channel::Whatsapp, _) => Ok(RenderedMessage {
+                subject: None,
+                html: None,
+                text: trimmed(body),
+                segments: None,
+                whatsapp_template: self.template_call(variables, audience)?,
+            }),
             _ => Ok(RenderedMessage {
                 subject: None,
                 html: None,
                 text: trimmed(body),
                 segments: None,
+                whatsapp_template: None,
             }),
         }
+    }
+
+    /// The registered templates' parameters filled for this recipient, when there are any.
+    fn template_call(
+        &self,
+        variables: &BTreeMap<String, serde_json::Value>,
+        audience: &Audience,
+    ) -> Result<Option<TemplateCall>, RenderError> {
+        let Some((part, registered)) = &self.whatsapp else {
+            return Ok(None);
+        };
+        let rendered = part.render(&self.context(variables, audience))?;
+        let values: Vec<String> = if rendered.is_empty() {
+            Vec::new()
+        } else {
+            rendered
+                .split(PARAMETER_SEPARATOR)
+                .map(str::to_owned)
+                .collect()
+        };
+        if values.len() != registered.parameters().len() {
+            return Err(RenderError::Render {
+                part: "whatsapp",
+                message: "a parameter's value holds a reserved character (U+F8FF)".into(),
+                at: None,
+            });
+        }
+        let money = |var: &str| {
+            let declared = self
+                .declared
+                .iter()
+                .any(|(_, d)| d.name == var && d.kind == Kind::Money);
+            let amount = parse_money(variables.get(var)?, var)
+                .ok()
+                .filter(|_| declared)?;
+            // Meta takes the amount times 1000 as an integer: exact, or shown as text only.
+            (amount.micros % 1000 == 0)
+                .then(|| i64::try_from(amount.micros / 1000).ok())
+                .flatten()
+                .map(|amount_1000| Currency {
+                    code: amount.currency.to_string(),
+                    amount_1000,
+                })
+        };
+        Ok(Some(registered.call(&values, &money)))
     }
 }
 
@@ -661,6 +759,9 @@ pub struct RenderedMessage {
     /// SMS only: encoding and parts of `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments: Option<SmsSegments>,
+    /// WhatsApp only: the registered templates' form, sent outside the service window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whatsapp_template: Option<TemplateCall>,
 }
 
 #[cfg(test)]
@@ -678,6 +779,7 @@ mod tests {
                 .collect(),
             brand_assets: BTreeMap::new(),
             design_settings: BTreeMap::new(),
+            whatsapp: None,
         }
     }
 
@@ -981,5 +1083,62 @@ mod tests {
             Renderer::new().render(Channel::Sms, &c, &c.samples(), &BTreeMap::new()),
             Err(RenderError::Syntax { .. })
         ));
+    }
+
+    #[test]
+    fn whatsapp_parameters_are_shown_as_the_text_would_show_them() {
+        let mut c = content(
+            None,
+            "Hi {{ guest }}, doors open {{ opens | datetime }}",
+            &["guest"],
+        );
+        let mut opens = VariableDecl::text("opens", "");
+        opens.kind = Kind::Datetime;
+        let mut price = VariableDecl::text("price", "");
+        price.kind = Kind::Money;
+        c.variables.extend([opens, price]);
+        c.whatsapp = Some(
+            serde_json::from_value(serde_json::json!({
+                "meta": {"name": "doors_open", "language": "fr",
+                         "body": [{"var": "guest"}, {"var": "opens"}, {"var": "price"}]},
+                "twilio": {"content_sid": "HXb5b62575e6e4ff6129ad7c8efe1f983e",
+                           "variables": {"1": "guest", "2": "opens"}}
+            }))
+            .expect("mapping"),
+        );
+        let template = Template::compile(Channel::Whatsapp, Compliance::None, &c, &BTreeMap::new())
+            .expect("compiles");
+        let variables = BTreeMap::from([
+            ("guest".to_owned(), serde_json::json!("Ada")),
+            (
+                "opens".to_owned(),
+                serde_json::json!("2026-12-12T18:30:00Z"),
+            ),
+            (
+                "price".to_owned(),
+                serde_json::json!({"amount": "1250.5", "currency": "ZMW"}),
+            ),
+        ]);
+        let audience = Audience {
+            locale: Some("fr".into()),
+            time_zone: Some("Africa/Lusaka".into()),
+            unsubscribe: None,
+        };
+        let message = template
+            .render_message(&variables, &audience)
+            .expect("renders");
+        let call = message.whatsapp_template.expect("a template call");
+        let body = serde_json::to_value(&call.meta.expect("meta").components[0]).expect("json");
+        let opens = body["parameters"][1]["text"].as_str().expect("text");
+        assert!(opens.contains("20:30"), "{opens}");
+        assert_eq!(message.text, format!("Hi Ada, doors open {opens}"));
+        assert_eq!(body["parameters"][2]["currency"]["amount_1000"], 1_250_500);
+        assert_eq!(body["parameters"][2]["currency"]["code"], "ZMW");
+        assert_eq!(call.twilio.expect("twilio").variables["2"], opens);
+
+        // A value holding the separator is refused, not shifted into the next parameter.
+        let mut shifted = variables.clone();
+        shifted.insert("guest".into(), serde_json::json!("Ada\u{F8FF}Byron"));
+        assert!(template.render_message(&shifted, &audience).is_err());
     }
 }

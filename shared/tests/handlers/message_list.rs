@@ -72,6 +72,7 @@ fn message(s: &Seed) -> Message {
             html: None,
             text: "Secret body text".into(),
             segments: Some(1),
+            whatsapp_template: None,
         },
         status: s.status,
         status_reason: None,

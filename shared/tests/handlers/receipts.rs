@@ -1289,6 +1289,7 @@ mod through_the_function {
                 html: None,
                 text: "You're invited".into(),
                 segments: None,
+                whatsapp_template: None,
             },
             status: MessageStatus::Sent,
             status_reason: None,

@@ -46,6 +46,7 @@ fn template(category: Category, channel: Channel, version: u32, body: &str) -> T
             variables: vec![],
             brand_assets: BTreeMap::new(),
             design_settings: BTreeMap::new(),
+            whatsapp: None,
         },
         created_by: "u".into(),
         created_at: OffsetDateTime::UNIX_EPOCH,

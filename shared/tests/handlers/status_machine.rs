@@ -61,6 +61,7 @@ fn sent_message() -> Message {
             html: None,
             text: "Hi".into(),
             segments: Some(1),
+            whatsapp_template: None,
         },
         status: MessageStatus::Sent,
         status_reason: None,

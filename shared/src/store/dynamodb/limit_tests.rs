@@ -162,6 +162,7 @@ fn template(body: String) -> TemplateVersion {
             variables: Vec::new(),
             brand_assets: Default::default(),
             design_settings: Default::default(),
+            whatsapp: None,
         },
         created_by: "user-1".into(),
         created_at: fixed_time(),
