@@ -295,6 +295,10 @@ pub struct MetaTemplate {
     pub rejected_reason: String,
     #[serde(default)]
     pub components: Vec<Value>,
+    /// `POSITIONAL` or `NAMED`, as Meta's definitions carry it; listed when given. Sends tell
+    /// the two apart by the placeholders themselves (`{{1}}` or `{{guest_name}}`).
+    #[serde(default)]
+    pub parameter_format: Option<String>,
     /// Numeric template id; generated at registration when absent (a replacement without one
     /// keeps the id it replaces).
     #[serde(default)]
@@ -318,6 +322,7 @@ impl MetaTemplate {
             quality_score: unknown_score(),
             rejected_reason: no_reason(),
             components,
+            parameter_format: None,
             id: None,
         }
     }

@@ -432,7 +432,7 @@ fn decode_cursor(cursor: &str) -> Option<(String, String)> {
 
 /// The template as `message_templates` lists it.
 fn template_entry(template: &MetaTemplate) -> Value {
-    json!({
+    let mut entry = json!({
         "id": template.id,
         "name": template.name,
         "language": template.language,
@@ -441,7 +441,11 @@ fn template_entry(template: &MetaTemplate) -> Value {
         "quality_score": { "score": template.quality_score },
         "rejected_reason": template.rejected_reason,
         "components": template.components,
-    })
+    });
+    if let (Some(format), Value::Object(fields)) = (&template.parameter_format, &mut entry) {
+        fields.insert("parameter_format".into(), json!(format));
+    }
+    entry
 }
 
 /// `GET /{version}/{waba_id}/message_templates`: the business account's templates, in name then

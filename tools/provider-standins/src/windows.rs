@@ -30,6 +30,12 @@ pub(crate) enum WindowKey {
     },
 }
 
+/// When a window opened by a message at `at` closes (saturating: an `at` at the end of the
+/// representable range never closes rather than overflowing).
+fn closes(at: OffsetDateTime) -> OffsetDateTime {
+    at.checked_add(CUSTOMER_SERVICE_WINDOW).unwrap_or(at)
+}
+
 #[derive(Default)]
 pub(crate) struct Windows {
     latest_inbound: Mutex<HashMap<WindowKey, OffsetDateTime>>,
@@ -59,14 +65,12 @@ impl Windows {
         if at > *entry {
             *entry = at;
         }
-        *entry + CUSTOMER_SERVICE_WINDOW
+        closes(*entry)
     }
 
     /// Whether `key`'s window is open at `now`.
     pub(crate) fn is_open(&self, key: &WindowKey, now: OffsetDateTime) -> bool {
-        self.latest()
-            .get(key)
-            .is_some_and(|at| now < *at + CUSTOMER_SERVICE_WINDOW)
+        self.latest().get(key).is_some_and(|at| now < closes(*at))
     }
 
     /// Whether any of the account's business numbers has an open window with `customer` (a
@@ -80,7 +84,7 @@ impl Windows {
         self.latest().iter().any(|(key, at)| {
             matches!(key, WindowKey::Twilio { account_sid, customer, .. }
                 if account_sid == account && customer == customer_number)
-                && now < *at + CUSTOMER_SERVICE_WINDOW
+                && now < closes(*at)
         })
     }
 }
@@ -117,6 +121,14 @@ mod tests {
         );
         let old = windows.record_inbound(meta("2549"), now - Duration::hours(25));
         assert!(old < now && !windows.is_open(&meta("2549"), now));
+    }
+
+    #[test]
+    fn the_end_of_time_does_not_overflow() {
+        let windows = Windows::default();
+        let last = time::macros::datetime!(9999-12-31 23:59:59 UTC);
+        assert_eq!(windows.record_inbound(meta("1"), last), last);
+        assert!(windows.is_open(&meta("1"), OffsetDateTime::now_utc()));
     }
 
     #[test]
