@@ -42,6 +42,8 @@ pub struct Applied {
     /// Receipts and keywords whose change is too large to store: acknowledged so the provider
     /// stops retrying (every retry would be refused the same way), and counted.
     pub too_large: u32,
+    /// WhatsApp messages from recipients, each opening the customer-service window.
+    pub windows_opened: u32,
 }
 
 /// A subscription the caller must confirm (SNS): returned rather than fetched here, so the HTTP
@@ -407,20 +409,32 @@ async fn inbound_from(
     applied: &mut Applied,
     events: &mut Vec<StatusEvent>,
 ) -> anyhow::Result<()> {
-    let Some(intent) = intent else {
+    // On WhatsApp every message from a person opens (or keeps open) the 24-hour window in
+    // which the tenant may answer in free form; outside it only registered templates go.
+    let opens_window = inbound.channel == Channel::Whatsapp;
+    if intent.is_none() && !opens_window {
         // Replies are not a conversation Herald holds (yet): acknowledged, not stored.
         applied.ignored += 1;
         return Ok(());
-    };
+    }
     let Ok(sender) = Recipient::parse(inbound.channel, &inbound.from) else {
         applied.ignored += 1;
         tracing::info!(
             provider = provider.kind().as_str(),
-            "inbound keyword from an unreadable sender ignored"
+            "inbound message from an unreadable sender ignored"
         );
         return Ok(());
     };
     let key = app.recipient_key(tenant, &sender).await?;
+    if opens_window {
+        app.recipients
+            .record_inbound(tenant, &provider.id, &key, OffsetDateTime::now_utc())
+            .await?;
+        applied.windows_opened += 1;
+    }
+    let Some(intent) = intent else {
+        return Ok(());
+    };
     let target = format!("recipient/{key}/{}", inbound.channel.as_str());
     let now = OffsetDateTime::now_utc();
     if let Intent::OptOut(reason) = intent {

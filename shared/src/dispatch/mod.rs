@@ -49,11 +49,14 @@ use crate::domain::resolution::{ResolvedConfiguration, ResolvedProvider};
 use crate::domain::routing::provider_order;
 use crate::domain::snapshot::Snapshot;
 use crate::domain::status_event::StatusEvent;
-use crate::domain::{EventId, ProviderId, TenantId};
+use crate::domain::whatsapp::{self, TemplateCall};
+use crate::domain::{Channel, EventId, ProviderId, TenantId};
 use crate::providers::{ChannelSender, Outbound, SendError};
 use crate::recipient_gate::{self, Asked};
 use crate::status_webhooks::StatusEventSink;
-use crate::store::{ClaimResult, ConsentStore, MessageStore, SnapshotStore, StoreError};
+use crate::store::{
+    ClaimResult, ConsentStore, MessageStore, RecipientStore, SnapshotStore, StoreError,
+};
 use circuit::CircuitBreaker;
 use rate::RateLimits;
 
@@ -156,6 +159,8 @@ pub struct Dispatcher {
     pub snapshots: Arc<dyn SnapshotStore>,
     /// Opt-outs, suppressions, consent decisions and preferences, judged before each send.
     pub consents: Arc<dyn ConsentStore>,
+    /// When each recipient last wrote to a WhatsApp provider (the customer-service window).
+    pub recipients: Arc<dyn RecipientStore>,
     pub vault: Arc<dyn CredentialVault>,
     pub sender: Arc<dyn ChannelSender>,
     /// Prices for the cost of a message when its provider reports none.
@@ -200,6 +205,7 @@ impl Dispatcher {
         messages: Arc<dyn MessageStore>,
         snapshots: Arc<dyn SnapshotStore>,
         consents: Arc<dyn ConsentStore>,
+        recipients: Arc<dyn RecipientStore>,
         vault: Arc<dyn CredentialVault>,
         sender: Arc<dyn ChannelSender>,
         rates: Arc<RateTable>,
@@ -211,6 +217,7 @@ impl Dispatcher {
             messages,
             snapshots,
             consents,
+            recipients,
             vault,
             sender,
             rates,
@@ -232,6 +239,7 @@ impl Dispatcher {
             app.messages.clone(),
             app.snapshots.clone(),
             app.consents.clone(),
+            app.recipients.clone(),
             app.vault.clone(),
             app.sender.clone(),
             app.rates.clone(),
@@ -456,6 +464,10 @@ impl Dispatcher {
             .get("display_name")
             .map(|b| b.value.clone());
         let mut retry_after: Option<Duration> = None;
+        // Providers passed over because the window is closed and no template is registered
+        // with them: when that is every provider, waiting will not help.
+        let mut needs_template = 0;
+        let providers = order.len();
         for provider in order {
             // Every outcome below is recorded through the permit; leaving the loop body any
             // other way drops it, which gives a half-open trial slot back.
@@ -496,6 +508,21 @@ impl Dispatcher {
                     continue;
                 }
             };
+            // WhatsApp: free-form inside the window the recipient's last message opened at this
+            // provider's number, else the template registered with this provider, else not here.
+            let template = match self.whatsapp_form(&message, provider).await {
+                Ok(form) => form,
+                Err(reason) => {
+                    needs_template += 1;
+                    message.attempts.push(attempt(
+                        provider,
+                        delivery,
+                        AttemptOutcome::Skipped { reason },
+                        Duration::ZERO,
+                    ));
+                    continue;
+                }
+            };
             // Twilio tells WhatsApp from SMS by the address prefix.
             let to = match (message.channel, provider.kind) {
                 (
@@ -522,6 +549,7 @@ impl Dispatcher {
                 from_name: from_name.as_deref(),
                 status_callback: status_callback.as_deref(),
                 list_unsubscribe: message.list_unsubscribe.as_ref(),
+                whatsapp_template: template.as_ref(),
             };
             let started = Instant::now();
             let result = self
@@ -607,6 +635,17 @@ impl Dispatcher {
                 }
             }
         }
+        if needs_template == providers {
+            info!("WhatsApp window closed and no provider has a registered template");
+            return self
+                .fail(
+                    message,
+                    token,
+                    "whatsapp_template_required",
+                    "the recipient has not written within 24 hours and no provider has a registered template for this message",
+                )
+                .await;
+        }
         if exhausted == Exhausted::Fail {
             info!("every provider failed; a test send is not retried");
             return self
@@ -627,6 +666,41 @@ impl Dispatcher {
         // The failed attempts are a change of the record: audited with it.
         let audit = self.audit(&message, "message.attempts_failed", MessageStatus::Accepted);
         self.release(message, token, Some(&audit), wait).await
+    }
+
+    /// How a message goes through `provider`: free-form (`None`) on every channel but WhatsApp,
+    /// and on WhatsApp inside the customer-service window that the recipient's last message to
+    /// this provider's number opened; else as the template registered with this provider;
+    /// `Err` (why) when it has none.
+    async fn whatsapp_form(
+        &self,
+        message: &Message,
+        provider: &ResolvedProvider,
+    ) -> Result<Option<TemplateCall>, String> {
+        if message.channel != Channel::Whatsapp {
+            return Ok(None);
+        }
+        let last = self
+            .recipients
+            .last_inbound(&message.tenant, &provider.id, &message.recipient_key)
+            .await
+            .unwrap_or_else(|e| {
+                // A template goes in or out of the window: the safe form when in doubt.
+                warn!(error = %e, "service window unknown; sending the template");
+                None
+            });
+        if whatsapp::window_open(last, OffsetDateTime::now_utc()) {
+            return Ok(None);
+        }
+        message
+            .content
+            .whatsapp_template
+            .as_ref()
+            .and_then(|call| call.for_kind(provider.kind))
+            .map(Some)
+            .ok_or_else(|| {
+                "outside the 24-hour customer-service window, and no template registered with this provider".to_owned()
+            })
     }
 
     async fn settle(&self, message: Message, token: &str, status: MessageStatus) -> Disposition {

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
+use super::provider::ProviderKind;
 use super::template::VariableDecl;
 use super::validation::FieldError;
 use super::variable_type::Kind;
@@ -439,6 +440,23 @@ pub struct TemplateCall {
     pub meta: Option<MetaCall>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub twilio: Option<TwilioCall>,
+}
+
+impl TemplateCall {
+    /// Only the form `kind` sends, when it has one.
+    pub fn for_kind(&self, kind: ProviderKind) -> Option<TemplateCall> {
+        match kind {
+            ProviderKind::MetaWhatsapp => self.meta.clone().map(|meta| TemplateCall {
+                meta: Some(meta),
+                twilio: None,
+            }),
+            ProviderKind::Twilio => self.twilio.clone().map(|twilio| TemplateCall {
+                meta: None,
+                twilio: Some(twilio),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Meta's `template` object.

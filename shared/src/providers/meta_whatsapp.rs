@@ -56,8 +56,10 @@ struct GraphError {
     error_subcode: Option<u32>,
 }
 
-/// Sends `message` as a free-form text message. Herald's message id rides along as
-/// `biz_opaque_callback_data`, which Meta returns in the status webhooks.
+/// Sends `message` as a free-form text message, or, outside the customer-service window, as
+/// its registered template (`type: template` with the recipient's components). Herald's
+/// message id rides along as `biz_opaque_callback_data`, which Meta returns in the status
+/// webhooks.
 pub async fn send(
     http: &reqwest::Client,
     base: &str,
@@ -69,14 +71,28 @@ pub async fn send(
     let number = super::e164(message.to.strip_prefix("whatsapp:").unwrap_or(message.to))?;
     // Cloud API takes the number as digits, without the '+'.
     let to = number.trim_start_matches('+');
-    let body = json!({
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": to,
-        "type": "text",
-        "text": { "body": message.text, "preview_url": false },
-        "biz_opaque_callback_data": message.message_id,
-    });
+    let body = match message.whatsapp_template.and_then(|t| t.meta.as_ref()) {
+        Some(template) => json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "template",
+            "template": {
+                "name": template.name,
+                "language": { "code": template.language, "policy": "deterministic" },
+                "components": template.components,
+            },
+            "biz_opaque_callback_data": message.message_id,
+        }),
+        None => json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "text",
+            "text": { "body": message.text, "preview_url": false },
+            "biz_opaque_callback_data": message.message_id,
+        }),
+    };
     let super::Answer {
         status,
         headers,
@@ -165,6 +181,19 @@ fn classify(code: u32, subcode: Option<u32>) -> Option<SendError> {
         131047 => permanent("outside the 24-hour window a template message is required"),
         131049 => permanent("Meta chose not to deliver this message to the recipient"),
         131051 => permanent("the message type is not supported"),
+        // The registered template as the message used it: fixed in the template, not by
+        // another try (and another provider would send the same registered template).
+        132000 => {
+            permanent("the number of template parameters does not match the registered template")
+        }
+        132001 => permanent("the template does not exist in this language or is not approved"),
+        132005 => permanent("the template's text is too long once its parameters are filled in"),
+        132007 => permanent("the template's content breaks a WhatsApp policy"),
+        132008 | 132012 => {
+            permanent("a template parameter's format does not match the registered template")
+        }
+        132015 => permanent("the template is paused for low quality"),
+        132016 => permanent("the template is disabled"),
         _ => None,
     }
 }

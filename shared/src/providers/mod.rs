@@ -215,6 +215,9 @@ pub struct Outbound<'a> {
     /// Marketing email only: the unsubscribe links, sent as `List-Unsubscribe` and
     /// `List-Unsubscribe-Post` (RFC 8058) by every email provider.
     pub list_unsubscribe: Option<&'a crate::domain::message::ListUnsubscribe>,
+    /// WhatsApp outside the customer-service window: send this registered template (this
+    /// provider's form of it) instead of `text`.
+    pub whatsapp_template: Option<&'a crate::domain::whatsapp::TemplateCall>,
 }
 
 /// Recipients and bodies never reach a log line, not even through `{:?}`.
@@ -228,6 +231,7 @@ impl fmt::Debug for Outbound<'_> {
             .field("text_len", &self.text.len())
             .field("from_name", &self.from_name)
             .field("status_callback", &self.status_callback.is_some())
+            .field("whatsapp_template", &self.whatsapp_template.is_some())
             .finish()
     }
 }
@@ -921,6 +925,7 @@ mod tests {
             from_name: None,
             status_callback: None,
             list_unsubscribe: None,
+            whatsapp_template: None,
         };
         let shown = format!("{message:?}");
         assert!(shown.contains("msg_1"));

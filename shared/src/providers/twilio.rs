@@ -54,7 +54,8 @@ struct ErrorBody {
 
 /// Sends `message` from `from`: an E.164 number, a `whatsapp:` address, or a Messaging Service
 /// SID (`MG...`, which picks the sender itself). A WhatsApp send through a Messaging Service
-/// passes `to` as `whatsapp:+E164`.
+/// passes `to` as `whatsapp:+E164`. A WhatsApp message outside the customer-service window
+/// goes as its Content API template (`ContentSid`, `ContentVariables`).
 pub async fn send(
     http: &reqwest::Client,
     base: &str,
@@ -81,7 +82,17 @@ pub async fn send(
     } else {
         form.push(("From", address(from)));
     }
-    form.push(("Body", message.text.to_owned()));
+    match message.whatsapp_template.and_then(|t| t.twilio.as_ref()) {
+        // A Content API template: every key given (Twilio would fill a missing one with the
+        // template's sample value), and no Body (a template sent as Body fails with 63016).
+        Some(content) if whatsapp => {
+            form.push(("ContentSid", content.content_sid.clone()));
+            let variables = serde_json::to_string(&content.variables)
+                .map_err(|_| SendError::permanent("template", "unreadable template variables"))?;
+            form.push(("ContentVariables", variables));
+        }
+        _ => form.push(("Body", message.text.to_owned())),
+    }
     if let Some(callback) = message.status_callback {
         form.push(("StatusCallback", callback.to_owned()));
     }
@@ -182,6 +193,15 @@ fn classify_code(code: u32) -> Option<SendError> {
         21617 => permanent("the message body exceeds 1600 characters"),
         63003 => permanent("the WhatsApp recipient could not be found"),
         63016 => permanent("outside the WhatsApp 24-hour window a template is required"),
+        // The Content API template as the message used it: fixed in the template.
+        21655 => permanent("the ContentSid is not a template of this account"),
+        21656 => permanent("the ContentVariables are not valid"),
+        63027 => permanent(
+            "the template does not exist in this language or was sent with the wrong parameters",
+        ),
+        63028 => {
+            permanent("the number of template parameters does not match the registered template")
+        }
         // Herald's account or sender.
         20003 => provider("Twilio refused the credentials"),
         20404 => provider("the account does not exist for these credentials"),

@@ -25,6 +25,7 @@ use crate::domain::template::{TemplateState, TemplateVersion};
 use crate::domain::tenant_settings::TenantSettings;
 use crate::domain::webhook_endpoint::{DeliveryHealth, WebhookEndpoint, WebhookEndpointId};
 use crate::domain::{Category, Channel, EventId, ProviderId, TenantId};
+use time::OffsetDateTime;
 
 #[derive(Debug, Default)]
 struct State {
@@ -41,6 +42,8 @@ struct State {
     messages: HashMap<MessageId, StoredMessage>,
     webhook_endpoints: BTreeMap<(TenantId, WebhookEndpointId), WebhookEndpoint>,
     blocks: BTreeMap<(TenantId, String, Channel, BlockKind), Block>,
+    /// When each recipient last wrote to a provider (the WhatsApp service window).
+    inbound: HashMap<(TenantId, ProviderId, String), OffsetDateTime>,
     /// Consent ledgers and preferences per tenant and recipient key (blocks stay in `blocks`).
     ledgers: BTreeMap<(TenantId, String), super::RecipientLedger>,
     tenant_settings: HashMap<TenantId, Revisioned<TenantSettings>>,
@@ -1160,6 +1163,36 @@ impl crate::store::RecipientStore for MemoryStore {
                 })
                 .map(|((_, key, channel, _), b)| (*channel, key.clone(), b.clone()))
                 .collect())
+        })
+    }
+
+    async fn record_inbound(
+        &self,
+        tenant: &TenantId,
+        provider: &crate::domain::ProviderId,
+        recipient_key: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let latest = s
+                .inbound
+                .entry((tenant.clone(), provider.clone(), recipient_key.to_owned()))
+                .or_insert(at);
+            *latest = (*latest).max(at);
+            Ok(())
+        })
+    }
+
+    async fn last_inbound(
+        &self,
+        tenant: &TenantId,
+        provider: &crate::domain::ProviderId,
+        recipient_key: &str,
+    ) -> StoreResult<Option<OffsetDateTime>> {
+        self.with(|s| {
+            Ok(s.inbound
+                .get(&(tenant.clone(), provider.clone(), recipient_key.to_owned()))
+                .copied())
         })
     }
 }

@@ -594,6 +594,23 @@ pub trait RecipientStore: Send + Sync {
         tenant: &TenantId,
         recipients: &[(Channel, String)],
     ) -> StoreResult<Vec<(Channel, String, crate::domain::suppression::Block)>>;
+    /// Records that the recipient wrote to the tenant's WhatsApp number behind `provider` at
+    /// `at`, which opens the customer-service window there; an earlier time than the one
+    /// stored changes nothing. Kept a little longer than the window, then expires.
+    async fn record_inbound(
+        &self,
+        tenant: &TenantId,
+        provider: &crate::domain::ProviderId,
+        recipient_key: &str,
+        at: time::OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// When the recipient last wrote to `provider`, as far as the records still held tell.
+    async fn last_inbound(
+        &self,
+        tenant: &TenantId,
+        provider: &crate::domain::ProviderId,
+        recipient_key: &str,
+    ) -> StoreResult<Option<time::OffsetDateTime>>;
 }
 
 /// Everything held on one recipient of a tenant (one Query of their partition): what lookups,

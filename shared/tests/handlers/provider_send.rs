@@ -14,11 +14,14 @@ use base64::Engine as _;
 use herald_shared::credentials::{CredentialVault, EnvelopeVault, LocalDataKeys, OpenCredentials};
 use herald_shared::domain::provider::{CredentialInput, ProviderSettings, SmsType, SmtpSecurity};
 use herald_shared::domain::validation::EmailAddress;
+use herald_shared::domain::whatsapp::TemplateCall;
 use herald_shared::domain::{ProviderId, TenantId};
 use herald_shared::providers::{
     Accepted, ChannelSender, Outbound, ProviderClients, ProviderCost, ProviderEndpoints, SendError,
 };
-use provider_standins::{Fault, Provider, RunningStandIns, StandIns};
+use provider_standins::{
+    Fault, MetaInbound, MetaTemplate, Provider, RunningStandIns, StandIns, TwilioContent,
+};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -159,6 +162,7 @@ fn sms(to: &str) -> Outbound<'_> {
         from_name: None,
         status_callback: None,
         list_unsubscribe: None,
+        whatsapp_template: None,
     }
 }
 
@@ -172,6 +176,7 @@ fn email(to: &str) -> Outbound<'_> {
         from_name: Some("Acme Events"),
         status_callback: None,
         list_unsubscribe: None,
+        whatsapp_template: None,
     }
 }
 
@@ -609,6 +614,17 @@ async fn meta_is_accepted_with_its_wamid() {
     ])
     .await;
     let message = sms("+260971234567");
+    // Free-form text only inside the window the recipient's own message opened.
+    let refused = providers.send(&meta(META_PHONE), &creds, &message).await;
+    assert!(
+        matches!(&refused, Err(SendError::Permanent { code, .. }) if code == "131047"),
+        "{refused:?}"
+    );
+    standins
+        .meta_inbound(MetaInbound::new(META_PHONE, "+260971234567", "hi"))
+        .await
+        .expect("inbound");
+    standins.clear_journal();
     let accepted = providers
         .send(&meta(META_PHONE), &creds, &message)
         .await
@@ -633,6 +649,122 @@ async fn meta_is_accepted_with_its_wamid() {
             "text": {"body": message.text, "preview_url": false},
             "biz_opaque_callback_data": MESSAGE_ID,
         })
+    );
+}
+
+/// The invitation as both providers registered it, and its parameters for Ada.
+fn invitation() -> TemplateCall {
+    serde_json::from_value(json!({
+        "meta": {"name": "gala_invitation", "language": "en_US", "components": [
+            {"type": "body", "parameters": [
+                {"type": "text", "text": "Ada"},
+                {"type": "currency", "currency": {"fallback_value": "ZMW 1,250.50", "code": "ZMW", "amount_1000": 1_250_500}}
+            ]},
+            {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "tok_8f2c"}]}
+        ]},
+        "twilio": {"content_sid": GALA_CONTENT_SID, "variables": {"1": "Ada", "2": "ZMW 1,250.50"}}
+    }))
+    .expect("a template call")
+}
+
+const GALA_WABA: &str = "102290129340398";
+const GALA_CONTENT_SID: &str = "HXb5b62575e6e4ff6129ad7c8efe1f983e";
+
+async fn standins_with_templates(meta_status: &str, twilio_status: &str) -> RunningStandIns {
+    let components = vec![
+        json!({"type": "BODY", "text": "Dear {{1}}, your seat at the Acme Gala is held: {{2}}."}),
+        json!({"type": "BUTTONS", "buttons": [{"type": "URL", "text": "RSVP", "url": "https://rsvp.acme.example/{{1}}"}]}),
+    ];
+    StandIns::builder()
+        .twilio_account(TWILIO_SID, TWILIO_TOKEN)
+        .twilio_content(
+            TwilioContent::new(
+                TWILIO_SID,
+                "gala_invitation",
+                "Dear {{1}}, your seat is held: {{2}}.",
+            )
+            .with_sid(GALA_CONTENT_SID)
+            .with_variables([("1", "Guest"), ("2", "ZMW 0")])
+            .with_approval_status(twilio_status),
+        )
+        .meta_business_phone_number(GALA_WABA, META_PHONE, META_TOKEN)
+        .meta_template(
+            MetaTemplate::new(GALA_WABA, "gala_invitation", "en_US", components)
+                .with_status(meta_status),
+        )
+        .build()
+        .spawn()
+        .await
+        .expect("stand-ins start")
+}
+
+#[tokio::test]
+async fn meta_sends_a_registered_template_with_its_components() {
+    let standins = standins_with_templates("APPROVED", "approved").await;
+    let providers = http_clients(endpoints(&standins));
+    let creds = credentials(&[("access_token", META_TOKEN)]).await;
+    let call = invitation();
+    let mut message = sms("+260971234567");
+    message.whatsapp_template = Some(&call);
+    let accepted = providers
+        .send(&meta(META_PHONE), &creds, &message)
+        .await
+        .expect("a template goes outside the window");
+    assert!(accepted.provider_message_id.starts_with("wamid."));
+    let body = standins.requests_for(Provider::Meta)[0]
+        .body_json()
+        .expect("JSON body");
+    assert_eq!(body["type"], "template");
+    assert_eq!(body["template"]["name"], "gala_invitation");
+    assert_eq!(body["template"]["language"]["code"], "en_US");
+    assert_eq!(
+        body["template"]["components"],
+        serde_json::to_value(&call.meta.as_ref().expect("meta").components).expect("json")
+    );
+    let sent = standins.sent_messages_for(Provider::Meta);
+    assert_eq!(
+        sent[0].body.as_deref(),
+        Some("Dear Ada, your seat at the Acme Gala is held: ZMW 1,250.50.")
+    );
+
+    // A paused template is refused for good, with Meta's code.
+    let paused = standins_with_templates("PAUSED", "approved").await;
+    let providers = http_clients(endpoints(&paused));
+    let refused = providers.send(&meta(META_PHONE), &creds, &message).await;
+    assert!(
+        matches!(&refused, Err(SendError::Permanent { code, .. }) if code == "132015"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn twilio_sends_a_content_template_with_every_variable() {
+    let standins = standins_with_templates("APPROVED", "approved").await;
+    let providers = http_clients(endpoints(&standins));
+    let creds = credentials(&[("auth_token", TWILIO_TOKEN)]).await;
+    let call = invitation();
+    let mut message = sms("whatsapp:+260971234567");
+    message.whatsapp_template = Some(&call);
+    providers
+        .send(&twilio("whatsapp:+15005550006"), &creds, &message)
+        .await
+        .expect("accepted");
+    let fields = form(&standins.requests_for(Provider::Twilio)[0].body);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(field("ContentSid").as_deref(), Some(GALA_CONTENT_SID));
+    assert_eq!(field("Body"), None);
+    let variables: Value =
+        serde_json::from_str(&field("ContentVariables").expect("variables")).expect("JSON");
+    assert_eq!(variables, json!({"1": "Ada", "2": "ZMW 1,250.50"}));
+    let sent = standins.sent_messages_for(Provider::Twilio);
+    assert_eq!(
+        sent[0].body.as_deref(),
+        Some("Dear Ada, your seat is held: ZMW 1,250.50.")
     );
 }
 

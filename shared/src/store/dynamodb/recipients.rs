@@ -2,21 +2,24 @@
 //! partition `R#<tenant>#<recipient key>` under `BLOCK#<channel>#<kind>`. The partition is the
 //! recipient's, so later per-recipient records (consents, preferences) sit beside these and one
 //! Query finds everything held on a person. The send path reads blocks with BatchGetItem.
-//! The consent ledger and preferences in the same partition: [`consents`].
+//! The consent ledger and preferences in the same partition: [`consents`]. When the recipient
+//! last wrote to each of the tenant's WhatsApp providers (the customer-service window), under
+//! `INBOUND#<provider id>`, expiring two days later (`expires_at`, the table's TTL).
 
 mod consents;
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::{DynamoDb, Item, from_item, s, to_item, unexpected};
 use crate::domain::audit::AuditEntry;
 use crate::domain::suppression::{Block, BlockKind};
-use crate::domain::{Channel, TenantId};
+use crate::domain::{Channel, ProviderId, TenantId};
 use crate::store::{RecipientStore, StoreError, StoreResult};
+use time::OffsetDateTime;
 
 /// BatchGetItem takes at most 100 keys.
 const BATCH_KEYS: usize = 100;
@@ -131,6 +134,78 @@ impl RecipientStore for DynamoDb {
         }
         Ok(found)
     }
+
+    async fn record_inbound(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+        recipient_key: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        // Only ever later: a webhook redelivered out of order cannot close the window early.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.recipients)
+            .key("pk", s(partition(tenant, recipient_key)))
+            .key("sk", s(inbound_sort(provider)))
+            .update_expression("SET #at = :at, expires_at = :expires")
+            .condition_expression("attribute_not_exists(#at) OR #at < :at")
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":at", AttributeValue::N(at.unix_timestamp().to_string()))
+            .expression_attribute_values(
+                ":expires",
+                AttributeValue::N((at + INBOUND_KEPT).unix_timestamp().to_string()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::Unavailable(
+                anyhow::Error::new(e).context("UpdateItem (inbound) failed"),
+            )),
+        }
+    }
+
+    async fn last_inbound(
+        &self,
+        tenant: &TenantId,
+        provider: &ProviderId,
+        recipient_key: &str,
+    ) -> StoreResult<Option<OffsetDateTime>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.recipients)
+            .key("pk", s(partition(tenant, recipient_key)))
+            .key("sk", s(inbound_sort(provider)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(anyhow::Error::new(e).context("GetItem (inbound) failed"))
+            })?;
+        Ok(out
+            .item
+            .and_then(|item| match item.get("at") {
+                Some(AttributeValue::N(n)) => n.parse::<i64>().ok(),
+                _ => None,
+            })
+            .and_then(|at| OffsetDateTime::from_unix_timestamp(at).ok()))
+    }
+}
+
+/// How long the time of a recipient's last inbound message is kept: the window and a day.
+const INBOUND_KEPT: time::Duration = time::Duration::hours(48);
+
+fn inbound_sort(provider: &ProviderId) -> String {
+    format!("INBOUND#{provider}")
 }
 
 impl DynamoDb {
