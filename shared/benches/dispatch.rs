@@ -129,6 +129,7 @@ fn dispatch(c: &mut Criterion) {
         store.clone(),
         store.clone(),
         store.clone(),
+        store.clone(),
         vault,
         Arc::new(Instant),
         Arc::new(RateTable::default_rates()),

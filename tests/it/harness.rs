@@ -19,6 +19,8 @@ pub const AT_USERNAME: &str = "acme_gala";
 pub const AT_KEY: &str = "atsk_demo_0000000000000000a1b2";
 pub const BREVO_KEY: &str = "xkeysib-demo-0000000000000000beef";
 pub const META_PHONE: &str = "106540352242922";
+/// The WhatsApp Business Account that owns [`META_PHONE`] (where its templates are registered).
+pub const META_WABA: &str = "102290129340398";
 pub const META_TOKEN: &str = "EAAGm0PX4ZCpsBA-demo-token-7731";
 pub const SMTP_USER: &str = "herald";
 pub const SMTP_PASSWORD: &str = "smtp-pass-demo-91c3";
@@ -123,7 +125,7 @@ impl World {
             .twilio_account(TWILIO_SID, TWILIO_TOKEN)
             .africastalking_account(AT_USERNAME, AT_KEY)
             .brevo_key(BREVO_KEY)
-            .meta_phone_number(META_PHONE, META_TOKEN)
+            .meta_business_phone_number(META_WABA, META_PHONE, META_TOKEN)
             .build()
             .spawn()
             .await
@@ -267,7 +269,7 @@ pub fn provider_body(kind: &str) -> Value {
                             "credentials": {"api_key": BREVO_KEY}})
         }
         "meta_whatsapp" => {
-            json!({"channel": "whatsapp", "name": "Meta WhatsApp", "settings": {"kind": "meta_whatsapp", "phone_number_id": META_PHONE},
+            json!({"channel": "whatsapp", "name": "Meta WhatsApp", "settings": {"kind": "meta_whatsapp", "phone_number_id": META_PHONE, "business_account_id": META_WABA},
                             "credentials": {"access_token": META_TOKEN, "app_secret": "app-secret-demo-55e1"}})
         }
         "smtp" => {

@@ -18,4 +18,5 @@ mod status_webhooks;
 mod template_review;
 mod test_send;
 mod unsubscribe;
+mod whatsapp;
 mod wizard_flow;
