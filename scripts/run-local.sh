@@ -87,6 +87,7 @@ say "AWS emulator, provisioned from infra/template.yaml..."
 .venv/bin/python scripts/stack.py up --state-dir "$state/stack" --exit-with-parent "$$" \
   --param "TwilioApiBaseUrl=$(urls twilio)" --param "AfricasTalkingApiBaseUrl=$(urls africastalking)" \
   --param "BrevoApiBaseUrl=$(urls brevo)" --param "MetaGraphApiBaseUrl=$(urls meta)" \
+  --param "TwilioContentApiBaseUrl=$(urls twilio_content)" \
   --param "PublicApiUrl=$api_url" --param "CorsAllowedOrigins=$cors_origins" \
   --param WebhooksAllowLoopback=true --param StatusWebhookRetrySchedule=1,2,4 \
   >"$state/stack.json" 2>"$state/stack.log"

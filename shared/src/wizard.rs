@@ -7,8 +7,10 @@ use futures::future::join_all;
 use crate::credentials::CredentialVault;
 use crate::domain::Channel;
 use crate::domain::ErrorCode;
+use crate::domain::provider::ProviderKind;
 use crate::domain::resolution::{ResolvedConfiguration, ResolvedProvider};
 use crate::domain::snapshot::{CheckOutcome, Problem, ProviderCheck};
+use crate::domain::whatsapp::Registration;
 use crate::domain::{ProviderId, TenantId};
 use crate::providers::CredentialChecker;
 use crate::rendering::Renderer;
@@ -164,6 +166,133 @@ pub async fn check_providers(
         }
     }
     (checks, problems, warnings)
+}
+
+/// Asks each active WhatsApp provider of the event what it says of the templates the event's
+/// WhatsApp slots are registered as, concurrently. A template the provider has not approved
+/// (or does not hold, or could not be asked about) is a problem: outside the 24-hour window
+/// nothing else can be sent. A slot with no template registered with a provider is a warning:
+/// its messages go through that provider only inside the window.
+pub async fn check_whatsapp_templates(
+    cfg: &ResolvedConfiguration,
+    vault: &dyn CredentialVault,
+    checker: &dyn CredentialChecker,
+) -> (Vec<Registration>, Vec<Problem>, Vec<Problem>) {
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
+    if !cfg.settings.channels.contains(&Channel::Whatsapp) {
+        return (Vec::new(), problems, warnings);
+    }
+    let providers: Vec<&ResolvedProvider> = cfg
+        .channels
+        .get(&Channel::Whatsapp)
+        .map(|c| c.active().collect())
+        .unwrap_or_default();
+    let slots: Vec<_> = cfg
+        .templates
+        .iter()
+        .filter(|t| t.channel == Channel::Whatsapp && cfg.settings.categories.contains(&t.category))
+        .collect();
+    let mut asks = Vec::new();
+    for slot in &slots {
+        for provider in &providers {
+            let registered = slot.content.whatsapp.as_ref();
+            let identity = registered.and_then(|r| match provider.kind {
+                ProviderKind::MetaWhatsapp => r
+                    .meta
+                    .as_ref()
+                    .map(|m| (m.name.clone(), Some(m.language.clone()))),
+                ProviderKind::Twilio => r.twilio.as_ref().map(|t| (t.content_sid.clone(), None)),
+                _ => None,
+            });
+            match (registered, identity) {
+                (Some(registered), Some((template, language))) => {
+                    asks.push((slot, *provider, registered, template, language));
+                }
+                _ => warnings.push(Problem::new(
+                    ErrorCode::WhatsappTemplateUnregistered,
+                    format!("templates.{}.whatsapp", slot.category),
+                    format!(
+                        "no template is registered with {} ({}): its messages go through it only within 24 hours of the recipient's own message",
+                        provider.name,
+                        provider.kind.as_str()
+                    ),
+                )),
+            }
+        }
+    }
+    let states = join_all(
+        asks.iter()
+            .map(|(_, provider, registered, _, _)| async move {
+                match vault
+                    .open(&cfg.tenant, &provider.id, provider.credentials.as_ref())
+                    .await
+                {
+                    Ok(credentials) => {
+                        checker
+                            .registration(&provider.settings, &credentials, registered)
+                            .await
+                    }
+                    Err(_) => Some(Err("the stored credentials could not be opened".to_owned())),
+                }
+            }),
+    )
+    .await;
+    let mut registrations = Vec::new();
+    for ((slot, provider, _, template, language), state) in asks.into_iter().zip(states) {
+        let field = format!(
+            "templates.{}.whatsapp.{}",
+            slot.category,
+            if provider.kind == ProviderKind::Twilio {
+                "twilio"
+            } else {
+                "meta"
+            }
+        );
+        let state = match state {
+            None => continue,
+            Some(Err(detail)) => {
+                problems.push(Problem::new(
+                    ErrorCode::WhatsappTemplateNotApproved,
+                    field,
+                    format!(
+                        "{template} at {} could not be checked: {detail}",
+                        provider.name
+                    ),
+                ));
+                continue;
+            }
+            Some(Ok(state)) => state,
+        };
+        if !state.approved {
+            let reason = state
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            problems.push(Problem::new(
+                ErrorCode::WhatsappTemplateNotApproved,
+                field,
+                format!(
+                    "{template}{} at {} is {}{reason}: WhatsApp sends only approved templates",
+                    language
+                        .as_deref()
+                        .map(|l| format!(" [{l}]"))
+                        .unwrap_or_default(),
+                    provider.name,
+                    state.status
+                ),
+            ));
+        }
+        registrations.push(Registration {
+            category: slot.category,
+            provider: provider.id.clone(),
+            kind: provider.kind,
+            template,
+            language,
+            state,
+        });
+    }
+    (registrations, problems, warnings)
 }
 
 /// One provider's live test with its credentials opened just for it.

@@ -137,6 +137,7 @@ impl World {
             africastalking: standins.africastalking_base_url().to_owned(),
             brevo: standins.brevo_base_url().to_owned(),
             meta_graph: standins.meta_graph_base_url().to_owned(),
+            twilio_content: standins.twilio_content_base_url().to_owned(),
         };
         let aws = stack.sdk_config().await;
         let counter = AwsRequestCounter::default();

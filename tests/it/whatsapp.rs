@@ -151,3 +151,65 @@ async fn outside_the_window_the_registered_template_goes_and_inside_it_free_text
     let reason = message["status_reason"].as_str().unwrap_or_default();
     assert!(reason.starts_with("whatsapp_template_required"), "{reason}");
 }
+
+#[tokio::test]
+async fn completion_refuses_a_template_meta_has_not_approved() {
+    let w = World::new().await;
+    let register = |status: &str| {
+        w.standins.register(
+            Accounts::new().meta_template(
+                MetaTemplate::new(
+                    META_WABA,
+                    "gala_invitation",
+                    "en_US",
+                    vec![json!({"type": "BODY", "text": "Dear {{1}}, your seat is held. Dinner: {{2}}."})],
+                )
+                .with_status(status)
+                .with_quality_score("GREEN"),
+            ),
+        )
+    };
+    register("PENDING");
+    w.ok(w.event("config-api/put-event-settings").body(json!({
+        "channels": ["whatsapp"], "categories": ["invitation"]
+    })))
+    .await;
+    w.ok(w.event("config-api/put-tenant-brand")).await;
+    w.tenant_provider(provider_body("meta_whatsapp")).await;
+    w.ok(w
+        .event("config-api/put-tenant-template")
+        .path("category", "invitation")
+        .path("channel", "whatsapp")
+        .body(invitation()))
+        .await;
+
+    let refused = w.call(w.event("wizard-completion/complete-wizard")).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    let problems = refused.body["error"]["problems"]
+        .as_array()
+        .expect("problems");
+    let problem = problems
+        .iter()
+        .find(|p| p["code"] == "whatsapp_template_not_approved")
+        .unwrap_or_else(|| panic!("{problems:?}"));
+    assert_eq!(problem["field"], "templates.invitation.whatsapp.meta");
+    assert!(
+        problem["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("PENDING"),
+        "{problem}"
+    );
+
+    // Meta approves it: completion goes through and shows what Meta says of it.
+    register("APPROVED");
+    let completed = w.ok(w.event("wizard-completion/complete-wizard")).await;
+    assert_eq!(
+        completed["whatsapp_templates"],
+        json!([{
+            "category": "invitation", "provider": completed["whatsapp_templates"][0]["provider"],
+            "kind": "meta_whatsapp", "template": "gala_invitation", "language": "en_US",
+            "status": "APPROVED", "approved": true, "quality": "GREEN"
+        }])
+    );
+}

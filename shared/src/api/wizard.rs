@@ -15,7 +15,7 @@ use crate::domain::{EventId, TenantId};
 use crate::http::{self, ApiError, ApiResult, Paging};
 use crate::resolution::{redact_credentials, resolve_event};
 use crate::store::StoreError;
-use crate::wizard::{check_configuration, check_providers};
+use crate::wizard::{check_configuration, check_providers, check_whatsapp_templates};
 
 pub async fn handle(app: &App, request: Request) -> ApiResult {
     let route = http::route(&request);
@@ -66,6 +66,11 @@ async fn validate_and_activate(
     let (provider_checks, provider_problems, warnings) =
         check_providers(&configuration, app.vault.as_ref(), app.checker.as_ref()).await;
     problems.extend(provider_problems);
+    let (whatsapp_templates, template_problems, template_warnings) =
+        check_whatsapp_templates(&configuration, app.vault.as_ref(), app.checker.as_ref()).await;
+    problems.extend(template_problems);
+    let mut warnings = warnings;
+    warnings.extend(template_warnings);
     if !problems.is_empty() {
         problems.sort();
         tracing::info!(
@@ -123,6 +128,7 @@ async fn validate_and_activate(
         activated_at: activation.activated_at,
         previous_version: previous,
         provider_checks: &snapshot.provider_checks,
+        whatsapp_templates: &whatsapp_templates,
         warnings: &warnings,
     };
     let mut body = serde_json::to_value(&completed).map_err(|e| ApiError::Internal(e.into()))?;
@@ -142,6 +148,9 @@ pub(super) struct Completed<'a> {
     activated_at: OffsetDateTime,
     previous_version: Option<u32>,
     provider_checks: &'a [crate::domain::snapshot::ProviderCheck],
+    /// Each WhatsApp slot's registered template as each WhatsApp provider reports it (status,
+    /// quality rating).
+    whatsapp_templates: &'a [crate::domain::whatsapp::Registration],
     warnings: &'a [crate::domain::snapshot::Problem],
 }
 

@@ -167,6 +167,10 @@ catalogue! {
     ProviderMissing = ("provider_missing", None);
     /// Marketing email is in use but the brand lacks the sender's legal name or postal address.
     ComplianceBlockMissing = ("compliance_block_missing", None);
+    /// A WhatsApp template the event uses is not approved (or not found) at the provider that would send it.
+    WhatsappTemplateNotApproved = ("whatsapp_template_not_approved", None);
+    /// A WhatsApp template has no template registered with one of the event's WhatsApp providers.
+    WhatsappTemplateUnregistered = ("whatsapp_template_unregistered", None);
     /// The provider refused the credentials in a live test.
     ProviderCredentialsRejected = ("provider_credentials_rejected", None);
     /// The provider could not be reached in a live test.

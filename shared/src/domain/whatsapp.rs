@@ -424,6 +424,53 @@ fn one_line(value: &str) -> String {
     out
 }
 
+/// What a provider says of a template registered with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RegistrationState {
+    /// As the provider writes it (`APPROVED`, `PAUSED`, `approved`, `pending`...), or
+    /// `not_found` when it has no such template.
+    pub status: String,
+    /// Whether messages may be sent with it now.
+    pub approved: bool,
+    /// Meta's quality rating (`GREEN`, `YELLOW`, `RED`, `UNKNOWN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<String>,
+    /// Why it was rejected, when the provider says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl RegistrationState {
+    /// From the provider's own status word: only `approved` (any case) may be sent.
+    pub fn from_status(status: &str, quality: Option<String>, reason: Option<String>) -> Self {
+        let reason = reason.filter(|r| !r.is_empty() && !r.eq_ignore_ascii_case("NONE"));
+        Self {
+            status: status.to_owned(),
+            approved: status.eq_ignore_ascii_case("approved"),
+            quality,
+            reason,
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self::from_status("not_found", None, None)
+    }
+}
+
+/// One registered template of one slot at one of the event's providers, as completion found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Registration {
+    pub category: crate::domain::Category,
+    pub provider: crate::domain::ProviderId,
+    pub kind: ProviderKind,
+    /// Meta's template name, or Twilio's Content SID.
+    pub template: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(flatten)]
+    pub state: RegistrationState,
+}
+
 /// A money value as Meta's currency parameter takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Currency {

@@ -17,6 +17,7 @@ use crate::domain::message::MessageStatus;
 use crate::domain::provider::ProviderKind;
 use crate::domain::receipt::{InboundMessage, Notification, Receipt, ReceiptError, SharedSecret};
 use crate::domain::snapshot::CheckOutcome;
+use crate::domain::whatsapp::RegistrationState;
 
 const PROVIDER: &str = "Meta WhatsApp";
 
@@ -31,6 +32,74 @@ pub async fn check_credentials(
         .query(&[("fields", "id,display_phone_number,verified_name")])
         .bearer_auth(access_token);
     super::classify(request.send().await, "Meta WhatsApp").await
+}
+
+#[derive(Deserialize)]
+struct TemplatePage {
+    #[serde(default)]
+    data: Vec<TemplateEntry>,
+}
+
+#[derive(Deserialize)]
+struct TemplateEntry {
+    name: String,
+    language: String,
+    status: String,
+    #[serde(default)]
+    quality_score: Option<QualityScore>,
+    #[serde(default)]
+    rejected_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct QualityScore {
+    score: Option<String>,
+}
+
+/// What the WhatsApp Business Account `waba` holds of the template `name` in `language`
+/// (`GET /{waba}/message_templates?name=...`; one page of at most 100, filtered here by name
+/// and language since one name has an entry per language). `Err`: why it could not be read.
+pub async fn template_registration(
+    http: &reqwest::Client,
+    base: &str,
+    waba: &str,
+    access_token: &str,
+    name: &str,
+    language: &str,
+) -> Result<RegistrationState, String> {
+    let request = http
+        .get(format!("{base}/{waba}/message_templates"))
+        .query(&[
+            ("name", name),
+            (
+                "fields",
+                "name,language,status,quality_score,rejected_reason",
+            ),
+            ("limit", "100"),
+        ])
+        .bearer_auth(access_token);
+    let answer = super::exchange(PROVIDER, request)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !answer.status.is_success() {
+        return Err(format!(
+            "{PROVIDER} answered {} to the template lookup",
+            answer.status.as_u16()
+        ));
+    }
+    let page: TemplatePage = serde_json::from_slice(&answer.body)
+        .map_err(|_| format!("{PROVIDER} answered the template lookup in an unexpected form"))?;
+    Ok(page
+        .data
+        .into_iter()
+        .find(|t| t.name == name && t.language == language)
+        .map_or_else(RegistrationState::not_found, |t| {
+            RegistrationState::from_status(
+                &t.status,
+                t.quality_score.and_then(|q| q.score),
+                t.rejected_reason,
+            )
+        }))
 }
 
 #[derive(Deserialize)]

@@ -42,6 +42,8 @@ pub struct ProviderEndpoints {
     pub brevo: String,
     /// Includes the Graph API version, e.g. `https://graph.facebook.com/v21.0`.
     pub meta_graph: String,
+    /// Twilio's Content API (templates and their WhatsApp approval), `https://content.twilio.com`.
+    pub twilio_content: String,
 }
 
 impl ProviderEndpoints {
@@ -60,11 +62,13 @@ impl ProviderEndpoints {
             africastalking: var("AFRICASTALKING_API_BASE_URL")?,
             brevo: var("BREVO_API_BASE_URL")?,
             meta_graph: var("META_GRAPH_API_BASE_URL")?,
+            twilio_content: var("TWILIO_CONTENT_API_BASE_URL")?,
         })
     }
 }
 
-/// Port: a live test of a provider configuration's credentials.
+/// Port: a live test of a provider configuration's credentials, and what it says of the
+/// WhatsApp templates registered with it.
 #[async_trait]
 pub trait CredentialChecker: Send + Sync {
     async fn check(
@@ -72,6 +76,17 @@ pub trait CredentialChecker: Send + Sync {
         settings: &ProviderSettings,
         credentials: &OpenCredentials,
     ) -> CheckOutcome;
+
+    /// The state of `registered`'s form for this provider (`None`: it has none, or the
+    /// provider keeps no templates). `Err`: why it could not be read.
+    async fn registration(
+        &self,
+        _settings: &ProviderSettings,
+        _credentials: &OpenCredentials,
+        _registered: &crate::domain::whatsapp::WhatsappTemplates,
+    ) -> Option<Result<crate::domain::whatsapp::RegistrationState, String>> {
+        None
+    }
 }
 
 /// The real providers.
@@ -153,6 +168,59 @@ impl CredentialChecker for ProviderClients {
                 )
                 .await
             }
+        }
+    }
+
+    async fn registration(
+        &self,
+        settings: &ProviderSettings,
+        credentials: &OpenCredentials,
+        registered: &crate::domain::whatsapp::WhatsappTemplates,
+    ) -> Option<Result<crate::domain::whatsapp::RegistrationState, String>> {
+        match (settings, registered) {
+            (
+                ProviderSettings::MetaWhatsapp {
+                    business_account_id,
+                    ..
+                },
+                crate::domain::whatsapp::WhatsappTemplates {
+                    meta: Some(template),
+                    ..
+                },
+            ) => Some(match business_account_id {
+                Some(waba) => {
+                    meta_whatsapp::template_registration(
+                        &self.http,
+                        &self.endpoints.meta_graph,
+                        waba,
+                        credentials.field("access_token"),
+                        &template.name,
+                        &template.language,
+                    )
+                    .await
+                }
+                None => Err(
+                    "the provider has no business_account_id, where its templates are registered"
+                        .to_owned(),
+                ),
+            }),
+            (
+                ProviderSettings::Twilio { account_sid, .. },
+                crate::domain::whatsapp::WhatsappTemplates {
+                    twilio: Some(content),
+                    ..
+                },
+            ) => Some(
+                twilio::content_registration(
+                    &self.http,
+                    &self.endpoints.twilio_content,
+                    account_sid,
+                    credentials.field("auth_token"),
+                    &content.content_sid,
+                )
+                .await,
+            ),
+            _ => None,
         }
     }
 }

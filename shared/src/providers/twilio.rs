@@ -17,6 +17,7 @@ use crate::domain::message::MessageStatus;
 use crate::domain::provider::ProviderKind;
 use crate::domain::receipt::{InboundMessage, Notification, Receipt, ReceiptError, secret_matches};
 use crate::domain::snapshot::CheckOutcome;
+use crate::domain::whatsapp::RegistrationState;
 
 const PROVIDER: &str = "Twilio";
 
@@ -35,6 +36,54 @@ pub async fn check_credentials(
         "Twilio",
     )
     .await
+}
+
+#[derive(Deserialize)]
+struct ApprovalRequests {
+    whatsapp: Option<WhatsappApproval>,
+}
+
+#[derive(Deserialize)]
+struct WhatsappApproval {
+    status: String,
+    #[serde(default)]
+    rejection_reason: Option<String>,
+}
+
+/// What Twilio says of the Content template `content_sid`'s WhatsApp approval
+/// (`GET {content}/v1/Content/{sid}/ApprovalRequests`): not found when the account has no such
+/// template. `Err`: why it could not be read.
+pub async fn content_registration(
+    http: &reqwest::Client,
+    content_base: &str,
+    account_sid: &str,
+    auth_token: &str,
+    content_sid: &str,
+) -> Result<RegistrationState, String> {
+    let request = http
+        .get(format!(
+            "{content_base}/v1/Content/{content_sid}/ApprovalRequests"
+        ))
+        .basic_auth(account_sid, Some(auth_token));
+    let answer = super::exchange(PROVIDER, request)
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer.status.as_u16() == 404 {
+        return Ok(RegistrationState::not_found());
+    }
+    if !answer.status.is_success() {
+        return Err(format!(
+            "{PROVIDER} answered {} to the template lookup",
+            answer.status.as_u16()
+        ));
+    }
+    let approvals: ApprovalRequests = serde_json::from_slice(&answer.body)
+        .map_err(|_| format!("{PROVIDER} answered the template lookup in an unexpected form"))?;
+    Ok(match approvals.whatsapp {
+        Some(w) => RegistrationState::from_status(&w.status, None, w.rejection_reason),
+        // Created in the Content API but never submitted to WhatsApp.
+        None => RegistrationState::from_status("unsubmitted", None, None),
+    })
 }
 
 /// The parts of a Message resource Herald reads.

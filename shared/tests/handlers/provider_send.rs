@@ -65,6 +65,7 @@ fn endpoints(standins: &RunningStandIns) -> ProviderEndpoints {
         africastalking: standins.africastalking_base_url().to_owned(),
         brevo: standins.brevo_base_url().to_owned(),
         meta_graph: standins.meta_graph_base_url().to_owned(),
+        twilio_content: standins.twilio_content_base_url().to_owned(),
     }
 }
 
@@ -75,6 +76,7 @@ fn endpoints_at(base: &str) -> ProviderEndpoints {
         africastalking: base.to_owned(),
         brevo: base.to_owned(),
         meta_graph: base.to_owned(),
+        twilio_content: base.to_owned(),
     }
 }
 
