@@ -143,7 +143,7 @@ impl RecipientStore for DynamoDb {
         at: OffsetDateTime,
     ) -> StoreResult<()> {
         // Only ever later: a webhook redelivered out of order cannot close the window early.
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.tables.recipients)
@@ -156,9 +156,9 @@ impl RecipientStore for DynamoDb {
             .expression_attribute_values(
                 ":expires",
                 AttributeValue::N((at + INBOUND_KEPT).unix_timestamp().to_string()),
-            )
-            .send()
-            .await;
+            );
+        self.check_update_item(&request)?;
+        let result = request.send().await;
         match result {
             Ok(_) => Ok(()),
             Err(e)
