@@ -24,3 +24,4 @@ mod template_review;
 mod test_send;
 mod typed_variables;
 mod unsubscribe;
+mod whatsapp_templates;
