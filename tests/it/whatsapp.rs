@@ -4,10 +4,10 @@
 //! with no registered template outside the window fails `whatsapp_template_required` without
 //! reaching Meta.
 
-use provider_standins::{Accounts, MetaInbound, MetaTemplate, Provider};
+use provider_standins::{Accounts, MetaInbound, MetaTemplate, Provider, TwilioContent};
 use serde_json::{Value, json};
 
-use crate::harness::{META_PHONE, META_WABA, World, provider_body};
+use crate::harness::{META_PHONE, META_WABA, TWILIO_SID, World, provider_body};
 
 const ADA: &str = "+260971234567";
 const GRACE: &str = "+260971234568";
@@ -31,19 +31,27 @@ fn send(to: &str, category: &str) -> Value {
            "variables": {"guest_name": "Ada", "dinner": {"amount": "1250.5", "currency": "ZMW"}}})
 }
 
-#[tokio::test]
-async fn outside_the_window_the_registered_template_goes_and_inside_it_free_text() {
-    let mut w = World::isolated().await;
-    w.serve_receipts().await;
-    w.standins
-        .register(Accounts::new().meta_template(MetaTemplate::new(
-            META_WABA,
-            "gala_invitation",
-            "en_US",
-            vec![json!({"type": "BODY", "text": "Dear {{1}}, your seat is held. Dinner: {{2}}."})],
-        )));
+/// Meta's record of the invitation template in the tenant's WhatsApp Business Account.
+fn register(w: &World, status: &str) {
+    w.standins.register(
+        Accounts::new().meta_template(
+            MetaTemplate::new(
+                META_WABA,
+                "gala_invitation",
+                "en_US",
+                vec![json!({"type": "BODY", "text": "Dear {{1}}, your seat is held. Dinner: {{2}}."})],
+            )
+            .with_status(status)
+            .with_quality_score("GREEN"),
+        ),
+    );
+}
+
+/// An event sending `categories` on WhatsApp through the tenant's Meta number, with the
+/// invitation registered as Meta's `gala_invitation`.
+async fn whatsapp_event(w: &World, categories: &[&str]) {
     w.ok(w.event("config-api/put-event-settings").body(json!({
-        "channels": ["whatsapp"], "categories": ["invitation", "rsvp_confirmation"],
+        "channels": ["whatsapp"], "categories": categories,
         "default_locale": "en-GB", "time_zone": "Africa/Lusaka"
     })))
     .await;
@@ -55,6 +63,14 @@ async fn outside_the_window_the_registered_template_goes_and_inside_it_free_text
         .path("channel", "whatsapp")
         .body(invitation()))
         .await;
+}
+
+#[tokio::test]
+async fn outside_the_window_the_registered_template_goes_and_inside_it_free_text() {
+    let mut w = World::isolated().await;
+    w.serve_receipts().await;
+    register(&w, "APPROVED");
+    whatsapp_event(&w, &["invitation", "rsvp_confirmation"]).await;
     let mut unregistered = invitation();
     unregistered
         .as_object_mut()
@@ -155,33 +171,8 @@ async fn outside_the_window_the_registered_template_goes_and_inside_it_free_text
 #[tokio::test]
 async fn completion_refuses_a_template_meta_has_not_approved() {
     let w = World::new().await;
-    let register = |status: &str| {
-        w.standins.register(
-            Accounts::new().meta_template(
-                MetaTemplate::new(
-                    META_WABA,
-                    "gala_invitation",
-                    "en_US",
-                    vec![json!({"type": "BODY", "text": "Dear {{1}}, your seat is held. Dinner: {{2}}."})],
-                )
-                .with_status(status)
-                .with_quality_score("GREEN"),
-            ),
-        )
-    };
-    register("PENDING");
-    w.ok(w.event("config-api/put-event-settings").body(json!({
-        "channels": ["whatsapp"], "categories": ["invitation"]
-    })))
-    .await;
-    w.ok(w.event("config-api/put-tenant-brand")).await;
-    w.tenant_provider(provider_body("meta_whatsapp")).await;
-    w.ok(w
-        .event("config-api/put-tenant-template")
-        .path("category", "invitation")
-        .path("channel", "whatsapp")
-        .body(invitation()))
-        .await;
+    register(&w, "PENDING");
+    whatsapp_event(&w, &["invitation"]).await;
 
     let refused = w.call(w.event("wizard-completion/complete-wizard")).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
@@ -202,7 +193,7 @@ async fn completion_refuses_a_template_meta_has_not_approved() {
     );
 
     // Meta approves it: completion goes through and shows what Meta says of it.
-    register("APPROVED");
+    register(&w, "APPROVED");
     let completed = w.ok(w.event("wizard-completion/complete-wizard")).await;
     assert_eq!(
         completed["whatsapp_templates"],
@@ -212,4 +203,49 @@ async fn completion_refuses_a_template_meta_has_not_approved() {
             "status": "APPROVED", "approved": true, "quality": "GREEN"
         }])
     );
+}
+
+#[tokio::test]
+async fn completion_asks_twilio_about_the_content_template() {
+    let w = World::new().await;
+    let sid = "HX0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    let register = |status: &str| {
+        w.standins.register(
+            Accounts::new().twilio_content(
+                TwilioContent::new(TWILIO_SID, "gala_invitation", "Dear {{1}}, dinner: {{2}}.")
+                    .with_sid(sid)
+                    .with_variables([("1", "Guest"), ("2", "0")])
+                    .with_approval_status(status),
+            ),
+        )
+    };
+    register("rejected");
+    w.ok(w.event("config-api/put-event-settings").body(json!({
+        "channels": ["whatsapp"], "categories": ["invitation"]
+    })))
+    .await;
+    w.ok(w.event("config-api/put-tenant-brand")).await;
+    w.tenant_provider(provider_body("twilio_whatsapp")).await;
+    let mut template = invitation();
+    template["whatsapp"] = json!({"twilio": {"content_sid": sid,
+        "variables": {"1": "guest_name", "2": "dinner"}}});
+    w.ok(w
+        .event("config-api/put-tenant-template")
+        .path("category", "invitation")
+        .path("channel", "whatsapp")
+        .body(template))
+        .await;
+
+    let refused = w.call(w.event("wizard-completion/complete-wizard")).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    let problems = refused.body["error"]["problems"].to_string();
+    assert!(
+        problems.contains("templates.invitation.whatsapp.twilio") && problems.contains("rejected"),
+        "{problems}"
+    );
+
+    register("approved");
+    let completed = w.ok(w.event("wizard-completion/complete-wizard")).await;
+    assert_eq!(completed["whatsapp_templates"][0]["template"], sid);
+    assert_eq!(completed["whatsapp_templates"][0]["status"], "approved");
 }
