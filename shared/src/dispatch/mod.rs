@@ -469,6 +469,22 @@ impl Dispatcher {
         let mut needs_template = 0;
         let providers = order.len();
         for provider in order {
+            // WhatsApp: free-form inside the window the recipient's last message opened at this
+            // provider's number, else the template registered with this provider, else not here
+            // (decided first: a provider passed over takes no trial slot, rate or credentials).
+            let template = match self.whatsapp_form(&message, provider).await {
+                Ok(form) => form,
+                Err(reason) => {
+                    needs_template += 1;
+                    message.attempts.push(attempt(
+                        provider,
+                        delivery,
+                        AttemptOutcome::Skipped { reason },
+                        Duration::ZERO,
+                    ));
+                    continue;
+                }
+            };
             // Every outcome below is recorded through the permit; leaving the loop body any
             // other way drops it, which gives a half-open trial slot back.
             let Some(permit) = self.breaker.allow(&provider.id, Instant::now()) else {
@@ -505,21 +521,6 @@ impl Dispatcher {
                     message
                         .attempts
                         .push(attempt(provider, delivery, outcome, Duration::ZERO));
-                    continue;
-                }
-            };
-            // WhatsApp: free-form inside the window the recipient's last message opened at this
-            // provider's number, else the template registered with this provider, else not here.
-            let template = match self.whatsapp_form(&message, provider).await {
-                Ok(form) => form,
-                Err(reason) => {
-                    needs_template += 1;
-                    message.attempts.push(attempt(
-                        provider,
-                        delivery,
-                        AttemptOutcome::Skipped { reason },
-                        Duration::ZERO,
-                    ));
                     continue;
                 }
             };
