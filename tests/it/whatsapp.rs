@@ -174,6 +174,17 @@ async fn completion_refuses_a_template_meta_has_not_approved() {
     register(&w, "PENDING");
     whatsapp_event(&w, &["invitation"]).await;
 
+    // What Meta says, asked before completing.
+    let asked = w
+        .ok(w.event("wizard-completion/check-whatsapp-templates"))
+        .await;
+    assert_eq!(asked["registrations"][0]["status"], "PENDING", "{asked}");
+    assert_eq!(asked["registrations"][0]["quality"], "GREEN");
+    assert_eq!(
+        asked["problems"][0]["code"], "whatsapp_template_not_approved",
+        "{asked}"
+    );
+
     let refused = w.call(w.event("wizard-completion/complete-wizard")).await;
     assert_eq!(refused.status, 422, "{}", refused.text);
     let problems = refused.body["error"]["problems"]

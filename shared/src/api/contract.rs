@@ -344,6 +344,8 @@ fn operation(route: RouteId) -> Operation {
         ActivateSnapshot => op("Makes an earlier snapshot the active one (rollback).", OK)
             .answers(schema::<Activation>)
             .errors(&[E::ConcurrentActivation]),
+        CheckWhatsappTemplates => op("What each WhatsApp provider of the event says now of the templates its WhatsApp slots are registered as (status, quality), and what would stop completion.", OK)
+            .answers(schema::<wizard::Registrations>),
         SendMessage => op("Sends one message through the event's active snapshot.", &[(202, "Accepted for delivery")])
             .reads(schema::<send::SingleInput>).answers(schema::<send::SendAnswer<'static>>).errors(SEND).idempotent(Idempotency::Required),
         SendBatch => op("Sends up to 500 messages; refused recipients are listed, the rest accepted.", &[(202, "Accepted for delivery")])

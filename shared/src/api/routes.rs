@@ -128,6 +128,7 @@ routes! {
         ListSnapshots = "GET /events/{eventId}/snapshots",
         GetSnapshot = "GET /events/{eventId}/snapshots/{version}",
         ActivateSnapshot = "POST /events/{eventId}/snapshots/{version}/activate",
+        CheckWhatsappTemplates = "GET /events/{eventId}/whatsapp-templates",
     }
     SendApi {
         SendMessage = "POST /events/{eventId}/messages",

@@ -27,6 +27,7 @@ pub async fn handle(app: &App, request: Request) -> ApiResult {
         RouteId::ListSnapshots => list(app, &request).await,
         RouteId::GetSnapshot => get(app, &request).await,
         RouteId::ActivateSnapshot => activate(app, &request).await,
+        RouteId::CheckWhatsappTemplates => whatsapp_templates(app, &request).await,
         _ => Err(ApiError::NoRoute(route.0)),
     }
 }
@@ -160,6 +161,41 @@ pub(super) struct Listed<'a> {
     #[serde(flatten)]
     snapshot: &'a crate::store::SnapshotSummary,
     active: bool,
+}
+
+/// What the event's WhatsApp providers say now of its registered templates: the check
+/// completion makes, on the draft configuration, without activating anything.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(super) struct Registrations {
+    registrations: Vec<crate::domain::whatsapp::Registration>,
+    /// What would refuse completion (`whatsapp_template_not_approved`).
+    problems: Vec<crate::domain::snapshot::Problem>,
+    /// `whatsapp_template_unregistered`: slots that reach a provider only inside the window.
+    warnings: Vec<crate::domain::snapshot::Problem>,
+}
+
+async fn whatsapp_templates(app: &App, request: &Request) -> ApiResult {
+    let caller = http::caller(request)?;
+    let tenant = caller.tenant_for(Action::ReadEvent)?;
+    let event: EventId = http::path_param(request, "eventId")?;
+    let configuration = resolve_event(
+        app.providers.as_ref(),
+        app.templates.as_ref(),
+        tenant,
+        &event,
+    )
+    .await?
+    .ok_or(ApiError::NotFound("event"))?;
+    let (registrations, problems, warnings) =
+        check_whatsapp_templates(&configuration, app.vault.as_ref(), app.checker.as_ref()).await;
+    http::respond(
+        200,
+        &Registrations {
+            registrations,
+            problems,
+            warnings,
+        },
+    )
 }
 
 async fn list(app: &App, request: &Request) -> ApiResult {
