@@ -220,22 +220,36 @@ pub async fn check_whatsapp_templates(
             }
         }
     }
-    let states = join_all(
-        asks.iter()
-            .map(|(_, provider, registered, _, _)| async move {
-                match vault
-                    .open(&cfg.tenant, &provider.id, provider.credentials.as_ref())
-                    .await
-                {
-                    Ok(credentials) => {
-                        checker
-                            .registration(&provider.settings, &credentials, registered)
-                            .await
-                    }
-                    Err(_) => Some(Err("the stored credentials could not be opened".to_owned())),
+    // Each provider's credentials opened once (a KMS call in AWS), whatever its number of slots.
+    let opened = join_all(providers.iter().map(|provider| async move {
+        (
+            provider.id.clone(),
+            vault
+                .open(&cfg.tenant, &provider.id, provider.credentials.as_ref())
+                .await
+                .ok(),
+        )
+    }))
+    .await;
+    let credentials_of = |id: &ProviderId| {
+        opened
+            .iter()
+            .find(|(opened, _)| opened == id)
+            .and_then(|(_, credentials)| credentials.as_ref())
+    };
+    let states = join_all(asks.iter().map(|(_, provider, registered, _, _)| {
+        let credentials = credentials_of(&provider.id);
+        async move {
+            match credentials {
+                Some(credentials) => {
+                    checker
+                        .registration(&provider.settings, credentials, registered)
+                        .await
                 }
-            }),
-    )
+                None => Some(Err("the stored credentials could not be opened".to_owned())),
+            }
+        }
+    }))
     .await;
     let mut registrations = Vec::new();
     for ((slot, provider, _, template, language), state) in asks.into_iter().zip(states) {
