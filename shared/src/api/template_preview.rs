@@ -82,6 +82,10 @@ pub(super) struct Preview {
     text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     sms: Option<SmsSegments>,
+    /// WhatsApp with registered templates: what each provider is sent outside the 24-hour
+    /// window (Meta's `template` object, Twilio's `ContentSid` and `ContentVariables`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    whatsapp_template: Option<crate::domain::whatsapp::TemplateCall>,
     cost_estimate: Option<CostEstimate>,
     brand: BTreeMap<String, Sourced<String>>,
     variables: BTreeMap<String, VariableUsed>,
@@ -191,6 +195,7 @@ pub async fn preview(
             html: rendered.html,
             text: rendered.text,
             sms: rendered.segments,
+            whatsapp_template: rendered.whatsapp_template,
             cost_estimate,
             brand: scope.brand,
             variables,

@@ -301,7 +301,8 @@ pub struct Template {
 const PARAMETER_SEPARATOR: char = '\u{F8FF}';
 
 /// The parameters of registered WhatsApp templates as one template source: each variable
-/// shown as the message would show it in the recipient's locale and time zone.
+/// through its type's formatting filter in its default style (`datetime` is medium: `Dec 12,
+/// 2026, 4:30 PM`), in the recipient's locale and time zone.
 fn parameters_source(registered: &WhatsappTemplates, declared: &[VariableDecl]) -> String {
     let mut source = String::new();
     for (i, var) in registered.parameters().into_iter().enumerate() {

@@ -233,3 +233,30 @@ async fn the_template_goes_outside_the_window_and_free_text_inside_it() {
     assert_eq!(sent[1].0, None, "free text inside the window");
     assert!(sent[1].1.starts_with("Dear Ada"), "{}", sent[1].1);
 }
+
+#[tokio::test]
+async fn the_preview_shows_what_each_provider_is_sent() {
+    let h = Harness::new().await;
+    let preview = ok(
+        &h.app,
+        fixture("config-api/preview-tenant-template")
+            .path("category", "invitation")
+            .path("channel", "whatsapp")
+            .body(json!({})),
+    )
+    .await;
+    let call = &preview["whatsapp_template"];
+    assert_eq!(call["meta"]["name"], "gala_invitation", "{preview}");
+    assert_eq!(call["meta"]["components"][0]["type"], "body");
+    assert_eq!(
+        call["meta"]["components"][0]["parameters"][2]["currency"]["amount_1000"],
+        1_250_500
+    );
+    assert_eq!(call["twilio"]["variables"]["1"], "Ada");
+    // The declared sample in the filter's default style; a tenant's preview has no event, so
+    // no event time zone: UTC.
+    assert_eq!(
+        call["twilio"]["variables"]["2"], "Dec 12, 2026, 4:30\u{202f}PM",
+        "{preview}"
+    );
+}
