@@ -291,6 +291,13 @@ impl WhatsappTemplates {
         vars
     }
 
+    /// How many values [`Self::parameters`] lists, without listing them (per message).
+    pub fn parameter_count(&self) -> usize {
+        self.meta.as_ref().map_or(0, |m| {
+            usize::from(m.header.is_some()) + m.body.len() + m.buttons.len()
+        }) + self.twilio.as_ref().map_or(0, |t| t.variables.len())
+    }
+
     /// The calls for one recipient: `values[i]` is the text of [`Self::parameters`]`[i]`
     /// (formatted in their locale and time zone), `money` the amount of a variable of type
     /// money, by name, for Meta's currency parameter.
@@ -668,6 +675,10 @@ mod tests {
                 amount_1000: 1_250_500,
             })
         };
+        assert_eq!(
+            registered().parameter_count(),
+            registered().parameters().len()
+        );
         let call = registered().call(&values, &money);
         assert_eq!(
             serde_json::to_value(call.meta.expect("meta")).expect("json"),

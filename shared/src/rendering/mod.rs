@@ -532,7 +532,7 @@ impl Template {
                 .map(str::to_owned)
                 .collect()
         };
-        if values.len() != registered.parameters().len() {
+        if values.len() != registered.parameter_count() {
             return Err(RenderError::Render {
                 part: "whatsapp",
                 message: "a parameter's value holds a reserved character (U+F8FF)".into(),
